@@ -1,0 +1,84 @@
+/** Builds a running registry from a validated Config: storage -> registry -> auth -> HTTP server. */
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { openAccess } from './auth/controller.js';
+import { storageDriverOf } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { createHandler } from './http/server.js';
+import { Registry } from './registry/registry.js';
+import { UploadStateCodec } from './registry/uploadstate.js';
+import { createDriver } from './storage/index.js';
+
+export interface RunningRegistry {
+  server: Server;
+  registry: Registry;
+  /** Where it listens, as host:port or a socket path. */
+  address: string;
+  /** Stops accepting, waits up to `drainMs` for requests in flight, then closes everything. */
+  shutdown(drainMs: number): Promise<void>;
+}
+
+export function parseAddr(addr: string): { host?: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  const host = i > 0 ? addr.slice(0, i).replace(/^\[|\]$/g, '') : undefined;
+  const port = Number(i >= 0 ? addr.slice(i + 1) : addr);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`http.addr: invalid address ${JSON.stringify(addr)}`);
+  return { host, port };
+}
+
+export async function startRegistry(config: Readonly<Config>, log: Logger): Promise<RunningRegistry> {
+  const { name, params } = storageDriverOf(config);
+  const driver = createDriver(name, params);
+  const registry = new Registry(driver, {
+    deleteEnabled: config.storage.delete.enabled,
+    readOnly: config.storage.maintenance.readonly.enabled,
+    redirect: !config.storage.redirect.disable,
+    validation: {
+      disabled: config.validation.disabled || config.validation.enabled === false,
+      urls: { allow: config.validation.manifests.urls.allow.map((r) => new RegExp(r)), deny: config.validation.manifests.urls.deny.map((r) => new RegExp(r)) },
+      indexes: config.validation.manifests.indexes,
+    },
+  });
+
+  let secret = config.http.secret;
+  if (!secret) {
+    secret = randomBytes(32).toString('hex');
+    log.warn('http.secret is not set: a random secret is used; uploads cannot be continued by another instance or after a restart. Set http.secret when running several replicas.');
+  }
+
+  const prefix = config.http.prefix.replace(/\/$/, '');
+  const handler = createHandler({
+    app: { registry, codec: new UploadStateCodec(secret), log, prefix, host: config.http.host, relativeUrls: config.http.relativeurls, catalogMaxEntries: config.catalog.maxentries },
+    auth: openAccess,
+    readOnly: config.storage.maintenance.readonly.enabled,
+    headers: config.http.headers,
+    accessLog: !config.log.accesslog.disabled,
+  });
+
+  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, handler);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    if (config.http.net === 'unix') server.listen(config.http.addr, resolve);
+    else {
+      const { host, port } = parseAddr(config.http.addr);
+      server.listen(port, host, resolve);
+    }
+  });
+  const a = server.address();
+  const address = typeof a === 'string' ? a : `${(a as AddressInfo).address}:${(a as AddressInfo).port}`;
+
+  return {
+    server,
+    registry,
+    address,
+    async shutdown(drainMs: number) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (drainMs > 0) await Promise.race([closed, new Promise((r) => setTimeout(r, drainMs).unref())]);
+      server.closeAllConnections();
+      await driver.close?.();
+    },
+  };
+}

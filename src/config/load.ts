@@ -1,0 +1,197 @@
+/**
+ * Config loading: YAML (file, or the embedded default) -> REGISTRY_* overrides -> one validated, frozen Config.
+ * Every problem is collected with its key path and reported in one ConfigError; unknown keys only warn.
+ */
+import { readFileSync } from 'node:fs';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { applyEnvOverrides } from './env.js';
+import { configSchema, STORAGE_DRIVER_KEYS, type Config } from './schema.js';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[], readonly source: string) {
+    super(`invalid configuration (${source}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadedConfig {
+  config: Readonly<Config>;
+  warnings: string[];
+  source: string;
+}
+
+/** The configuration `npm start` runs with when no file is given: filesystem under ./data, no auth. */
+export const DEFAULT_CONFIG_YAML = `version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: ./data
+  delete:
+    enabled: true
+http:
+  addr: :5000
+  headers:
+    X-Content-Type-Options: [nosniff]
+`;
+
+/** Keys of features wharf does not implement yet. Errors where ignoring them would weaken security or lose data. */
+const NOT_YET: Array<{ path: string[]; fatal: boolean; why: string }> = [
+  { path: ['auth'], fatal: true, why: 'authentication is not supported yet; refusing to start an open registry' },
+  { path: ['http', 'tls'], fatal: true, why: 'TLS is not supported yet; refusing to serve plain HTTP where HTTPS was asked for' },
+  { path: ['storage', 's3'], fatal: true, why: 'the s3 storage driver is not supported yet' },
+  { path: ['storage', 'gcs'], fatal: true, why: 'the gcs storage driver is not supported' },
+  { path: ['storage', 'azure'], fatal: true, why: 'the azure storage driver is not supported' },
+  { path: ['storage', 'swift'], fatal: true, why: 'the swift storage driver is not supported' },
+  { path: ['storage', 'oss'], fatal: true, why: 'the oss storage driver is not supported' },
+  { path: ['proxy'], fatal: true, why: 'pull-through cache (proxy) is not supported yet' },
+  { path: ['notifications'], fatal: false, why: 'notifications are not supported yet; no events will be sent' },
+  { path: ['redis'], fatal: false, why: 'redis is not supported yet; it is ignored' },
+  { path: ['storage', 'cache', 'blobdescriptor'], fatal: false, why: 'blob descriptor cache settings are not supported yet; wharf uses its own in-memory cache' },
+  { path: ['http', 'debug'], fatal: false, why: 'the debug server (health, metrics) is not supported yet' },
+  { path: ['http', 'http2'], fatal: false, why: 'http2 settings apply to TLS, which is not supported yet' },
+  { path: ['http', 'h2c'], fatal: false, why: 'h2c is not supported yet' },
+  { path: ['health'], fatal: false, why: 'health checks are not supported yet' },
+  { path: ['middleware'], fatal: false, why: 'middleware is not supported' },
+  { path: ['log', 'hooks'], fatal: false, why: 'log hooks are not supported' },
+  { path: ['reporting'], fatal: false, why: 'reporting (bugsnag, newrelic) is not supported' },
+  { path: ['policy'], fatal: false, why: 'repository class policy is not supported yet' },
+  { path: ['storage', 'maintenance', 'uploadpurging'], fatal: false, why: 'upload purging is not supported yet; abandoned uploads are kept' },
+];
+
+function get(obj: unknown, path: string[]): unknown {
+  let cur = obj;
+  for (const p of path) {
+    if (typeof cur !== 'object' || cur === null) return undefined;
+    cur = (cur as Record<string, unknown>)[p];
+  }
+  return cur;
+}
+
+/** Key paths present in `value` that `schema` does not know. Records of free-form maps are not descended. */
+export function unknownKeys(schema: z.ZodTypeAny, value: unknown, path: string[] = []): string[] {
+  let s: z.ZodTypeAny = schema;
+  for (;;) {
+    if (s instanceof z.ZodOptional || s instanceof z.ZodNullable) s = s.unwrap();
+    else if (s instanceof z.ZodDefault) s = s._def.innerType;
+    else if (s instanceof z.ZodEffects) s = s.innerType();
+    else break;
+  }
+  if (typeof value !== 'object' || value === null) return [];
+  if (s instanceof z.ZodUnion) {
+    const options = s.options as z.ZodTypeAny[];
+    const objectOption = options.find((o) => o instanceof z.ZodObject);
+    return objectOption ? unknownKeys(objectOption, value, path) : [];
+  }
+  if (s instanceof z.ZodObject) {
+    const shape = s.shape as Record<string, z.ZodTypeAny>;
+    const out: string[] = [];
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      if (!(k in shape)) out.push([...path, k].join('.'));
+      else out.push(...unknownKeys(shape[k], v, [...path, k]));
+    }
+    return out;
+  }
+  if (s instanceof z.ZodArray && Array.isArray(value)) {
+    return value.flatMap((v, i) => unknownKeys(s.element, v, [...path, String(i)]));
+  }
+  return [];
+}
+
+function deepFreeze<T>(o: T): T {
+  if (typeof o === 'object' && o !== null && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
+/** Distribution accepts `storage: inmemory` / `auth: none` style scalars for map-of-one sections. */
+function normaliseScalarSections(raw: Record<string, unknown>): void {
+  for (const key of ['storage', 'auth']) {
+    const v = raw[key];
+    if (typeof v === 'string' && v !== '') raw[key] = { [v]: {} };
+  }
+}
+
+export interface LoadOptions {
+  /** Path of config.yml; when absent, the embedded default. */
+  path?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
+  const env = opts.env ?? process.env;
+  const source = opts.path ?? '(embedded default)';
+  let text: string;
+  if (opts.path) {
+    try {
+      text = readFileSync(opts.path, 'utf8');
+    } catch (err) {
+      throw new ConfigError([`cannot read configuration file: ${(err as Error).message}`], source);
+    }
+  } else {
+    text = DEFAULT_CONFIG_YAML;
+  }
+  return parseConfig(text, source, env);
+}
+
+export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv = {}): LoadedConfig {
+  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`), source);
+  }
+  let raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  if (raw === null || raw === undefined) raw = {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(['(root): the configuration must be a YAML mapping'], source);
+  const tree = raw as Record<string, unknown>;
+
+  const overrides = applyEnvOverrides(tree, env);
+  normaliseScalarSections(tree);
+
+  const warnings: string[] = [];
+  const problems: string[] = [];
+
+  const parsed = configSchema.safeParse(tree);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const where = issue.path.join('.') || '(root)';
+      const message = issue.code === z.ZodIssueCode.invalid_type && issue.received === 'undefined' ? 'required key is missing' : issue.message;
+      problems.push(`${where}: ${message}`);
+    }
+  }
+
+  for (const key of unknownKeys(configSchema, tree)) {
+    const fromEnv = overrides.find((o) => o.path.join('.') === key);
+    warnings.push(fromEnv ? `${key}: unknown key (from environment variable ${fromEnv.variable}), ignored` : `${key}: unknown key, ignored`);
+  }
+
+  const auth = get(tree, ['auth']);
+  const authMethods = auth && typeof auth === 'object' ? Object.keys(auth) : [];
+  for (const item of NOT_YET) {
+    const v = get(tree, item.path);
+    if (v === undefined) continue;
+    if (item.path.join('.') === 'auth' && authMethods.length === 1 && authMethods[0] === 'none') continue;
+    if (item.path.join('.') === 'storage.maintenance.uploadpurging' && (v as { enabled?: unknown })?.enabled === false) continue;
+    const msg = `${item.path.join('.')}: ${item.why}`;
+    (item.fatal ? problems : warnings).push(msg);
+  }
+
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems, source);
+  const config = parsed.data;
+  if (tree.loglevel !== undefined && (get(tree, ['log', 'level']) === undefined)) {
+    config.log.level = config.loglevel as Config['log']['level'];
+    warnings.push('loglevel: deprecated, use log.level');
+  }
+  if (!config.http.prefix.startsWith('/')) config.http.prefix = `/${config.http.prefix}`;
+  if (!config.http.prefix.endsWith('/')) config.http.prefix = `${config.http.prefix}/`;
+  return { config: deepFreeze(config), warnings, source };
+}
+
+/** The one storage driver named in the config, with its parameters. */
+export function storageDriverOf(config: Config): { name: string; params: Record<string, unknown> } {
+  const s = config.storage as Record<string, unknown>;
+  const name = STORAGE_DRIVER_KEYS.find((k) => s[k] !== undefined)!;
+  return { name, params: (s[name] as Record<string, unknown> | null) ?? {} };
+}

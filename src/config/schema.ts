@@ -1,0 +1,138 @@
+/**
+ * The shape of Distribution's config.yml, as zod schemas. Every key Distribution documents is known here,
+ * so that an unknown key can be warned about; keys of features wharf does not have yet parse, and are
+ * reported by `unsupported()` in load.ts.
+ */
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+const duration = (def: string) =>
+  z
+    .union([z.string(), z.number()])
+    .default(def)
+    .transform((v, ctx) => {
+      const ms = parseDuration(v);
+      if (ms === null || ms < 0) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `not a duration: ${JSON.stringify(v)} (use e.g. "10s", "5m", "168h")` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const bool = z.boolean();
+const anyMap = z.record(z.unknown());
+/** A section wharf only checks loosely for now: any mapping. */
+const looseSection = z.union([anyMap, z.null()]).optional();
+
+const logSchema = z
+  .object({
+    level: z.enum(['error', 'warn', 'info', 'debug', 'trace']).default('info'),
+    formatter: z.enum(['text', 'json', 'logstash']).default('text'),
+    fields: z.record(z.unknown()).default({}),
+    accesslog: z.object({ disabled: bool.default(false) }).default({}),
+    reportcaller: bool.optional(),
+    hooks: z.array(z.unknown()).optional(),
+  })
+  .default({});
+
+const storageSchema = z
+  .object({
+    delete: z.object({ enabled: bool.default(false) }).default({}),
+    redirect: z.object({ disable: bool.default(false) }).default({}),
+    maintenance: z
+      .object({
+        uploadpurging: z
+          .object({
+            enabled: bool.default(true),
+            age: duration('168h'),
+            interval: duration('24h'),
+            dryrun: bool.default(false),
+          })
+          .default({}),
+        readonly: z.object({ enabled: bool.default(false) }).default({}),
+      })
+      .default({}),
+    cache: z.object({ blobdescriptor: z.string().optional(), blobdescriptorsize: z.number().int().positive().optional() }).default({}),
+    tag: z.object({ concurrencylimit: z.number().int().positive().optional() }).default({}),
+    filesystem: z
+      .union([z.object({ rootdirectory: z.string().min(1).default('/var/lib/registry'), maxthreads: z.number().int().min(25).optional() }), z.null()])
+      .optional(),
+    inmemory: z.union([anyMap, z.null()]).optional(),
+    s3: looseSection,
+    gcs: looseSection,
+    azure: looseSection,
+    swift: looseSection,
+    oss: looseSection,
+  })
+  .superRefine((s, ctx) => {
+    const drivers = STORAGE_DRIVER_KEYS.filter((k) => k in s && (s as Record<string, unknown>)[k] !== undefined);
+    if (drivers.length === 0) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `exactly one storage driver is required (one of ${STORAGE_DRIVER_KEYS.join(', ')})` });
+    if (drivers.length > 1) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `only one storage driver may be configured, found ${drivers.join(', ')}` });
+  });
+
+export const STORAGE_DRIVER_KEYS = ['filesystem', 'inmemory', 's3', 'gcs', 'azure', 'swift', 'oss'] as const;
+
+const httpSchema = z
+  .object({
+    addr: z.string().default(':5000'),
+    net: z.enum(['tcp', 'unix']).default('tcp'),
+    prefix: z.string().default('/'),
+    host: z.string().url().optional(),
+    secret: z.string().optional(),
+    relativeurls: bool.default(false),
+    draintimeout: duration('0s'),
+    headers: z.record(z.array(z.string())).default({}),
+    tls: looseSection,
+    debug: looseSection,
+    http2: z.object({ disabled: bool.default(false) }).optional(),
+    h2c: z.object({ enabled: bool.default(false) }).optional(),
+  })
+  .default({});
+
+const platformSchema = z.object({ architecture: z.string(), os: z.string() });
+
+const validationSchema = z
+  .object({
+    enabled: bool.optional(),
+    disabled: bool.default(false),
+    manifests: z
+      .object({
+        urls: z.object({ allow: z.array(z.string()).default([]), deny: z.array(z.string()).default([]) }).default({}),
+        indexes: z
+          .object({
+            platforms: z.enum(['all', 'none', 'list']).default('all'),
+            platformlist: z.array(platformSchema).default([]),
+          })
+          .default({}),
+      })
+      .default({}),
+  })
+  .default({});
+
+export const configSchema = z.object({
+  version: z.union([z.string(), z.number()]).transform((v, ctx) => {
+    const s = typeof v === 'number' ? String(v) : v;
+    if (s !== '0.1') {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `unsupported version ${JSON.stringify(s)}: only 0.1 exists` });
+      return z.NEVER;
+    }
+    return s;
+  }),
+  log: logSchema,
+  loglevel: z.enum(['error', 'warn', 'info', 'debug']).optional(),
+  storage: storageSchema,
+  auth: looseSection,
+  middleware: looseSection,
+  http: httpSchema,
+  notifications: looseSection,
+  redis: looseSection,
+  health: looseSection,
+  proxy: looseSection,
+  catalog: z.object({ maxentries: z.number().int().positive().default(1000) }).default({}),
+  validation: validationSchema,
+  reporting: looseSection,
+  policy: looseSection,
+  compatibility: looseSection,
+});
+
+export type Config = z.output<typeof configSchema>;

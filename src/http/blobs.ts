@@ -1,0 +1,85 @@
+/** `/v2/<name>/blobs/<digest>`: GET (with Range) and HEAD stream from storage or redirect; DELETE unlinks. */
+import { pipeline } from 'node:stream/promises';
+import { ociError } from '../oci/errors.js';
+import { checkDigest } from '../oci/names.js';
+import { sendEmpty, type Ctx } from './context.js';
+
+type ByteRange = { start: number; end: number } | 'unsatisfiable' | null;
+
+/** A single `bytes=` range; null means "serve the whole blob" (absent, malformed or multi-range). */
+export function parseRange(header: string | undefined, size: number): ByteRange {
+  if (!header) return null;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return null;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - suffix), end: size };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size : Math.min(Number(m[2]) + 1, size);
+  if (start >= size || end <= start) return 'unsatisfiable';
+  return { start, end };
+}
+
+export async function getBlob(ctx: Ctx): Promise<void> {
+  const name = ctx.params.name!;
+  const digest = checkDigest(ctx.params.digest!);
+  const { registry } = ctx.app;
+  const info = await registry.blobs.stat(name, digest);
+
+  if (registry.options.redirect) {
+    const url = await registry.blobs.redirectURL(ctx.method === 'HEAD' ? 'HEAD' : 'GET', digest);
+    if (url) {
+      sendEmpty(ctx, 307, { Location: url, 'Docker-Content-Digest': digest.value });
+      return;
+    }
+  }
+
+  const headers: Record<string, string | number> = {
+    'Accept-Ranges': 'bytes',
+    'Cache-Control': 'max-age=31536000',
+    'Content-Type': 'application/octet-stream',
+    'Docker-Content-Digest': digest.value,
+    Etag: `"${digest.value}"`,
+  };
+  const inm = ctx.req.headers['if-none-match'];
+  if (inm && (inm === `"${digest.value}"` || inm === digest.value)) {
+    ctx.res.writeHead(304, headers);
+    ctx.res.end();
+    return;
+  }
+  const range = parseRange(ctx.req.headers.range, info.size);
+  if (range === 'unsatisfiable') {
+    const err = ociError('RANGE_INVALID', { size: info.size });
+    err.headers['Content-Range'] = `bytes */${info.size}`;
+    throw err;
+  }
+  const start = range?.start ?? 0;
+  const end = range?.end ?? info.size;
+  if (range) headers['Content-Range'] = `bytes ${start}-${end - 1}/${info.size}`;
+  headers['Content-Length'] = end - start;
+
+  if (ctx.method === 'HEAD') {
+    ctx.res.writeHead(range ? 206 : 200, headers);
+    ctx.res.end();
+    return;
+  }
+  const stream = await registry.blobs.open(digest, start, end);
+  ctx.res.writeHead(range ? 206 : 200, headers);
+  try {
+    await pipeline(stream, ctx.res);
+  } catch {
+    // The client went away or storage failed mid-stream: headers are sent, so only the connection can tell.
+    ctx.res.destroy();
+  }
+}
+
+export async function deleteBlob(ctx: Ctx): Promise<void> {
+  const name = ctx.params.name!;
+  const digest = checkDigest(ctx.params.digest!);
+  const { registry } = ctx.app;
+  if (!registry.options.deleteEnabled) throw ociError('UNSUPPORTED');
+  await registry.blobs.unlink(name, digest);
+  sendEmpty(ctx, 202, { 'Docker-Content-Digest': digest.value });
+}

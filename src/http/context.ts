@@ -1,0 +1,110 @@
+/** Per-request context and the response helpers every handler uses. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { errorBody, OciError } from '../oci/errors.js';
+import type { Registry } from '../registry/registry.js';
+import type { UploadStateCodec } from '../registry/uploadstate.js';
+
+export interface AppContext {
+  registry: Registry;
+  codec: UploadStateCodec;
+  log: Logger;
+  /** http.prefix without its trailing slash ("" for "/"). */
+  prefix: string;
+  /** http.host as a base URL, when configured. */
+  host?: string;
+  relativeUrls: boolean;
+  catalogMaxEntries: number;
+}
+
+export interface Params {
+  name?: string;
+  reference?: string;
+  digest?: string;
+  uuid?: string;
+}
+
+export interface Ctx {
+  req: IncomingMessage;
+  res: ServerResponse;
+  app: AppContext;
+  method: string;
+  /** Path without the configured prefix and without the query. */
+  path: string;
+  /** The raw query string (after '?'), or "". */
+  rawQuery: string;
+  query: URLSearchParams;
+  params: Params;
+  user?: string;
+  requestId: string;
+}
+
+export const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** Absolute (or, with relativeurls, root-relative) URL of a registry path such as `/v2/foo/blobs/...`. */
+export function urlFor(ctx: Ctx, path: string): string {
+  const p = `${ctx.app.prefix}${path}`;
+  if (ctx.app.relativeUrls) return p;
+  if (ctx.app.host) return `${ctx.app.host.replace(/\/$/, '')}${p}`;
+  const h = ctx.req.headers;
+  const proto = firstForwarded(h['x-forwarded-proto']) ?? ((ctx.req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http');
+  const host = firstForwarded(h['x-forwarded-host']) ?? h.host ?? 'localhost';
+  return `${proto}://${host}${p}`;
+}
+
+function firstForwarded(v: string | string[] | undefined): string | undefined {
+  const s = Array.isArray(v) ? v[0] : v;
+  if (!s) return undefined;
+  const first = s.split(',')[0].trim();
+  return first === '' ? undefined : first;
+}
+
+export function sendJson(ctx: Ctx, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body) + '\n';
+  ctx.res.writeHead(status, { 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(text), ...headers });
+  ctx.res.end(ctx.method === 'HEAD' ? undefined : text);
+}
+
+export function sendEmpty(ctx: Ctx, status: number, headers: Record<string, string | number> = {}): void {
+  ctx.res.writeHead(status, { 'Content-Length': '0', ...headers });
+  ctx.res.end();
+}
+
+export function sendErrors(res: ServerResponse, method: string, errors: OciError[]): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const first = errors[0];
+  const body = errorBody(errors);
+  for (const [k, v] of Object.entries(first.headers)) res.setHeader(k, v);
+  res.writeHead(first.status, { 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(body) });
+  res.end(method === 'HEAD' ? undefined : body);
+}
+
+/** Reads a small request body, refusing more than `limit` bytes. */
+export async function readBody(req: IncomingMessage, limit: number, onTooLarge: () => Error): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared > limit) throw onTooLarge();
+  const parts: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req) {
+    total += (chunk as Buffer).length;
+    if (total > limit) throw onTooLarge();
+    parts.push(chunk as Buffer);
+  }
+  return Buffer.concat(parts, total);
+}
+
+/** The declared Content-Length, undefined when absent; throws on a malformed value. */
+export function contentLength(req: IncomingMessage): number | undefined {
+  const v = req.headers['content-length'];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+/** Distribution's upload Range header value: `0-<last byte>`, `0-0` when empty. */
+export function uploadRange(offset: number): string {
+  return `0-${offset > 0 ? offset - 1 : 0}`;
+}

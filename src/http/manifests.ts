@@ -1,0 +1,96 @@
+/** `/v2/<name>/manifests/<reference>`: GET/HEAD with Distribution's Accept negotiation, PUT, DELETE. */
+import { ociError } from '../oci/errors.js';
+import { MT } from '../oci/mediatypes.js';
+import { parseDigest, parseReference, type Digest } from '../oci/names.js';
+import { MAX_MANIFEST_BYTES, type StoredManifest } from '../registry/manifests.js';
+import { readBody, sendEmpty, urlFor, type Ctx } from './context.js';
+
+function accepted(ctx: Ctx): Set<string> {
+  const out = new Set<string>();
+  const raw = ctx.req.headersDistinct?.accept ?? [];
+  for (const header of raw) {
+    for (const part of header.split(',')) {
+      const mt = part.split(';')[0].trim().toLowerCase();
+      if (mt) out.add(mt);
+    }
+  }
+  return out;
+}
+
+function etagMatches(ctx: Ctx, d: Digest): boolean {
+  const v = ctx.req.headers['if-none-match'];
+  if (!v) return false;
+  return v === d.value || v === `"${d.value}"`;
+}
+
+export async function getManifest(ctx: Ctx): Promise<void> {
+  const name = ctx.params.name!;
+  const ref = parseReference(ctx.params.reference!);
+  const { registry } = ctx.app;
+  let digest = ref.digest ?? (await registry.tags.get(name, ref.tag!));
+  if (etagMatches(ctx, digest)) {
+    ctx.res.writeHead(304);
+    ctx.res.end();
+    return;
+  }
+  let m: StoredManifest = await registry.manifests.get(name, digest);
+  const supports = accepted(ctx);
+
+  if (m.mediaType === MT.ociManifest && !supports.has(MT.ociManifest)) {
+    throw ociError('MANIFEST_UNKNOWN', undefined, 'OCI manifest found, but accept header does not support OCI manifests');
+  }
+  if (m.mediaType === MT.ociIndex && !supports.has(MT.ociIndex)) {
+    throw ociError('MANIFEST_UNKNOWN', undefined, 'OCI index found, but accept header does not support OCI indexes');
+  }
+  if (ref.tag !== undefined && m.mediaType === MT.dockerList && !supports.has(MT.dockerList)) {
+    // An old client: answer the linux/amd64 image of the list, as Distribution does.
+    const child = m.parsed.kind === 'index' ? m.parsed.body.manifests.find((c) => c.platform?.architecture === 'amd64' && c.platform?.os === 'linux') : undefined;
+    const childDigest = child ? parseDigest(child.digest) : null;
+    if (!childDigest) throw ociError('MANIFEST_UNKNOWN');
+    m = await registry.manifests.get(name, childDigest);
+    if (m.mediaType === MT.dockerManifest && !supports.has(MT.dockerManifest)) {
+      throw ociError('MANIFEST_INVALID', undefined, 'Schema 2 manifest not supported by client');
+    }
+    digest = childDigest;
+  }
+
+  ctx.res.writeHead(200, {
+    'Content-Type': m.mediaType,
+    'Content-Length': m.bytes.length,
+    'Docker-Content-Digest': digest.value,
+    Etag: `"${digest.value}"`,
+  });
+  ctx.res.end(ctx.method === 'HEAD' ? undefined : m.bytes);
+}
+
+export async function putManifest(ctx: Ctx): Promise<void> {
+  const name = ctx.params.name!;
+  const ref = parseReference(ctx.params.reference!);
+  const bytes = await readBody(ctx.req, MAX_MANIFEST_BYTES, () => ociError('MANIFEST_INVALID', { limit: MAX_MANIFEST_BYTES }, `manifest is larger than ${MAX_MANIFEST_BYTES} bytes`));
+  const { registry } = ctx.app;
+  const m = await registry.manifests.put(name, bytes, ctx.req.headers['content-type'], ref.digest);
+  if (ref.tag !== undefined) await registry.tags.tag(name, ref.tag, m.digest);
+  const headers: Record<string, string> = {
+    Location: urlFor(ctx, `/v2/${name}/manifests/${m.digest.value}`),
+    'Docker-Content-Digest': m.digest.value,
+  };
+  const subject = m.parsed.body.subject;
+  if (subject) headers['OCI-Subject'] = subject.digest;
+  sendEmpty(ctx, 201, headers);
+}
+
+export async function deleteManifest(ctx: Ctx): Promise<void> {
+  const name = ctx.params.name!;
+  const ref = parseReference(ctx.params.reference!);
+  const { registry } = ctx.app;
+  if (!registry.options.deleteEnabled) throw ociError('UNSUPPORTED');
+  if (ref.tag !== undefined) {
+    await registry.tags.untag(name, ref.tag);
+  } else {
+    await registry.manifests.delete(name, ref.digest);
+    for (const tag of await registry.tags.lookup(name, ref.digest)) {
+      await registry.tags.untag(name, tag).catch(() => undefined);
+    }
+  }
+  sendEmpty(ctx, 202);
+}

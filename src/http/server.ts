@@ -1,0 +1,116 @@
+/**
+ * The request pipeline: prefix -> route -> name check -> read-only -> auth -> handler, with one error mapper
+ * and one access-log line per request. Every response carries Docker-Distribution-API-Version and http.headers.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { requiredAccess } from '../auth/access.js';
+import type { AccessController } from '../auth/controller.js';
+import { ociError, OciError, toOciError } from '../oci/errors.js';
+import { checkName } from '../oci/names.js';
+import { InvalidPathError } from '../storage/driver.js';
+import { ManifestVerificationError } from '../registry/manifests.js';
+import { sendErrors, type AppContext, type Ctx } from './context.js';
+import { matchRoute } from './routes.js';
+
+export interface PipelineOptions {
+  app: AppContext;
+  auth: AccessController;
+  readOnly: boolean;
+  /** http.headers from the config. */
+  headers: Record<string, readonly string[]>;
+  accessLog: boolean;
+}
+
+const NOT_FOUND = '404 page not found\n';
+
+export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const { app, auth } = opts;
+  const extraHeaders = Object.entries(opts.headers);
+  const prefix = app.prefix;
+
+  return (req, res) => {
+    const started = process.hrtime.bigint();
+    const method = req.method ?? 'GET';
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    let path = q < 0 ? url : url.slice(0, q);
+    const rawQuery = q < 0 ? '' : url.slice(q + 1);
+    const requestId = randomUUID();
+
+    res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
+    for (const [k, v] of extraHeaders) res.setHeader(k, v as string[]);
+
+    let user: string | undefined;
+    if (opts.accessLog) {
+      res.once('close', () => {
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        app.log.info(
+          { method, path, status: res.statusCode, bytes: res.getHeader('content-length') ?? undefined, duration_ms: Math.round(ms * 100) / 100, user, request_id: requestId, remote: req.socket.remoteAddress, user_agent: req.headers['user-agent'] },
+          'request',
+        );
+      });
+    }
+
+    const fail = (err: unknown): void => {
+      const errors = err instanceof ManifestVerificationError ? err.errors : [mapError(err, requestId)];
+      sendErrors(res, method, errors);
+    };
+
+    if (prefix !== '') {
+      if (!path.startsWith(`${prefix}/`) && path !== prefix) {
+        res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
+        res.end(NOT_FOUND);
+        return;
+      }
+      path = path.slice(prefix.length) || '/';
+    }
+
+    if (path === '/') {
+      res.writeHead(200, { 'Cache-Control': 'no-cache', 'Content-Length': '0' });
+      res.end();
+      return;
+    }
+
+    const match = matchRoute(path);
+    if (!match) {
+      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
+      res.end(NOT_FOUND);
+      return;
+    }
+    const { route, params } = match;
+    const handler = route.methods[method];
+    if (!handler) {
+      res.setHeader('Allow', Object.keys(route.methods).join(', '));
+      fail(ociError('UNSUPPORTED', { method }, `method ${method} is not allowed on this endpoint`));
+      return;
+    }
+
+    const query = new URLSearchParams(rawQuery);
+    const ctx: Ctx = { req, res, app, method, path, rawQuery, query, params, requestId };
+
+    (async () => {
+      if (params.name !== undefined) checkName(params.name);
+      if (opts.readOnly && route.writes.includes(method)) throw ociError('UNSUPPORTED', undefined, 'the registry is in read-only mode');
+      const access = requiredAccess(route.name, method, params.name, query);
+      const result = await auth.authorize(req, access);
+      if (!result.granted) {
+        throw new OciError(result.code, result.detail, { message: result.message, headers: result.headers });
+      }
+      user = result.user;
+      ctx.user = user;
+      await handler(ctx);
+    })().catch(fail);
+  };
+
+  function mapError(err: unknown, requestId: string): OciError {
+    if (err instanceof OciError) return err;
+    if (err instanceof InvalidPathError) return ociError('NAME_INVALID');
+    const code = (err as NodeJS.ErrnoException)?.code;
+    if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (err as Error)?.message === 'aborted') {
+      return ociError('BLOB_UPLOAD_INVALID', undefined, 'the request body ended early');
+    }
+    app.log.error({ err, request_id: requestId }, 'request failed');
+    return toOciError(err);
+  }
+}

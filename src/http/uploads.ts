@@ -1,0 +1,114 @@
+/**
+ * `/v2/<name>/blobs/uploads/[<uuid>]`: POST (session, monolithic `?digest=`, mount), PATCH (chunked with
+ * Content-Range, or streamed), PUT (complete, with or without a final chunk), GET (status), DELETE (cancel).
+ */
+import { ociError } from '../oci/errors.js';
+import { checkDigest, checkName } from '../oci/names.js';
+import type { UploadInfo } from '../registry/uploads.js';
+import { contentLength, sendEmpty, uploadRange, urlFor, type Ctx } from './context.js';
+
+function uploadHeaders(ctx: Ctx, info: UploadInfo): Record<string, string> {
+  const state = ctx.app.codec.pack({ name: info.name, uuid: info.uuid, offset: info.offset, startedAt: info.startedAt });
+  return {
+    Location: urlFor(ctx, `/v2/${info.name}/blobs/uploads/${info.uuid}?_state=${encodeURIComponent(state)}`),
+    Range: uploadRange(info.offset),
+    'Docker-Upload-UUID': info.uuid,
+  };
+}
+
+function blobCreated(ctx: Ctx, name: string, digest: string): void {
+  sendEmpty(ctx, 201, { Location: urlFor(ctx, `/v2/${name}/blobs/${digest}`), 'Docker-Content-Digest': digest });
+}
+
+/** `Content-Range: <start>-<end>` (Distribution's form; `bytes=` is tolerated). */
+function parseContentRange(ctx: Ctx): { start: number; length: number } | undefined {
+  const raw = ctx.req.headers['content-range'];
+  if (raw === undefined) return undefined;
+  const m = /^(?:bytes[= ])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(raw.trim());
+  if (!m) throw ociError('RANGE_INVALID', { 'Content-Range': raw }, 'malformed Content-Range');
+  const start = Number(m[1]);
+  const end = Number(m[2]);
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end < start) throw ociError('RANGE_INVALID', { 'Content-Range': raw }, 'malformed Content-Range');
+  const length = end - start + 1;
+  const declared = contentLength(ctx.req);
+  if (declared !== undefined && declared !== length) throw ociError('RANGE_INVALID', { 'Content-Range': raw, 'Content-Length': declared }, 'Content-Range and Content-Length disagree');
+  return { start, length };
+}
+
+/** Verifies `_state` when present: it must be ours, for this repository and upload, at the stored offset. */
+async function session(ctx: Ctx, checkOffset: boolean): Promise<UploadInfo> {
+  const name = ctx.params.name!;
+  const uuid = ctx.params.uuid!;
+  const info = await ctx.app.registry.uploads.status(name, uuid);
+  const raw = ctx.query.get('_state');
+  if (raw !== null) {
+    const state = ctx.app.codec.unpack(raw);
+    if (!state || state.name !== name || state.uuid !== uuid) throw ociError('BLOB_UPLOAD_INVALID', undefined, 'upload state is invalid or was not issued for this upload');
+    if (checkOffset && state.offset !== info.offset) throw ociError('BLOB_UPLOAD_INVALID', { offset: info.offset }, `upload resumed at wrong offset: ${state.offset} != ${info.offset}`);
+  }
+  return info;
+}
+
+function hasBody(ctx: Ctx): boolean {
+  const len = contentLength(ctx.req);
+  return len !== undefined ? len > 0 : ctx.req.headers['transfer-encoding'] !== undefined;
+}
+
+export async function startUpload(ctx: Ctx): Promise<void> {
+  const name = ctx.params.name!;
+  const { registry } = ctx.app;
+  const mount = ctx.query.get('mount');
+  if (mount !== null) {
+    const digest = checkDigest(mount);
+    const from = ctx.query.get('from');
+    if (from !== null) {
+      checkName(from);
+      if ((await registry.blobs.isLinked(from, digest)) && (await registry.blobs.globalSize(digest)) !== null) {
+        await registry.blobs.link(name, digest);
+        return blobCreated(ctx, name, digest.value);
+      }
+    } else if ((await registry.blobs.globalSize(digest)) !== null) {
+      // Automatic mount: the blob exists in this registry and, without access rules, every client may read it.
+      await registry.blobs.link(name, digest);
+      return blobCreated(ctx, name, digest.value);
+    }
+  }
+  const digestParam = ctx.query.get('digest');
+  if (digestParam !== null) {
+    const digest = checkDigest(digestParam);
+    const info = await registry.uploads.start(name);
+    await registry.uploads.complete(name, info.uuid, digest, ctx.req, { length: contentLength(ctx.req) });
+    return blobCreated(ctx, name, digest.value);
+  }
+  const info = await registry.uploads.start(name);
+  sendEmpty(ctx, 202, uploadHeaders(ctx, info));
+}
+
+export async function patchUpload(ctx: Ctx): Promise<void> {
+  const range = parseContentRange(ctx);
+  const info = await session(ctx, range === undefined);
+  const after = await ctx.app.registry.uploads.append(info.name, info.uuid, ctx.req, { start: range?.start, length: range?.length ?? contentLength(ctx.req) });
+  sendEmpty(ctx, 202, uploadHeaders(ctx, after));
+}
+
+export async function putUpload(ctx: Ctx): Promise<void> {
+  const digestParam = ctx.query.get('digest');
+  if (digestParam === null) throw ociError('DIGEST_INVALID', undefined, 'digest missing from the upload completion request');
+  const digest = checkDigest(digestParam);
+  const range = parseContentRange(ctx);
+  const info = await session(ctx, range === undefined);
+  const body = hasBody(ctx) ? ctx.req : null;
+  await ctx.app.registry.uploads.complete(info.name, info.uuid, digest, body, { start: range?.start, length: range?.length ?? contentLength(ctx.req) });
+  blobCreated(ctx, info.name, digest.value);
+}
+
+export async function getUpload(ctx: Ctx): Promise<void> {
+  const info = await session(ctx, false);
+  sendEmpty(ctx, 204, uploadHeaders(ctx, info));
+}
+
+export async function deleteUpload(ctx: Ctx): Promise<void> {
+  const info = await session(ctx, false);
+  await ctx.app.registry.uploads.cancel(info.name, info.uuid);
+  sendEmpty(ctx, 204);
+}

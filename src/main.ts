@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+/** The `wharf` command: serve (and later garbage-collect, htpasswd, config check). */
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { startRegistry } from './app.js';
+import { ConfigError, loadConfig } from './config/load.js';
+import { createLogger } from './log.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const program = new Command();
+program
+  .name('wharf')
+  .description('A private OCI container image registry, a drop-in replacement for CNCF Distribution (registry:2).')
+  .version(pkg.version, '-v, --version', 'print the version')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  wharf serve                          serve with the embedded default config (filesystem under ./data, port 5000)
+  wharf serve /etc/docker/registry/config.yml
+  REGISTRY_HTTP_ADDR=:5001 wharf serve config.yml
+
+The config file is Distribution's config.yml; REGISTRY_* environment variables override its keys
+(e.g. REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY). Without an argument, REGISTRY_CONFIGURATION_PATH is used.`,
+  );
+
+program
+  .command('serve')
+  .description('run the registry HTTP server')
+  .argument('[config]', 'path of config.yml (default: $REGISTRY_CONFIGURATION_PATH, else the embedded default)')
+  .action(async (configPath?: string) => {
+    const path = configPath ?? process.env.REGISTRY_CONFIGURATION_PATH;
+    let loaded;
+    try {
+      loaded = loadConfig({ path });
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        process.stderr.write(`wharf: ${err.message}\n`);
+        process.exit(1);
+      }
+      throw err;
+    }
+    const { config, warnings } = loaded;
+    const log = createLogger({ level: config.log.level, formatter: config.log.formatter, fields: config.log.fields });
+    for (const w of warnings) log.warn(`config: ${w}`);
+    const running = await startRegistry(config, log).catch((err: Error) => {
+      log.fatal(`cannot start: ${err.message}`);
+      process.exit(1);
+    });
+    log.info({ version: pkg.version, config: loaded.source }, `listening on ${running.address}`);
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info(`${signal} received: draining for up to ${config.http.draintimeout} ms`);
+      running.shutdown(config.http.draintimeout).then(() => process.exit(0));
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+
+program.parseAsync(process.argv).catch((err: Error) => {
+  process.stderr.write(`wharf: ${err.message}\n`);
+  process.exit(1);
+});

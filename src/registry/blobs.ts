@@ -1,0 +1,115 @@
+/**
+ * Blobs: the global content-addressed store and each repository's links to it (`_layers`).
+ * A blob is visible in a repository only through its link; the data file appears only complete.
+ */
+import type { Readable } from 'node:stream';
+import { ociError } from '../oci/errors.js';
+import type { Digest } from '../oci/names.js';
+import { isNotFound, type StorageDriver } from '../storage/driver.js';
+import { Lru } from './lru.js';
+import { blobData, layerLink } from './paths.js';
+
+export interface BlobInfo {
+  digest: Digest;
+  size: number;
+}
+
+export class BlobStore {
+  /** digest -> size of blobs known to exist (content-addressed, so never stale except after a delete). */
+  private readonly sizes = new Lru<string, number>(100_000);
+  /** `name@digest` of links known to exist. */
+  private readonly links = new Lru<string, true>(200_000);
+
+  constructor(private readonly driver: StorageDriver) {}
+
+  /** Size of the blob in the global store, or null when absent. */
+  async globalSize(d: Digest): Promise<number | null> {
+    const cached = this.sizes.get(d.value);
+    if (cached !== undefined) return cached;
+    try {
+      const st = await this.driver.stat(blobData(d));
+      if (st.isDir) return null;
+      this.sizes.set(d.value, st.size);
+      return st.size;
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  async isLinked(name: string, d: Digest): Promise<boolean> {
+    const key = `${name}@${d.value}`;
+    if (this.links.get(key)) return true;
+    try {
+      const content = (await this.driver.getContent(layerLink(name, d))).toString('utf8').trim();
+      if (content !== d.value) return false;
+      this.links.set(key, true);
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  /** The blob as seen from repository `name`; throws BLOB_UNKNOWN when not linked there or missing. */
+  async stat(name: string, d: Digest): Promise<BlobInfo> {
+    if (await this.isLinked(name, d)) {
+      const size = await this.globalSize(d);
+      if (size !== null) return { digest: d, size };
+    }
+    throw ociError('BLOB_UNKNOWN', d.value);
+  }
+
+  async open(d: Digest, start: number, end: number): Promise<Readable> {
+    try {
+      return await this.driver.reader(blobData(d), start, end);
+    } catch (err) {
+      if (isNotFound(err)) {
+        this.sizes.delete(d.value);
+        throw ociError('BLOB_UNKNOWN', d.value);
+      }
+      throw err;
+    }
+  }
+
+  async redirectURL(method: 'GET' | 'HEAD', d: Digest): Promise<string | null> {
+    return this.driver.redirectURL(method, blobData(d));
+  }
+
+  async link(name: string, d: Digest): Promise<void> {
+    await this.driver.putContent(layerLink(name, d), Buffer.from(d.value));
+    this.links.set(`${name}@${d.value}`, true);
+  }
+
+  /** Removes the repository's link (the data stays for garbage collection). */
+  async unlink(name: string, d: Digest): Promise<void> {
+    this.links.delete(`${name}@${d.value}`);
+    try {
+      await this.driver.delete(layerLink(name, d).replace(/\/link$/, ''));
+    } catch (err) {
+      if (isNotFound(err)) throw ociError('BLOB_UNKNOWN', d.value);
+      throw err;
+    }
+  }
+
+  /** Moves a verified file into the global store; an existing blob with the same digest is kept as is. */
+  async commit(from: string, d: Digest, size: number): Promise<void> {
+    if ((await this.globalSize(d)) === null) await this.driver.move(from, blobData(d));
+    else await this.driver.delete(from).catch(() => undefined);
+    this.sizes.set(d.value, size);
+  }
+
+  /** Stores small content (a manifest) in the global store. */
+  async putSmall(d: Digest, data: Buffer): Promise<void> {
+    if ((await this.globalSize(d)) === null) await this.driver.putContent(blobData(d), data);
+    this.sizes.set(d.value, data.length);
+  }
+
+  async getSmall(d: Digest): Promise<Buffer> {
+    return this.driver.getContent(blobData(d));
+  }
+
+  forget(d: Digest): void {
+    this.sizes.delete(d.value);
+  }
+}

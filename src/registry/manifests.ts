@@ -1,0 +1,195 @@
+/**
+ * Manifests: stored as blobs in the global store, linked into a repository by `_manifests/revisions`.
+ * Put validates structure and that every referenced blob (and index child, per `validation`) exists.
+ */
+import { createHash } from 'node:crypto';
+import { ociError } from '../oci/errors.js';
+import { artifactTypeOf, parseManifest, referencedBlobs, type Descriptor, type ParsedManifest } from '../oci/manifest.js';
+import { parseDigest, type Digest } from '../oci/names.js';
+import { isNotFound, type StorageDriver } from '../storage/driver.js';
+import type { BlobStore } from './blobs.js';
+import { Lru } from './lru.js';
+import { basename, revisionLink, revisionsDir } from './paths.js';
+
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+export interface StoredManifest {
+  digest: Digest;
+  bytes: Buffer;
+  /** The media type the manifest declares (or is detected as); served as Content-Type. */
+  mediaType: string;
+  parsed: ParsedManifest;
+}
+
+export interface ValidationOptions {
+  disabled: boolean;
+  urls: { allow: RegExp[]; deny: RegExp[] };
+  indexes: { platforms: 'all' | 'none' | 'list'; platformlist: Array<{ architecture: string; os: string }> };
+}
+
+export class ManifestStore {
+  /** digest -> stored manifest (content-addressed: never stale). Bounded by bytes. */
+  private readonly cache = new Lru<string, StoredManifest>(64 * 1024 * 1024, (m) => m.bytes.length + 512);
+  private readonly links = new Lru<string, true>(200_000);
+
+  constructor(private readonly driver: StorageDriver, private readonly blobs: BlobStore, private readonly validation: ValidationOptions) {}
+
+  async isLinked(name: string, d: Digest): Promise<boolean> {
+    const key = `${name}@${d.value}`;
+    if (this.links.get(key)) return true;
+    try {
+      const content = (await this.driver.getContent(revisionLink(name, d))).toString('utf8').trim();
+      if (content !== d.value) return false;
+      this.links.set(key, true);
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  /** The manifest as seen from repository `name`; throws MANIFEST_UNKNOWN. */
+  async get(name: string, d: Digest): Promise<StoredManifest> {
+    if (!(await this.isLinked(name, d))) throw ociError('MANIFEST_UNKNOWN', { Name: name, Revision: d.value });
+    const m = await this.load(d);
+    if (!m) throw ociError('MANIFEST_UNKNOWN', { Name: name, Revision: d.value });
+    return m;
+  }
+
+  /** Reads and parses a manifest blob from the global store; null when missing or unparseable. */
+  async load(d: Digest): Promise<StoredManifest | null> {
+    const cached = this.cache.get(d.value);
+    if (cached) return cached;
+    let bytes: Buffer;
+    try {
+      bytes = await this.blobs.getSmall(d);
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+    let parsed: ParsedManifest;
+    try {
+      parsed = parseManifest(bytes, undefined);
+    } catch {
+      return null;
+    }
+    const m: StoredManifest = { digest: d, bytes, mediaType: parsed.mediaType, parsed };
+    this.cache.set(d.value, m);
+    return m;
+  }
+
+  /**
+   * Validates and stores `bytes`. `expected` is the digest the client addressed it by, if any.
+   * Returns the stored manifest; the caller tags it.
+   */
+  async put(name: string, bytes: Buffer, contentType: string | undefined, expected?: Digest): Promise<StoredManifest> {
+    const parsed = parseManifest(bytes, contentType);
+    const algorithm = expected?.algorithm ?? 'sha256';
+    const hex = createHash(algorithm).update(bytes).digest('hex');
+    const digest = parseDigest(`${algorithm}:${hex}`)!;
+    if (expected && expected.hex !== hex) throw ociError('DIGEST_INVALID', { digest: expected.value }, 'provided digest did not match uploaded content');
+    if (!this.validation.disabled) await this.verify(name, parsed);
+    await this.blobs.putSmall(digest, bytes);
+    await this.driver.putContent(revisionLink(name, digest), Buffer.from(digest.value));
+    this.links.set(`${name}@${digest.value}`, true);
+    const m: StoredManifest = { digest, bytes, mediaType: parsed.mediaType, parsed };
+    this.cache.set(digest.value, m);
+    return m;
+  }
+
+  private async verify(name: string, parsed: ParsedManifest): Promise<void> {
+    const errors = [];
+    if (parsed.kind === 'image') {
+      for (const layer of parsed.body.layers) {
+        if (layer.urls && layer.urls.length > 0) this.checkUrls(layer);
+      }
+      for (const desc of referencedBlobs(parsed)) {
+        const d = parseDigest(desc.digest)!;
+        const linked = (await this.blobs.isLinked(name, d)) && (await this.blobs.globalSize(d)) !== null;
+        if (!linked) errors.push(ociError('MANIFEST_BLOB_UNKNOWN', desc.digest));
+      }
+    } else {
+      for (const child of parsed.body.manifests) {
+        if (!this.mustExist(child)) continue;
+        const d = parseDigest(child.digest)!;
+        if (!(await this.isLinked(name, d))) errors.push(ociError('MANIFEST_BLOB_UNKNOWN', child.digest));
+      }
+    }
+    if (errors.length > 0) throw new ManifestVerificationError(errors);
+  }
+
+  private checkUrls(layer: Descriptor): void {
+    const { allow, deny } = this.validation.urls;
+    for (const u of layer.urls ?? []) {
+      let ok = false;
+      try {
+        const url = new URL(u);
+        ok = (url.protocol === 'http:' || url.protocol === 'https:') && allow.some((r) => r.test(u)) && !deny.some((r) => r.test(u));
+      } catch {
+        ok = false;
+      }
+      if (!ok) throw ociError('MANIFEST_INVALID', { url: u }, 'layer URL is not allowed by validation.manifests.urls');
+    }
+  }
+
+  private mustExist(child: Descriptor): boolean {
+    const { platforms, platformlist } = this.validation.indexes;
+    if (platforms === 'none') return false;
+    if (platforms === 'all') return true;
+    const p = child.platform;
+    return !!p && platformlist.some((x) => x.architecture === p.architecture && x.os === p.os);
+  }
+
+  /** Unlinks the manifest from the repository (the blob stays for garbage collection). */
+  async delete(name: string, d: Digest): Promise<void> {
+    if (!(await this.isLinked(name, d))) throw ociError('MANIFEST_UNKNOWN', { Name: name, Revision: d.value });
+    this.links.delete(`${name}@${d.value}`);
+    await this.driver.delete(revisionLink(name, d).replace(/\/link$/, ''));
+  }
+
+  /** Digests of every manifest linked in the repository. */
+  async revisions(name: string): Promise<Digest[]> {
+    const out: Digest[] = [];
+    for (const algorithm of ['sha256', 'sha512']) {
+      let entries: string[];
+      try {
+        entries = await this.driver.list(revisionsDir(name, algorithm));
+      } catch (err) {
+        if (isNotFound(err)) continue;
+        throw err;
+      }
+      for (const e of entries) {
+        const d = parseDigest(`${algorithm}:${basename(e)}`);
+        if (d) out.push(d);
+      }
+    }
+    return out;
+  }
+
+  /** The referrers index of `subject` in repository `name`, optionally filtered by artifact type. */
+  async referrers(name: string, subject: Digest, artifactType?: string): Promise<Descriptor[]> {
+    const out: Descriptor[] = [];
+    const revisions = await this.revisions(name);
+    await Promise.all(
+      revisions.map(async (d) => {
+        const m = await this.load(d);
+        if (!m || m.parsed.body.subject?.digest !== subject.value) return;
+        const type = artifactTypeOf(m.parsed);
+        if (artifactType !== undefined && type !== artifactType) return;
+        const desc: Descriptor = { mediaType: m.mediaType, digest: d.value, size: m.bytes.length };
+        if (type !== undefined) desc.artifactType = type;
+        if (m.parsed.body.annotations) desc.annotations = m.parsed.body.annotations;
+        out.push(desc);
+      }),
+    );
+    return out.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
+  }
+}
+
+/** Several verification errors at once, each reported in the response body. */
+export class ManifestVerificationError extends Error {
+  constructor(readonly errors: ReturnType<typeof ociError>[]) {
+    super('manifest verification failed');
+  }
+}
+

@@ -1,0 +1,160 @@
+/**
+ * Blob upload sessions (`_uploads/<uuid>`): streamed appends, digest computed while streaming, and an
+ * all-or-nothing commit into the global blob store. Hash state lives in memory; a session continued by
+ * another process (or after a restart) is re-hashed from its data file.
+ */
+import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { ociError } from '../oci/errors.js';
+import type { Digest } from '../oci/names.js';
+import { isNotFound, type StorageDriver } from '../storage/driver.js';
+import type { BlobStore } from './blobs.js';
+import { uploadData, uploadDir, uploadStartedAt } from './paths.js';
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+interface HashState {
+  sha256: Hash;
+  offset: number;
+}
+
+export interface UploadInfo {
+  name: string;
+  uuid: string;
+  offset: number;
+  startedAt: string;
+}
+
+/** Counts and hashes what passes through, optionally stopping at `limit` bytes. */
+async function* tap(source: AsyncIterable<Buffer>, hash: Hash, counter: { n: number }, limit?: number): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    counter.n += chunk.length;
+    if (limit !== undefined && counter.n > limit) throw ociError('SIZE_INVALID', undefined, 'request body is larger than its Content-Length or Content-Range');
+    hash.update(chunk);
+    yield chunk;
+  }
+  if (limit !== undefined && counter.n !== limit) throw ociError('SIZE_INVALID', undefined, `received ${counter.n} bytes, expected ${limit}`);
+}
+
+export class UploadStore {
+  private readonly hashes = new Map<string, HashState>();
+  private readonly busy = new Set<string>();
+
+  constructor(private readonly driver: StorageDriver, private readonly blobs: BlobStore) {}
+
+  static isValidId(id: string): boolean {
+    return UUID_RE.test(id);
+  }
+
+  async start(name: string): Promise<UploadInfo> {
+    const uuid = randomUUID();
+    const startedAt = new Date().toISOString();
+    await this.driver.putContent(uploadStartedAt(name, uuid), Buffer.from(startedAt));
+    await this.driver.putContent(uploadData(name, uuid), Buffer.alloc(0));
+    this.hashes.set(uuid, { sha256: createHash('sha256'), offset: 0 });
+    return { name, uuid, offset: 0, startedAt };
+  }
+
+  /** Current state; throws BLOB_UPLOAD_UNKNOWN when there is no such session in this repository. */
+  async status(name: string, uuid: string): Promise<UploadInfo> {
+    if (!UploadStore.isValidId(uuid)) throw ociError('BLOB_UPLOAD_UNKNOWN', { uuid });
+    try {
+      const [startedAt, st] = await Promise.all([this.driver.getContent(uploadStartedAt(name, uuid)), this.driver.stat(uploadData(name, uuid))]);
+      return { name, uuid, offset: st.size, startedAt: startedAt.toString('utf8').trim() };
+    } catch (err) {
+      if (isNotFound(err)) throw ociError('BLOB_UPLOAD_UNKNOWN', { uuid });
+      throw err;
+    }
+  }
+
+  /** One request at a time per session: a second concurrent write is refused rather than interleaved. */
+  private async exclusive<T>(uuid: string, fn: () => Promise<T>): Promise<T> {
+    if (this.busy.has(uuid)) throw ociError('RANGE_INVALID', { uuid }, 'another request is writing to this upload');
+    this.busy.add(uuid);
+    try {
+      return await fn();
+    } finally {
+      this.busy.delete(uuid);
+    }
+  }
+
+  /** The hash of the session's data so far, from memory or by re-reading the data file. */
+  private async hashAt(name: string, uuid: string, offset: number): Promise<Hash> {
+    const h = this.hashes.get(uuid);
+    if (h && h.offset === offset) return h.sha256;
+    const hash = createHash('sha256');
+    if (offset > 0) {
+      for await (const chunk of await this.driver.reader(uploadData(name, uuid), 0, offset)) hash.update(chunk as Buffer);
+    }
+    this.hashes.set(uuid, { sha256: hash, offset });
+    return hash;
+  }
+
+  /**
+   * Appends `body` at `expectedOffset` (when the client said where its chunk starts) and returns the new state.
+   * `length` is the declared body length, if any: more bytes than that are refused, fewer are SIZE_INVALID.
+   */
+  async append(name: string, uuid: string, body: AsyncIterable<Buffer>, opts: { start?: number; length?: number } = {}): Promise<UploadInfo> {
+    return this.exclusive(uuid, async () => {
+      const info = await this.status(name, uuid);
+      if (opts.start !== undefined && opts.start !== info.offset) {
+        throw ociError('RANGE_INVALID', undefined, `chunk starts at ${opts.start} but the upload has ${info.offset} bytes`);
+      }
+      await this.write(name, uuid, info.offset, body, opts.length);
+      const after = await this.status(name, uuid);
+      return after;
+    });
+  }
+
+  private async write(name: string, uuid: string, offset: number, body: AsyncIterable<Buffer>, length?: number): Promise<number> {
+    const base = await this.hashAt(name, uuid, offset);
+    const hash = base.copy();
+    const counter = { n: 0 };
+    // All or nothing: a short, long or broken body leaves the session at `offset`.
+    const size = await this.driver.append(uploadData(name, uuid), tap(body, hash, counter, length));
+    this.hashes.set(uuid, { sha256: hash, offset: size });
+    return size;
+  }
+
+  /**
+   * Appends an optional final chunk, verifies the digest (and size when given) and moves the data into the
+   * global store, then links it in the repository. On a mismatch nothing is committed and the session is removed.
+   */
+  async complete(name: string, uuid: string, digest: Digest, body: AsyncIterable<Buffer> | null, opts: { start?: number; length?: number } = {}): Promise<{ size: number }> {
+    return this.exclusive(uuid, async () => {
+      const info = await this.status(name, uuid);
+      if (opts.start !== undefined && opts.start !== info.offset) {
+        throw ociError('RANGE_INVALID', undefined, `chunk starts at ${opts.start} but the upload has ${info.offset} bytes`);
+      }
+      let size = info.offset;
+      if (body) size = await this.write(name, uuid, info.offset, body, opts.length);
+      const actual = await this.digestOf(name, uuid, digest, size);
+      if (actual !== digest.hex) {
+        await this.cancel(name, uuid);
+        throw ociError('DIGEST_INVALID', { digest: digest.value }, 'provided digest did not match uploaded content');
+      }
+      await this.blobs.commit(uploadData(name, uuid), digest, size);
+      await this.blobs.link(name, digest);
+      await this.remove(name, uuid);
+      return { size };
+    });
+  }
+
+  private async digestOf(name: string, uuid: string, digest: Digest, size: number): Promise<string> {
+    if (digest.algorithm === 'sha256') return (await this.hashAt(name, uuid, size)).copy().digest('hex');
+    const hash = createHash(digest.algorithm);
+    for await (const chunk of await this.driver.reader(uploadData(name, uuid), 0, size)) hash.update(chunk as Buffer);
+    return hash.digest('hex');
+  }
+
+  private async remove(name: string, uuid: string): Promise<void> {
+    this.hashes.delete(uuid);
+    await this.driver.delete(uploadDir(name, uuid)).catch((err) => {
+      if (!isNotFound(err)) throw err;
+    });
+  }
+
+  async cancel(name: string, uuid: string): Promise<void> {
+    await this.status(name, uuid);
+    await this.remove(name, uuid);
+  }
+}

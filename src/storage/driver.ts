@@ -1,0 +1,77 @@
+/**
+ * The storage driver seam: bytes at paths, nothing about OCI. Paths are absolute, `/`-separated,
+ * made of `[A-Za-z0-9._-]` components (checked once, in `checked()`), relative to the driver's root.
+ */
+import type { Readable } from 'node:stream';
+
+export interface FileInfo {
+  path: string;
+  size: number;
+  modTime: Date;
+  isDir: boolean;
+}
+
+export interface StorageDriver {
+  readonly name: string;
+
+  /** The whole content of a small file. Throws PathNotFoundError when missing (or a directory). */
+  getContent(path: string): Promise<Buffer>;
+
+  /** Replaces the file atomically: a concurrent reader sees the old content or the new, never a part. */
+  putContent(path: string, data: Buffer): Promise<void>;
+
+  /**
+   * A stream of the file from `offset` (inclusive) to `end` (exclusive, default: end of file).
+   * Throws PathNotFoundError when missing; InvalidOffsetError when offset is past the end.
+   */
+  reader(path: string, offset?: number, end?: number): Promise<Readable>;
+
+  /**
+   * Appends everything `source` yields to the file (created when missing) and returns the new size.
+   * All or nothing: if `source` or the write fails, the file is left at its previous size and the error rethrown.
+   */
+  append(path: string, source: AsyncIterable<Buffer>): Promise<number>;
+
+  /** Size, modification time and kind. Throws PathNotFoundError. */
+  stat(path: string): Promise<FileInfo>;
+
+  /** Full paths of the direct children of a directory. Throws PathNotFoundError when missing or not a directory. */
+  list(path: string): Promise<string[]>;
+
+  /** Moves a file, replacing `dst` atomically if it exists. Throws PathNotFoundError when `src` is missing. */
+  move(src: string, dst: string): Promise<void>;
+
+  /** Removes a file or a whole directory tree. Throws PathNotFoundError when missing. */
+  delete(path: string): Promise<void>;
+
+  /** A URL a client may fetch the file from directly, or null when the driver cannot presign. */
+  redirectURL(method: 'GET' | 'HEAD', path: string): Promise<string | null>;
+
+  /** Releases resources (timers, connections). */
+  close?(): Promise<void>;
+}
+
+export class PathNotFoundError extends Error {
+  constructor(readonly path: string) {
+    super(`path not found: ${path}`);
+    this.name = 'PathNotFoundError';
+  }
+}
+
+export class InvalidPathError extends Error {
+  constructor(readonly path: string) {
+    super(`invalid path: ${JSON.stringify(path)}`);
+    this.name = 'InvalidPathError';
+  }
+}
+
+export class InvalidOffsetError extends Error {
+  constructor(readonly path: string, readonly offset: number) {
+    super(`invalid offset ${offset} for ${path}`);
+    this.name = 'InvalidOffsetError';
+  }
+}
+
+export function isNotFound(err: unknown): boolean {
+  return err instanceof PathNotFoundError;
+}
