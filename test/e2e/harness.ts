@@ -1,0 +1,161 @@
+/**
+ * End-to-end harness: starts the built `wharf serve` as a real process on a free port with a temporary
+ * config and data directory. Never imports src/: it only runs dist/src/main.js.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Wharf {
+  url: string;
+  port: number;
+  /** Temporary directory holding config.yml and (by default) the data directory `data/`. */
+  dir: string;
+  dataDir: string;
+  proc: ChildProcess;
+  /** Everything the process wrote to stdout and stderr so far. */
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Stops the process and removes the temporary directory. */
+  cleanup(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** config.yml text; `{{port}}`, `{{data}}` and `{{dir}}` are replaced. Default: filesystem under dir/data, delete enabled. */
+  config?: string;
+  env?: Record<string, string>;
+  /** Reuse a directory (e.g. to restart on the same data). */
+  dir?: string;
+  /** Extra CLI arguments after `serve <config>`; when `args` is given it replaces `serve <config>` entirely. */
+  args?: string[];
+  /** Wait until GET /v2/ answers (default true). */
+  waitReady?: boolean;
+}
+
+export const DEFAULT_TEST_CONFIG = `version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {{data}}
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:{{port}}
+  secret: e2e-test-secret
+`;
+
+export async function startWharf(opts: StartOptions = {}): Promise<Wharf> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'wharf-e2e-'));
+  const dataDir = join(dir, 'data');
+  const port = await freePort();
+  const configPath = join(dir, 'config.yml');
+  const text = (opts.config ?? DEFAULT_TEST_CONFIG).replaceAll('{{port}}', String(port)).replaceAll('{{data}}', dataDir).replaceAll('{{dir}}', dir);
+  writeFileSync(configPath, text);
+  const args = opts.args ?? ['serve', configPath];
+  const proc = spawn(process.execPath, [MAIN, ...args], { env: { ...cleanEnv(), ...(opts.env ?? {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const w: Wharf = {
+    url,
+    port,
+    dir,
+    dataDir,
+    proc,
+    output: () => out,
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      proc.kill(signal);
+      return exited;
+    },
+    async cleanup() {
+      await w.stop('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  if (opts.waitReady !== false) {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`wharf exited with ${proc.exitCode}:\n${out}`);
+      try {
+        const r = await fetch(`${url}/v2/`);
+        await r.arrayBuffer();
+        break;
+      } catch {
+        if (Date.now() > deadline) throw new Error(`wharf did not become ready:\n${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+  return w;
+}
+
+/** The environment without REGISTRY_* variables of the caller. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('REGISTRY_')) env[k] = v;
+  return env;
+}
+
+export function sha256(data: Buffer | string): string {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+/** Monolithic single-POST blob upload; returns the digest. */
+export async function pushBlob(url: string, name: string, data: Buffer | string): Promise<string> {
+  const digest = sha256(data);
+  const r = await fetch(`${url}/v2/${name}/blobs/uploads/?digest=${digest}`, { method: 'POST', body: typeof data === 'string' ? data : new Uint8Array(data), headers: { 'Content-Type': 'application/octet-stream' } });
+  await r.arrayBuffer();
+  if (r.status !== 201) throw new Error(`blob push failed: ${r.status}`);
+  return digest;
+}
+
+export async function pushManifest(url: string, name: string, ref: string, manifest: unknown, mediaType: string): Promise<Response> {
+  const body = typeof manifest === 'string' ? manifest : JSON.stringify(manifest);
+  return fetch(`${url}/v2/${name}/manifests/${ref}`, { method: 'PUT', body, headers: { 'Content-Type': mediaType } });
+}
+
+export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
+export const OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
+
+/** Pushes a config and one layer and returns an OCI image manifest referencing them (not yet pushed). */
+export async function makeImage(url: string, name: string, seed = 'x'): Promise<{ manifest: Record<string, unknown>; config: string; layer: string }> {
+  const configBytes = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', seed }));
+  const layerBytes = Buffer.from(`layer-${seed}-${'z'.repeat(100)}`);
+  const config = await pushBlob(url, name, configBytes);
+  const layer = await pushBlob(url, name, layerBytes);
+  return {
+    config,
+    layer,
+    manifest: {
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: OCI_CONFIG, digest: config, size: configBytes.length },
+      layers: [{ mediaType: OCI_LAYER, digest: layer, size: layerBytes.length }],
+    },
+  };
+}
