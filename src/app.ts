@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { openAccess } from './auth/controller.js';
+import { bruteForceGuard, createAccessController } from './auth/index.js';
 import { storageDriverOf } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createHandler } from './http/server.js';
@@ -28,6 +28,11 @@ export function parseAddr(addr: string): { host?: string; port: number } {
   return { host, port };
 }
 
+function isLoopback(addr: string): boolean {
+  const { host } = parseAddr(addr);
+  return host === 'localhost' || host === '::1' || (host?.startsWith('127.') ?? false);
+}
+
 export async function startRegistry(config: Readonly<Config>, log: Logger): Promise<RunningRegistry> {
   const { name, params } = storageDriverOf(config);
   const driver = createDriver(name, params);
@@ -48,10 +53,15 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     log.warn('http.secret is not set: a random secret is used; uploads cannot be continued by another instance or after a restart. Set http.secret when running several replicas.');
   }
 
+  const auth = await createAccessController(config, { log, guard: bruteForceGuard(config) });
+  if (auth.name !== 'none' && auth.name !== 'silly' && config.http.net === 'tcp' && !config.http.tls && !isLoopback(config.http.addr)) {
+    log.warn(`auth.${auth.name} is configured over plain HTTP on ${config.http.addr}: credentials travel in the clear; configure http.tls or a TLS-terminating proxy`);
+  }
+
   const prefix = config.http.prefix.replace(/\/$/, '');
   const handler = createHandler({
     app: { registry, codec: new UploadStateCodec(secret), log, prefix, host: config.http.host, relativeUrls: config.http.relativeurls, catalogMaxEntries: config.catalog.maxentries },
-    auth: openAccess,
+    auth,
     readOnly: config.storage.maintenance.readonly.enabled,
     headers: config.http.headers,
     accessLog: !config.log.accesslog.disabled,

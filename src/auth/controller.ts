@@ -2,11 +2,16 @@
 import type { IncomingMessage } from 'node:http';
 import type { Access } from './access.js';
 
-export type AuthResult = { granted: true; user?: string } | { granted: false; status: 401 | 403 | 429; headers: Record<string, string>; code: 'UNAUTHORIZED' | 'DENIED' | 'TOOMANYREQUESTS'; message?: string; detail: unknown };
+export type AuthResult =
+  | { granted: true; user?: string }
+  | { granted: false; code: 'UNAUTHORIZED' | 'DENIED' | 'TOOMANYREQUESTS'; headers: Record<string, string>; message?: string; detail: unknown };
 
 export interface AccessController {
   readonly name: string;
   authorize(req: IncomingMessage, access: Access[]): Promise<AuthResult>;
+  /** Re-reads files the method depends on (htpasswd, keys); called on SIGHUP. */
+  reload?(): Promise<void>;
+  close?(): void;
 }
 
 /** No `auth` section (or `auth: none`): everything is granted. */
@@ -14,3 +19,43 @@ export const openAccess: AccessController = {
   name: 'none',
   authorize: async () => ({ granted: true }),
 };
+
+/**
+ * Distribution's `detail` for an auth error: the requested accesses with Go's field names, or null when none
+ * (the base endpoint).
+ */
+export function accessDetail(access: Access[]): unknown {
+  if (access.length === 0) return null;
+  return access.map((a) => ({ Type: a.type, Class: a.class, Name: a.name, Action: a.action }));
+}
+
+export function challenge(access: Access[], wwwAuthenticate: string): AuthResult {
+  return { granted: false, code: 'UNAUTHORIZED', headers: { 'WWW-Authenticate': wwwAuthenticate }, detail: accessDetail(access) };
+}
+
+export function tooManyRequests(retryAfterSeconds: number): AuthResult {
+  return {
+    granted: false,
+    code: 'TOOMANYREQUESTS',
+    headers: { 'Retry-After': String(retryAfterSeconds) },
+    message: `too many failed login attempts; retry after ${retryAfterSeconds} seconds`,
+    detail: { retryAfter: retryAfterSeconds },
+  };
+}
+
+/** The client's address as the socket sees it. */
+export function clientAddress(req: IncomingMessage): string | undefined {
+  return req.socket.remoteAddress?.replace(/^::ffff:/, '');
+}
+
+/** `Authorization: Basic` credentials, or null when absent or not Basic. Passwords may contain ':'. */
+export function basicCredentials(req: IncomingMessage): { user: string; password: string } | null {
+  const h = req.headers.authorization;
+  if (!h) return null;
+  const sp = h.indexOf(' ');
+  if (sp < 0 || h.slice(0, sp).toLowerCase() !== 'basic') return null;
+  const decoded = Buffer.from(h.slice(sp + 1).trim(), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return null;
+  return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}

@@ -38,7 +38,6 @@ http:
 
 /** Keys of features wharf does not implement yet. Errors where ignoring them would weaken security or lose data. */
 const NOT_YET: Array<{ path: string[]; fatal: boolean; why: string }> = [
-  { path: ['auth'], fatal: true, why: 'authentication is not supported yet; refusing to start an open registry' },
   { path: ['http', 'tls'], fatal: true, why: 'TLS is not supported yet; refusing to serve plain HTTP where HTTPS was asked for' },
   { path: ['storage', 's3'], fatal: true, why: 'the s3 storage driver is not supported yet' },
   { path: ['storage', 'gcs'], fatal: true, why: 'the gcs storage driver is not supported' },
@@ -167,12 +166,9 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
     warnings.push(fromEnv ? `${key}: unknown key (from environment variable ${fromEnv.variable}), ignored` : `${key}: unknown key, ignored`);
   }
 
-  const auth = get(tree, ['auth']);
-  const authMethods = auth && typeof auth === 'object' ? Object.keys(auth) : [];
   for (const item of NOT_YET) {
     const v = get(tree, item.path);
     if (v === undefined) continue;
-    if (item.path.join('.') === 'auth' && authMethods.length === 1 && authMethods[0] === 'none') continue;
     if (item.path.join('.') === 'storage.maintenance.uploadpurging' && (v as { enabled?: unknown })?.enabled === false) continue;
     const msg = `${item.path.join('.')}: ${item.why}`;
     (item.fatal ? problems : warnings).push(msg);

@@ -109,6 +109,42 @@ const validationSchema = z
   })
   .default({});
 
+const authSchema = z
+  .object({
+    silly: z.object({ realm: z.string().min(1), service: z.string().min(1).optional() }).optional(),
+    htpasswd: z.object({ realm: z.string().min(1), path: z.string().min(1) }).optional(),
+    token: z
+      .object({
+        realm: z.string().min(1),
+        service: z.string().min(1),
+        issuer: z.string().min(1),
+        rootcertbundle: z.string().min(1).optional(),
+        jwks: z.string().min(1).optional(),
+        autoredirect: bool.default(false),
+        autoredirectpath: z.string().default('/auth/token'),
+        signingalgorithms: z.array(z.string()).optional(),
+      })
+      .superRefine((t, ctx) => {
+        if (!t.rootcertbundle && !t.jwks) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'token auth requires rootcertbundle or jwks (at least one token signing key)' });
+      })
+      .optional(),
+    none: z.union([anyMap, z.null()]).optional(),
+  })
+  .superRefine((a, ctx) => {
+    const methods = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
+    if (methods.length > 1) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `exactly one auth method may be configured, found ${methods.join(', ')}` });
+  });
+
+/** wharf's own: failed-login limits for htpasswd and the token endpoint. */
+const bruteforceSchema = z
+  .object({
+    enabled: bool.default(true),
+    maxfailures: z.number().int().positive().default(10),
+    window: duration('5m'),
+    blockfor: duration('15m'),
+  })
+  .default({});
+
 export const configSchema = z.object({
   version: z.union([z.string(), z.number()]).transform((v, ctx) => {
     const s = typeof v === 'number' ? String(v) : v;
@@ -121,7 +157,8 @@ export const configSchema = z.object({
   log: logSchema,
   loglevel: z.enum(['error', 'warn', 'info', 'debug']).optional(),
   storage: storageSchema,
-  auth: looseSection,
+  auth: z.union([authSchema, z.null()]).optional(),
+  bruteforce: bruteforceSchema,
   middleware: looseSection,
   http: httpSchema,
   notifications: looseSection,

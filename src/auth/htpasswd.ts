@@ -1,0 +1,144 @@
+/**
+ * `auth.htpasswd`: Basic authentication against an htpasswd file that is re-read when it changes.
+ * Unknown users are checked against a dummy hash of the same cost, so timing does not reveal who exists.
+ * Verified credentials are cached briefly under an HMAC of user and password (never the plaintext), so repeated
+ * requests do not each pay a full bcrypt; the cache is emptied whenever the file changes.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import { dirname } from 'node:path';
+import type { Logger } from 'pino';
+import type { Access } from './access.js';
+import type { BruteForceGuard } from './bruteforce.js';
+import { basicCredentials, challenge, clientAddress, tooManyRequests, type AccessController, type AuthResult } from './controller.js';
+import { bcryptCost, hashBcrypt, parseHtpasswd, verifyBcrypt } from './htpasswdfile.js';
+
+export interface HtpasswdOptions {
+  realm: string;
+  path: string;
+  log: Logger;
+  guard: BruteForceGuard;
+  /** How long a verified credential is remembered. */
+  cacheTtlMs?: number;
+  /** How often, at most, the file's modification time is checked. */
+  checkIntervalMs?: number;
+}
+
+const MAX_CACHE = 10_000;
+
+/** Creates a missing htpasswd file as Distribution does: dir 0700, file 0600, user `docker` with a random password. */
+export async function provisionHtpasswd(path: string, log: Logger): Promise<void> {
+  try {
+    await stat(path);
+    return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const password = randomBytes(32).toString('base64url');
+  const line = `docker:${await hashBcrypt(password, 10)}\n`;
+  const fd = openSync(path, 'wx', 0o600);
+  try {
+    writeSync(fd, line);
+  } finally {
+    closeSync(fd);
+  }
+  log.warn({ user: 'docker', password, path }, 'htpasswd file is missing: created it with a default user; this password is shown only once');
+}
+
+export class HtpasswdAccess implements AccessController {
+  readonly name = 'htpasswd';
+  private users = new Map<string, string>();
+  private dummyHash = '';
+  private fileKey = '';
+  private lastCheck = 0;
+  private checking: Promise<void> | null = null;
+  private readonly cache = new Map<string, { user: string; expires: number }>();
+  private readonly cacheKey = randomBytes(32);
+  private readonly header: string;
+
+  constructor(private readonly opts: HtpasswdOptions) {
+    this.header = `Basic realm=${JSON.stringify(opts.realm)}`;
+  }
+
+  /** Loads the file (creating it when missing). Call once before serving. */
+  async init(): Promise<void> {
+    await provisionHtpasswd(this.opts.path, this.opts.log);
+    await this.load();
+  }
+
+  private async load(): Promise<void> {
+    const st = await stat(this.opts.path);
+    const text = await readFile(this.opts.path, 'utf8');
+    const parsed = parseHtpasswd(text);
+    for (const p of parsed.problems) {
+      this.opts.log.error({ path: this.opts.path, line: p.line, user: p.user }, `htpasswd: line ${p.line}${p.user ? ` (user ${JSON.stringify(p.user)})` : ''}: ${p.message}`);
+    }
+    const costs = [...parsed.users.values()].map(bcryptCost);
+    const cost = costs.length > 0 ? Math.max(...costs) : 10;
+    if (!this.dummyHash || bcryptCost(this.dummyHash) !== cost) this.dummyHash = await hashBcrypt(randomBytes(16).toString('hex'), cost);
+    this.users = parsed.users;
+    this.fileKey = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    this.cache.clear();
+    this.opts.log.info({ path: this.opts.path, users: parsed.users.size }, 'htpasswd: loaded');
+  }
+
+  async reload(): Promise<void> {
+    await this.load();
+  }
+
+  /** Re-reads the file when its identity, size or mtime changed; checked at most once per interval. */
+  private async maybeReload(): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastCheck < (this.opts.checkIntervalMs ?? 1000)) return;
+    this.lastCheck = now;
+    this.checking ??= (async () => {
+      try {
+        const st = await stat(this.opts.path);
+        if (`${st.ino}:${st.size}:${st.mtimeMs}` !== this.fileKey) await this.load();
+      } catch (err) {
+        // A missing or unreadable file refuses everyone until it is back: fail closed.
+        this.opts.log.error({ path: this.opts.path, err: (err as Error).message }, 'htpasswd: cannot read the file; refusing all logins until it is readable');
+        this.users = new Map();
+        this.cache.clear();
+        this.fileKey = '';
+      } finally {
+        this.checking = null;
+      }
+    })();
+    await this.checking;
+  }
+
+  private key(user: string, password: string): string {
+    return createHmac('sha256', this.cacheKey).update(user).update('\0').update(password).digest('base64');
+  }
+
+  async authorize(req: IncomingMessage, access: Access[]): Promise<AuthResult> {
+    const creds = basicCredentials(req);
+    if (!creds) return challenge(access, this.header);
+    await this.maybeReload();
+
+    const k = this.key(creds.user, creds.password);
+    const hit = this.cache.get(k);
+    const now = Date.now();
+    if (hit && hit.expires > now && this.users.has(hit.user)) return { granted: true, user: hit.user };
+
+    const address = clientAddress(req);
+    const retry = this.opts.guard.retryAfter(creds.user, address);
+    if (retry > 0) return tooManyRequests(retry);
+
+    const hash = this.users.get(creds.user);
+    const ok = (await verifyBcrypt(creds.password, hash ?? this.dummyHash)) && hash !== undefined;
+    if (!ok) {
+      this.opts.guard.recordFailure(creds.user, address);
+      this.opts.log.warn({ user: creds.user, remote: address }, 'htpasswd: authentication failed');
+      return challenge(access, this.header);
+    }
+    this.opts.guard.recordSuccess(creds.user);
+    if (this.cache.size >= MAX_CACHE) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(k, { user: creds.user, expires: now + (this.opts.cacheTtlMs ?? 60_000) });
+    return { granted: true, user: creds.user };
+  }
+}

@@ -1,0 +1,46 @@
+/** The auth method registry: `auth:` in config.yml -> one AccessController. A new method is one file plus one line. */
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { BruteForceGuard } from './bruteforce.js';
+import { openAccess, type AccessController } from './controller.js';
+import { HtpasswdAccess } from './htpasswd.js';
+import { sillyAccess } from './silly.js';
+import { TokenAccess } from './token.js';
+
+export const DEFAULT_SILLY_SERVICE = 'wharf';
+
+type AuthConfig = NonNullable<Config['auth']>;
+
+export interface AuthDeps {
+  log: Logger;
+  guard: BruteForceGuard;
+}
+
+const METHODS: { [K in keyof AuthConfig]-?: (params: NonNullable<AuthConfig[K]>, deps: AuthDeps) => Promise<AccessController> } = {
+  none: async () => openAccess,
+  silly: async (p, { log }) => {
+    if (!p.service) log.warn(`auth.silly.service is not set: using "${DEFAULT_SILLY_SERVICE}" (Distribution requires it)`);
+    log.warn('auth.silly lets in any request with an Authorization header: use it for testing only');
+    return sillyAccess({ realm: p.realm, service: p.service ?? DEFAULT_SILLY_SERVICE });
+  },
+  htpasswd: async (p, { log, guard }) => {
+    const h = new HtpasswdAccess({ realm: p.realm, path: p.path, log, guard });
+    await h.init();
+    return h;
+  },
+  token: async (p, { log }) => TokenAccess.create({ ...p, log }),
+};
+
+export function bruteForceGuard(config: Readonly<Config>): BruteForceGuard {
+  const b = config.bruteforce;
+  return new BruteForceGuard({ enabled: b.enabled, maxFailures: b.maxfailures, windowMs: b.window, blockMs: b.blockfor });
+}
+
+export async function createAccessController(config: Readonly<Config>, deps: AuthDeps): Promise<AccessController> {
+  const auth = config.auth;
+  if (!auth) return openAccess;
+  const name = (Object.keys(auth) as Array<keyof AuthConfig>).find((k) => auth[k] !== undefined);
+  if (!name) return openAccess;
+  const factory = METHODS[name] as (p: unknown, d: AuthDeps) => Promise<AccessController>;
+  return factory(auth[name] ?? {}, deps);
+}
