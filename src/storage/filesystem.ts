@@ -77,7 +77,7 @@ export class FilesystemDriver implements StorageDriver {
   async append(path: string, source: AsyncIterable<Buffer>): Promise<number> {
     const target = this.full(path);
     await mkdir(dirname(target), { recursive: true });
-    let before = 0;
+    let before: number | null = null;
     try {
       before = (await stat(target)).size;
     } catch (err) {
@@ -87,9 +87,11 @@ export class FilesystemDriver implements StorageDriver {
     try {
       await pipeline(source, out);
     } catch (err) {
-      await truncate(target, before).catch(() => undefined);
+      // All or nothing: back to the previous size, or no file when there was none.
+      await (before === null ? rm(target, { force: true }) : truncate(target, before)).catch(() => undefined);
       throw err;
     }
+    before ??= 0;
     return before + out.bytesWritten;
   }
 
