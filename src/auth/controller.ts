@@ -8,6 +8,8 @@ export type AuthResult =
 
 export interface AccessController {
   readonly name: string;
+  /** Whether every caller it grants may pull every repository (decides automatic cross-repository mounts). */
+  readonly readsAll: boolean;
   authorize(req: IncomingMessage, access: Access[]): Promise<AuthResult>;
   /** Re-reads files the method depends on (htpasswd, keys); called on SIGHUP. */
   reload?(): Promise<void>;
@@ -17,6 +19,7 @@ export interface AccessController {
 /** No `auth` section (or `auth: none`): everything is granted. */
 export const openAccess: AccessController = {
   name: 'none',
+  readsAll: true,
   authorize: async () => ({ granted: true }),
 };
 

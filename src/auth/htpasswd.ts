@@ -50,6 +50,7 @@ export async function provisionHtpasswd(path: string, log: Logger): Promise<void
 
 export class HtpasswdAccess implements AccessController {
   readonly name = 'htpasswd';
+  readonly readsAll = true;
   private users = new Map<string, string>();
   private dummyHash = '';
   private fileKey = '';

@@ -7,6 +7,7 @@ import { scopeParam } from './scope.js';
 export function sillyAccess(opts: { realm: string; service: string }): AccessController {
   return {
     name: 'silly',
+    readsAll: true,
     async authorize(req: IncomingMessage, access: Access[]): Promise<AuthResult> {
       if (req.headers.authorization) return { granted: true, user: 'silly' };
       let h = `Bearer realm=${JSON.stringify(opts.realm)},service=${JSON.stringify(opts.service)}`;

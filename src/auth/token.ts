@@ -56,6 +56,8 @@ function decodeJson(part: string): Record<string, unknown> {
 
 export class TokenAccess implements AccessController {
   readonly name = 'token';
+  /** A token grants named repositories only. */
+  readonly readsAll = false;
   private roots: ReturnType<typeof parsePemBundle> = [];
   private readonly trusted = new Map<string, KeyObject>();
   private readonly algorithms: string[];

@@ -36,6 +36,8 @@ export interface Ctx {
   query: URLSearchParams;
   params: Params;
   user?: string;
+  /** Whether this caller may pull every repository (no per-repository rules apply to it). */
+  readsAll: boolean;
   requestId: string;
 }
 

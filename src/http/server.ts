@@ -87,7 +87,7 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
     }
 
     const query = new URLSearchParams(rawQuery);
-    const ctx: Ctx = { req, res, app, method, path, rawQuery, query, params, requestId };
+    const ctx: Ctx = { req, res, app, method, path, rawQuery, query, params, requestId, readsAll: auth.readsAll };
 
     (async () => {
       if (params.name !== undefined) checkName(params.name);

@@ -67,8 +67,8 @@ export async function startUpload(ctx: Ctx): Promise<void> {
         await registry.blobs.link(name, digest);
         return blobCreated(ctx, name, digest.value);
       }
-    } else if ((await registry.blobs.globalSize(digest)) !== null) {
-      // Automatic mount: the blob exists in this registry and, without access rules, every client may read it.
+    } else if (ctx.readsAll && (await registry.blobs.globalSize(digest)) !== null) {
+      // Automatic mount: the blob exists somewhere in this registry and this caller may read every repository.
       await registry.blobs.link(name, digest);
       return blobCreated(ctx, name, digest.value);
     }
