@@ -9,9 +9,14 @@ export const ENV_PREFIX = 'REGISTRY_';
 /** Variables Distribution reads for other purposes; never overrides. */
 const RESERVED = new Set(['REGISTRY_CONFIGURATION_PATH']);
 
+/** Sections Distribution also accepts as a bare name (`storage: inmemory`): a child override keeps that name. */
+const NAMED_SECTIONS = new Set(['storage', 'auth']);
+
 export interface EnvOverride {
   variable: string;
   path: string[];
+  /** Set when the variable could not be applied (Distribution warns and ignores it). */
+  ignored?: string;
 }
 
 type Node = Record<string, unknown> | unknown[];
@@ -42,12 +47,18 @@ export function applyEnvOverrides(root: Record<string, unknown>, env: NodeJS.Pro
     .sort();
   for (const variable of names) {
     const parts = variable.slice(ENV_PREFIX.length).split('_');
-    if (parts.some((p) => p === '')) continue;
+    if (parts.some((p) => p === '')) {
+      applied.push({ variable, path: [], ignored: 'empty key path component' });
+      continue;
+    }
     let node: Node = root;
     const path: string[] = [];
     for (let i = 0; i < parts.length; i++) {
       const key = childKey(node, parts[i]);
-      if (Array.isArray(node) && (!Number.isInteger(key) || (key as number) < 0)) break;
+      if (Array.isArray(node) && (!Number.isInteger(key) || (key as number) < 0)) {
+        applied.push({ variable, path: [], ignored: `${JSON.stringify(parts[i])} is not a list index` });
+        break;
+      }
       path.push(String(key));
       const last = i === parts.length - 1;
       if (last) {
@@ -57,7 +68,8 @@ export function applyEnvOverrides(root: Record<string, unknown>, env: NodeJS.Pro
       }
       let next = (node as Record<string | number, unknown>)[key];
       if (!isMap(next) && !Array.isArray(next)) {
-        next = /^\d+$/.test(parts[i + 1]) ? [] : {};
+        if (path.length === 1 && NAMED_SECTIONS.has(String(key)) && typeof next === 'string' && next !== '') next = { [next]: {} };
+        else next = /^\d+$/.test(parts[i + 1]) ? [] : {};
         (node as Record<string | number, unknown>)[key] = next;
       }
       node = next as Node;

@@ -156,13 +156,15 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const where = issue.path.join('.') || '(root)';
-      const message = issue.code === z.ZodIssueCode.invalid_type && issue.received === 'undefined' ? 'required key is missing' : issue.message;
+      const missing = (issue.code === z.ZodIssueCode.invalid_type || issue.code === z.ZodIssueCode.invalid_union) && get(tree, issue.path.map(String)) === undefined;
+      const message = missing ? 'required key is missing' : issue.message;
       problems.push(`${where}: ${message}`);
     }
   }
 
+  for (const o of overrides) if (o.ignored) warnings.push(`environment variable ${o.variable}: ${o.ignored}, ignored`);
   for (const key of unknownKeys(configSchema, tree)) {
-    const fromEnv = overrides.find((o) => o.path.join('.') === key);
+    const fromEnv = overrides.find((o) => !o.ignored && `${o.path.join('.')}.`.startsWith(`${key}.`));
     warnings.push(fromEnv ? `${key}: unknown key (from environment variable ${fromEnv.variable}), ignored` : `${key}: unknown key, ignored`);
   }
 
