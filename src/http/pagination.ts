@@ -2,12 +2,16 @@
 import { ociError } from '../oci/errors.js';
 import type { Ctx } from './context.js';
 
-/** Parses `n`; undefined when absent. Non-numbers, negatives and values above `max` are PAGINATION_NUMBER_INVALID. */
+/**
+ * Parses `n`; undefined when absent. Non-numbers, negatives and values above `max` are PAGINATION_NUMBER_INVALID;
+ * as in Distribution the detail is the raw string when unparseable or negative, the parsed number when too large.
+ */
 export function parseN(ctx: Ctx, max: number): number | undefined {
   const raw = ctx.query.get('n');
   if (raw === null || raw === '') return undefined;
   const n = /^-?\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(n) || n < 0 || n > max) throw ociError('PAGINATION_NUMBER_INVALID', { n: raw });
+  if (!Number.isSafeInteger(n) || n < 0) throw ociError('PAGINATION_NUMBER_INVALID', { n: raw });
+  if (n > max) throw ociError('PAGINATION_NUMBER_INVALID', { n });
   return n;
 }
 
