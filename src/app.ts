@@ -1,18 +1,24 @@
 /** Builds a running registry from a validated Config: storage -> registry -> auth -> HTTP server. */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
+import { createSecureServer } from 'node:http2';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { bruteForceGuard, createAccessController } from './auth/index.js';
 import { storageDriverOf } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createHandler } from './http/server.js';
+import { clientAuthMode, enforceClientAuth, loadTlsMaterial, tlsServerOptions, tlsWarnings, watchTlsFiles } from './http/tls.js';
 import { Registry } from './registry/registry.js';
 import { UploadStateCodec } from './registry/uploadstate.js';
 import { createDriver } from './storage/index.js';
 
 export interface RunningRegistry {
-  server: Server;
+  server: Server | ReturnType<typeof createSecureServer>;
+  /** http or https. */
+  scheme: 'http' | 'https';
   registry: Registry;
   /** Where it listens, as host:port or a socket path. */
   address: string;
@@ -67,7 +73,24 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     accessLog: !config.log.accesslog.disabled,
   });
 
-  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, handler);
+  const timeouts = { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 };
+  const tls = config.http.tls;
+  let server: Server | ReturnType<typeof createSecureServer>;
+  let stopWatching = () => {};
+  if (tls) {
+    const material = loadTlsMaterial(tls);
+    for (const w of tlsWarnings(tls, material)) log.warn(w);
+    const options = tlsServerOptions(tls, material);
+    if (config.http.http2?.disabled) server = createHttpsServer({ ...options, ...timeouts }, handler);
+    else server = createSecureServer({ ...options, allowHTTP1: true }, handler as never);
+    const mode = clientAuthMode(tls);
+    server.on('secureConnection', (socket: TLSSocket) => enforceClientAuth(mode, socket));
+    const secure = server as { setSecureContext(o: object): void };
+    stopWatching = watchTlsFiles(tls, log, (m) => secure.setSecureContext(tlsServerOptions(tls, m)));
+  } else {
+    if (config.http.h2c?.enabled) log.warn('http.h2c is not supported yet: serving HTTP/1.1 only');
+    server = createServer(timeouts, handler);
+  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     if (config.http.net === 'unix') server.listen(config.http.addr, resolve);
@@ -83,11 +106,14 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     server,
     registry,
     address,
+    scheme: tls ? 'https' : 'http',
     async shutdown(drainMs: number) {
+      stopWatching();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      const http1 = server as Partial<Server>;
+      http1.closeIdleConnections?.();
       if (drainMs > 0) await Promise.race([closed, new Promise((r) => setTimeout(r, drainMs).unref())]);
-      server.closeAllConnections();
+      http1.closeAllConnections?.();
       await driver.close?.();
     },
   };

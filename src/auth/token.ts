@@ -117,7 +117,8 @@ export class TokenAccess implements AccessController {
   private realm(req: IncomingMessage): string {
     if (!this.opts.autoredirect) return this.opts.realm;
     const proto = (req.headers['x-forwarded-proto'] as string | undefined)?.split(',')[0].trim() || 'https';
-    return `${proto}://${req.headers.host ?? 'localhost'}${this.opts.autoredirectpath}`;
+    const host = req.headers.host ?? (req.headers[':authority'] as string | undefined) ?? 'localhost';
+    return `${proto}://${host}${this.opts.autoredirectpath}`;
   }
 
   private challengeFor(req: IncomingMessage, access: Access[], error?: 'invalid_token' | 'insufficient_scope'): AuthResult {

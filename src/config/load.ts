@@ -38,7 +38,7 @@ http:
 
 /** Keys of features wharf does not implement yet. Errors where ignoring them would weaken security or lose data. */
 const NOT_YET: Array<{ path: string[]; fatal: boolean; why: string }> = [
-  { path: ['http', 'tls'], fatal: true, why: 'TLS is not supported yet; refusing to serve plain HTTP where HTTPS was asked for' },
+  { path: ['http', 'tls', 'letsencrypt'], fatal: true, why: "Let's Encrypt is not supported yet (it needs outbound ACME access); use certificate and key" },
   { path: ['storage', 's3'], fatal: true, why: 'the s3 storage driver is not supported yet' },
   { path: ['storage', 'gcs'], fatal: true, why: 'the gcs storage driver is not supported' },
   { path: ['storage', 'azure'], fatal: true, why: 'the azure storage driver is not supported' },
@@ -49,7 +49,6 @@ const NOT_YET: Array<{ path: string[]; fatal: boolean; why: string }> = [
   { path: ['redis'], fatal: false, why: 'redis is not supported yet; it is ignored' },
   { path: ['storage', 'cache', 'blobdescriptor'], fatal: false, why: 'blob descriptor cache settings are not supported yet; wharf uses its own in-memory cache' },
   { path: ['http', 'debug'], fatal: false, why: 'the debug server (health, metrics) is not supported yet' },
-  { path: ['http', 'http2'], fatal: false, why: 'http2 settings apply to TLS, which is not supported yet' },
   { path: ['http', 'h2c'], fatal: false, why: 'h2c is not supported yet' },
   { path: ['health'], fatal: false, why: 'health checks are not supported yet' },
   { path: ['middleware'], fatal: false, why: 'middleware is not supported' },

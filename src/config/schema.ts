@@ -82,7 +82,20 @@ const httpSchema = z
     relativeurls: bool.default(false),
     draintimeout: duration('0s'),
     headers: z.record(z.array(z.string())).default({}),
-    tls: looseSection,
+    tls: z
+      .object({
+        certificate: z.string().min(1).optional(),
+        key: z.string().min(1).optional(),
+        clientcas: z.array(z.string().min(1)).default([]),
+        clientauth: z.enum(['request-client-cert', 'require-any-client-cert', 'verify-client-cert-if-given', 'require-and-verify-client-cert']).optional(),
+        minimumtls: z.enum(['tls1.0', 'tls1.1', 'tls1.2', 'tls1.3']).default('tls1.2'),
+        ciphersuites: z.array(z.string()).default([]),
+        letsencrypt: looseSection,
+      })
+      .superRefine((t, ctx) => {
+        if (!t.letsencrypt && (!t.certificate || !t.key)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'http.tls needs both certificate and key' });
+      })
+      .optional(),
     debug: looseSection,
     http2: z.object({ disabled: bool.default(false) }).optional(),
     h2c: z.object({ enabled: bool.default(false) }).optional(),

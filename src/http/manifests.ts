@@ -7,12 +7,12 @@ import { readBody, sendEmpty, urlFor, type Ctx } from './context.js';
 
 function accepted(ctx: Ctx): Set<string> {
   const out = new Set<string>();
-  const raw = ctx.req.headersDistinct?.accept ?? [];
-  for (const header of raw) {
-    for (const part of header.split(',')) {
-      const mt = part.split(';')[0].trim().toLowerCase();
-      if (mt) out.add(mt);
-    }
+  // Node joins repeated Accept headers with ", " (HTTP/1.1 and HTTP/2 alike).
+  const raw = ctx.req.headers.accept;
+  const header = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
+  for (const part of header.split(',')) {
+    const mt = part.split(';')[0].trim().toLowerCase();
+    if (mt) out.add(mt);
   }
   return out;
 }
