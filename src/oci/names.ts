@@ -45,10 +45,10 @@ export function parseDigest(s: string): Digest | null {
   return { algorithm, hex, value: s };
 }
 
-/** Throws DIGEST_INVALID unless `s` is a supported digest. */
+/** Throws DIGEST_INVALID (with Distribution's message, which it uses for malformed digests too) unless `s` is a supported digest. */
 export function checkDigest(s: string): Digest {
   const d = parseDigest(s);
-  if (!d) throw ociError('DIGEST_INVALID', { digest: s }, 'invalid digest');
+  if (!d) throw ociError('DIGEST_INVALID', { digest: s });
   return d;
 }
 
@@ -57,6 +57,6 @@ export type Reference = { tag: string; digest?: undefined } | { digest: Digest; 
 
 export function parseReference(ref: string): Reference {
   if (ref.includes(':')) return { digest: checkDigest(ref) };
-  if (!isValidTag(ref)) throw ociError('TAG_INVALID', { tag: ref }, 'invalid tag');
+  if (!isValidTag(ref)) throw ociError('TAG_INVALID', { tag: ref });
   return { tag: ref };
 }

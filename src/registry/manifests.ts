@@ -34,9 +34,10 @@ export class ManifestStore {
 
   constructor(private readonly driver: StorageDriver, private readonly blobs: BlobStore, private readonly validation: ValidationOptions) {}
 
-  async isLinked(name: string, d: Digest): Promise<boolean> {
+  /** Whether the repository links the manifest; `fresh` skips the cache (garbage collection may have unlinked it). */
+  async isLinked(name: string, d: Digest, fresh = false): Promise<boolean> {
     const key = `${name}@${d.value}`;
-    if (this.links.get(key)) return true;
+    if (!fresh && this.links.get(key)) return true;
     try {
       const content = (await this.driver.getContent(revisionLink(name, d))).toString('utf8').trim();
       if (content !== d.value) return false;
@@ -105,14 +106,15 @@ export class ManifestStore {
       }
       for (const desc of referencedBlobs(parsed)) {
         const d = parseDigest(desc.digest)!;
-        const linked = (await this.blobs.isLinked(name, d)) && (await this.blobs.globalSize(d)) !== null;
+        // Uncached: a blob garbage-collected by another process must not be referenced by a new manifest.
+        const linked = (await this.blobs.isLinked(name, d, true)) && (await this.blobs.globalSize(d, true)) !== null;
         if (!linked) errors.push(ociError('MANIFEST_BLOB_UNKNOWN', desc.digest));
       }
     } else {
       for (const child of parsed.body.manifests) {
         if (!this.mustExist(child)) continue;
         const d = parseDigest(child.digest)!;
-        if (!(await this.isLinked(name, d))) errors.push(ociError('MANIFEST_BLOB_UNKNOWN', child.digest));
+        if (!(await this.isLinked(name, d, true))) errors.push(ociError('MANIFEST_BLOB_UNKNOWN', child.digest));
       }
     }
     if (errors.length > 0) throw new ManifestVerificationError(errors);
@@ -140,9 +142,9 @@ export class ManifestStore {
     return !!p && platformlist.some((x) => x.architecture === p.architecture && x.os === p.os);
   }
 
-  /** Unlinks the manifest from the repository (the blob stays for garbage collection). */
+  /** Unlinks the manifest from the repository (the blob stays for garbage collection); MANIFEST_UNKNOWN without detail, as Distribution answers. */
   async delete(name: string, d: Digest): Promise<void> {
-    if (!(await this.isLinked(name, d))) throw ociError('MANIFEST_UNKNOWN', { Name: name, Revision: d.value });
+    if (!(await this.isLinked(name, d))) throw ociError('MANIFEST_UNKNOWN');
     this.links.delete(`${name}@${d.value}`);
     await this.driver.delete(revisionLink(name, d).replace(/\/link$/, ''));
   }
