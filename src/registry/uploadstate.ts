@@ -1,6 +1,9 @@
 /**
- * The signed upload state carried in `Location` (`_state`), so that any wharf process sharing `http.secret`
- * can continue an upload. Tampering is detected by HMAC-SHA256.
+ * The signed upload state carried in `Location` (`_state`), so that any process sharing `http.secret` can
+ * continue an upload: another wharf, or CNCF Distribution on the same storage (a rolling migration, or a
+ * restart onto the other server). The token is Distribution's own (`registry/handlers/hmac.go`):
+ * base64url-with-padding of HMAC-SHA256(secret, json) followed by the JSON
+ * `{"Name","UUID","Offset","StartedAt"}`. Tampering is detected by the HMAC.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
@@ -8,33 +11,40 @@ export interface UploadState {
   name: string;
   uuid: string;
   offset: number;
+  /** RFC 3339 (Go's time.Time in JSON). */
   startedAt: string;
 }
+
+const MAC_BYTES = 32;
+const BASE64URL_RE = /^[A-Za-z0-9_-]+={0,2}$/;
 
 export class UploadStateCodec {
   constructor(private readonly secret: string) {}
 
-  private mac(payload: string): Buffer {
-    return createHmac('sha256', this.secret).update(payload).digest();
+  private mac(message: Buffer): Buffer {
+    return createHmac('sha256', this.secret).update(message).digest();
   }
 
   pack(state: UploadState): string {
-    const payload = Buffer.from(JSON.stringify(state)).toString('base64url');
-    return `${payload}.${this.mac(payload).toString('base64url')}`;
+    const message = Buffer.from(JSON.stringify({ Name: state.name, UUID: state.uuid, Offset: state.offset, StartedAt: state.startedAt }));
+    // Go's base64.URLEncoding keeps the `=` padding; Distribution refuses a token without it.
+    return Buffer.concat([this.mac(message), message]).toString('base64url').padEnd(Math.ceil((MAC_BYTES + message.length) / 3) * 4, '=');
   }
 
   /** The state, or null when malformed or not signed with our secret. */
   unpack(token: string): UploadState | null {
-    const dot = token.indexOf('.');
-    if (dot <= 0) return null;
-    const payload = token.slice(0, dot);
-    const sig = Buffer.from(token.slice(dot + 1), 'base64url');
-    const want = this.mac(payload);
-    if (sig.length !== want.length || !timingSafeEqual(sig, want)) return null;
+    if (!BASE64URL_RE.test(token)) return null;
+    const bytes = Buffer.from(token, 'base64url');
+    if (bytes.length <= MAC_BYTES) return null;
+    const sig = bytes.subarray(0, MAC_BYTES);
+    const message = bytes.subarray(MAC_BYTES);
+    if (!timingSafeEqual(sig, this.mac(message))) return null;
     try {
-      const s = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as UploadState;
-      if (typeof s.name !== 'string' || typeof s.uuid !== 'string' || !Number.isSafeInteger(s.offset) || typeof s.startedAt !== 'string') return null;
-      return s;
+      const s = JSON.parse(message.toString('utf8')) as Record<string, unknown>;
+      if (typeof s !== 'object' || s === null) return null;
+      const { Name: name, UUID: uuid, Offset: offset, StartedAt: startedAt } = s;
+      if (typeof name !== 'string' || typeof uuid !== 'string' || !Number.isSafeInteger(offset) || typeof startedAt !== 'string') return null;
+      return { name, uuid, offset: offset as number, startedAt };
     } catch {
       return null;
     }

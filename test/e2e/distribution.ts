@@ -26,6 +26,9 @@ export interface Distribution {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
+/** The same http.secret as the harness's default wharf config: upload sessions can move between the two servers. */
+export const DISTRIBUTION_SECRET = 'e2e-test-secret';
+
 export function distributionConfig(rootdirectory: string, port: number): string {
   return `version: 0.1
 log:
@@ -42,7 +45,7 @@ storage:
       enabled: false
 http:
   addr: 127.0.0.1:${port}
-  secret: e2e-distribution-secret
+  secret: ${DISTRIBUTION_SECRET}
 `;
 }
 

@@ -283,6 +283,73 @@ describe('wharf -> Distribution: wharf writes the layout docker-registry reads',
   });
 });
 
+describe('upload sessions move between docker-registry and wharf sharing storage and http.secret', { skip: NO_DISTRIBUTION }, () => {
+  let root: string;
+
+  before(() => {
+    root = join(tempDir('sessions'), 'data');
+  });
+
+  /** POST + one PATCH on `url`; returns the Location to continue with (path and query only). */
+  async function begin(url: string, name: string, chunk: Buffer): Promise<string> {
+    const post = await fetch(`${url}/v2/${name}/blobs/uploads/`, { method: 'POST' });
+    assert.equal(post.status, 202);
+    const patch = await fetch(new URL(post.headers.get('location')!, url), { method: 'PATCH', body: new Uint8Array(chunk), headers: { 'Content-Type': 'application/octet-stream' } });
+    assert.equal(patch.status, 202, await patch.text());
+    assert.equal(patch.headers.get('range'), `0-${chunk.length - 1}`);
+    const loc = new URL(patch.headers.get('location')!, url);
+    return `${loc.pathname}${loc.search}`;
+  }
+
+  /** One more PATCH and the closing PUT on `url`; returns the digest the server reports. */
+  async function finish(url: string, loc: string, data: Buffer, from: number): Promise<void> {
+    const mid = from + Math.floor((data.length - from) / 2);
+    const patch = await fetch(`${url}${loc}`, { method: 'PATCH', body: new Uint8Array(data.subarray(from, mid)), headers: { 'Content-Type': 'application/octet-stream' } });
+    assert.equal(patch.status, 202, await patch.text());
+    assert.equal(patch.headers.get('range'), `0-${mid - 1}`);
+    const next = new URL(patch.headers.get('location')!, url);
+    next.searchParams.set('digest', sha256(data));
+    const put = await fetch(`${url}${next.pathname}${next.search}`, { method: 'PUT', body: new Uint8Array(data.subarray(mid)), headers: { 'Content-Type': 'application/octet-stream' } });
+    assert.equal(put.status, 201, await put.text());
+    assert.equal(put.headers.get('docker-content-digest'), sha256(data));
+  }
+
+  async function blobOk(url: string, name: string, data: Buffer): Promise<void> {
+    const get = await fetch(`${url}/v2/${name}/blobs/${sha256(data)}`);
+    assert.equal(get.status, 200);
+    assert.deepEqual(Buffer.from(await get.arrayBuffer()), data);
+    assert.deepEqual(files(join(root, V2, 'repositories', ...name.split('/'), '_uploads')), [], 'the session is gone');
+  }
+
+  test('a session docker-registry started is continued and completed by wharf (its hashstates are not needed)', async () => {
+    const name = 'sessions/dist-to-wharf';
+    const data = randomBytes(2 * 1024 * 1024 + 11);
+    const d = await distribution(root);
+    const loc = await begin(d.url, name, data.subarray(0, 1024 * 1024));
+    await d.stop();
+    assert.ok(files(join(root, V2, 'repositories', ...name.split('/'), '_uploads')).some((p) => p.includes('/hashstates/')), 'docker-registry wrote hash states');
+    const w = await wharfOnRoot(root);
+    const status = await fetch(`${w.url}${loc}`);
+    assert.equal(status.status, 204, await status.text());
+    assert.equal(status.headers.get('range'), `0-${1024 * 1024 - 1}`);
+    await finish(w.url, loc, data, 1024 * 1024);
+    await blobOk(w.url, name, data);
+    await w.stop();
+  });
+
+  test('a session wharf started is continued and completed by docker-registry', async () => {
+    const name = 'sessions/wharf-to-dist';
+    const data = randomBytes(2 * 1024 * 1024 + 13);
+    const w = await wharfOnRoot(root);
+    const loc = await begin(w.url, name, data.subarray(0, 1024 * 1024 + 1));
+    await w.stop('SIGKILL');
+    const d = await distribution(root);
+    await finish(d.url, loc, data, 1024 * 1024 + 1);
+    await blobOk(d.url, name, data);
+    await d.stop();
+  });
+});
+
 /** Sends a request with Content-Length `data.length` whose body trickles out in 1 MiB chunks; never ends early. */
 function trickle(url: string, method: string, data: Buffer): { done: Promise<number | Error> } {
   const done = new Promise<number | Error>((resolve) => {
