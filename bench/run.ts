@@ -1,0 +1,220 @@
+/**
+ * `npm run bench`: wharf side by side with Debian's docker-registry (CNCF Distribution 2.8), one server at a time.
+ *
+ *   BENCH_QUICK=1       64 MiB blobs, 2 s load, 50 images: a smoke run
+ *   BENCH_ONLY=wharf    skip docker-registry (ratios are then empty)
+ *
+ * Prints one table and writes it as JSON to bench/results/latest.json. Everything talks to 127.0.0.1 only;
+ * servers and their temp dirs are removed at the end, also on failure or Ctrl-C.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { makeBlob, pull, pushChunked, pushMonolithic, type BlobSource } from './blobs.js';
+import { keepAliveAgent } from './http.js';
+import { OCI_MANIFEST, pushImage, pushMany } from './images.js';
+import { runLoad } from './loadgen.js';
+import { DOCKER_REGISTRY, ensureDebianPackage, peakRss, resetPeakRss, startServer, WHARF_MAIN, type RunningServer, type ServerKind } from './servers.js';
+
+const MiB = 1024 * 1024;
+const QUICK = process.env.BENCH_QUICK === '1';
+const ONLY = process.env.BENCH_ONLY;
+
+const P = {
+  blobBytes: QUICK ? 64 * MiB : 1024 * MiB,
+  chunkBytes: 16 * MiB,
+  warmupMs: QUICK ? 500 : 1000,
+  durationMs: QUICK ? 2000 : 5000,
+  connections: 32,
+  images: QUICK ? 50 : 200,
+  imageConcurrency: 16,
+};
+
+type Metric = 'push' | 'chunkedPush' | 'pull' | 'manifestGet' | 'blobHead' | 'smallPushes' | 'peakRss';
+type Measured = Partial<Record<Metric, number>>;
+
+interface Row {
+  metric: Metric;
+  label: string;
+  unit: string;
+  /** Higher is better and the target is a minimum wharf/docker-registry ratio; or an absolute maximum for wharf. */
+  target: { ratioAtLeast: number } | { wharfBelow: number };
+}
+
+const ROWS: Row[] = [
+  { metric: 'push', label: `monolithic push ${fmtSize(P.blobBytes)}`, unit: 'MB/s', target: { ratioAtLeast: 2 } },
+  { metric: 'chunkedPush', label: `chunked push ${fmtSize(P.blobBytes)} (16 MiB PATCHes)`, unit: 'MB/s', target: { ratioAtLeast: 2 } },
+  { metric: 'pull', label: `pull ${fmtSize(P.blobBytes)} (verified)`, unit: 'MB/s', target: { ratioAtLeast: 1 } },
+  { metric: 'manifestGet', label: `manifest GET (${P.connections} conns)`, unit: 'req/s', target: { ratioAtLeast: 5 } },
+  { metric: 'blobHead', label: `blob HEAD (${P.connections} conns)`, unit: 'req/s', target: { ratioAtLeast: 5 } },
+  { metric: 'smallPushes', label: `small image pushes (${P.images}, ${P.imageConcurrency} at a time)`, unit: 'images/s', target: { ratioAtLeast: 2 } },
+  { metric: 'peakRss', label: 'server peak RSS during blob push+pull', unit: 'MiB', target: { wharfBelow: 150 } },
+];
+
+function fmtSize(n: number): string {
+  return n >= 1024 * MiB ? `${n / (1024 * MiB)} GiB` : `${n / MiB} MiB`;
+}
+
+const live = new Set<RunningServer>();
+
+async function timed(fn: () => Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return (performance.now() - t0) / 1000;
+}
+
+async function measure(kind: ServerKind, blobs: { mono: BlobSource; chunked: BlobSource }): Promise<Measured> {
+  const server = await startServer(kind);
+  live.add(server);
+  const out: Measured = {};
+  const agent = keepAliveAgent(P.imageConcurrency);
+  const log = (s: string) => process.stdout.write(`  [${kind}] ${s}\n`);
+  try {
+    log(`pid ${server.pid} at ${server.url}`);
+    const canReset = resetPeakRss(server.pid);
+    if (!canReset) log('cannot reset VmHWM: peak RSS includes start-up');
+    const mb = (n: number, s: number) => n / 1e6 / s;
+
+    let s = await timed(() => pushMonolithic(agent, server.url, 'bench/big', blobs.mono));
+    out.push = mb(P.blobBytes, s);
+    log(`monolithic push ${out.push.toFixed(1)} MB/s (${s.toFixed(2)} s)`);
+    s = await timed(() => pushChunked(agent, server.url, 'bench/big', blobs.chunked, P.chunkBytes));
+    out.chunkedPush = mb(P.blobBytes, s);
+    log(`chunked push ${out.chunkedPush.toFixed(1)} MB/s (${s.toFixed(2)} s)`);
+    s = await timed(() => pull(agent, server.url, 'bench/big', blobs.mono));
+    out.pull = mb(P.blobBytes, s);
+    log(`pull ${out.pull.toFixed(1)} MB/s (${s.toFixed(2)} s)`);
+    const rss = peakRss(server.pid);
+    if (rss !== null) out.peakRss = rss / MiB;
+    log(`peak RSS ${out.peakRss?.toFixed(1)} MiB`);
+
+    const ref = await pushImage(agent, server.url, 'bench/load', 'latest');
+    const common = { connections: P.connections, warmupMs: P.warmupMs, durationMs: P.durationMs };
+    const mg = await runLoad({ ...common, url: `${server.url}/v2/bench/load/manifests/latest`, method: 'GET', headers: { Accept: OCI_MANIFEST } });
+    if (mg.errors > 0) log(`manifest GET: ${mg.errors} errors (first: ${mg.firstError})`);
+    out.manifestGet = mg.rps;
+    log(`manifest GET ${mg.rps.toFixed(0)} req/s`);
+    const bh = await runLoad({ ...common, url: `${server.url}/v2/bench/load/blobs/${ref.config}`, method: 'HEAD', headers: {} });
+    if (bh.errors > 0) log(`blob HEAD: ${bh.errors} errors (first: ${bh.firstError})`);
+    out.blobHead = bh.rps;
+    log(`blob HEAD ${bh.rps.toFixed(0)} req/s`);
+
+    out.smallPushes = await pushMany(agent, server.url, P.images, P.imageConcurrency, 300_000);
+    log(`small pushes ${out.smallPushes.toFixed(1)} images/s`);
+    return out;
+  } catch (err) {
+    const tail = server.output().trim();
+    if (tail) process.stdout.write(`  [${kind}] server output:\n${tail.slice(-4000)}\n`);
+    throw err;
+  } finally {
+    agent.destroy();
+    await server.cleanup();
+    live.delete(server);
+  }
+}
+
+function fmt(v: number | undefined, unit: string): string {
+  if (v === undefined) return '-';
+  return unit === 'req/s' ? v.toFixed(0) : v.toFixed(1);
+}
+
+interface Line {
+  metric: Metric;
+  label: string;
+  unit: string;
+  wharf: number | null;
+  dockerRegistry: number | null;
+  ratio: number | null;
+  target: string;
+  met: boolean | null;
+}
+
+function lines(w: Measured, d: Measured): Line[] {
+  return ROWS.map((r) => {
+    const wv = w[r.metric];
+    const dv = d[r.metric];
+    const ratio = wv !== undefined && dv !== undefined && dv > 0 ? wv / dv : null;
+    let target: string;
+    let met: boolean | null;
+    if ('ratioAtLeast' in r.target) {
+      target = `>= ${r.target.ratioAtLeast}x`;
+      met = ratio === null ? null : ratio >= r.target.ratioAtLeast;
+    } else {
+      target = `wharf < ${r.target.wharfBelow} MiB`;
+      met = wv === undefined ? null : wv < r.target.wharfBelow;
+    }
+    return { metric: r.metric, label: r.label, unit: r.unit, wharf: wv ?? null, dockerRegistry: dv ?? null, ratio, target, met };
+  });
+}
+
+function table(rows: Line[]): string {
+  const head = ['metric', 'unit', 'wharf', 'docker-registry', 'wharf/d-r', 'target', 'met'];
+  const body = rows.map((l) => [l.label, l.unit, fmt(l.wharf ?? undefined, l.unit), fmt(l.dockerRegistry ?? undefined, l.unit), l.ratio === null ? '-' : `${l.ratio.toFixed(2)}x`, l.target, l.met === null ? '-' : l.met ? 'yes' : 'NO']);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const row = (cells: string[]) => cells.map((c, i) => (i >= 2 && i <= 4 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
+  return [row(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(row)].join('\n');
+}
+
+function dockerRegistryVersion(): string {
+  try {
+    return execFileSync(DOCKER_REGISTRY, ['--version'], { encoding: 'utf8', timeout: 5000 }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function cleanupAll(): Promise<void> {
+  await Promise.all([...live].map((s) => s.cleanup()));
+  live.clear();
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(WHARF_MAIN)) throw new Error(`${WHARF_MAIN} is missing: run npx tsc -p . first`);
+  const kinds: ServerKind[] = ONLY === 'wharf' ? ['wharf'] : ['wharf', 'docker-registry'];
+  if (kinds.includes('docker-registry')) ensureDebianPackage('docker-registry', DOCKER_REGISTRY);
+
+  const load0 = loadavg();
+  process.stdout.write(`bench: ${QUICK ? 'QUICK ' : ''}${cpus().length} CPUs, load average ${load0.map((x) => x.toFixed(2)).join(' ')}, node ${process.version}\n`);
+  process.stdout.write(`generating two ${fmtSize(P.blobBytes)} blobs (digest streamed, never held whole)...\n`);
+  const blobs = { mono: makeBlob(P.blobBytes), chunked: makeBlob(P.blobBytes) };
+
+  const results: Partial<Record<ServerKind, Measured>> = {};
+  for (const kind of kinds) {
+    process.stdout.write(`${kind}:\n`);
+    results[kind] = await measure(kind, blobs);
+  }
+
+  const rows = lines(results.wharf ?? {}, results['docker-registry'] ?? {});
+  process.stdout.write(`\n${table(rows)}\n\n`);
+  const load1 = loadavg();
+  process.stdout.write(`load average at the end ${load1.map((x) => x.toFixed(2)).join(' ')} (other work on the machine makes numbers noisy)\n`);
+
+  const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  const json = {
+    date: new Date().toISOString(),
+    quick: QUICK,
+    only: ONLY ?? null,
+    params: P,
+    machine: { cpus: cpus().length, node: process.version, loadAverageBefore: load0, loadAverageAfter: load1 },
+    dockerRegistry: kinds.includes('docker-registry') ? dockerRegistryVersion() : null,
+    rows,
+  };
+  writeFileSync(`${dir}latest.json`, JSON.stringify(json, null, 2) + '\n');
+  process.stdout.write(`written to bench/results/latest.json\n`);
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stdout.write(`\n${signal}: stopping servers and removing temp dirs\n`);
+    void cleanupAll().finally(() => process.exit(130));
+  });
+}
+
+main()
+  .catch(async (err: Error) => {
+    process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
+    process.exitCode = 1;
+  })
+  .finally(cleanupAll);
