@@ -18,8 +18,9 @@ export function repositoryAccess(name: string, actions: string[]): Access[] {
 }
 
 /**
- * GET/HEAD need pull; POST/PUT/PATCH need pull and push; DELETE needs delete; a mount also needs pull on
- * its `from` repository; the catalog needs registry:catalog:*; the base endpoint needs no resource.
+ * GET/HEAD need pull; POST/PUT/PATCH need pull and push; DELETE needs delete; starting an upload with a `from`
+ * repository also needs pull on it (Distribution asks for it whenever `from` is given, with or without `mount`,
+ * and lists it in the 401 detail); the catalog needs registry:catalog:*; the base endpoint needs no resource.
  */
 export function requiredAccess(route: RouteName, method: string, name: string | undefined, query: URLSearchParams | null): Access[] {
   if (route === 'base') return [];
@@ -39,6 +40,6 @@ export function requiredAccess(route: RouteName, method: string, name: string | 
   }
   const out = repositoryAccess(name, actions);
   const from = route === 'uploadStart' && method === 'POST' ? query?.get('from') : null;
-  if (from && query?.get('mount')) out.push(...repositoryAccess(from, ['pull']));
+  if (from) out.push(...repositoryAccess(from, ['pull']));
   return out;
 }
