@@ -22,9 +22,12 @@ export class BlobStore {
 
   constructor(private readonly driver: StorageDriver) {}
 
-  /** Size of the blob in the global store, or null when absent. */
-  async globalSize(d: Digest): Promise<number | null> {
-    const cached = this.sizes.get(d.value);
+  /**
+   * Size of the blob in the global store, or null when absent. `fresh` skips the cache: write paths use it,
+   * because garbage collection (another process) may have removed a blob this cache still remembers.
+   */
+  async globalSize(d: Digest, fresh = false): Promise<number | null> {
+    const cached = fresh ? undefined : this.sizes.get(d.value);
     if (cached !== undefined) return cached;
     try {
       const st = await this.driver.stat(blobData(d));
@@ -37,9 +40,10 @@ export class BlobStore {
     }
   }
 
-  async isLinked(name: string, d: Digest): Promise<boolean> {
+  /** Whether the repository links the blob; `fresh` skips the cache (see globalSize). */
+  async isLinked(name: string, d: Digest, fresh = false): Promise<boolean> {
     const key = `${name}@${d.value}`;
-    if (this.links.get(key)) return true;
+    if (!fresh && this.links.get(key)) return true;
     try {
       const content = (await this.driver.getContent(layerLink(name, d))).toString('utf8').trim();
       if (content !== d.value) return false;
@@ -94,14 +98,14 @@ export class BlobStore {
 
   /** Moves a verified file into the global store; an existing blob with the same digest is kept as is. */
   async commit(from: string, d: Digest, size: number): Promise<void> {
-    if ((await this.globalSize(d)) === null) await this.driver.move(from, blobData(d));
+    if ((await this.globalSize(d, true)) === null) await this.driver.move(from, blobData(d));
     else await this.driver.delete(from).catch(() => undefined);
     this.sizes.set(d.value, size);
   }
 
   /** Stores small content (a manifest) in the global store. */
   async putSmall(d: Digest, data: Buffer): Promise<void> {
-    if ((await this.globalSize(d)) === null) await this.driver.putContent(blobData(d), data);
+    if ((await this.globalSize(d, true)) === null) await this.driver.putContent(blobData(d), data);
     this.sizes.set(d.value, data.length);
   }
 
