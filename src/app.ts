@@ -13,7 +13,12 @@ import { createHandler } from './http/server.js';
 import { clientAuthMode, enforceClientAuth, loadTlsMaterial, tlsServerOptions, tlsWarnings, watchTlsFiles } from './http/tls.js';
 import { Registry } from './registry/registry.js';
 import { UploadStateCodec } from './registry/uploadstate.js';
+import { HealthChecks } from './health.js';
+import { debugHandler, type DebugOptions } from './http/debug.js';
+import { Metrics } from './metrics.js';
+import { schedulePurging } from './registry/purge.js';
 import { createDriver } from './storage/index.js';
+import { instrumented } from './storage/instrumented.js';
 
 export interface RunningRegistry {
   server: Server | ReturnType<typeof createSecureServer>;
@@ -22,6 +27,10 @@ export interface RunningRegistry {
   registry: Registry;
   /** Where it listens, as host:port or a socket path. */
   address: string;
+  /** Where the debug server listens (http.debug.addr), if configured. */
+  debugAddress?: string;
+  /** Re-reads what can change at run time (htpasswd, token keys, certificates); returns what it reloaded. */
+  reload(): Promise<string[]>;
   /** Stops accepting, waits up to `drainMs` for requests in flight, then closes everything. */
   shutdown(drainMs: number): Promise<void>;
 }
@@ -41,7 +50,8 @@ function isLoopback(addr: string): boolean {
 
 export async function startRegistry(config: Readonly<Config>, log: Logger): Promise<RunningRegistry> {
   const { name, params } = storageDriverOf(config);
-  const driver = createDriver(name, params);
+  const metrics = new Metrics();
+  const driver = instrumented(createDriver(name, params), metrics);
   const registry = new Registry(driver, {
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly.enabled,
@@ -64,6 +74,19 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     log.warn(`auth.${auth.name} is configured over plain HTTP on ${config.http.addr}: credentials travel in the clear; configure http.tls or a TLS-terminating proxy`);
   }
 
+  const sd = config.health.storagedriver;
+  const health = new HealthChecks(driver, { enabled: sd.enabled, intervalMs: sd.interval, threshold: sd.threshold }, log);
+  health.start();
+  let draining = false;
+  const debug = config.http.debug;
+  const probes: DebugOptions = { health, metrics, metricsPath: debug?.prometheus.enabled ? debug.prometheus.path : null, ready: () => !draining };
+
+  const purging = config.storage.maintenance.uploadpurging;
+  const stopPurging =
+    purging.enabled && !config.storage.maintenance.readonly.enabled
+      ? schedulePurging(driver, { ageMs: purging.age, intervalMs: purging.interval, dryRun: purging.dryrun, firstDelayMs: Math.min(Math.random() * 30 * 60_000, purging.interval) }, log)
+      : () => {};
+
   const prefix = config.http.prefix.replace(/\/$/, '');
   const handler = createHandler({
     app: { registry, codec: new UploadStateCodec(secret), log, prefix, host: config.http.host, relativeUrls: config.http.relativeurls, catalogMaxEntries: config.catalog.maxentries },
@@ -71,12 +94,15 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     readOnly: config.storage.maintenance.readonly.enabled,
     headers: config.http.headers,
     accessLog: !config.log.accesslog.disabled,
+    metrics,
+    probes,
   });
 
   const timeouts = { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 };
   const tls = config.http.tls;
   let server: Server | ReturnType<typeof createSecureServer>;
   let stopWatching = () => {};
+  let reloadTls: (() => void) | null = null;
   if (tls) {
     const material = loadTlsMaterial(tls);
     for (const w of tlsWarnings(tls, material)) log.warn(w);
@@ -87,6 +113,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     server.on('secureConnection', (socket: TLSSocket) => enforceClientAuth(mode, socket));
     const secure = server as { setSecureContext(o: object): void };
     stopWatching = watchTlsFiles(tls, log, (m) => secure.setSecureContext(tlsServerOptions(tls, m)));
+    reloadTls = () => secure.setSecureContext(tlsServerOptions(tls, loadTlsMaterial(tls)));
   } else {
     if (config.http.h2c?.enabled) log.warn('http.h2c is not supported yet: serving HTTP/1.1 only');
     server = createServer(timeouts, handler);
@@ -102,13 +129,48 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
   const a = server.address();
   const address = typeof a === 'string' ? a : `${(a as AddressInfo).address}:${(a as AddressInfo).port}`;
 
+  let debugServer: Server | null = null;
+  let debugAddress: string | undefined;
+  if (debug?.addr) {
+    const ds = createServer(debugHandler(probes));
+    debugServer = ds;
+    await new Promise<void>((resolve, reject) => {
+      ds.once('error', reject);
+      const { host, port } = parseAddr(debug.addr!);
+      ds.listen(port, host, resolve);
+    });
+    const da = ds.address() as AddressInfo;
+    debugAddress = `${da.address}:${da.port}`;
+    log.info(`debug server (health${probes.metricsPath ? ', metrics' : ''}) listening on ${debugAddress}`);
+  } else if (debug?.prometheus.enabled) {
+    log.warn('http.debug.prometheus is enabled but http.debug.addr is not set: metrics are not served');
+  }
+
   return {
     server,
     registry,
     address,
     scheme: tls ? 'https' : 'http',
+    debugAddress,
+    async reload() {
+      const done: string[] = [];
+      if (auth.reload) {
+        await auth.reload();
+        done.push(`auth.${auth.name}`);
+      }
+      if (reloadTls) {
+        reloadTls();
+        done.push('http.tls');
+      }
+      return done;
+    },
     async shutdown(drainMs: number) {
+      draining = true;
       stopWatching();
+      stopPurging();
+      health.stop();
+      debugServer?.close();
+      debugServer?.closeAllConnections();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       const http1 = server as Partial<Server>;
       http1.closeIdleConnections?.();

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-/** The `wharf` command: serve (and later garbage-collect, htpasswd, config check). */
+/** The `wharf` command: serve, config check (and the other subcommands registered below). */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { startRegistry } from './app.js';
+import { configCheck } from './cli/configcheck.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { createLogger } from './log.js';
 
@@ -58,6 +59,31 @@ program
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => {
+      // What can change at run time: the log level (from the file), htpasswd, token keys, certificates.
+      try {
+        const next = loadConfig({ path }).config;
+        if (next.log.level !== log.level) {
+          log.info(`SIGHUP: log.level ${log.level} -> ${next.log.level}`);
+          log.level = next.log.level;
+        }
+      } catch (err) {
+        log.error(`SIGHUP: the configuration is invalid, keeping the running one: ${(err as Error).message}`);
+      }
+      running
+        .reload()
+        .then((what) => log.info(`SIGHUP: reloaded ${what.length > 0 ? what.join(', ') : 'nothing else (no auth files or certificates configured)'}`))
+        .catch((err: Error) => log.error(`SIGHUP: reload failed, keeping the previous state: ${err.message}`));
+    });
+  });
+
+const configCmd = program.command('config').description('inspect configuration');
+configCmd
+  .command('check')
+  .description('print the effective configuration (secrets masked) and every problem with its key path; exit 1 on errors')
+  .argument('[config]', 'path of config.yml (default: $REGISTRY_CONFIGURATION_PATH, else the embedded default)')
+  .action((configPath?: string) => {
+    process.exitCode = configCheck(configPath ?? process.env.REGISTRY_CONFIGURATION_PATH, process.stdout, process.stderr);
   });
 
 program.parseAsync(process.argv).catch((err: Error) => {

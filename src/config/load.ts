@@ -9,7 +9,7 @@ import { applyEnvOverrides } from './env.js';
 import { configSchema, STORAGE_DRIVER_KEYS, type Config } from './schema.js';
 
 export class ConfigError extends Error {
-  constructor(readonly problems: string[], readonly source: string) {
+  constructor(readonly problems: string[], readonly source: string, readonly warnings: string[] = []) {
     super(`invalid configuration (${source}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'ConfigError';
   }
@@ -48,14 +48,14 @@ const NOT_YET: Array<{ path: string[]; fatal: boolean; why: string }> = [
   { path: ['notifications'], fatal: false, why: 'notifications are not supported yet; no events will be sent' },
   { path: ['redis'], fatal: false, why: 'redis is not supported yet; it is ignored' },
   { path: ['storage', 'cache', 'blobdescriptor'], fatal: false, why: 'blob descriptor cache settings are not supported yet; wharf uses its own in-memory cache' },
-  { path: ['http', 'debug'], fatal: false, why: 'the debug server (health, metrics) is not supported yet' },
   { path: ['http', 'h2c'], fatal: false, why: 'h2c is not supported yet' },
-  { path: ['health'], fatal: false, why: 'health checks are not supported yet' },
+  { path: ['health', 'file'], fatal: false, why: 'file health checks are not supported yet' },
+  { path: ['health', 'http'], fatal: false, why: 'http health checks are not supported yet' },
+  { path: ['health', 'tcp'], fatal: false, why: 'tcp health checks are not supported yet' },
   { path: ['middleware'], fatal: false, why: 'middleware is not supported' },
   { path: ['log', 'hooks'], fatal: false, why: 'log hooks are not supported' },
   { path: ['reporting'], fatal: false, why: 'reporting (bugsnag, newrelic) is not supported' },
   { path: ['policy'], fatal: false, why: 'repository class policy is not supported yet' },
-  { path: ['storage', 'maintenance', 'uploadpurging'], fatal: false, why: 'upload purging is not supported yet; abandoned uploads are kept' },
 ];
 
 function get(obj: unknown, path: string[]): unknown {
@@ -170,12 +170,11 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
   for (const item of NOT_YET) {
     const v = get(tree, item.path);
     if (v === undefined) continue;
-    if (item.path.join('.') === 'storage.maintenance.uploadpurging' && (v as { enabled?: unknown })?.enabled === false) continue;
     const msg = `${item.path.join('.')}: ${item.why}`;
     (item.fatal ? problems : warnings).push(msg);
   }
 
-  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems, source);
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems, source, warnings);
   const config = parsed.data;
   if (tree.loglevel !== undefined && (get(tree, ['log', 'level']) === undefined)) {
     config.log.level = config.loglevel as Config['log']['level'];

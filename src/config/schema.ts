@@ -96,7 +96,12 @@ const httpSchema = z
         if (!t.letsencrypt && (!t.certificate || !t.key)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'http.tls needs both certificate and key' });
       })
       .optional(),
-    debug: looseSection,
+    debug: z
+      .object({
+        addr: z.string().optional(),
+        prometheus: z.object({ enabled: bool.default(false), path: z.string().default('/metrics') }).default({}),
+      })
+      .optional(),
     http2: z.object({ disabled: bool.default(false) }).optional(),
     h2c: z.object({ enabled: bool.default(false) }).optional(),
   })
@@ -158,6 +163,9 @@ const bruteforceSchema = z
   })
   .default({});
 
+/** wharf's own: `wharf garbage-collect` never collects blobs or manifests younger than `graceperiod`. */
+const gcSchema = z.object({ graceperiod: duration('1h') }).default({});
+
 export const configSchema = z.object({
   version: z.union([z.string(), z.number()]).transform((v, ctx) => {
     const s = typeof v === 'number' ? String(v) : v;
@@ -172,11 +180,19 @@ export const configSchema = z.object({
   storage: storageSchema,
   auth: z.union([authSchema, z.null()]).optional(),
   bruteforce: bruteforceSchema,
+  gc: gcSchema,
   middleware: looseSection,
   http: httpSchema,
   notifications: looseSection,
   redis: looseSection,
-  health: looseSection,
+  health: z
+    .object({
+      storagedriver: z.object({ enabled: bool.default(false), interval: duration('10s'), threshold: z.number().int().positive().default(1) }).default({}),
+      file: z.array(z.unknown()).optional(),
+      http: z.array(z.unknown()).optional(),
+      tcp: z.array(z.unknown()).optional(),
+    })
+    .default({}),
   proxy: looseSection,
   catalog: z.object({ maxentries: z.number().int().positive().default(1000) }).default({}),
   validation: validationSchema,

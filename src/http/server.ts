@@ -11,6 +11,8 @@ import { checkName } from '../oci/names.js';
 import { InvalidPathError } from '../storage/driver.js';
 import { ManifestVerificationError } from '../registry/manifests.js';
 import { sendErrors, type AppContext, type Ctx } from './context.js';
+import type { Metrics } from '../metrics.js';
+import { answerProbe, type DebugOptions } from './debug.js';
 import { matchRoute } from './routes.js';
 
 export interface PipelineOptions {
@@ -20,12 +22,17 @@ export interface PipelineOptions {
   /** http.headers from the config. */
   headers: Record<string, readonly string[]>;
   accessLog: boolean;
+  metrics: Metrics;
+  /** Liveness/readiness probes answered at /livez and /readyz. */
+  probes: DebugOptions;
 }
+
+const UPLOAD_METHODS = new Set(['POST', 'PATCH', 'PUT']);
 
 const NOT_FOUND = '404 page not found\n';
 
 export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { app, auth } = opts;
+  const { app, auth, metrics } = opts;
   const extraHeaders = Object.entries(opts.headers);
   const prefix = app.prefix;
 
@@ -42,15 +49,24 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
     for (const [k, v] of extraHeaders) res.setHeader(k, v as string[]);
 
     let user: string | undefined;
-    if (opts.accessLog) {
-      res.once('close', () => {
-        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    let routeName = 'none';
+    let upload = false;
+    res.once('close', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const bytes = Number(res.getHeader('content-length') ?? 0);
+      metrics.requests.inc({ method, route: routeName, code: res.statusCode });
+      metrics.duration.observe({ method, route: routeName }, seconds);
+      if (bytes > 0) metrics.bytesOut.inc({ route: routeName }, bytes);
+      const declared = Number(req.headers['content-length'] ?? 0);
+      if (declared > 0) metrics.bytesIn.inc({ route: routeName }, declared);
+      if (upload) metrics.uploadsInProgress.dec();
+      if (opts.accessLog) {
         app.log.info(
-          { method, path, status: res.statusCode, bytes: res.getHeader('content-length') ?? undefined, duration_ms: Math.round(ms * 100) / 100, user, request_id: requestId, remote: req.socket.remoteAddress, user_agent: req.headers['user-agent'] },
+          { method, path, status: res.statusCode, bytes, duration_ms: Math.round(seconds * 1e5) / 100, user, request_id: requestId, remote: req.socket.remoteAddress, user_agent: req.headers['user-agent'] },
           'request',
         );
-      });
-    }
+      }
+    });
 
     const fail = (err: unknown): void => {
       const errors = err instanceof ManifestVerificationError ? err.errors : [mapError(err, requestId)];
@@ -66,6 +82,8 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
       path = path.slice(prefix.length) || '/';
     }
 
+    if ((path === '/livez' || path === '/readyz') && answerProbe(path, res, opts.probes)) return;
+
     if (path === '/') {
       res.writeHead(200, { 'Cache-Control': 'no-cache', 'Content-Length': '0' });
       res.end();
@@ -79,6 +97,11 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
       return;
     }
     const { route, params } = match;
+    routeName = route.name;
+    if ((route.name === 'upload' || route.name === 'uploadStart') && UPLOAD_METHODS.has(method)) {
+      upload = true;
+      metrics.uploadsInProgress.inc();
+    }
     const handler = route.methods[method];
     if (!handler) {
       res.setHeader('Allow', Object.keys(route.methods).join(', '));
@@ -95,6 +118,7 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
       const access = requiredAccess(route.name, method, params.name, query);
       const result = await auth.authorize(req, access);
       if (!result.granted) {
+        metrics.authFailures.inc({ method: auth.name, code: result.code });
         throw new OciError(result.code, result.detail, { message: result.message, headers: result.headers });
       }
       user = result.user;

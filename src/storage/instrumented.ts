@@ -1,0 +1,32 @@
+/** Times every driver operation into the storage histogram; errors are counted with outcome="error" (not-found is "notfound"). */
+import type { Metrics } from '../metrics.js';
+import { isNotFound, type StorageDriver } from './driver.js';
+
+export function instrumented(inner: StorageDriver, metrics: Metrics): StorageDriver {
+  const h = metrics.storage;
+  const timed = <A extends unknown[], R>(action: string, fn: (...a: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      const end = h.startTimer({ driver: inner.name, action });
+      try {
+        const r = await fn(...args);
+        end({ outcome: 'ok' });
+        return r;
+      } catch (err) {
+        end({ outcome: isNotFound(err) ? 'notfound' : 'error' });
+        throw err;
+      }
+    };
+  return {
+    name: inner.name,
+    getContent: timed('getcontent', (p) => inner.getContent(p)),
+    putContent: timed('putcontent', (p, d) => inner.putContent(p, d)),
+    reader: timed('reader', (p, o, e) => inner.reader(p, o, e)),
+    append: timed('append', (p, s) => inner.append(p, s)),
+    stat: timed('stat', (p) => inner.stat(p)),
+    list: timed('list', (p) => inner.list(p)),
+    move: timed('move', (s, d) => inner.move(s, d)),
+    delete: timed('delete', (p) => inner.delete(p)),
+    redirectURL: timed('redirecturl', (m, p) => inner.redirectURL(m, p)),
+    close: () => inner.close?.() ?? Promise.resolve(),
+  };
+}
