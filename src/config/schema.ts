@@ -20,6 +20,8 @@ const duration = (def: string) =>
     });
 
 const bool = z.boolean();
+/** Free text that YAML may have read as a number or boolean (`secret: 0123`, `REGISTRY_HTTP_SECRET=123456`). */
+const text = z.union([z.string(), z.number(), z.boolean()]).transform(String);
 const anyMap = z.record(z.unknown());
 /** A section wharf only checks loosely for now: any mapping. */
 const looseSection = z.union([anyMap, z.null()]).optional();
@@ -78,7 +80,7 @@ const httpSchema = z
     net: z.enum(['tcp', 'unix']).default('tcp'),
     prefix: z.string().default('/'),
     host: z.string().url().optional(),
-    secret: z.string().optional(),
+    secret: text.optional(),
     relativeurls: bool.default(false),
     draintimeout: duration('0s'),
     headers: z.record(z.array(z.string())).default({}),
@@ -129,13 +131,13 @@ const validationSchema = z
 
 const authSchema = z
   .object({
-    silly: z.object({ realm: z.string().min(1), service: z.string().min(1).optional() }).optional(),
-    htpasswd: z.object({ realm: z.string().min(1), path: z.string().min(1) }).optional(),
+    silly: z.object({ realm: text, service: text.optional() }).optional(),
+    htpasswd: z.object({ realm: text, path: z.string().min(1) }).optional(),
     token: z
       .object({
-        realm: z.string().min(1),
-        service: z.string().min(1),
-        issuer: z.string().min(1),
+        realm: text,
+        service: text,
+        issuer: text,
         rootcertbundle: z.string().min(1).optional(),
         jwks: z.string().min(1).optional(),
         autoredirect: bool.default(false),
