@@ -9,7 +9,7 @@ const DIGEST_RE = /^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/;
 export const MAX_NAME_LENGTH = 255;
 
 /** Digest algorithms we can compute, with their hex lengths. */
-export const DIGEST_ALGORITHMS = { sha256: 64, sha512: 128 } as const;
+export const DIGEST_ALGORITHMS = { sha256: 64, sha384: 96, sha512: 128 } as const;
 export type DigestAlgorithm = keyof typeof DIGEST_ALGORITHMS;
 
 export interface Digest {

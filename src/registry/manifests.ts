@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { ociError } from '../oci/errors.js';
 import { artifactTypeOf, parseManifest, referencedBlobs, type Descriptor, type ParsedManifest } from '../oci/manifest.js';
-import { parseDigest, type Digest } from '../oci/names.js';
+import { DIGEST_ALGORITHMS, parseDigest, type Digest } from '../oci/names.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
 import type { BlobStore } from './blobs.js';
 import { Lru } from './lru.js';
@@ -152,7 +152,7 @@ export class ManifestStore {
   /** Digests of every manifest linked in the repository. */
   async revisions(name: string): Promise<Digest[]> {
     const out: Digest[] = [];
-    for (const algorithm of ['sha256', 'sha512']) {
+    for (const algorithm of Object.keys(DIGEST_ALGORITHMS)) {
       let entries: string[];
       try {
         entries = await this.driver.list(revisionsDir(name, algorithm));
