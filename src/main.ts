@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { startRegistry } from './app.js';
 import { configCheck } from './cli/configcheck.js';
+import { garbageCollectCommand } from './cli/gc.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { createLogger } from './log.js';
 
@@ -84,6 +85,17 @@ configCmd
   .argument('[config]', 'path of config.yml (default: $REGISTRY_CONFIGURATION_PATH, else the embedded default)')
   .action((configPath?: string) => {
     process.exitCode = configCheck(configPath ?? process.env.REGISTRY_CONFIGURATION_PATH, process.stdout, process.stderr);
+  });
+
+program
+  .command('garbage-collect')
+  .description('remove blobs (and with -m, untagged manifests) no manifest references; safe while the registry serves')
+  .argument('[config]', 'path of config.yml (default: $REGISTRY_CONFIGURATION_PATH)')
+  .option('-d, --dry-run', 'report what would be removed, change nothing')
+  .option('-m, --delete-untagged', 'also remove manifests no tag reaches (index children and referrers of kept manifests stay)')
+  .option('--grace <duration>', 'never collect content younger than this (default: gc.graceperiod, 1h)')
+  .action(async (configPath: string | undefined, opts: { dryRun?: boolean; deleteUntagged?: boolean; grace?: string }) => {
+    process.exitCode = await garbageCollectCommand(configPath, opts, { out: process.stdout, err: process.stderr });
   });
 
 program.parseAsync(process.argv).catch((err: Error) => {

@@ -111,6 +111,8 @@ interface RepoScan {
   revisions: Map<string, Revision>;
   /** tag -> digest value of its current link. */
   tags: Map<string, string>;
+  /** Whether `_manifests` existed (some drivers have no empty directories). */
+  hasManifests: boolean;
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight. */
@@ -236,7 +238,7 @@ class Collector {
       this.report.manifestsRemoved = removals.map((r) => ({ repository: r.repo, digest: r.rev.digest.value }));
       for (const c of candidates.values()) this.addBlob(c.digest, c.size);
       this.report.layerLinksRemoved = [...candidates.keys()].reduce((n, d) => n + (links.get(d)?.length ?? 0), 0);
-      for (const scan of scans) if (await this.emptied(scan.name, removedKeys)) this.report.repositoriesRemoved.push(scan.name);
+      for (const scan of scans) if (scan.hasManifests && (await this.emptied(scan.name, removedKeys))) this.report.repositoriesRemoved.push(scan.name);
       this.sortReport();
       return this.report;
     }
@@ -324,7 +326,7 @@ class Collector {
 
     // 7. Repositories left without manifests leave the catalog.
     for (const scan of rescans) {
-      if (!(await this.emptied(scan.name, new Set()))) continue;
+      if (!scan.hasManifests || !(await this.emptied(scan.name, new Set()))) continue;
       await this.removeRepository(scan.name);
       this.report.repositoriesRemoved.push(scan.name);
     }
@@ -395,7 +397,8 @@ class Collector {
         if (!isNotFound(err)) throw err;
       }
     });
-    return { name, revisions, tags };
+    const hasManifests = revisions.size > 0 || tags.size > 0 || (await statOrNull(this.driver, manifestsDir(name))) !== null;
+    return { name, revisions, tags, hasManifests };
   }
 
   /** The manifest stored under `d`, read from the blob store or from its parked copy; null when unreadable. */
@@ -519,11 +522,10 @@ class Collector {
   }
 
   /**
-   * Whether the repository has manifests (`_manifests`) but no revision left, ignoring the `ignoring` ones
+   * Whether the repository (which had `_manifests`) has no revision left, ignoring the `ignoring` ones
    * (`repo@digest`, for dry runs), and no sign of a push in progress: a young `_layers` link or upload.
    */
   private async emptied(name: string, ignoring: Set<string>): Promise<boolean> {
-    if (!(await statOrNull(this.driver, manifestsDir(name)))) return false;
     for (const algorithm of ALGORITHMS) {
       for (const e of await listOrEmpty(this.driver, revisionsDir(name, algorithm))) {
         const d = parseDigest(`${algorithm}:${basename(e)}`);

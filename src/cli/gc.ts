@@ -1,0 +1,108 @@
+/**
+ * `wharf garbage-collect [--dry-run] [--delete-untagged] [--grace <duration>] config.yml`: Distribution's
+ * `registry garbage-collect` (same flags, `-d` and `-m` included), safe to run while the registry serves.
+ * Prints each removed item, then one summary line; a progress line only when stdout is a terminal.
+ */
+import { ConfigError, loadConfig, storageDriverOf } from '../config/load.js';
+import { parseDuration } from '../config/duration.js';
+import { garbageCollect, type GcProgress, type GcReport } from '../registry/gc.js';
+import { createDriver } from '../storage/index.js';
+
+export interface GcCommandOptions {
+  dryRun?: boolean;
+  deleteUntagged?: boolean;
+  grace?: string;
+}
+
+export interface GcIo {
+  out: NodeJS.WritableStream & { isTTY?: boolean };
+  err: NodeJS.WritableStream;
+}
+
+const PHASE_TEXT: Record<GcProgress['phase'], string> = {
+  scanning: 'scanning repositories',
+  marking: 'marking manifests',
+  sweeping: 'sweeping blobs',
+  rechecking: 're-checking candidates',
+  deleting: 'deleting',
+};
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+export function summary(r: GcReport): string {
+  const what = `${plural(r.manifestsRemoved.length, 'manifest')}, ${plural(r.blobsRemoved.length, 'blob')} (${formatBytes(r.bytesFreed)}, ${r.bytesFreed} bytes), ${plural(r.repositoriesRemoved.length, 'repository').replace('repositorys', 'repositories')}`;
+  const took = `${(r.durationMs / 1000).toFixed(2)} s`;
+  if (r.dryRun) return `dry run, nothing changed: would remove ${what}; took ${took}`;
+  const restored = r.restored > 0 ? `; ${r.restored} kept because a push referenced them meanwhile` : '';
+  return `removed ${what}; ${plural(r.layerLinksRemoved, '_layers link')} removed${restored}; took ${took}`;
+}
+
+/** Runs the command; returns the exit code. */
+export async function garbageCollectCommand(configPath: string | undefined, opts: GcCommandOptions, io: GcIo): Promise<number> {
+  const fail = (message: string) => {
+    io.err.write(`wharf garbage-collect: ${message}\n`);
+    return 1;
+  };
+  const path = configPath ?? process.env.REGISTRY_CONFIGURATION_PATH;
+  if (!path) return fail('a configuration file is required (argument, or REGISTRY_CONFIGURATION_PATH)');
+  let loaded;
+  try {
+    loaded = loadConfig({ path });
+  } catch (err) {
+    if (err instanceof ConfigError) return fail(err.message);
+    throw err;
+  }
+  const { config, warnings } = loaded;
+  for (const w of warnings) io.err.write(`warning: config: ${w}\n`);
+  let graceMs = config.gc.graceperiod;
+  if (opts.grace !== undefined) {
+    const ms = parseDuration(opts.grace);
+    if (ms === null || ms < 0) return fail(`--grace: not a duration: ${JSON.stringify(opts.grace)} (use e.g. "0s", "30m", "1h")`);
+    graceMs = ms;
+  }
+  const { name, params } = storageDriverOf(config);
+  if (name === 'inmemory') io.err.write('warning: the inmemory driver keeps nothing between processes: there is nothing to collect\n');
+
+  const tty = io.out.isTTY === true;
+  let lastDraw = 0;
+  const progress = tty
+    ? (p: GcProgress) => {
+        const now = Date.now();
+        if (now - lastDraw < 100 && p.done !== p.total) return;
+        lastDraw = now;
+        io.out.write(`\r\x1b[K${PHASE_TEXT[p.phase]} ${p.done}/${p.total}`);
+      }
+    : undefined;
+
+  let report: GcReport;
+  const driver = createDriver(name, params);
+  try {
+    report = await garbageCollect(driver, { dryRun: opts.dryRun, deleteUntagged: opts.deleteUntagged, graceMs, progress });
+  } catch (err) {
+    if (tty) io.out.write('\r\x1b[K');
+    return fail(`failed, nothing more was removed: ${(err as Error).message}`);
+  } finally {
+    await driver.close?.();
+  }
+  if (tty) io.out.write('\r\x1b[K');
+  const verb = report.dryRun ? 'would remove' : 'removed';
+  for (const m of report.manifestsRemoved) io.out.write(`${verb} manifest ${m.repository}@${m.digest}\n`);
+  for (const b of report.blobsRemoved) io.out.write(`${verb} blob ${b.digest} (${b.size} bytes)\n`);
+  for (const r of report.repositoriesRemoved) io.out.write(`${verb} repository ${r}\n`);
+  for (const w of report.warnings) io.err.write(`warning: ${w}\n`);
+  io.out.write(`${summary(report)}\n`);
+  return 0;
+}
