@@ -1,8 +1,13 @@
 /**
- * Fixed-duration keep-alive load, run in a worker thread so the bench's main thread stays idle and the
- * client has a core of its own. `runLoad` starts the worker; the worker body is at the bottom of this file.
+ * Fixed-duration keep-alive load, by Debian's `wrk` (C, cheap per request: on a 2-core machine shared with the
+ * server under test, a cheaper client leaves more CPU to the server) or by node:http in a worker thread
+ * (`runNodeLoad`; its body is at the bottom of this file).
  */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 
 export interface LoadSpec {
@@ -22,7 +27,41 @@ export interface LoadResult {
   firstError?: string;
 }
 
-export function runLoad(spec: LoadSpec): Promise<LoadResult> {
+export const WRK = '/usr/bin/wrk';
+
+function wrkOnce(spec: LoadSpec, script: string, ms: number): Promise<string> {
+  const args = ['-t1', `-c${spec.connections}`, `-d${Math.max(1, Math.round(ms / 1000))}s`, '--timeout', '10s', '-s', script, spec.url];
+  return new Promise((resolve, reject) => {
+    execFile(WRK, args, { timeout: ms + 30_000, maxBuffer: 1024 * 1024 }, (err, stdout, stderr) => (err ? reject(new Error(`wrk failed: ${err.message}\n${stderr}`)) : resolve(stdout)));
+  });
+}
+
+/** Runs wrk once for the warm-up and once for the measurement (whole seconds), with one thread. */
+export async function runWrkLoad(spec: LoadSpec): Promise<LoadResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-wrk-'));
+  try {
+    const script = join(dir, 'req.lua');
+    const headers = Object.entries(spec.headers)
+      .map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}\n`)
+      .join('');
+    writeFileSync(script, `wrk.method = ${JSON.stringify(spec.method)}\n${headers}`);
+    if (spec.warmupMs > 0) await wrkOnce(spec, script, spec.warmupMs);
+    const out = await wrkOnce(spec, script, spec.durationMs);
+    const total = /(\d+) requests in ([\d.]+)(m?s)/.exec(out);
+    if (!total) throw new Error(`cannot parse wrk output:\n${out}`);
+    const seconds = Number(total[2]) / (total[3] === 'ms' ? 1000 : 1);
+    const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+    const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+    const sockErrors = sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
+    const requests = Number(total[1]) - non2xx;
+    const errors = non2xx + sockErrors;
+    return { requests, errors, seconds, rps: requests / seconds, firstError: errors > 0 ? out.trim() : undefined };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function runNodeLoad(spec: LoadSpec): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const w = new Worker(new URL(import.meta.url), { workerData: spec });
     const kill = setTimeout(() => {

@@ -3,6 +3,7 @@
  *
  *   BENCH_QUICK=1       64 MiB blobs, 2 s load, 50 images: a smoke run
  *   BENCH_ONLY=wharf    skip docker-registry (ratios are then empty)
+ *   BENCH_LOADGEN=node  node:http keep-alive load in a worker thread instead of Debian's wrk (installed when missing)
  *
  * Prints one table and writes it as JSON to bench/results/latest.json. Everything talks to 127.0.0.1 only;
  * servers and their temp dirs are removed at the end, also on failure or Ctrl-C.
@@ -14,12 +15,16 @@ import { fileURLToPath } from 'node:url';
 import { makeBlob, pull, pushChunked, pushMonolithic, type BlobSource } from './blobs.js';
 import { keepAliveAgent } from './http.js';
 import { OCI_MANIFEST, pushImage, pushMany } from './images.js';
-import { runLoad } from './loadgen.js';
+import { runNodeLoad, runWrkLoad, WRK, type LoadResult, type LoadSpec } from './loadgen.js';
 import { DOCKER_REGISTRY, ensureDebianPackage, peakRss, resetPeakRss, startServer, WHARF_MAIN, type RunningServer, type ServerKind } from './servers.js';
 
 const MiB = 1024 * 1024;
 const QUICK = process.env.BENCH_QUICK === '1';
 const ONLY = process.env.BENCH_ONLY;
+let loadgen: 'wrk' | 'node' = process.env.BENCH_LOADGEN === 'node' ? 'node' : 'wrk';
+// wrk 4.1 waits for a body after a HEAD response with Content-Length and counts 0 requests: HEAD is always node's.
+const runLoad = (spec: LoadSpec): Promise<LoadResult> => (loadgen === 'wrk' && spec.method !== 'HEAD' ? runWrkLoad(spec) : runNodeLoad(spec));
+const clientOf = (method: string) => (loadgen === 'wrk' && method !== 'HEAD' ? 'wrk' : 'node:http');
 
 const P = {
   blobBytes: QUICK ? 64 * MiB : 1024 * MiB,
@@ -42,12 +47,13 @@ interface Row {
   target: { ratioAtLeast: number } | { wharfBelow: number };
 }
 
-const ROWS: Row[] = [
+/** Built when printing, once the load generator is known. */
+const rowSpecs = (): Row[] => [
   { metric: 'push', label: `monolithic push ${fmtSize(P.blobBytes)}`, unit: 'MB/s', target: { ratioAtLeast: 2 } },
   { metric: 'chunkedPush', label: `chunked push ${fmtSize(P.blobBytes)} (16 MiB PATCHes)`, unit: 'MB/s', target: { ratioAtLeast: 2 } },
   { metric: 'pull', label: `pull ${fmtSize(P.blobBytes)} (verified)`, unit: 'MB/s', target: { ratioAtLeast: 1 } },
-  { metric: 'manifestGet', label: `manifest GET (${P.connections} conns)`, unit: 'req/s', target: { ratioAtLeast: 5 } },
-  { metric: 'blobHead', label: `blob HEAD (${P.connections} conns)`, unit: 'req/s', target: { ratioAtLeast: 5 } },
+  { metric: 'manifestGet', label: `manifest GET by tag (${P.connections} conns, ${clientOf('GET')})`, unit: 'req/s', target: { ratioAtLeast: 5 } },
+  { metric: 'blobHead', label: `blob HEAD (${P.connections} conns, ${clientOf('HEAD')})`, unit: 'req/s', target: { ratioAtLeast: 5 } },
   { metric: 'smallPushes', label: `small image pushes (${P.images}, ${P.imageConcurrency} at a time)`, unit: 'images/s', target: { ratioAtLeast: 2 } },
   { metric: 'peakRss', label: 'server peak RSS during blob push+pull', unit: 'MiB', target: { wharfBelow: 150 } },
 ];
@@ -131,7 +137,7 @@ interface Line {
 }
 
 function lines(w: Measured, d: Measured): Line[] {
-  return ROWS.map((r) => {
+  return rowSpecs().map((r) => {
     const wv = w[r.metric];
     const dv = d[r.metric];
     const ratio = wv !== undefined && dv !== undefined && dv > 0 ? wv / dv : null;
@@ -173,9 +179,17 @@ async function main(): Promise<void> {
   if (!existsSync(WHARF_MAIN)) throw new Error(`${WHARF_MAIN} is missing: run npx tsc -p . first`);
   const kinds: ServerKind[] = ONLY === 'wharf' ? ['wharf'] : ['wharf', 'docker-registry'];
   if (kinds.includes('docker-registry')) ensureDebianPackage('docker-registry', DOCKER_REGISTRY);
+  if (loadgen === 'wrk') {
+    try {
+      ensureDebianPackage('wrk', WRK);
+    } catch (err) {
+      process.stdout.write(`${(err as Error).message}: falling back to the node:http load generator\n`);
+      loadgen = 'node';
+    }
+  }
 
   const load0 = loadavg();
-  process.stdout.write(`bench: ${QUICK ? 'QUICK ' : ''}${cpus().length} CPUs, load average ${load0.map((x) => x.toFixed(2)).join(' ')}, node ${process.version}\n`);
+  process.stdout.write(`bench: ${QUICK ? 'QUICK ' : ''}${cpus().length} CPUs, load average ${load0.map((x) => x.toFixed(2)).join(' ')}, node ${process.version}, load by ${loadgen}\n`);
   process.stdout.write(`generating two ${fmtSize(P.blobBytes)} blobs (digest streamed, never held whole)...\n`);
   const blobs = { mono: makeBlob(P.blobBytes), chunked: makeBlob(P.blobBytes) };
 
@@ -197,6 +211,7 @@ async function main(): Promise<void> {
     quick: QUICK,
     only: ONLY ?? null,
     params: P,
+    loadgen,
     machine: { cpus: cpus().length, node: process.version, loadAverageBefore: load0, loadAverageAfter: load1 },
     dockerRegistry: kinds.includes('docker-registry') ? dockerRegistryVersion() : null,
     rows,
