@@ -140,15 +140,21 @@ function fixture(): Fixture {
   return { layout, single, multi };
 }
 
-/** Pushes the fixture with skopeo: the image as `<repo>:v1` and `:v2`, the index as `<repo>/multi:multi`. */
-async function pushFixture(f: Fixture, host: string, repo: string): Promise<void> {
+/**
+ * Pushes the fixture with skopeo: the image as `<repo>:v1` and `:v2`, converted to Docker schema 2 as
+ * `<repo>:docker`, the index as `<repo>/multi:multi`. Returns the digest of the converted manifest.
+ */
+async function pushFixture(f: Fixture, host: string, repo: string): Promise<string> {
   await copy(`oci:${f.layout.dir}:v1`, `docker://${host}/${repo}:v1`);
   await copy(`oci:${f.layout.dir}:v1`, `docker://${host}/${repo}:v2`);
+  const digestFile = join(tempDir('digest'), 'digest');
+  await copy(`oci:${f.layout.dir}:v1`, `docker://${host}/${repo}:docker`, '--format', 'v2s2', '--digestfile', digestFile);
   await copy(`oci:${f.layout.dir}:multi`, `docker://${host}/${repo}/multi:multi`, '--all');
+  return readFileSync(digestFile, 'utf8').trim();
 }
 
 /** Pulls what pushFixture pushed with skopeo and checks every manifest and blob byte for byte. */
-async function pullAndCompare(f: Fixture, host: string, repo: string): Promise<void> {
+async function pullAndCompare(f: Fixture, host: string, repo: string, dockerDigest: string): Promise<void> {
   const out = join(tempDir('pull'), 'oci');
   await copy(`docker://${host}/${repo}:v1`, `oci:${out}:v1`);
   await copy(`docker://${host}/${repo}/multi:multi`, `oci:${out}:multi`, '--all');
@@ -160,21 +166,34 @@ async function pullAndCompare(f: Fixture, host: string, repo: string): Promise<v
   for (const b of expected) assert.deepEqual(back.blob(b.digest), b.bytes, `${b.mediaType} ${b.digest}`);
   const info = JSON.parse(await skopeoOk(['inspect', '--tls-verify=false', `docker://${host}/${repo}:v2`])) as { Digest: string };
   assert.equal(info.Digest, f.single.manifest.digest);
+  // The Docker schema 2 manifest, through the `dir:` transport, which keeps manifests as served.
+  const dir = join(tempDir('pull-docker'), 'dir');
+  await copy(`docker://${host}/${repo}:docker`, `dir:${dir}`);
+  const manifest = readFileSync(join(dir, 'manifest.json'));
+  assert.equal(sha256(manifest), dockerDigest);
+  const body = JSON.parse(manifest.toString('utf8')) as { mediaType: string; config: { digest: string }; layers: Array<{ digest: string }> };
+  assert.equal(body.mediaType, MT.dockerManifest);
+  for (const d of [body.config.digest, ...body.layers.map((l) => l.digest)]) assert.equal(sha256(readFileSync(join(dir, d.slice(7)))), d);
+  assert.deepEqual(body.layers.map((l) => l.digest), f.single.layers.map((l) => l.digest));
 }
 
-/** Tags lists and catalog as a server answers them, for comparing two servers on one root. */
+/**
+ * Tags lists and catalog as a server answers them, for comparing two servers on one root. Tags are sorted
+ * here: Distribution 2.8 lists them in directory order (v3 and wharf sort them).
+ */
 async function listings(url: string, repo: string): Promise<unknown> {
-  return {
-    catalog: await json(`${url}/v2/_catalog`),
-    tags: await json(`${url}/v2/${repo}/tags/list`),
-    multiTags: await json(`${url}/v2/${repo}/multi/tags/list`),
+  const tags = async (name: string) => {
+    const t = (await json(`${url}/v2/${name}/tags/list`)) as { name: string; tags: string[] | null };
+    return { ...t, tags: t.tags === null ? null : [...t.tags].sort() };
   };
+  return { catalog: await json(`${url}/v2/_catalog`), tags: await tags(repo), multiTags: await tags(`${repo}/multi`) };
 }
 
 describe('Distribution -> wharf: wharf serves a root docker-registry wrote', { skip: NO_SKOPEO || NO_DISTRIBUTION }, () => {
   let f: Fixture;
   let root: string;
   let fromDistribution: unknown;
+  let dockerDigest: string;
   const repo = 'interop/from-dist';
 
   before(async () => {
@@ -182,13 +201,13 @@ describe('Distribution -> wharf: wharf serves a root docker-registry wrote', { s
     root = join(tempDir('dist-root'), 'data');
   });
 
-  test('docker-registry accepts the pushes (image, second tag, two-platform index)', async () => {
+  test('docker-registry accepts the pushes (image, second tag, Docker schema 2, two-platform index)', async () => {
     const d = await distribution(root);
-    await pushFixture(f, d.host, repo);
+    dockerDigest = await pushFixture(f, d.host, repo);
     fromDistribution = await listings(d.url, repo);
     assert.deepEqual(fromDistribution, {
       catalog: { repositories: [repo, `${repo}/multi`] },
-      tags: { name: repo, tags: ['v1', 'v2'] },
+      tags: { name: repo, tags: ['docker', 'v1', 'v2'] },
       multiTags: { name: `${repo}/multi`, tags: ['multi'] },
     });
     await d.stop();
@@ -197,7 +216,7 @@ describe('Distribution -> wharf: wharf serves a root docker-registry wrote', { s
 
   test('wharf on the same root serves every manifest and blob byte for byte', async () => {
     const w = await wharfOnRoot(root);
-    await pullAndCompare(f, `127.0.0.1:${w.port}`, repo);
+    await pullAndCompare(f, `127.0.0.1:${w.port}`, repo, dockerDigest);
     const m = await fetch(`${w.url}/v2/${repo}/multi/manifests/multi`, { headers: { Accept: MT.ociIndex } });
     assert.equal(m.headers.get('content-type'), MT.ociIndex);
     assert.equal(m.headers.get('docker-content-digest'), f.multi.index.digest);
@@ -215,8 +234,16 @@ describe('Distribution -> wharf: wharf serves a root docker-registry wrote', { s
     await skopeoOk(['delete', '--tls-verify=false', `docker://${host}/${repo}:v2`]);
     const r = await fetch(`${w.url}/v2/${repo}/manifests/${f.single.manifest.digest}`, { method: 'HEAD', headers: { Accept: MT.ociManifest } });
     assert.equal(r.status, 404);
-    assert.deepEqual(await json(`${w.url}/v2/${repo}/tags/list`), { name: repo, tags: [] });
-    assert.equal(existsSync(join(root, V2, 'repositories', ...repo.split('/'), '_manifests', 'revisions', 'sha256', f.single.manifest.digest.slice(7))), false);
+    assert.deepEqual(await json(`${w.url}/v2/${repo}/tags/list`), { name: repo, tags: ['docker'] });
+    assert.equal(existsSync(linkFile(root, ...repo.split('/'), '_manifests', 'revisions', 'sha256', f.single.manifest.digest.slice(7))), false);
+    // docker-registry sees the deletion the same way on the same root.
+    const wharfView = { tags: await json(`${w.url}/v2/${repo}/tags/list`), catalog: await json(`${w.url}/v2/_catalog`) };
+    await w.stop();
+    const d = await distribution(root);
+    const head = await fetch(`${d.url}/v2/${repo}/manifests/${f.single.manifest.digest}`, { method: 'HEAD', headers: { Accept: MT.ociManifest } });
+    assert.equal(head.status, 404);
+    assert.deepEqual({ tags: await json(`${d.url}/v2/${repo}/tags/list`), catalog: await json(`${d.url}/v2/_catalog`) }, wharfView);
+    await d.stop();
   });
 });
 
@@ -224,6 +251,7 @@ describe('wharf -> Distribution: wharf writes the layout docker-registry reads',
   let f: Fixture;
   let w: Wharf;
   let fromWharf: unknown;
+  let dockerDigest: string;
   const repo = 'interop/from-wharf';
 
   before(async () => {
@@ -232,11 +260,12 @@ describe('wharf -> Distribution: wharf writes the layout docker-registry reads',
   });
 
   test('skopeo pushes to wharf', async () => {
-    await pushFixture(f, `127.0.0.1:${w.port}`, repo);
+    dockerDigest = await pushFixture(f, `127.0.0.1:${w.port}`, repo);
+    assert.deepEqual(await json(`${w.url}/v2/${repo}/tags/list`), { name: repo, tags: ['docker', 'v1', 'v2'] }, 'wharf lists tags in lexical order');
     fromWharf = await listings(w.url, repo);
     assert.deepEqual(fromWharf, {
       catalog: { repositories: [repo, `${repo}/multi`] },
-      tags: { name: repo, tags: ['v1', 'v2'] },
+      tags: { name: repo, tags: ['docker', 'v1', 'v2'] },
       multiTags: { name: `${repo}/multi`, tags: ['multi'] },
     });
   });
@@ -267,7 +296,7 @@ describe('wharf -> Distribution: wharf writes the layout docker-registry reads',
   test('docker-registry writes exactly the same files for the same pushes', { skip: NO_DISTRIBUTION }, async () => {
     const root = join(tempDir('dist-same'), 'data');
     const d = await distribution(root);
-    await pushFixture(f, d.host, repo);
+    assert.equal(await pushFixture(f, d.host, repo), dockerDigest);
     await d.stop();
     const theirs = files(join(root, V2)).filter((p) => !p.includes('/_uploads/'));
     assert.deepEqual(files(join(w.dataDir, V2)), theirs);
@@ -277,7 +306,7 @@ describe('wharf -> Distribution: wharf writes the layout docker-registry reads',
   test('docker-registry on wharf\'s root serves everything byte for byte, with the same listings', { skip: NO_DISTRIBUTION }, async () => {
     await w.stop();
     const d = await distribution(w.dataDir);
-    await pullAndCompare(f, d.host, repo);
+    await pullAndCompare(f, d.host, repo, dockerDigest);
     assert.deepEqual(await listings(d.url, repo), fromWharf);
     await d.stop();
   });
