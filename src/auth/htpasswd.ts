@@ -121,14 +121,15 @@ export class HtpasswdAccess implements AccessController {
     if (!creds) return challenge(access, this.header);
     await this.maybeReload();
 
+    // A blocked user or address is refused even with credentials still in the cache: the block is the contract.
+    const address = clientAddress(req);
+    const retry = this.opts.guard.retryAfter(creds.user, address);
+    if (retry > 0) return tooManyRequests(retry);
+
     const k = this.key(creds.user, creds.password);
     const hit = this.cache.get(k);
     const now = Date.now();
     if (hit && hit.expires > now && this.users.has(hit.user)) return { granted: true, user: hit.user };
-
-    const address = clientAddress(req);
-    const retry = this.opts.guard.retryAfter(creds.user, address);
-    if (retry > 0) return tooManyRequests(retry);
 
     const hash = this.users.get(creds.user);
     const ok = (await verifyBcrypt(creds.password, hash ?? this.dummyHash)) && hash !== undefined;
