@@ -4,7 +4,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +48,13 @@ export interface StartOptions {
   args?: string[];
   /** Wait until GET /v2/ answers (default true). */
   waitReady?: boolean;
+  /**
+   * The config serves HTTPS (`http.tls`): `url` is `https://127.0.0.1:<port>` and readiness is polled over TLS
+   * trusting the PEM file `ca`, presenting the client pair `cert` + `key` when given (for `clientcas`).
+   */
+  tls?: { ca: string; cert?: string; key?: string };
+  /** The address in `url` and polled for readiness (default 127.0.0.1); the config must listen there. */
+  host?: string;
 }
 
 export const DEFAULT_TEST_CONFIG = `version: 0.1
@@ -77,7 +85,7 @@ export async function startWharf(opts: StartOptions = {}): Promise<Wharf> {
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${opts.tls ? 'https' : 'http'}://${opts.host ?? '127.0.0.1'}:${port}`;
   const w: Wharf = {
     url,
     port,
@@ -100,8 +108,8 @@ export async function startWharf(opts: StartOptions = {}): Promise<Wharf> {
     for (;;) {
       if (proc.exitCode !== null) throw new Error(`wharf exited with ${proc.exitCode}:\n${out}`);
       try {
-        const r = await fetch(`${url}/v2/`);
-        await r.arrayBuffer();
+        if (opts.tls) await httpsStatus(`${url}/v2/`, opts.tls);
+        else await (await fetch(`${url}/v2/`)).arrayBuffer();
         break;
       } catch {
         if (Date.now() > deadline) throw new Error(`wharf did not become ready:\n${out}`);
@@ -110,6 +118,19 @@ export async function startWharf(opts: StartOptions = {}): Promise<Wharf> {
     }
   }
   return w;
+}
+
+/** GET over HTTPS trusting `tls.ca` (Node's fetch cannot be given a CA); resolves with the status code. */
+export function httpsStatus(url: string, tls: { ca: string; cert?: string; key?: string }, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { ca: readFileSync(tls.ca), cert: tls.cert && readFileSync(tls.cert), key: tls.key && readFileSync(tls.key), headers, agent: false }, (res) => {
+      res.resume();
+      res.once('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.once('error', reject);
+    req.setTimeout(5000, () => req.destroy(new Error(`GET ${url} timed out`)));
+    req.end();
+  });
 }
 
 /** The environment without REGISTRY_* variables of the caller. */
