@@ -30,10 +30,10 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs a command to completion (killed after `timeoutMs`), capturing its output. */
-export function run(cmd: string, args: string[], timeoutMs = 120_000): Promise<RunResult> {
+/** Runs a command to completion (killed after `timeoutMs`), capturing its output; `env` replaces the environment. */
+export function run(cmd: string, args: string[], timeoutMs = 120_000, env?: NodeJS.ProcessEnv): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
