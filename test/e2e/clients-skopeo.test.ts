@@ -191,6 +191,59 @@ describe('skopeo against wharf', { skip: SKOPEO ? false : SKOPEO_MISSING }, () =
     assert.equal(info.Digest, digest);
   });
 
+  test('copy --all --format v2s2 stores a Docker manifest list; an old client gets the linux/amd64 image', async () => {
+    const digestFile = scratch('digest');
+    await copy(`oci:${layout.dir}:multi`, docker('e2e/dockerlist:multi'), '--all', '--format', 'v2s2', '--digestfile', digestFile);
+    const digest = readFileSync(digestFile, 'utf8').trim();
+    const m = await getManifest('e2e/dockerlist', 'multi');
+    assert.equal(m.type, MT.dockerList);
+    assert.equal(m.digest, digest);
+    const list = JSON.parse(m.bytes.toString('utf8')) as { manifests: Array<{ mediaType: string; digest: string; platform: { architecture: string } }> };
+    assert.deepEqual(list.manifests.map((c) => [c.mediaType, c.platform.architecture]), [[MT.dockerManifest, 'amd64'], [MT.dockerManifest, 'arm64']]);
+
+    const out = scratch('pull-dockerlist');
+    await copy(docker('e2e/dockerlist:multi'), `dir:${out}`, '--all');
+    assert.deepEqual(readFileSync(join(out, 'manifest.json')), m.bytes);
+    for (const c of list.manifests) {
+      const child = readFileSync(join(out, `${c.digest.slice(7)}.manifest.json`));
+      assert.equal(sha256(child), c.digest);
+      assert.deepEqual(child, (await getManifest('e2e/dockerlist', c.digest)).bytes);
+    }
+    // A client that accepts only schema 2 images is served the linux/amd64 child of a list, as by Distribution.
+    const old = await fetch(`${w.url}/v2/e2e/dockerlist/manifests/multi`, { headers: { Accept: MT.dockerManifest } });
+    assert.equal(old.status, 200);
+    assert.equal(old.headers.get('docker-content-digest'), list.manifests[0].digest);
+    assert.equal(old.headers.get('content-type'), MT.dockerManifest);
+  });
+
+  test('other upload shapes: recompressed (zstd) and precomputed-digest pushes read back intact', async () => {
+    const shapes: Array<{ repo: string; opts: string[]; layerType: string }> = [
+      { repo: 'e2e/shape/zstd', opts: ['--dest-compress', '--dest-compress-format', 'zstd'], layerType: 'application/vnd.oci.image.layer.v1.tar+zstd' },
+      { repo: 'e2e/shape/pre', opts: ['--dest-precompute-digests'], layerType: MT.ociLayer },
+    ];
+    for (const { repo, opts, layerType } of shapes) {
+      // A fresh image each time: skopeo would otherwise reuse the gzip layers it knows the registry has.
+      const img = layout.image(repo);
+      layout.tag(repo, img.manifest);
+      const digestFile = scratch('digest');
+      await copy(`oci:${layout.dir}:${repo}`, docker(`${repo}:v1`), ...opts, '--digestfile', digestFile);
+      const m = await getManifest(repo, 'v1');
+      assert.equal(m.digest, readFileSync(digestFile, 'utf8').trim(), repo);
+      const body = JSON.parse(m.bytes.toString('utf8')) as { layers: Array<{ mediaType: string; digest: string; size: number }> };
+      assert.deepEqual(body.layers.map((l) => l.mediaType), img.layers.map(() => layerType), repo);
+      for (const l of body.layers) {
+        const blob = await getBlob(repo, l.digest);
+        assert.equal(blob.status, 200, `${repo} ${l.digest}`);
+        assert.equal(sha256(blob.bytes), l.digest);
+        assert.equal(blob.bytes.length, l.size);
+      }
+      // Pulled back through skopeo (which verifies every digest) to a `dir:` copy.
+      const out = scratch('pull-shape');
+      await copy(docker(`${repo}:v1`), `dir:${out}`);
+      assert.deepEqual(readFileSync(join(out, 'manifest.json')), m.bytes, repo);
+    }
+  });
+
   test('skopeo delete removes the manifest: it and its tag then answer 404', async () => {
     await copy(`oci:${layout.dir}:v1`, docker('e2e/del:v1'));
     assert.equal((await getManifest('e2e/del', 'v1')).status, 200);
