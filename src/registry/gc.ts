@@ -547,10 +547,11 @@ class Collector {
     return true;
   }
 
-  /** Removes `_manifests` and `_layers`, then the directory and its parents while empty (old uploads stay for purging). */
+  /** Removes `_manifests`, `_layers` and an empty `_uploads`, then the directory and its parents while empty (old uploads stay for purging). */
   private async removeRepository(name: string): Promise<void> {
     await ignoreNotFound(this.driver.delete(manifestsDir(name)));
     await ignoreNotFound(this.driver.delete(layersDir(name)));
+    await removeIfEmpty(this.driver, uploadsDir(name));
     let path = name;
     while (path !== '' && (await removeIfEmpty(this.driver, repoDir(path)))) path = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
   }
