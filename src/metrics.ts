@@ -1,4 +1,5 @@
 /** Prometheus metrics, named like Distribution's where it has them (`registry_` namespace). */
+import type { Readable } from 'node:stream';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export class Metrics {
@@ -11,8 +12,8 @@ export class Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers: [this.registry],
   });
-  readonly bytesIn = new Counter({ name: 'registry_http_request_bytes_total', help: 'Request body bytes received (as declared by Content-Length, or counted for streamed uploads)', labelNames: ['route'] as const, registers: [this.registry] });
-  readonly bytesOut = new Counter({ name: 'registry_http_response_bytes_total', help: 'Response body bytes sent (as declared by Content-Length)', labelNames: ['route'] as const, registers: [this.registry] });
+  readonly bytesIn = new Counter({ name: 'registry_http_request_bytes_total', help: 'Request body bytes received (counted as they arrive, so streamed uploads without Content-Length count too)', labelNames: ['route'] as const, registers: [this.registry] });
+  readonly bytesOut = new Counter({ name: 'registry_http_response_bytes_total', help: 'Response body bytes sent (as declared by Content-Length; HEAD, 204 and 304 responses send none)', labelNames: ['route'] as const, registers: [this.registry] });
   readonly uploadsInProgress = new Gauge({ name: 'registry_uploads_in_progress', help: 'Blob upload requests (POST/PATCH/PUT) currently streaming', registers: [this.registry] });
   readonly storage = new Histogram({
     name: 'registry_storage_action_seconds',
@@ -21,9 +22,29 @@ export class Metrics {
     buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
     registers: [this.registry],
   });
-  readonly authFailures = new Counter({ name: 'registry_auth_failures_total', help: 'Refused authentications by auth method and error code', labelNames: ['method', 'code'] as const, registers: [this.registry] });
+  readonly authFailures = new Counter({ name: 'registry_auth_failures_total', help: 'Refused requests that presented credentials (or were rate-limited), by auth method and error code', labelNames: ['method', 'code'] as const, registers: [this.registry] });
+
+  /** Distribution's notification metrics; `type` is Events (queued), Successes, Failures (non-2xx/3xx), Errors (no answer), and wharf's Dropped (queue full). */
+  readonly notificationEvents = new Counter({ name: 'registry_notifications_events_total', help: 'Notification events by endpoint and outcome', labelNames: ['type', 'endpoint'] as const, registers: [this.registry] });
+  readonly notificationPending = new Gauge({ name: 'registry_notifications_pending', help: 'Notification events waiting in an endpoint queue', labelNames: ['endpoint'] as const, registers: [this.registry] });
+  readonly notificationStatus = new Counter({ name: 'registry_notifications_status_total', help: 'Notification POST answers by status and endpoint', labelNames: ['code', 'endpoint'] as const, registers: [this.registry] });
 
   constructor(defaults = true) {
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'wharf_' });
   }
+}
+
+/**
+ * Counts a request's body bytes as the HTTP parser hands them over (`push`), without reading them: a 'data'
+ * listener would start the flow before the handler (which may first await auth) attaches, and lose chunks.
+ * Returns a function giving the count so far.
+ */
+export function countBodyBytes(req: Readable): () => number {
+  let n = 0;
+  const push = req.push;
+  req.push = function (this: Readable, chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk !== null && chunk !== undefined) n += (chunk as { length: number }).length;
+    return push.call(this, chunk, encoding);
+  };
+  return () => n;
 }

@@ -11,7 +11,7 @@ import { checkName } from '../oci/names.js';
 import { InvalidPathError } from '../storage/driver.js';
 import { ManifestVerificationError } from '../registry/manifests.js';
 import { sendErrors, type AppContext, type Ctx } from './context.js';
-import type { Metrics } from '../metrics.js';
+import { countBodyBytes, type Metrics } from '../metrics.js';
 import { answerProbe, type DebugOptions } from './debug.js';
 import { matchRoute } from './routes.js';
 
@@ -44,6 +44,7 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
     let path = q < 0 ? url : url.slice(0, q);
     const rawQuery = q < 0 ? '' : url.slice(q + 1);
     const requestId = randomUUID();
+    const received = countBodyBytes(req);
 
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     for (const [k, v] of extraHeaders) res.setHeader(k, v as string[]);
@@ -53,12 +54,12 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
     let upload = false;
     res.once('close', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const bytes = Number(res.getHeader('content-length') ?? 0);
+      const bodiless = method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304;
+      const bytes = bodiless ? 0 : Number(res.getHeader('content-length') ?? 0);
       metrics.requests.inc({ method, route: routeName, code: res.statusCode });
       metrics.duration.observe({ method, route: routeName }, seconds);
       if (bytes > 0) metrics.bytesOut.inc({ route: routeName }, bytes);
-      const declared = Number(req.headers['content-length'] ?? 0);
-      if (declared > 0) metrics.bytesIn.inc({ route: routeName }, declared);
+      if (received() > 0) metrics.bytesIn.inc({ route: routeName }, received());
       if (upload) metrics.uploadsInProgress.dec();
       if (opts.accessLog) {
         app.log.info(
@@ -118,7 +119,8 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
       const access = requiredAccess(route.name, method, params.name, query);
       const result = await auth.authorize(req, access);
       if (!result.granted) {
-        metrics.authFailures.inc({ method: auth.name, code: result.code });
+        // The anonymous first request every client makes to learn the challenge is not a failed authentication.
+        if (req.headers.authorization !== undefined || result.code !== 'UNAUTHORIZED') metrics.authFailures.inc({ method: auth.name, code: result.code });
         throw new OciError(result.code, result.detail, { message: result.message, headers: result.headers });
       }
       user = result.user;
