@@ -85,8 +85,12 @@ export class BlobStore {
     this.links.set(`${name}@${d.value}`, true);
   }
 
-  /** Removes the repository's link (the data stays for garbage collection). */
+  /**
+   * Removes the repository's link (the data stays for garbage collection). BLOB_UNKNOWN when not linked, which
+   * includes the empty `_layers/<alg>/<hex>/` directory Distribution leaves behind when it deletes a blob.
+   */
   async unlink(name: string, d: Digest): Promise<void> {
+    if (!(await this.isLinked(name, d))) throw ociError('BLOB_UNKNOWN', d.value);
     this.links.delete(`${name}@${d.value}`);
     try {
       await this.driver.delete(layerLink(name, d).replace(/\/link$/, ''));

@@ -245,6 +245,27 @@ describe('Distribution -> wharf: wharf serves a root docker-registry wrote', { s
     assert.deepEqual({ tags: await json(`${d.url}/v2/${repo}/tags/list`), catalog: await json(`${d.url}/v2/_catalog`) }, wharfView);
     await d.stop();
   });
+
+  test('a blob docker-registry deleted is unknown to wharf (HEAD and a second DELETE answer 404)', async () => {
+    const name = 'interop/blob-deleted';
+    const data = Buffer.from('a blob deleted by docker-registry');
+    const d = await distribution(root);
+    const post = await fetch(`${d.url}/v2/${name}/blobs/uploads/`, { method: 'POST' });
+    assert.equal(post.status, 202);
+    const loc = new URL(post.headers.get('location')!, d.url);
+    loc.searchParams.set('digest', sha256(data));
+    assert.equal((await fetch(loc, { method: 'PUT', body: new Uint8Array(data) })).status, 201);
+    assert.equal((await fetch(`${d.url}/v2/${name}/blobs/${sha256(data)}`, { method: 'DELETE' })).status, 202);
+    await d.stop();
+    // Distribution removes the link file and keeps its directory.
+    assert.ok(existsSync(join(linkFile(root, ...name.split('/'), '_layers', 'sha256', sha256(data).slice(7)), '..')));
+    const w = await wharfOnRoot(root);
+    assert.equal((await fetch(`${w.url}/v2/${name}/blobs/${sha256(data)}`, { method: 'HEAD' })).status, 404);
+    const del = await fetch(`${w.url}/v2/${name}/blobs/${sha256(data)}`, { method: 'DELETE' });
+    assert.equal(del.status, 404);
+    assert.equal(((await del.json()) as { errors: Array<{ code: string }> }).errors[0].code, 'BLOB_UNKNOWN');
+    await w.stop();
+  });
 });
 
 describe('wharf -> Distribution: wharf writes the layout docker-registry reads', { skip: NO_SKOPEO }, () => {
