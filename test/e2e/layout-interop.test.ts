@@ -5,7 +5,8 @@
  * - wharf writes exactly the files Distribution writes for the same pushes, link files without newlines, and no
  *   temporary files;
  * - an upload session survives a SIGKILL and a restart with the same `http.secret` (the hash is rebuilt from the
- *   data file);
+ *   data file), and moves between docker-registry and wharf in both directions;
+ * - what docker-registry deleted (a manifest, a blob link) wharf sees as deleted, and the other way round;
  * - a SIGKILL in the middle of a large streamed upload leaves no blob and no partial file in the blob store;
  * - concurrent monolithic uploads of one blob to several repositories all succeed and leave it intact.
  */
