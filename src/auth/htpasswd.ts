@@ -119,28 +119,41 @@ export class HtpasswdAccess implements AccessController {
   async authorize(req: IncomingMessage, access: Access[]): Promise<AuthResult> {
     const creds = basicCredentials(req);
     if (!creds) return challenge(access, this.header);
+    const r = await this.verify(creds.user, creds.password, clientAddress(req));
+    if (r.ok) return { granted: true, user: creds.user };
+    return r.retryAfter ? tooManyRequests(r.retryAfter) : challenge(access, this.header, 'invalid');
+  }
+
+  /** Whether the user is in the file (as last read). */
+  exists(user: string): boolean {
+    return this.users.has(user);
+  }
+
+  /**
+   * Checks a password: refused while the user or address is blocked (even with credentials still in the cache:
+   * the block is the contract), from the cache when verified recently, else by bcrypt; failures count toward
+   * the brute-force limit.
+   */
+  async verify(user: string, password: string, address: string | undefined): Promise<{ ok: true } | { ok: false; retryAfter?: number }> {
     await this.maybeReload();
+    const retry = this.opts.guard.retryAfter(user, address);
+    if (retry > 0) return { ok: false, retryAfter: retry };
 
-    // A blocked user or address is refused even with credentials still in the cache: the block is the contract.
-    const address = clientAddress(req);
-    const retry = this.opts.guard.retryAfter(creds.user, address);
-    if (retry > 0) return tooManyRequests(retry);
-
-    const k = this.key(creds.user, creds.password);
+    const k = this.key(user, password);
     const hit = this.cache.get(k);
     const now = Date.now();
-    if (hit && hit.expires > now && this.users.has(hit.user)) return { granted: true, user: hit.user };
+    if (hit && hit.expires > now && this.users.has(hit.user)) return { ok: true };
 
-    const hash = this.users.get(creds.user);
-    const ok = (await verifyBcrypt(creds.password, hash ?? this.dummyHash)) && hash !== undefined;
+    const hash = this.users.get(user);
+    const ok = (await verifyBcrypt(password, hash ?? this.dummyHash)) && hash !== undefined;
     if (!ok) {
-      this.opts.guard.recordFailure(creds.user, address);
-      this.opts.log.warn({ user: creds.user, remote: address }, 'htpasswd: authentication failed');
-      return challenge(access, this.header);
+      this.opts.guard.recordFailure(user, address);
+      this.opts.log.warn({ user, remote: address }, 'htpasswd: authentication failed');
+      return { ok: false };
     }
-    this.opts.guard.recordSuccess(creds.user);
+    this.opts.guard.recordSuccess(user);
     if (this.cache.size >= MAX_CACHE) this.cache.delete(this.cache.keys().next().value as string);
-    this.cache.set(k, { user: creds.user, expires: now + (this.opts.cacheTtlMs ?? 60_000) });
-    return { granted: true, user: creds.user };
+    this.cache.set(k, { user, expires: now + (this.opts.cacheTtlMs ?? 60_000) });
+    return { ok: true };
   }
 }

@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.js';
 import { BruteForceGuard } from './bruteforce.js';
 import { openAccess, type AccessController } from './controller.js';
 import { HtpasswdAccess } from './htpasswd.js';
+import { AccessPolicy, withPolicy } from './policy.js';
 import { sillyAccess } from './silly.js';
 import { TokenAccess } from './token.js';
 
@@ -43,4 +44,12 @@ export async function createAccessController(config: Readonly<Config>, deps: Aut
   if (!name) return openAccess;
   const factory = METHODS[name] as (p: unknown, d: AuthDeps) => Promise<AccessController>;
   return factory(auth[name] ?? {}, deps);
+}
+
+/** The configured auth method, behind the access rules when `access:` is configured. */
+export async function createAuth(config: Readonly<Config>, deps: AuthDeps): Promise<AccessController> {
+  const method = await createAccessController(config, deps);
+  if (!config.access) return method;
+  if (method.name === 'none') deps.log.warn('access rules are configured without auth: every caller is anonymous');
+  return withPolicy(method, new AccessPolicy(config.access));
 }

@@ -121,12 +121,12 @@ export class TokenAccess implements AccessController {
     return `${proto}://${host}${this.opts.autoredirectpath}`;
   }
 
-  private challengeFor(req: IncomingMessage, access: Access[], error?: 'invalid_token' | 'insufficient_scope'): AuthResult {
+  private challengeFor(req: IncomingMessage, access: Access[], error?: 'invalid_token' | 'insufficient_scope', user?: string): AuthResult {
     let h = `Bearer realm=${JSON.stringify(this.realm(req))},service=${JSON.stringify(this.opts.service)}`;
     const scope = scopeParam(access);
     if (scope) h += `,scope=${JSON.stringify(scope)}`;
     if (error) h += `,error=${JSON.stringify(error)}`;
-    return challenge(access, h);
+    return challenge(access, h, error === undefined ? 'missing' : error === 'invalid_token' ? 'invalid' : 'scope', user);
   }
 
   async authorize(req: IncomingMessage, access: Access[]): Promise<AuthResult> {
@@ -144,7 +144,7 @@ export class TokenAccess implements AccessController {
     }
     for (const a of access) {
       const ok = token.access.some((r) => r.type === a.type && r.name === a.name && (r.actions.includes(a.action) || r.actions.includes('*')));
-      if (!ok) return this.challengeFor(req, access, 'insufficient_scope');
+      if (!ok) return this.challengeFor(req, access, 'insufficient_scope', token.sub);
     }
     return { granted: true, user: token.sub };
   }

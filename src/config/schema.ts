@@ -155,6 +155,51 @@ const authSchema = z
     if (methods.length > 1) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `exactly one auth method may be configured, found ${methods.join(', ')}` });
   });
 
+/** The actions an event can carry (Distribution's EventAction constants). */
+export const EVENT_ACTIONS = ['pull', 'push', 'mount', 'delete'] as const;
+
+/** `notifications.endpoints[]`: Distribution's configuration.Endpoint. Zero or absent timeout/threshold/backoff mean the defaults, as there. */
+const endpointSchema = z
+  .object({
+    name: text.refine((s) => s.length > 0, 'an endpoint needs a name'),
+    disabled: bool.default(false),
+    url: z.string().optional(),
+    /** Static headers added to every POST (a map of lists, like http.headers; a single string is accepted too). */
+    headers: z.record(z.union([text.transform((v) => [v]), z.array(text)])).default({}),
+    timeout: duration('1s').transform((ms) => (ms > 0 ? ms : 1000)),
+    threshold: z.number().int().default(10).transform((n) => (n > 0 ? n : 10)),
+    backoff: duration('1s').transform((ms) => (ms > 0 ? ms : 1000)),
+    ignoredmediatypes: z.array(z.string()).default([]),
+    ignore: z
+      .object({
+        mediatypes: z.array(z.string()).default([]),
+        actions: z.array(z.enum(EVENT_ACTIONS)).default([]),
+      })
+      .default({}),
+  })
+  .superRefine((e, ctx) => {
+    // A disabled endpoint is skipped entirely, as in Distribution: its url is not needed.
+    if (e.disabled) return;
+    let ok = false;
+    try {
+      const u = new URL(e.url ?? '');
+      ok = u.protocol === 'http:' || u.protocol === 'https:';
+    } catch {
+      ok = false;
+    }
+    if (!ok) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['url'], message: `must be an http:// or https:// URL, got ${JSON.stringify(e.url ?? '')}` });
+  });
+
+const notificationsSchema = z
+  .object({
+    events: z.object({ includereferences: bool.default(false) }).default({}),
+    endpoints: z.array(endpointSchema).default([]),
+  })
+  .default({});
+
+export type EndpointConfig = z.output<typeof endpointSchema>;
+export type NotificationsConfig = z.output<typeof notificationsSchema>;
+
 /** wharf's own: failed-login limits for htpasswd and the token endpoint. */
 const bruteforceSchema = z
   .object({
@@ -167,6 +212,45 @@ const bruteforceSchema = z
 
 /** wharf's own: `wharf garbage-collect` never collects blobs or manifests younger than `graceperiod`. */
 const gcSchema = z.object({ graceperiod: duration('1h') }).default({});
+
+/** wharf's own: per-repository access rules (see src/auth/policy.ts for the matching rules). */
+const accessSchema = z
+  .object({
+    groups: z.record(z.array(z.string().min(1))).default({}),
+    rules: z
+      .array(
+        z.object({
+          accounts: z.array(z.string().min(1)).min(1),
+          repositories: z.array(z.string().min(1)).default([]),
+          actions: z.array(z.enum(['pull', 'push', 'delete', '*'])).default([]),
+          catalog: bool.optional(),
+        }),
+      )
+      .default([]),
+  })
+  .superRefine((a, ctx) => {
+    a.rules.forEach((r, i) =>
+      r.accounts.forEach((acc, j) => {
+        if (acc.startsWith('group:') && !(acc.slice(6) in a.groups)) {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['rules', i, 'accounts', j], message: `unknown group ${JSON.stringify(acc.slice(6))} (define it under access.groups)` });
+        }
+      }),
+    );
+  });
+
+/** wharf's own: the built-in Docker token server. */
+const tokenServerSchema = z.object({
+  enabled: bool.default(true),
+  path: z.string().startsWith('/').default('/auth/token'),
+  addr: z.string().optional(),
+  issuer: text,
+  service: text,
+  htpasswd: z.string().min(1),
+  key: z.string().min(1),
+  certificate: z.string().min(1),
+  expiration: duration('5m'),
+  refreshexpiration: duration('720h'),
+});
 
 export const configSchema = z.object({
   version: z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -182,10 +266,12 @@ export const configSchema = z.object({
   storage: storageSchema,
   auth: z.union([authSchema, z.null()]).optional(),
   bruteforce: bruteforceSchema,
+  access: accessSchema.optional(),
+  tokenserver: tokenServerSchema.optional(),
   gc: gcSchema,
   middleware: looseSection,
   http: httpSchema,
-  notifications: looseSection,
+  notifications: z.preprocess((v) => v ?? undefined, notificationsSchema),
   redis: looseSection,
   health: z
     .object({
