@@ -161,6 +161,7 @@ export interface TlsConfigOptions {
   clientcas?: string[];
   clientauth?: string;
   minimumtls?: string;
+  ciphersuites?: string[];
   /** Listening address (default 127.0.0.1). */
   host?: string;
   /** Extra lines under `http:` (indented by two spaces), e.g. `  http2:\n    disabled: true`. */
@@ -173,6 +174,7 @@ export function tlsConfig(o: TlsConfigOptions): string {
   if (o.clientcas) tls.push('    clientcas:', ...o.clientcas.map((c) => `      - ${c}`));
   if (o.clientauth) tls.push(`    clientauth: ${o.clientauth}`);
   if (o.minimumtls) tls.push(`    minimumtls: ${o.minimumtls}`);
+  if (o.ciphersuites) tls.push('    ciphersuites:', ...o.ciphersuites.map((c) => `      - ${c}`));
   return `version: 0.1
 log:
   level: info

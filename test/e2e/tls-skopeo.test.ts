@@ -159,6 +159,21 @@ describe('HTTPS with skopeo and curl', { skip: missing }, () => {
       }
     });
 
+    test('minimumtls: tls1.3 refuses TLS 1.2; ciphersuites limits the TLS 1.2 suites (Go names)', async () => {
+      const v13 = await start({ config: tlsConfig({ server: fx.server, htpasswd, minimumtls: 'tls1.3' }), tls: { ca: fx.ca.cert } });
+      const refused = await curl(['--cacert', fx.ca.cert, '--tls-max', '1.2', `https://127.0.0.1:${v13.port}/v2/`]);
+      assert.equal(refused.code, 35, refused.stderr);
+      const ok = await curl(['--cacert', fx.ca.cert, '--tlsv1.3', '-o', '/dev/null', '-w', '%{http_code}', `https://127.0.0.1:${v13.port}/v2/`]);
+      assert.equal(ok.stdout, '401', ok.stderr);
+
+      const suites = await start({ config: tlsConfig({ server: fx.server, htpasswd, ciphersuites: ['TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256'] }), tls: { ca: fx.ca.cert } });
+      const port = suites.port;
+      const other = await curl(['--cacert', fx.ca.cert, '--tls-max', '1.2', '--ciphers', 'ECDHE-ECDSA-AES256-GCM-SHA384', `https://127.0.0.1:${port}/v2/`]);
+      assert.equal(other.code, 35, other.stderr);
+      const listed = await curl(['--cacert', fx.ca.cert, '--tls-max', '1.2', '--ciphers', 'ECDHE-ECDSA-AES128-GCM-SHA256', '-o', '/dev/null', '-w', '%{http_code}', `https://127.0.0.1:${port}/v2/`]);
+      assert.equal(listed.stdout, '401', listed.stderr);
+    });
+
     test('http.http2.disabled serves HTTP/1.1 only', async () => {
       const s = await start({ config: tlsConfig({ server: fx.server, htpasswd, http: '  http2:\n    disabled: true' }), tls: { ca: fx.ca.cert } });
       const r = await curl(['--cacert', fx.ca.cert, '--http2', '-u', `${USER}:${PASSWORD}`, '-o', '/dev/null', '-w', '%{http_version} %{http_code}', `https://127.0.0.1:${s.port}/v2/`]);
@@ -193,6 +208,16 @@ describe('HTTPS with skopeo and curl', { skip: missing }, () => {
       const r = await code(['--cert', fx.client.cert, '--key', fx.client.key]);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, '200');
+    });
+
+    test('clientauth: verify-client-cert-if-given accepts no certificate but refuses one from another CA', async () => {
+      const s = await start({ config: tlsConfig({ server: fx.server, htpasswd, clientcas: [fx.clientCa.cert], clientauth: 'verify-client-cert-if-given' }), tls: { ca: fx.ca.cert } });
+      const at = (extra: string[]) => curl(['--cacert', fx.ca.cert, '-u', `${USER}:${PASSWORD}`, '-o', '/dev/null', '-w', '%{http_code}', ...extra, `https://127.0.0.1:${s.port}/v2/`]);
+      assert.equal((await at([])).stdout, '200');
+      assert.equal((await at(['--cert', fx.client.cert, '--key', fx.client.key])).stdout, '200');
+      const wrong = await at(['--cert', fx.otherClient.cert, '--key', fx.otherClient.key]);
+      assert.notEqual(wrong.code, 0);
+      assert.equal(wrong.stdout, '000');
     });
 
     test('skopeo presents client.cert/client.key from --cert-dir', async () => {
