@@ -174,7 +174,10 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       const http1 = server as Partial<Server>;
       http1.closeIdleConnections?.();
+      // A keep-alive connection whose last request ends during the drain turns idle and would hold close() open.
+      const sweep = setInterval(() => http1.closeIdleConnections?.(), 100);
       if (drainMs > 0) await Promise.race([closed, new Promise((r) => setTimeout(r, drainMs).unref())]);
+      clearInterval(sweep);
       http1.closeAllConnections?.();
       await driver.close?.();
     },

@@ -65,8 +65,12 @@ program
       try {
         const next = loadConfig({ path }).config;
         if (next.log.level !== log.level) {
-          log.info(`SIGHUP: log.level ${log.level} -> ${next.log.level}`);
+          // Announced under whichever of the two levels shows info lines (error -> debug is told after the change).
+          const change = `SIGHUP: log.level ${log.level} -> ${next.log.level}`;
+          const shown = log.isLevelEnabled('info');
+          if (shown) log.info(change);
           log.level = next.log.level;
+          if (!shown) log.info(change);
         }
       } catch (err) {
         log.error(`SIGHUP: the configuration is invalid, keeping the running one: ${(err as Error).message}`);

@@ -2,7 +2,7 @@
  * Helpers for the operational end-to-end tests (health, metrics, lifecycle, purging, logs). Like harness.ts they
  * never import src/: they speak HTTP to a running process, send it signals and read what it logs.
  */
-import { request, type IncomingMessage } from 'node:http';
+import { request, type Agent, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 
 /** Polls `check` until it holds or `ms` pass; returns whether it held. */
@@ -85,8 +85,8 @@ export interface SlowRequest {
   response: Promise<{ status: number; headers: IncomingMessage['headers']; body: string }>;
 }
 
-export function slowRequest(url: string, method: string, headers: Record<string, string> = {}): SlowRequest {
-  const req = request(url, { method, headers: { 'Content-Type': 'application/octet-stream', ...headers }, agent: false });
+export function slowRequest(url: string, method: string, headers: Record<string, string> = {}, agent?: Agent): SlowRequest {
+  const req = request(url, { method, headers: { 'Content-Type': 'application/octet-stream', ...headers }, agent: agent ?? false });
   const response = new Promise<{ status: number; headers: IncomingMessage['headers']; body: string }>((resolve, reject) => {
     req.once('response', (res) => {
       let body = '';
