@@ -16,6 +16,7 @@ import { UploadStateCodec } from './registry/uploadstate.js';
 import { HealthChecks } from './health.js';
 import { debugHandler, type DebugOptions } from './http/debug.js';
 import { Metrics } from './metrics.js';
+import { metricsHooks, Notifier } from './notifications/index.js';
 import { schedulePurging } from './registry/purge.js';
 import { createDriver } from './storage/index.js';
 import { instrumented } from './storage/instrumented.js';
@@ -29,8 +30,11 @@ export interface RunningRegistry {
   address: string;
   /** Where the debug server listens (http.debug.addr), if configured. */
   debugAddress?: string;
-  /** Re-reads what can change at run time (htpasswd, token keys, certificates); returns what it reloaded. */
-  reload(): Promise<string[]>;
+  /**
+   * Re-reads what can change at run time (htpasswd, token keys, certificates) and, given the re-read config,
+   * applies its `notifications`; returns what it reloaded.
+   */
+  reload(next?: Readonly<Config>): Promise<string[]>;
   /** Stops accepting, waits up to `drainMs` for requests in flight, then closes everything. */
   shutdown(drainMs: number): Promise<void>;
 }
@@ -87,9 +91,11 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       ? schedulePurging(driver, { ageMs: purging.age, intervalMs: purging.interval, dryRun: purging.dryrun, firstDelayMs: Math.min(Math.random() * 30 * 60_000, purging.interval) }, log)
       : () => {};
 
+  const events = new Notifier(config.notifications, { log, httpAddr: config.http.addr, hooks: metricsHooks(metrics) });
+
   const prefix = config.http.prefix.replace(/\/$/, '');
   const handler = createHandler({
-    app: { registry, codec: new UploadStateCodec(secret), log, prefix, host: config.http.host, relativeUrls: config.http.relativeurls, catalogMaxEntries: config.catalog.maxentries },
+    app: { registry, codec: new UploadStateCodec(secret), log, prefix, host: config.http.host, relativeUrls: config.http.relativeurls, catalogMaxEntries: config.catalog.maxentries, events },
     auth,
     readOnly: config.storage.maintenance.readonly.enabled,
     headers: config.http.headers,
@@ -152,8 +158,12 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     address,
     scheme: tls ? 'https' : 'http',
     debugAddress,
-    async reload() {
+    async reload(next?: Readonly<Config>) {
       const done: string[] = [];
+      if (next) {
+        const active = events.configure(next.notifications);
+        done.push(`notifications (${active.length} endpoint${active.length === 1 ? '' : 's'})`);
+      }
       if (auth.reload) {
         await auth.reload();
         done.push(`auth.${auth.name}`);
@@ -169,6 +179,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       stopWatching();
       stopPurging();
       health.stop();
+      events.close();
       debugServer?.close();
       debugServer?.closeAllConnections();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -315,12 +315,87 @@ test('features wharf does not have yet: fatal where ignoring them would be unsaf
   assert.ok(err.problems.some((p) => p.startsWith('proxy: ')), err.message);
   err = configError(() => parse('version: 0.1\nstorage:\n  s3:\n    region: us-east-1\n    bucket: b\n'));
   assert.ok(err.problems.some((p) => p.startsWith('storage.s3: ')), err.message);
-  const { warnings } = parse('version: 0.1\nstorage: inmemory\nnotifications:\n  endpoints:\n    - name: a\n      url: http://x/\n');
-  assert.ok(warnings.some((w) => w.startsWith('notifications: ')), warnings.join('\n'));
+  const { warnings } = parse('version: 0.1\nstorage: inmemory\nredis:\n  addr: localhost:6379\n');
+  assert.ok(warnings.some((w) => w.startsWith('redis: ')), warnings.join('\n'));
 });
 
 test('the deprecated top-level loglevel still sets the log level, with a warning', () => {
   const { config, warnings } = parse('version: 0.1\nloglevel: debug\nstorage: inmemory\n');
   assert.equal(config.log.level, 'debug');
   assert.ok(warnings.includes('loglevel: deprecated, use log.level'));
+});
+
+test('notifications: Distribution\'s endpoint keys with their defaults; zero means the default, as there', () => {
+  const { config, warnings } = parse(`version: 0.1
+storage: inmemory
+notifications:
+  events:
+    includereferences: true
+  endpoints:
+    - name: hook
+      url: https://hooks.example.com/registry
+      headers:
+        Authorization: [Bearer abc]
+        X-Single: one
+      ignoredmediatypes: [application/octet-stream]
+      ignore:
+        mediatypes: [application/vnd.oci.image.index.v1+json]
+        actions: [pull]
+    - name: tuned
+      url: http://127.0.0.1:9/
+      timeout: 500ms
+      threshold: 0
+      backoff: 0
+    - name: off
+      disabled: true
+`);
+  assert.deepEqual(warnings, []);
+  const n = config.notifications;
+  assert.equal(n.events.includereferences, true);
+  const [hook, tuned, off] = n.endpoints;
+  assert.deepEqual(
+    { timeout: hook.timeout, threshold: hook.threshold, backoff: hook.backoff, disabled: hook.disabled },
+    { timeout: 1000, threshold: 10, backoff: 1000, disabled: false },
+  );
+  assert.deepEqual(hook.headers, { Authorization: ['Bearer abc'], 'X-Single': ['one'] });
+  assert.deepEqual(hook.ignoredmediatypes, ['application/octet-stream']);
+  assert.deepEqual(hook.ignore, { mediatypes: ['application/vnd.oci.image.index.v1+json'], actions: ['pull'] });
+  assert.deepEqual({ timeout: tuned.timeout, threshold: tuned.threshold, backoff: tuned.backoff }, { timeout: 500, threshold: 10, backoff: 1000 });
+  assert.equal(off.disabled, true, 'a disabled endpoint needs no url');
+  assert.deepEqual(parse('version: 0.1\nstorage: inmemory\n').config.notifications, { events: { includereferences: false }, endpoints: [] });
+  assert.deepEqual(parse('version: 0.1\nstorage: inmemory\nnotifications:\n').config.notifications.endpoints, []);
+});
+
+test('notifications: bad endpoints are errors naming the key path', () => {
+  const err = configError(() =>
+    parse(`version: 0.1
+storage: inmemory
+notifications:
+  endpoints:
+    - url: http://x/
+    - name: b
+      url: ftp://x/
+    - name: c
+    - name: d
+      url: http://x/
+      timeout: soon
+      ignore:
+        actions: [pulls]
+`),
+  );
+  const at = (prefix: string) => assert.ok(err.problems.some((p) => p.startsWith(prefix)), `${prefix} in\n${err.message}`);
+  at('notifications.endpoints.0.name: ');
+  at('notifications.endpoints.1.url: must be an http:// or https:// URL');
+  at('notifications.endpoints.2.url: ');
+  at('notifications.endpoints.3.timeout: ');
+  at('notifications.endpoints.3.ignore.actions.0: ');
+});
+
+test('notifications: endpoints can be set from REGISTRY_* variables', () => {
+  const { config } = parseConfig('version: 0.1\nstorage: inmemory\nnotifications:\n  endpoints:\n    - name: a\n      url: http://x/\n', 'test.yml', {
+    REGISTRY_NOTIFICATIONS_ENDPOINTS_0_URL: 'https://elsewhere.example.com/hook',
+    REGISTRY_NOTIFICATIONS_ENDPOINTS_0_THRESHOLD: '3',
+  });
+  assert.equal(config.notifications.endpoints[0].url, 'https://elsewhere.example.com/hook');
+  assert.equal(config.notifications.endpoints[0].threshold, 3);
 });

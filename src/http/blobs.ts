@@ -2,7 +2,7 @@
 import { pipeline } from 'node:stream/promises';
 import { ociError } from '../oci/errors.js';
 import { checkDigest } from '../oci/names.js';
-import { sendEmpty, type Ctx } from './context.js';
+import { notify, sendEmpty, type Ctx } from './context.js';
 
 type ByteRange = { start: number; end: number } | 'unsatisfiable' | null;
 
@@ -27,6 +27,7 @@ export async function getBlob(ctx: Ctx): Promise<void> {
   const digest = checkDigest(ctx.params.digest!);
   const { registry } = ctx.app;
   const info = await registry.blobs.stat(name, digest);
+  if (ctx.method === 'GET') notify(ctx, { action: 'pull', kind: 'blob', repository: name, digest: digest.value, size: info.size });
 
   if (registry.options.redirect) {
     const url = await registry.blobs.redirectURL(ctx.method === 'HEAD' ? 'HEAD' : 'GET', digest);
@@ -81,5 +82,6 @@ export async function deleteBlob(ctx: Ctx): Promise<void> {
   const { registry } = ctx.app;
   if (!registry.options.deleteEnabled) throw ociError('UNSUPPORTED');
   await registry.blobs.unlink(name, digest);
+  notify(ctx, { action: 'delete', kind: 'blob', repository: name, digest: digest.value });
   sendEmpty(ctx, 202, { 'Docker-Content-Digest': digest.value });
 }

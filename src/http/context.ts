@@ -1,6 +1,8 @@
 /** Per-request context and the response helpers every handler uses. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { remoteAddr } from '../notifications/event.js';
+import type { EventInput, Notifier } from '../notifications/index.js';
 import { errorBody, OciError } from '../oci/errors.js';
 import type { Registry } from '../registry/registry.js';
 import type { UploadStateCodec } from '../registry/uploadstate.js';
@@ -15,6 +17,8 @@ export interface AppContext {
   host?: string;
   relativeUrls: boolean;
   catalogMaxEntries: number;
+  /** notifications.endpoints: where handlers report pushes, pulls, mounts and deletes (see notify). */
+  events?: Pick<Notifier, 'enabled' | 'write'>;
 }
 
 export interface Params {
@@ -52,6 +56,27 @@ export function urlFor(ctx: Ctx, path: string): string {
   const proto = firstForwarded(h['x-forwarded-proto']) ?? ((ctx.req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http');
   const host = firstForwarded(h['x-forwarded-host']) ?? h.host ?? (h[':authority'] as string | undefined) ?? 'localhost';
   return `${proto}://${host}${p}`;
+}
+
+/**
+ * Reports a registry event to the notification endpoints (Distribution's bridge): one call per event, after the
+ * action succeeded. Returns at once; delivery is asynchronous and can never fail or slow the request.
+ */
+export function notify(ctx: Ctx, event: EventInput): void {
+  const sink = ctx.app.events;
+  if (!sink?.enabled) return;
+  const h = ctx.req.headers;
+  sink.write(event, {
+    request: {
+      id: ctx.requestId,
+      addr: remoteAddr(h, ctx.req.socket),
+      host: h.host ?? (h[':authority'] as string | undefined),
+      method: ctx.method,
+      useragent: h['user-agent'] ?? '',
+    },
+    actor: ctx.user,
+    url: (path) => urlFor(ctx, path),
+  });
 }
 
 function firstForwarded(v: string | string[] | undefined): string | undefined {

@@ -3,7 +3,7 @@ import { ociError } from '../oci/errors.js';
 import { MT } from '../oci/mediatypes.js';
 import { parseDigest, parseReference, type Digest } from '../oci/names.js';
 import { MAX_MANIFEST_BYTES, type StoredManifest } from '../registry/manifests.js';
-import { readBody, sendEmpty, urlFor, type Ctx } from './context.js';
+import { notify, readBody, sendEmpty, urlFor, type Ctx } from './context.js';
 
 function accepted(ctx: Ctx): Set<string> {
   const out = new Set<string>();
@@ -54,6 +54,7 @@ export async function getManifest(ctx: Ctx): Promise<void> {
     digest = childDigest;
   }
 
+  if (ctx.method === 'GET') notify(ctx, { action: 'pull', kind: 'manifest', repository: name, digest: digest.value, mediaType: m.mediaType, size: m.bytes.length, tag: ref.tag, manifest: m.parsed.body });
   ctx.res.writeHead(200, {
     'Content-Type': m.mediaType,
     'Content-Length': m.bytes.length,
@@ -70,6 +71,7 @@ export async function putManifest(ctx: Ctx): Promise<void> {
   const { registry } = ctx.app;
   const m = await registry.manifests.put(name, bytes, ctx.req.headers['content-type'], ref.digest);
   if (ref.tag !== undefined) await registry.tags.tag(name, ref.tag, m.digest);
+  notify(ctx, { action: 'push', kind: 'manifest', repository: name, digest: m.digest.value, mediaType: m.mediaType, size: m.bytes.length, tag: ref.tag, manifest: m.parsed.body });
   const headers: Record<string, string> = {
     Location: urlFor(ctx, `/v2/${name}/manifests/${m.digest.value}`),
     'Docker-Content-Digest': m.digest.value,
@@ -86,10 +88,12 @@ export async function deleteManifest(ctx: Ctx): Promise<void> {
   if (!registry.options.deleteEnabled) throw ociError('UNSUPPORTED');
   if (ref.tag !== undefined) {
     await registry.tags.untag(name, ref.tag);
+    notify(ctx, { action: 'delete', kind: 'tag', repository: name, tag: ref.tag });
   } else {
     await registry.manifests.delete(name, ref.digest);
+    notify(ctx, { action: 'delete', kind: 'manifest', repository: name, digest: ref.digest.value });
     for (const tag of await registry.tags.lookup(name, ref.digest)) {
-      await registry.tags.untag(name, tag).catch(() => undefined);
+      await registry.tags.untag(name, tag).then(() => notify(ctx, { action: 'delete', kind: 'tag', repository: name, tag }), () => undefined);
     }
   }
   sendEmpty(ctx, 202);

@@ -5,7 +5,7 @@
 import { ociError } from '../oci/errors.js';
 import { checkDigest, checkName } from '../oci/names.js';
 import type { UploadInfo } from '../registry/uploads.js';
-import { contentLength, sendEmpty, uploadRange, urlFor, type Ctx } from './context.js';
+import { contentLength, notify, sendEmpty, uploadRange, urlFor, type Ctx } from './context.js';
 
 function uploadHeaders(ctx: Ctx, info: UploadInfo): Record<string, string> {
   const state = ctx.app.codec.pack({ name: info.name, uuid: info.uuid, offset: info.offset, startedAt: info.startedAt });
@@ -65,11 +65,13 @@ export async function startUpload(ctx: Ctx): Promise<void> {
       checkName(from);
       if ((await registry.blobs.isLinked(from, digest)) && (await registry.blobs.globalSize(digest)) !== null) {
         await registry.blobs.link(name, digest);
+        notify(ctx, { action: 'mount', kind: 'blob', repository: name, digest: digest.value, size: (await registry.blobs.globalSize(digest)) ?? 0, fromRepository: from });
         return blobCreated(ctx, name, digest.value);
       }
     } else if (ctx.readsAll && (await registry.blobs.globalSize(digest)) !== null) {
       // Automatic mount: the blob exists somewhere in this registry and this caller may read every repository.
       await registry.blobs.link(name, digest);
+      notify(ctx, { action: 'mount', kind: 'blob', repository: name, digest: digest.value, size: (await registry.blobs.globalSize(digest)) ?? 0 });
       return blobCreated(ctx, name, digest.value);
     }
   }
@@ -77,7 +79,8 @@ export async function startUpload(ctx: Ctx): Promise<void> {
   if (digestParam !== null) {
     const digest = checkDigest(digestParam);
     const info = await registry.uploads.start(name);
-    await registry.uploads.complete(name, info.uuid, digest, ctx.req, { length: contentLength(ctx.req) });
+    const { size } = await registry.uploads.complete(name, info.uuid, digest, ctx.req, { length: contentLength(ctx.req) });
+    notify(ctx, { action: 'push', kind: 'blob', repository: name, digest: digest.value, size });
     return blobCreated(ctx, name, digest.value);
   }
   const info = await registry.uploads.start(name);
@@ -98,7 +101,8 @@ export async function putUpload(ctx: Ctx): Promise<void> {
   const range = parseContentRange(ctx);
   const info = await session(ctx, range === undefined);
   const body = hasBody(ctx) ? ctx.req : null;
-  await ctx.app.registry.uploads.complete(info.name, info.uuid, digest, body, { start: range?.start, length: range?.length ?? contentLength(ctx.req) });
+  const { size } = await ctx.app.registry.uploads.complete(info.name, info.uuid, digest, body, { start: range?.start, length: range?.length ?? contentLength(ctx.req) });
+  notify(ctx, { action: 'push', kind: 'blob', repository: info.name, digest: digest.value, size });
   blobCreated(ctx, info.name, digest.value);
 }
 
