@@ -160,10 +160,6 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     debugAddress,
     async reload(next?: Readonly<Config>) {
       const done: string[] = [];
-      if (next) {
-        const active = events.configure(next.notifications);
-        done.push(`notifications (${active.length} endpoint${active.length === 1 ? '' : 's'})`);
-      }
       if (auth.reload) {
         await auth.reload();
         done.push(`auth.${auth.name}`);
@@ -171,6 +167,10 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       if (reloadTls) {
         reloadTls();
         done.push('http.tls');
+      }
+      if (next && (events.enabled || next.notifications.endpoints.length > 0)) {
+        const active = events.configure(next.notifications);
+        done.push(`notifications (${active.length} endpoint${active.length === 1 ? '' : 's'})`);
       }
       return done;
     },

@@ -61,9 +61,10 @@ program
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => {
-      // What can change at run time: the log level (from the file), htpasswd, token keys, certificates.
+      // What can change at run time: the log level and notifications (from the file), htpasswd, token keys, certificates.
+      let next: ReturnType<typeof loadConfig>['config'] | undefined;
       try {
-        const next = loadConfig({ path }).config;
+        next = loadConfig({ path }).config;
         if (next.log.level !== log.level) {
           // Announced under whichever of the two levels shows info lines (error -> debug is told after the change).
           const change = `SIGHUP: log.level ${log.level} -> ${next.log.level}`;
@@ -76,7 +77,7 @@ program
         log.error(`SIGHUP: the configuration is invalid, keeping the running one: ${(err as Error).message}`);
       }
       running
-        .reload()
+        .reload(next)
         .then((what) => log.info(`SIGHUP: reloaded ${what.length > 0 ? what.join(', ') : 'nothing else (no auth files or certificates configured)'}`))
         .catch((err: Error) => log.error(`SIGHUP: reload failed, keeping the previous state: ${err.message}`));
     });

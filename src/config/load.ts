@@ -39,7 +39,6 @@ http:
 /** Keys of features wharf does not implement yet. Errors where ignoring them would weaken security or lose data. */
 const NOT_YET: Array<{ path: string[]; fatal: boolean; why: string }> = [
   { path: ['http', 'tls', 'letsencrypt'], fatal: true, why: "Let's Encrypt is not supported yet (it needs outbound ACME access); use certificate and key" },
-  { path: ['storage', 's3'], fatal: true, why: 'the s3 storage driver is not supported yet' },
   { path: ['storage', 'gcs'], fatal: true, why: 'the gcs storage driver is not supported' },
   { path: ['storage', 'azure'], fatal: true, why: 'the azure storage driver is not supported' },
   { path: ['storage', 'swift'], fatal: true, why: 'the swift storage driver is not supported' },

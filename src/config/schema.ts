@@ -20,6 +20,8 @@ const duration = (def: string) =>
     });
 
 const bool = z.boolean();
+/** An integer, also when YAML or an environment variable gave it as a string. */
+const intish = z.union([z.number().int(), z.string().regex(/^\d+$/)]).transform(Number);
 /** Free text that YAML may have read as a number or boolean (`secret: 0123`, `REGISTRY_HTTP_SECRET=123456`). */
 const text = z.union([z.string(), z.number(), z.boolean()]).transform(String);
 const anyMap = z.record(z.unknown());
@@ -60,7 +62,34 @@ const storageSchema = z
       .union([z.object({ rootdirectory: z.string().min(1).default('/var/lib/registry'), maxthreads: z.number().int().min(25).optional() }), z.null()])
       .optional(),
     inmemory: z.union([anyMap, z.null()]).optional(),
-    s3: looseSection,
+    s3: z
+      .object({
+        accesskey: text.optional(),
+        secretkey: text.optional(),
+        sessiontoken: text.optional(),
+        region: z.string().min(1),
+        regionendpoint: z.string().optional(),
+        forcepathstyle: bool.default(false),
+        bucket: z.string().min(1),
+        encrypt: bool.default(false),
+        keyid: z.string().optional(),
+        secure: bool.default(true),
+        skipverify: bool.default(false),
+        v4auth: bool.default(true),
+        chunksize: intish.refine((n) => n >= 5 * 1024 * 1024, 'must be at least 5 MiB (5242880)').optional(),
+        multipartcopychunksize: intish.refine((n) => n >= 5 * 1024 * 1024, 'must be at least 5 MiB (5242880)').optional(),
+        multipartcopymaxconcurrency: intish.refine((n) => n >= 1, 'must be at least 1').optional(),
+        multipartcopythresholdsize: intish.optional(),
+        rootdirectory: z.string().default(''),
+        storageclass: z.string().default('STANDARD'),
+        objectacl: z.string().optional(),
+        useragent: z.string().optional(),
+        usedualstack: bool.optional(),
+        accelerate: bool.optional(),
+        loglevel: z.string().optional(),
+        maxattempts: intish.optional(),
+      })
+      .optional(),
     gcs: looseSection,
     azure: looseSection,
     swift: looseSection,

@@ -72,6 +72,14 @@ export class InvalidOffsetError extends Error {
   }
 }
 
+/** The backend cannot be reached or keeps failing (after the driver's own retries): answered as 503 UNAVAILABLE. */
+export class StorageUnavailableError extends Error {
+  constructor(readonly driver: string, readonly reason: unknown) {
+    super(`storage ${driver} unavailable: ${(reason as Error)?.message ?? String(reason)}`);
+    this.name = 'StorageUnavailableError';
+  }
+}
+
 export function isNotFound(err: unknown): boolean {
   return err instanceof PathNotFoundError;
 }

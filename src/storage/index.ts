@@ -3,12 +3,14 @@ import { checked } from './checked.js';
 import type { StorageDriver } from './driver.js';
 import { FilesystemDriver } from './filesystem.js';
 import { InMemoryDriver } from './inmemory.js';
+import { S3Driver, type S3Options } from './s3.js';
 
 type Factory = (params: Record<string, unknown>) => StorageDriver;
 
 export const DRIVERS: Record<string, Factory> = {
   filesystem: (p) => new FilesystemDriver({ rootdirectory: String(p.rootdirectory ?? '/var/lib/registry') }),
   inmemory: () => new InMemoryDriver(),
+  s3: (p) => new S3Driver(p as unknown as S3Options),
 };
 
 export function createDriver(name: string, params: Record<string, unknown>): StorageDriver {

@@ -1,0 +1,425 @@
+/**
+ * The `s3` driver (Distribution's keys), on @aws-sdk/client-s3. Objects live at `rootdirectory + path` without
+ * the leading slash, exactly where Distribution's S3 driver puts them, so a bucket written by either is served
+ * by the other.
+ *
+ * Appends (upload sessions) cannot modify an S3 object, so an appended file is a series of segment objects
+ * `<key>.seg/<16-digit offset>`, each written by one append (streamed, multipart when large; aborted on failure,
+ * so appends are all or nothing). Segments are readable, so any replica can continue or re-hash an upload.
+ * Moving a segmented file into place assembles it server-side with UploadPartCopy; segments smaller than S3's
+ * 5 MiB minimum part size are read through and re-uploaded (bounded by that minimum).
+ */
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+  UploadPartCopyCommand,
+  type S3ClientConfig,
+  type StorageClass,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { PassThrough, Readable } from 'node:stream';
+import { InvalidOffsetError, PathNotFoundError, StorageUnavailableError, type FileInfo, type StorageDriver } from './driver.js';
+
+const MIN_PART = 5 * 1024 * 1024;
+const MAX_COPY = 5 * 1024 * 1024 * 1024;
+const SEG = '.seg/';
+
+export interface S3Options {
+  bucket: string;
+  region?: string;
+  regionendpoint?: string;
+  accesskey?: string;
+  secretkey?: string;
+  sessiontoken?: string;
+  forcepathstyle?: boolean;
+  secure?: boolean;
+  skipverify?: boolean;
+  encrypt?: boolean;
+  keyid?: string;
+  chunksize?: number;
+  multipartcopychunksize?: number;
+  multipartcopymaxconcurrency?: number;
+  multipartcopythresholdsize?: number;
+  rootdirectory?: string;
+  storageclass?: string;
+  objectacl?: string;
+  /** Attempts per request, with the SDK's exponential backoff between them. */
+  maxattempts?: number;
+  /** Presigned URL lifetime for redirects, ms. */
+  redirectexpiry?: number;
+}
+
+/** One part of a multipart assembly: a server-side copy of a range, or small ranges read and uploaded together. */
+export type PartJob = { kind: 'copy'; key: string; start: number; end: number } | { kind: 'upload'; pieces: Array<{ key: string; start: number; end: number }> };
+
+/**
+ * Plans the parts that assemble `segments` in order. Every part but the last is at least 5 MiB (S3's rule):
+ * ranges of large segments are copied server-side in `copyChunk` pieces; small segments, and the bytes needed to
+ * top them up to 5 MiB, are read and uploaded (so at most ~5 MiB passes through wharf per such part).
+ */
+export function planParts(segments: Array<{ key: string; size: number }>, copyChunk: number): PartJob[] {
+  const jobs: PartJob[] = [];
+  let pending: Array<{ key: string; start: number; end: number }> = [];
+  let pendingSize = 0;
+  const flush = () => {
+    if (pendingSize > 0) jobs.push({ kind: 'upload', pieces: pending });
+    pending = [];
+    pendingSize = 0;
+  };
+  segments.forEach((seg, i) => {
+    const last = i === segments.length - 1;
+    let start = 0;
+    if (pendingSize > 0) {
+      const take = Math.min(MIN_PART - pendingSize, seg.size);
+      if (take > 0) pending.push({ key: seg.key, start: 0, end: take });
+      pendingSize += take;
+      start = take;
+      if (pendingSize >= MIN_PART) flush();
+    }
+    const rest = seg.size - start;
+    if (rest <= 0) return;
+    if (rest < MIN_PART && !last) {
+      pending.push({ key: seg.key, start, end: seg.size });
+      pendingSize += rest;
+      return;
+    }
+    if (pendingSize > 0) {
+      // Only reachable on the last segment: the pending bytes must precede it in their own (final-sized) part.
+      pending.push({ key: seg.key, start, end: seg.size });
+      pendingSize += rest;
+      return;
+    }
+    while (start < seg.size) {
+      let end = Math.min(start + copyChunk, seg.size);
+      if (seg.size - end > 0 && seg.size - end < MIN_PART) end = seg.size;
+      jobs.push({ kind: 'copy', key: seg.key, start, end });
+      start = end;
+    }
+  });
+  flush();
+  return jobs;
+}
+
+interface Segment {
+  key: string;
+  offset: number;
+  size: number;
+  modTime: Date;
+}
+
+function isMissing(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number }; Code?: string };
+  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.name === 'NoSuchUpload' || e?.$metadata?.httpStatusCode === 404;
+}
+
+export class S3Driver implements StorageDriver {
+  readonly name = 's3';
+  readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly root: string;
+  private readonly chunkSize: number;
+  private readonly copyChunk: number;
+  private readonly copyThreshold: number;
+  private readonly copyConcurrency: number;
+  private readonly storageClass?: StorageClass;
+  private readonly sse: { ServerSideEncryption?: 'AES256' | 'aws:kms'; SSEKMSKeyId?: string };
+  private readonly redirectExpiry: number;
+
+  constructor(o: S3Options) {
+    if (!o.bucket) throw new Error('storage.s3.bucket is required');
+    this.bucket = o.bucket;
+    this.root = (o.rootdirectory ?? '').replace(/^\/+|\/+$/g, '');
+    this.chunkSize = Math.max(o.chunksize ?? 10 * 1024 * 1024, MIN_PART);
+    this.copyChunk = Math.max(o.multipartcopychunksize ?? 32 * 1024 * 1024, MIN_PART);
+    this.copyThreshold = o.multipartcopythresholdsize ?? 32 * 1024 * 1024;
+    this.copyConcurrency = o.multipartcopymaxconcurrency ?? 16;
+    this.storageClass = o.storageclass && o.storageclass !== 'NONE' ? (o.storageclass as StorageClass) : undefined;
+    this.sse = o.encrypt ? (o.keyid ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: o.keyid } : { ServerSideEncryption: 'AES256' }) : {};
+    this.redirectExpiry = o.redirectexpiry ?? 20 * 60_000;
+    let endpoint = o.regionendpoint;
+    if (endpoint && !/^https?:\/\//.test(endpoint)) endpoint = `${o.secure === false ? 'http' : 'https'}://${endpoint}`;
+    const cfg: S3ClientConfig = {
+      region: o.region ?? 'us-east-1',
+      endpoint,
+      forcePathStyle: o.forcepathstyle ?? false,
+      maxAttempts: o.maxattempts ?? 5,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    };
+    if (o.accesskey && o.secretkey) cfg.credentials = { accessKeyId: o.accesskey, secretAccessKey: o.secretkey, sessionToken: o.sessiontoken };
+    this.client = new S3Client(cfg);
+  }
+
+  private key(path: string): string {
+    const p = path.replace(/^\/+/, '');
+    return this.root ? (p ? `${this.root}/${p}` : this.root) : p;
+  }
+
+  private segPrefix(path: string): string {
+    return `${this.key(path)}${SEG}`;
+  }
+
+  /** Runs an S3 call; 404s become PathNotFoundError, failures that survived the SDK's retries StorageUnavailableError. */
+  private async call<T>(path: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (isMissing(err)) throw new PathNotFoundError(path);
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === undefined || status >= 500 || (err as Error).name === 'TimeoutError') throw new StorageUnavailableError(this.name, err);
+      throw err;
+    }
+  }
+
+  private async listAll(prefix: string, delimiter?: string): Promise<{ objects: Array<{ key: string; size: number; modTime: Date }>; prefixes: string[] }> {
+    const objects: Array<{ key: string; size: number; modTime: Date }> = [];
+    const prefixes: string[] = [];
+    let token: string | undefined;
+    do {
+      const r = await this.call(prefix, () => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token, MaxKeys: 1000 })));
+      for (const o of r.Contents ?? []) objects.push({ key: o.Key!, size: o.Size ?? 0, modTime: o.LastModified ?? new Date(0) });
+      for (const p of r.CommonPrefixes ?? []) prefixes.push(p.Prefix!);
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+    return { objects, prefixes };
+  }
+
+  private async segments(path: string): Promise<Segment[]> {
+    const prefix = this.segPrefix(path);
+    const { objects } = await this.listAll(prefix);
+    return objects
+      .map((o) => ({ key: o.key, offset: Number(o.key.slice(prefix.length)), size: o.size, modTime: o.modTime }))
+      .filter((s) => Number.isSafeInteger(s.offset))
+      .sort((a, b) => a.offset - b.offset);
+  }
+
+  private async head(path: string): Promise<{ size: number; modTime: Date } | null> {
+    try {
+      const h = await this.call(path, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(path) })));
+      return { size: h.ContentLength ?? 0, modTime: h.LastModified ?? new Date(0) };
+    } catch (err) {
+      if (err instanceof PathNotFoundError) return null;
+      throw err;
+    }
+  }
+
+  async getContent(path: string): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for await (const chunk of await this.reader(path, 0)) parts.push(chunk as Buffer);
+    return Buffer.concat(parts);
+  }
+
+  async putContent(path: string, data: Buffer): Promise<void> {
+    await this.call(path, () =>
+      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(path), Body: data, ContentLength: data.length, StorageClass: this.storageClass, ...this.sse })),
+    );
+  }
+
+  private async getRange(path: string, key: string, start: number, endExclusive: number): Promise<Readable> {
+    if (endExclusive <= start) return Readable.from([]);
+    const r = await this.call(path, () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${endExclusive - 1}` })));
+    return r.Body as Readable;
+  }
+
+  async reader(path: string, offset = 0, end?: number): Promise<Readable> {
+    const plain = await this.head(path);
+    if (plain) {
+      if (offset > plain.size) throw new InvalidOffsetError(path, offset);
+      return this.getRange(path, this.key(path), offset, Math.min(end ?? plain.size, plain.size));
+    }
+    const segs = await this.segments(path);
+    if (segs.length === 0) throw new PathNotFoundError(path);
+    const size = segs.reduce((n, s) => n + s.size, 0);
+    if (offset > size) throw new InvalidOffsetError(path, offset);
+    const stop = Math.min(end ?? size, size);
+    const wanted = segs.filter((s) => s.offset + s.size > offset && s.offset < stop);
+    const self = this;
+    return Readable.from(
+      (async function* () {
+        for (const s of wanted) {
+          const from = Math.max(0, offset - s.offset);
+          const to = Math.min(s.size, stop - s.offset);
+          for await (const chunk of await self.getRange(path, s.key, from, to)) yield chunk as Buffer;
+        }
+      })(),
+    );
+  }
+
+  async append(path: string, source: AsyncIterable<Buffer>): Promise<number> {
+    let size = 0;
+    const plain = await this.head(path);
+    if (plain) {
+      // A plain object (e.g. an empty file made by putContent) becomes the first segment.
+      if (plain.size > 0) await this.copyObject(path, this.key(path), `${this.segPrefix(path)}${'0'.padStart(16, '0')}`, plain.size);
+      await this.deleteKeys(path, [this.key(path)]);
+      size = plain.size;
+    } else {
+      size = (await this.segments(path)).reduce((n, s) => n + s.size, 0);
+    }
+    const segKey = `${this.segPrefix(path)}${String(size).padStart(16, '0')}`;
+    let written = 0;
+    const counted = Readable.from(
+      (async function* () {
+        for await (const chunk of source) {
+          written += chunk.length;
+          yield chunk;
+        }
+      })(),
+    );
+    const body = new PassThrough({ highWaterMark: this.chunkSize });
+    counted.on('error', (err) => body.destroy(err));
+    counted.pipe(body);
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.bucket, Key: segKey, Body: body, StorageClass: this.storageClass, ...this.sse },
+      partSize: this.chunkSize,
+      queueSize: 2,
+      leavePartsOnError: false,
+    });
+    try {
+      await this.call(path, () => upload.done());
+    } catch (err) {
+      body.destroy();
+      await upload.abort().catch(() => undefined);
+      // A small body may already have been stored by a single PutObject before the source failed late.
+      await this.deleteKeys(path, [segKey]).catch(() => undefined);
+      throw err;
+    }
+    if (written === 0 && size > 0) await this.deleteKeys(path, [segKey]);
+    return size + written;
+  }
+
+  async stat(path: string): Promise<FileInfo> {
+    const plain = await this.head(path);
+    if (plain) return { path, size: plain.size, modTime: plain.modTime, isDir: false };
+    const segs = await this.segments(path);
+    if (segs.length > 0) return { path, size: segs.reduce((n, s) => n + s.size, 0), modTime: segs[segs.length - 1].modTime, isDir: false };
+    const prefix = path === '/' ? (this.root ? `${this.root}/` : '') : `${this.key(path)}/`;
+    const r = await this.call(path, () => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, MaxKeys: 1 })));
+    if ((r.KeyCount ?? 0) > 0) return { path, size: 0, modTime: new Date(0), isDir: true };
+    throw new PathNotFoundError(path);
+  }
+
+  async list(path: string): Promise<string[]> {
+    const prefix = path === '/' ? (this.root ? `${this.root}/` : '') : `${this.key(path)}/`;
+    const { objects, prefixes } = await this.listAll(prefix, '/');
+    const base = path === '/' ? '' : path;
+    const names = new Set<string>();
+    for (const o of objects) names.add(o.key.slice(prefix.length));
+    for (const p of prefixes) {
+      const n = p.slice(prefix.length, -1);
+      names.add(n.endsWith(SEG.slice(0, -1)) ? n.slice(0, -(SEG.length - 1)) : n);
+    }
+    if (names.size === 0 && path !== '/') throw new PathNotFoundError(path);
+    return [...names].filter((n) => n !== '').map((n) => `${base}/${n}`);
+  }
+
+  /** Server-side copy of one object, multipart above the threshold. */
+  private async copyObject(path: string, from: string, to: string, size: number): Promise<void> {
+    if (size <= Math.min(this.copyThreshold, MAX_COPY)) {
+      await this.call(path, () =>
+        this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}`, StorageClass: this.storageClass, ...this.sse })),
+      );
+      return;
+    }
+    await this.assemble(path, to, [{ key: from, offset: 0, size, modTime: new Date() }]);
+  }
+
+  /** Builds `to` from `parts` (in order) with one multipart upload: UploadPartCopy where S3 allows it. */
+  private async assemble(path: string, to: string, parts: Segment[]): Promise<void> {
+    const mpu = await this.call(path, () => this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: to, StorageClass: this.storageClass, ...this.sse })));
+    const uploadId = mpu.UploadId!;
+    const done: Array<{ ETag: string; PartNumber: number }> = [];
+    try {
+      const jobs = planParts(parts, this.copyChunk);
+      let next = 0;
+      const worker = async () => {
+        while (next < jobs.length) {
+          const n = next++;
+          const job = jobs[n];
+          const PartNumber = n + 1;
+          if (job.kind === 'copy') {
+            const r = await this.call(path, () =>
+              this.client.send(
+                new UploadPartCopyCommand({
+                  Bucket: this.bucket,
+                  Key: to,
+                  UploadId: uploadId,
+                  PartNumber,
+                  CopySource: `${this.bucket}/${encodeURIComponent(job.key).replace(/%2F/g, '/')}`,
+                  CopySourceRange: job.end > job.start ? `bytes=${job.start}-${job.end - 1}` : undefined,
+                }),
+              ),
+            );
+            done.push({ ETag: r.CopyPartResult!.ETag!, PartNumber });
+          } else {
+            const bufs: Buffer[] = [];
+            for (const p of job.pieces) for await (const c of await this.getRange(path, p.key, p.start, p.end)) bufs.push(c as Buffer);
+            const body = Buffer.concat(bufs);
+            const r = await this.call(path, () => this.client.send(new UploadPartCommand({ Bucket: this.bucket, Key: to, UploadId: uploadId, PartNumber, Body: body, ContentLength: body.length })));
+            done.push({ ETag: r.ETag!, PartNumber });
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(this.copyConcurrency, jobs.length) }, worker));
+      done.sort((a, b) => a.PartNumber - b.PartNumber);
+      await this.call(path, () => this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: to, UploadId: uploadId, MultipartUpload: { Parts: done } })));
+    } catch (err) {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: to, UploadId: uploadId })).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async move(src: string, dst: string): Promise<void> {
+    const plain = await this.head(src);
+    if (plain) {
+      await this.copyObject(src, this.key(src), this.key(dst), plain.size);
+      await this.deleteKeys(src, [this.key(src)]);
+      return;
+    }
+    const segs = await this.segments(src);
+    if (segs.length === 0) throw new PathNotFoundError(src);
+    const total = segs.reduce((n, s) => n + s.size, 0);
+    if (total === 0) await this.putContent(dst, Buffer.alloc(0));
+    else if (segs.length === 1) await this.copyObject(src, segs[0].key, this.key(dst), segs[0].size);
+    else await this.assemble(src, this.key(dst), segs.filter((s) => s.size > 0));
+    await this.deleteKeys(src, segs.map((s) => s.key));
+  }
+
+  private async deleteKeys(path: string, keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      await this.call(path, () => this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } })));
+    }
+  }
+
+  async delete(path: string): Promise<void> {
+    const key = this.key(path);
+    const keys: string[] = [];
+    if (await this.head(path)) keys.push(key);
+    const { objects } = await this.listAll(`${key}/`);
+    keys.push(...objects.map((o) => o.key));
+    keys.push(...(await this.segments(path)).map((s) => s.key));
+    if (keys.length === 0) throw new PathNotFoundError(path);
+    await this.deleteKeys(path, keys);
+  }
+
+  async redirectURL(method: 'GET' | 'HEAD', path: string): Promise<string | null> {
+    const Cmd = method === 'HEAD' ? HeadObjectCommand : GetObjectCommand;
+    return getSignedUrl(this.client, new Cmd({ Bucket: this.bucket, Key: this.key(path) }), { expiresIn: Math.floor(this.redirectExpiry / 1000) });
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+}
