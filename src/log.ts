@@ -1,6 +1,7 @@
 /**
- * Logging on pino. `log.formatter: json` writes pino's JSON lines; `logstash` renames fields the way logstash
- * expects (@timestamp, @version); `text` writes logrus-style `time=".." level=info msg=".." key=value` lines.
+ * Logging on pino. `log.formatter: json` writes JSON lines with logrus' field and level names (time, level, msg;
+ * `warning`, not pino's `warn`), as Distribution does; `logstash` renames fields the way logstash expects
+ * (@timestamp, @version); `text` writes logrus-style `time=".." level=info msg=".." key=value` lines.
  */
 import pino, { type Logger } from 'pino';
 
@@ -32,7 +33,7 @@ export function createLogger(opts: { level: string; formatter: Formatter; fields
   const out = opts.destination ?? process.stderr;
   const level = opts.level === 'warn' ? 'warn' : opts.level;
   const base = { ...(opts.fields ?? {}) };
-  if (opts.formatter === 'json') return pino({ level, base, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (l) => ({ level: l }) } }, out);
+  if (opts.formatter === 'json') return pino({ level, base, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (l, n) => ({ level: LEVEL_NAMES[n] ?? l }) } }, out);
   const convert = opts.formatter === 'text' ? textLine : logstashLine;
   return pino({ level, base }, { write: (line: string) => out.write(convert(line)) });
 }

@@ -89,7 +89,8 @@ describe('log formatters', () => {
   const fields = '  fields:\n    service: wharf-e2e\n    environment: test\n';
 
   test('json: every line is a JSON object carrying log.fields', async () => {
-    await withWharf(config({ log: `  level: info\n  formatter: json\n${fields}` }), async (w) => {
+    // An unknown key makes a warning line: its level is logrus' `warning`, as Distribution writes it.
+    await withWharf(config({ log: `  level: info\n  formatter: json\n${fields}`, extra: '  unknownkey: 1\n' }), async (w) => {
       assert.equal((await call(`${w.url}/v2/json/tags/list`)).status, 404);
       assert.ok(await eventually(() => w.output().includes('/v2/json/tags/list')));
       const lines = w.output().trim().split('\n');
@@ -102,6 +103,9 @@ describe('log formatters', () => {
         assert.equal(typeof rec.level, 'string', line);
         assert.ok(!Number.isNaN(Date.parse(String(rec.time))), line);
       }
+      const warning = jsonLines(w.output()).find((r) => String(r.msg).includes('storage.unknownkey'));
+      assert.equal(warning?.level, 'warning', w.output());
+      assert.ok(jsonLines(w.output()).some((r) => r.level === 'info' && r.msg === 'request'));
     });
   });
 
