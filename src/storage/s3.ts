@@ -25,9 +25,8 @@ import {
   type S3ClientConfig,
   type StorageClass,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { InvalidOffsetError, PathNotFoundError, StorageUnavailableError, type FileInfo, type StorageDriver } from './driver.js';
 
 const MIN_PART = 5 * 1024 * 1024;
@@ -203,19 +202,27 @@ export class S3Driver implements StorageDriver {
       .sort((a, b) => a.offset - b.offset);
   }
 
-  private async head(path: string): Promise<{ size: number; modTime: Date } | null> {
+  private async head(path: string): Promise<{ size: number; modTime: Date; etag?: string } | null> {
     try {
       const h = await this.call(path, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(path) })));
-      return { size: h.ContentLength ?? 0, modTime: h.LastModified ?? new Date(0) };
+      return { size: h.ContentLength ?? 0, modTime: h.LastModified ?? new Date(0), etag: h.ETag };
     } catch (err) {
       if (err instanceof PathNotFoundError) return null;
       throw err;
     }
   }
 
+  /** One GetObject of the whole object (atomic against a concurrent replace); segmented files are concatenated. */
   async getContent(path: string): Promise<Buffer> {
+    let body: Readable | null = null;
+    try {
+      const r = await this.call(path, () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(path) })));
+      body = r.Body as Readable;
+    } catch (err) {
+      if (!(err instanceof PathNotFoundError)) throw err;
+    }
     const parts: Buffer[] = [];
-    for await (const chunk of await this.reader(path, 0)) parts.push(chunk as Buffer);
+    for await (const chunk of body ?? (await this.reader(path, 0))) parts.push(chunk as Buffer);
     return Buffer.concat(parts);
   }
 
@@ -225,17 +232,24 @@ export class S3Driver implements StorageDriver {
     );
   }
 
-  private async getRange(path: string, key: string, start: number, endExclusive: number): Promise<Readable> {
+  /** A ranged GET; with `etag`, only of that version of the object (a replaced object answers 412). */
+  private async getRange(path: string, key: string, start: number, endExclusive: number, etag?: string): Promise<Readable> {
     if (endExclusive <= start) return Readable.from([]);
-    const r = await this.call(path, () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${endExclusive - 1}` })));
+    const r = await this.call(path, () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${endExclusive - 1}`, IfMatch: etag })));
     return r.Body as Readable;
   }
 
-  async reader(path: string, offset = 0, end?: number): Promise<Readable> {
+  async reader(path: string, offset = 0, end?: number, attempt = 0): Promise<Readable> {
     const plain = await this.head(path);
     if (plain) {
       if (offset > plain.size) throw new InvalidOffsetError(path, offset);
-      return this.getRange(path, this.key(path), offset, Math.min(end ?? plain.size, plain.size));
+      try {
+        return await this.getRange(path, this.key(path), offset, Math.min(end ?? plain.size, plain.size), plain.etag);
+      } catch (err) {
+        // Replaced between HEAD and GET: read the new version instead of a mix of both.
+        if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412 && attempt < 3) return this.reader(path, offset, end, attempt + 1);
+        throw err;
+      }
     }
     const segs = await this.segments(path);
     if (segs.length === 0) throw new PathNotFoundError(path);
@@ -267,36 +281,73 @@ export class S3Driver implements StorageDriver {
       size = (await this.segments(path)).reduce((n, s) => n + s.size, 0);
     }
     const segKey = `${this.segPrefix(path)}${String(size).padStart(16, '0')}`;
-    let written = 0;
-    const counted = Readable.from(
-      (async function* () {
-        for await (const chunk of source) {
-          written += chunk.length;
-          yield chunk;
-        }
-      })(),
-    );
-    const body = new PassThrough({ highWaterMark: this.chunkSize });
-    counted.on('error', (err) => body.destroy(err));
-    counted.pipe(body);
-    const upload = new Upload({
-      client: this.client,
-      params: { Bucket: this.bucket, Key: segKey, Body: body, StorageClass: this.storageClass, ...this.sse },
-      partSize: this.chunkSize,
-      queueSize: 2,
-      leavePartsOnError: false,
-    });
-    try {
-      await this.call(path, () => upload.done());
-    } catch (err) {
-      body.destroy();
-      await upload.abort().catch(() => undefined);
-      // A small body may already have been stored by a single PutObject before the source failed late.
-      await this.deleteKeys(path, [segKey]).catch(() => undefined);
-      throw err;
-    }
+    const written = await this.streamObject(path, segKey, source);
     if (written === 0 && size > 0) await this.deleteKeys(path, [segKey]);
     return size + written;
+  }
+
+  /**
+   * Streams `source` into object `key`: one PutObject when it fits in a part, else a multipart upload whose parts
+   * are uploaded while the next is read (at most two parts in memory). On any failure the multipart upload is
+   * aborted, nothing is stored, and the source's own error (if it failed) is rethrown.
+   */
+  private async streamObject(path: string, key: string, source: AsyncIterable<Buffer>): Promise<number> {
+    let uploadId: string | undefined;
+    const parts: Array<{ ETag: string; PartNumber: number }> = [];
+    let inFlight: Promise<void> | null = null;
+    let partNo = 0;
+    let sourceError: unknown;
+    let written = 0;
+    let buf: Buffer[] = [];
+    let bufLen = 0;
+    const uploadPart = (chunks: Buffer[], length: number): Promise<void> => {
+      const PartNumber = ++partNo;
+      return this.call(path, () =>
+        this.client.send(new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber, Body: Readable.from(chunks), ContentLength: length })),
+      ).then((r) => {
+        parts.push({ ETag: r.ETag!, PartNumber });
+      });
+    };
+    const flushPart = async () => {
+      if (!uploadId) {
+        const r = await this.call(path, () => this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, StorageClass: this.storageClass, ...this.sse })));
+        uploadId = r.UploadId!;
+      }
+      const chunks = buf;
+      const length = bufLen;
+      buf = [];
+      bufLen = 0;
+      if (inFlight) await inFlight;
+      inFlight = uploadPart(chunks, length);
+      inFlight.catch(() => undefined);
+    };
+    try {
+      try {
+        for await (const chunk of source) {
+          buf.push(chunk);
+          bufLen += chunk.length;
+          written += chunk.length;
+          if (bufLen >= this.chunkSize) await flushPart();
+        }
+      } catch (err) {
+        sourceError = err;
+        throw err;
+      }
+      if (!uploadId) {
+        const body = Buffer.concat(buf, bufLen);
+        await this.call(path, () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: bufLen, StorageClass: this.storageClass, ...this.sse })));
+        return written;
+      }
+      if (bufLen > 0) await flushPart();
+      if (inFlight) await inFlight;
+      parts.sort((a, b) => a.PartNumber - b.PartNumber);
+      await this.call(path, () => this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } })));
+      return written;
+    } catch (err) {
+      if (inFlight) await (inFlight as Promise<void>).catch(() => undefined);
+      if (uploadId) await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
+      throw sourceError ?? err;
+    }
   }
 
   async stat(path: string): Promise<FileInfo> {
