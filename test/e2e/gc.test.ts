@@ -219,25 +219,32 @@ describe('garbage-collect while pushes continue', () => {
     const pushed: Pushed[] = [];
     let refused = 0;
     let stop = false;
-    /** Pushes fresh images (and an orphan blob each time, as garbage) until told to stop, at most 400. */
+    /** Pushes fresh images (and an orphan blob each time, as garbage) until told to stop, at most 200 per worker. */
     const pusher = async (worker: number) => {
       for (let i = 0; i < 200 && !stop; i++) {
         const repo = `load/r${(worker + i) % 3}`;
         const seed = `w${worker}-i${i}-${Math.random()}`;
         await pushBlob(w.url, repo, `orphan-${seed}`);
-        const img = await makeImage(w.url, repo, seed);
-        const body = JSON.stringify(img.manifest);
         const tag = `t${worker}-${i}`;
-        const r = await pushManifest(w.url, repo, tag, body, OCI_MANIFEST);
-        await r.arrayBuffer();
         // With --grace 0s, blobs uploaded before a run started are fair game until a manifest references them;
-        // the server then refuses the manifest (400 MANIFEST_BLOB_UNKNOWN) and a client pushes again.
-        if (r.status === 400) refused++;
-        else assert.equal(r.status, 201);
-        if (r.status === 201) pushed.push({ repo, ref: tag, digest: sha256(body), blobs: [img.config, img.layer] });
+        // the server then refuses the manifest (400 MANIFEST_BLOB_UNKNOWN) and the client pushes again, as docker
+        // does. The pause between blobs and manifest widens that window so that the runs meet it.
+        for (let attempt = 0; attempt < 3; attempt++) {
+          const img = await makeImage(w.url, repo, seed);
+          await new Promise((r) => setTimeout(r, Math.random() * 200));
+          const body = JSON.stringify(img.manifest);
+          const r = await pushManifest(w.url, repo, tag, body, OCI_MANIFEST);
+          await r.arrayBuffer();
+          if (r.status === 201) {
+            pushed.push({ repo, ref: tag, digest: sha256(body), blobs: [img.config, img.layer] });
+            break;
+          }
+          assert.equal(r.status, 400);
+          refused++;
+        }
       }
     };
-    const pushers = [pusher(0), pusher(1)];
+    const pushers = [pusher(0), pusher(1), pusher(2), pusher(3)];
     const runs: Run[] = [];
     try {
       await new Promise((r) => setTimeout(r, 300));
