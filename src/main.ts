@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { startRegistry } from './app.js';
 import { configCheck } from './cli/configcheck.js';
 import { garbageCollectCommand } from './cli/gc.js';
+import { HELP as HTPASSWD_HELP, runHtpasswd, terminalPrompt } from './cli/htpasswd.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { createLogger } from './log.js';
 
@@ -13,6 +14,8 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 const program = new Command();
 program
   .name('wharf')
+  // Program options only before the subcommand, so `wharf htpasswd -v` is htpasswd's -v, not --version.
+  .enablePositionalOptions()
   .description('A private OCI container image registry, a drop-in replacement for CNCF Distribution (registry:2).')
   .version(pkg.version, '-v, --version', 'print the version')
   .addHelpText(
@@ -101,6 +104,22 @@ program
   .option('--grace <duration>', 'never collect content younger than this (default: gc.graceperiod, 1h)')
   .action(async (configPath: string | undefined, opts: { dryRun?: boolean; deleteUntagged?: boolean; grace?: string }) => {
     process.exitCode = await garbageCollectCommand(configPath, opts, { out: process.stdout, err: process.stderr });
+  });
+
+program
+  .command('htpasswd')
+  .description("create and edit htpasswd files (bcrypt), with the flags of Apache's htpasswd")
+  .usage('[-cnbiBDv] [-C cost] [passwordfile] username [password]')
+  .helpOption(false)
+  .passThroughOptions()
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .argument('[args...]')
+  .configureHelp({ formatHelp: () => HTPASSWD_HELP })
+  .action(async () => {
+    // Apache's combined flags (-Bbc) are parsed by runHtpasswd from the raw argv: commander would eat a leading `--`.
+    const argv = process.argv.slice(process.argv.indexOf('htpasswd', 2) + 1);
+    process.exitCode = await runHtpasswd(argv, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, prompt: terminalPrompt(process.stdin, process.stderr) });
   });
 
 program.parseAsync(process.argv).catch((err: Error) => {

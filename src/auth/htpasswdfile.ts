@@ -68,3 +68,33 @@ export async function hashBcrypt(password: string, cost: number): Promise<string
   const h = await bcrypt.hash(password, cost);
   return `$2y$${h.slice(4)}`;
 }
+
+/** The user a line belongs to, read as parseHtpasswd reads it; null for blank, comment and malformed lines. */
+export function htpasswdLineUser(raw: string): string | null {
+  const t = raw.trim();
+  if (t === '' || t.startsWith('#')) return null;
+  const colon = t.indexOf(':');
+  return colon > 0 ? t.slice(0, colon) : null;
+}
+
+/**
+ * Sets (`hash`) or removes (`null`) a user's entry in htpasswd text; every other line keeps its text, order and
+ * line ending. The user's first entry is replaced in place and later duplicates are dropped (the server would
+ * let the last one win); a new user is appended. The result ends with a newline.
+ */
+export function editHtpasswd(text: string, user: string, hash: string | null): { text: string; found: boolean } {
+  const lines = text === '' ? [] : text.replace(/\n$/, '').split('\n');
+  const eol = lines[0]?.endsWith('\r') ? '\r\n' : '\n';
+  const out: string[] = [];
+  let found = false;
+  for (const line of lines) {
+    if (htpasswdLineUser(line) !== user) {
+      out.push(line);
+      continue;
+    }
+    if (!found && hash !== null) out.push(`${user}:${hash}${line.endsWith('\r') ? '\r' : ''}`);
+    found = true;
+  }
+  if (!found && hash !== null) out.push(`${user}:${hash}${eol === '\r\n' ? '\r' : ''}`);
+  return { text: out.length === 0 ? '' : `${out.join('\n')}\n`, found };
+}
