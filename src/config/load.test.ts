@@ -143,8 +143,8 @@ test("Distribution image's config.yml loads, warning about what wharf ignores", 
   assert.deepEqual(storageDriverOf(config), { name: 'filesystem', params: { rootdirectory: '/var/lib/registry' } });
   assert.equal(config.storage.delete.enabled, false, 'delete is off unless enabled');
   assert.deepEqual(config.log.fields, { service: 'registry' });
-  assert.ok(warnings.some((w) => w.startsWith('storage.cache.blobdescriptor: ')), warnings.join('\n'));
-  assert.ok(warnings.some((w) => w.startsWith('health: ')), warnings.join('\n'));
+  assert.equal(config.storage.cache.blobdescriptor, 'inmemory');
+  assert.deepEqual(config.health.storagedriver, { enabled: true, interval: 10_000, threshold: 3 });
   assert.ok(!warnings.some((w) => w.includes('unknown key')), warnings.join('\n'));
 });
 
@@ -313,10 +313,24 @@ test('YAML that is not a configuration mapping is a ConfigError', () => {
 test('features wharf does not have yet: fatal where ignoring them would be unsafe, else a warning', () => {
   let err = configError(() => parse('version: 0.1\nstorage: inmemory\nproxy:\n  remoteurl: https://registry-1.docker.io\n'));
   assert.ok(err.problems.some((p) => p.startsWith('proxy: ')), err.message);
-  err = configError(() => parse('version: 0.1\nstorage:\n  s3:\n    region: us-east-1\n    bucket: b\n'));
-  assert.ok(err.problems.some((p) => p.startsWith('storage.s3: ')), err.message);
-  const { warnings } = parse('version: 0.1\nstorage: inmemory\nredis:\n  addr: localhost:6379\n');
-  assert.ok(warnings.some((w) => w.startsWith('redis: ')), warnings.join('\n'));
+  err = configError(() => parse('version: 0.1\nstorage:\n  gcs:\n    bucket: b\n'));
+  assert.ok(err.problems.some((p) => p.startsWith('storage.gcs: ')), err.message);
+});
+
+test('redis: v3 addrs or v2 addr, durations, tls; blobdescriptor redis needs the section', () => {
+  const v2 = parse('version: 0.1\nstorage: inmemory\nredis:\n  addr: localhost:6379\n  password: 123\n  db: 2\n  dialtimeout: 10ms\n  pool:\n    maxidle: 16\n    maxactive: 64\n    idletimeout: 300s\n');
+  assert.deepEqual(v2.warnings, []);
+  assert.equal(v2.config.redis?.addr, 'localhost:6379');
+  assert.equal(v2.config.redis?.password, '123');
+  assert.equal(v2.config.redis?.dialtimeout, 10);
+  const v3 = parse('version: 0.1\nstorage:\n  inmemory:\n  cache:\n    blobdescriptor: redis\nredis:\n  addrs: [a:6379]\n  readtimeout: 1s\n  tls:\n    enabled: true\n');
+  assert.deepEqual(v3.config.redis?.addrs, ['a:6379']);
+  assert.equal(v3.config.redis?.readtimeout, 1000);
+  assert.equal(v3.config.storage.cache.blobdescriptor, 'redis');
+  let err = configError(() => parse('version: 0.1\nstorage:\n  inmemory:\n  cache:\n    blobdescriptor: redis\n'));
+  assert.ok(err.problems.some((p) => p.startsWith('storage.cache.blobdescriptor: ')), err.message);
+  err = configError(() => parse('version: 0.1\nstorage: inmemory\nredis:\n  db: 1\n'));
+  assert.ok(err.problems.some((p) => p.startsWith('redis.addrs: ')), err.message);
 });
 
 test('the deprecated top-level loglevel still sets the log level, with a warning', () => {
