@@ -8,6 +8,7 @@ import { ociError } from '../oci/errors.js';
 import type { Digest } from '../oci/names.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
 import type { BlobStore } from './blobs.js';
+import { LocalUploadLocks, type UploadLocks } from './locks.js';
 import { uploadData, uploadDir, uploadStartedAt } from './paths.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -37,9 +38,8 @@ async function* tap(source: AsyncIterable<Buffer>, hash: Hash, counter: { n: num
 
 export class UploadStore {
   private readonly hashes = new Map<string, HashState>();
-  private readonly busy = new Set<string>();
 
-  constructor(private readonly driver: StorageDriver, private readonly blobs: BlobStore) {}
+  constructor(private readonly driver: StorageDriver, private readonly blobs: BlobStore, private readonly locks: UploadLocks = new LocalUploadLocks()) {}
 
   static isValidId(id: string): boolean {
     return UUID_RE.test(id);
@@ -48,8 +48,8 @@ export class UploadStore {
   async start(name: string): Promise<UploadInfo> {
     const uuid = randomUUID();
     const startedAt = new Date().toISOString();
-    await this.driver.putContent(uploadStartedAt(name, uuid), Buffer.from(startedAt));
-    await this.driver.putContent(uploadData(name, uuid), Buffer.alloc(0));
+    // Independent files; the session exists for clients only once both are written.
+    await Promise.all([this.driver.putContent(uploadStartedAt(name, uuid), Buffer.from(startedAt)), this.driver.putContent(uploadData(name, uuid), Buffer.alloc(0))]);
     this.hashes.set(uuid, { sha256: createHash('sha256'), offset: 0 });
     return { name, uuid, offset: 0, startedAt };
   }
@@ -66,14 +66,14 @@ export class UploadStore {
     }
   }
 
-  /** One request at a time per session: a second concurrent write is refused rather than interleaved. */
+  /** One request at a time per session (across replicas sharing the locks): a second concurrent write is refused rather than interleaved. */
   private async exclusive<T>(uuid: string, fn: () => Promise<T>): Promise<T> {
-    if (this.busy.has(uuid)) throw ociError('RANGE_INVALID', { uuid }, 'another request is writing to this upload');
-    this.busy.add(uuid);
+    const release = await this.locks.acquire(uuid);
+    if (!release) throw ociError('RANGE_INVALID', { uuid }, 'another request is writing to this upload');
     try {
       return await fn();
     } finally {
-      this.busy.delete(uuid);
+      await release();
     }
   }
 
@@ -99,9 +99,9 @@ export class UploadStore {
       if (opts.start !== undefined && opts.start !== info.offset) {
         throw ociError('RANGE_INVALID', undefined, `chunk starts at ${opts.start} but the upload has ${info.offset} bytes`);
       }
-      await this.write(name, uuid, info.offset, body, opts.length);
-      const after = await this.status(name, uuid);
-      return after;
+      // The driver returns the new size, and `exclusive` keeps this process's writers out: no need to re-read the state.
+      const offset = await this.write(name, uuid, info.offset, body, opts.length);
+      return { ...info, offset };
     });
   }
 

@@ -1,10 +1,12 @@
 /** The `filesystem` driver: paths under `rootdirectory`, byte-compatible with Distribution's. */
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, truncate } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
 import { InvalidOffsetError, PathNotFoundError, type FileInfo, type StorageDriver } from './driver.js';
 
 export interface FilesystemOptions {
@@ -12,6 +14,13 @@ export interface FilesystemOptions {
 }
 
 const READ_CHUNK = 1024 * 1024;
+
+// The small-file calls on the hot paths (a tag or link read per manifest GET, stats per HEAD and upload) use
+// the callback API: fs/promises' readFile goes through a FileHandle with a round trip per open, fstat, read and
+// close, and measured 3x slower than fs.readFile for a 71-byte link file (stat: 1.5-2x). Same syscalls, same errors.
+const readFile = promisify(fs.readFile);
+const writeFile = promisify(fs.writeFile);
+const stat = promisify(fs.stat);
 
 function notFoundCode(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
