@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { startRegistry } from './app.js';
 import { configCheck } from './cli/configcheck.js';
 import { garbageCollectCommand } from './cli/gc.js';
+import { tokenServerCommand } from './cli/tokenserver.js';
 import { HELP as HTPASSWD_HELP, runHtpasswd, terminalPrompt } from './cli/htpasswd.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { createLogger } from './log.js';
@@ -120,6 +121,19 @@ program
     // Apache's combined flags (-Bbc) are parsed by runHtpasswd from the raw argv: commander would eat a leading `--`.
     const argv = process.argv.slice(process.argv.indexOf('htpasswd', 2) + 1);
     process.exitCode = await runHtpasswd(argv, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, prompt: terminalPrompt(process.stdin, process.stderr) });
+  });
+
+program
+  .command('token-server')
+  .description('run only the built-in Docker token server (tokenserver.path on tokenserver.addr), for registries elsewhere')
+  .argument('[config]', 'path of config.yml (default: $REGISTRY_CONFIGURATION_PATH)')
+  .action(async (configPath?: string) => {
+    const running = await tokenServerCommand(configPath ?? process.env.REGISTRY_CONFIGURATION_PATH, process.stderr);
+    if (running === 1) process.exit(1);
+    const stop = () => void running.close().then(() => process.exit(0));
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGHUP', () => void running.reload().catch((err: Error) => process.stderr.write(`wharf token-server: SIGHUP: reload failed: ${err.message}\n`)));
   });
 
 program.parseAsync(process.argv).catch((err: Error) => {

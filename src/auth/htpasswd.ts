@@ -124,8 +124,9 @@ export class HtpasswdAccess implements AccessController {
     return r.retryAfter ? tooManyRequests(r.retryAfter) : challenge(access, this.header, 'invalid');
   }
 
-  /** Whether the user is in the file (as last read). */
-  exists(user: string): boolean {
+  /** Whether the user is in the file, re-read first when it changed (a removed user's refresh tokens stop working). */
+  async exists(user: string): Promise<boolean> {
+    await this.maybeReload();
     return this.users.has(user);
   }
 

@@ -24,11 +24,11 @@ export interface AccessRulesConfig {
   rules: readonly AccessRule[];
 }
 
-/** The caller: a user name, or null for anonymous. */
+/** The caller: a user name, or null for anonymous (so is "": the `sub` of anonymous tokens). */
 export type Account = string | null;
 
 function escapeRegExp(s: string): string {
-  return s.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** Glob -> RegExp: `**` any characters, `*` any characters but '/'. */
@@ -60,13 +60,13 @@ export class AccessPolicy {
 
   private compile(rule: AccessRule, groups: AccessRulesConfig['groups']): CompiledRule {
     const matchers = rule.accounts.map((a): ((account: Account) => boolean) => {
-      if (a === 'anonymous') return (acc) => acc === null;
+      if (a === 'anonymous') return (acc) => !acc;
       if (a.startsWith('group:')) {
         const members = (groups[a.slice(6)] ?? []).map((m) => globToRegExp(m));
-        return (acc) => acc !== null && members.some((m) => m.test(acc));
+        return (acc) => !!acc && members.some((m) => m.test(acc));
       }
       const re = globToRegExp(a);
-      return (acc) => acc !== null && re.test(acc);
+      return (acc) => !!acc && re.test(acc);
     });
     const repositories = rule.repositories.map((g) => {
       if (!g.includes('${account}')) {
@@ -75,7 +75,7 @@ export class AccessPolicy {
       }
       const [before, ...rest] = g.split('${account}');
       return (account: Account) => {
-        if (account === null) return null;
+        if (!account) return null;
         // The account is literal text in the pattern, never a glob of its own.
         const parts = [before, ...rest].map((p) => globToRegExp(p).source.slice(1, -1));
         return new RegExp(`^${parts.join(escapeRegExp(account))}$`);
@@ -126,12 +126,14 @@ export function withPolicy(inner: AccessController, policy: AccessPolicy): Acces
     close: inner.close?.bind(inner),
     async authorize(req, access): Promise<AuthResult> {
       const r = await inner.authorize(req, access);
+      // Token servers (ours included) issue anonymous tokens with `sub: ""`: that caller is anonymous, not a user
+      // named "" (which `*` would match); one lacking scope is challenged to log in rather than denied.
+      const account = r.user || null;
       if (r.granted) {
-        const account = r.user ?? null;
         return access.length === 0 || policy.allowsAll(account, access) ? r : denied(access, r.user);
       }
       if (r.reason === 'missing' && access.length > 0 && policy.allowsAll(null, access)) return { granted: true };
-      if (r.reason === 'scope' && r.user !== undefined && !policy.allowsAll(r.user, access)) return denied(access, r.user);
+      if (r.reason === 'scope' && account !== null && !policy.allowsAll(account, access)) return denied(access, r.user);
       return r;
     },
   };

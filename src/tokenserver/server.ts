@@ -17,7 +17,8 @@ import type { SigningKey } from './keys.js';
 /** Checks a user's password, counting failures toward the brute-force limit. */
 export interface UserVerifier {
   verify(user: string, password: string, address: string | undefined): Promise<{ ok: true } | { ok: false; retryAfter?: number }>;
-  exists(user: string): boolean;
+  /** Whether the user still exists (checked when a refresh token is used). */
+  exists(user: string): Promise<boolean>;
 }
 
 export interface TokenServerOptions {
@@ -115,7 +116,7 @@ export class TokenServer {
         requiredClaims: ['exp', 'sub'],
       });
       const user = payload.sub!;
-      if (!this.opts.users.exists(user)) throw new Error('user no longer exists');
+      if (!(await this.opts.users.exists(user))) throw new Error('user no longer exists');
       return user;
     } catch {
       throw new TokenError(400, { error: 'invalid_grant', error_description: 'invalid or expired refresh token' });
