@@ -19,6 +19,7 @@ import { Metrics } from './metrics.js';
 import { metricsHooks, Notifier } from './notifications/index.js';
 import { schedulePurging } from './registry/purge.js';
 import { createDriver } from './storage/index.js';
+import { createSharedState } from './redis/index.js';
 import { instrumented } from './storage/instrumented.js';
 
 export interface RunningRegistry {
@@ -56,7 +57,10 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
   const { name, params } = storageDriverOf(config);
   const metrics = new Metrics();
   const driver = instrumented(createDriver(name, params), metrics);
+  const shared = createSharedState(config, log);
   const registry = new Registry(driver, {
+    cache: shared.cache,
+    uploadLocks: shared.uploadLocks,
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly.enabled,
     redirect: !config.storage.redirect.disable,
@@ -73,13 +77,14 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     log.warn('http.secret is not set: a random secret is used; uploads cannot be continued by another instance or after a restart. Set http.secret when running several replicas.');
   }
 
-  const auth = await createAccessController(config, { log, guard: bruteForceGuard(config) });
+  const auth = await createAccessController(config, { log, guard: bruteForceGuard(config, shared.bruteForce) });
   if (auth.name !== 'none' && auth.name !== 'silly' && config.http.net === 'tcp' && !config.http.tls && !isLoopback(config.http.addr)) {
     log.warn(`auth.${auth.name} is configured over plain HTTP on ${config.http.addr}: credentials travel in the clear; configure http.tls or a TLS-terminating proxy`);
   }
 
   const sd = config.health.storagedriver;
   const health = new HealthChecks(driver, { enabled: sd.enabled, intervalMs: sd.interval, threshold: sd.threshold }, log);
+  if (shared.redis) health.addDegradedCheck('redis', () => shared.redis!.failure());
   health.start();
   let draining = false;
   const debug = config.http.debug;
@@ -191,6 +196,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       clearInterval(sweep);
       http1.closeAllConnections?.();
       await driver.close?.();
+      await shared.close();
     },
   };
 }

@@ -1,7 +1,8 @@
 /**
  * Brute-force protection: failed logins are counted per user name and per client address in a sliding
  * window; past the limit, that user or address is refused with 429 TOOMANYREQUESTS until the block ends.
- * Memory is bounded: at most `maxTracked` keys are kept, the oldest forgotten first.
+ * Where the counts live is a small store: in memory (default; bounded, the oldest key forgotten first) or
+ * shared by replicas (src/redis/bruteforce.ts, chosen in app.ts).
  */
 
 export interface BruteForceOptions {
@@ -13,18 +14,61 @@ export interface BruteForceOptions {
   maxTracked?: number;
 }
 
+export type BruteForceLimits = Pick<BruteForceOptions, 'maxFailures' | 'windowMs' | 'blockMs'>;
+
+/** Failure counts per key (`u:<user>` or `a:<address>`). */
+export interface BruteForceStore {
+  /** Until when `key` is blocked (ms since the epoch; not blocked when <= now). */
+  blockedUntil(key: string, now: number): Promise<number>;
+  /** Counts a failure at `now`; once `maxFailures` fall within `windowMs`, blocks the key for `blockMs` and restarts the count. */
+  fail(key: string, now: number, limits: BruteForceLimits): Promise<void>;
+  /** Forgets the failures counted against `key`, unless it is blocked. */
+  clear(key: string, now: number): Promise<void>;
+}
+
 interface Entry {
   failures: number[];
   blockedUntil: number;
 }
 
-export class BruteForceGuard {
+export class MemoryBruteForceStore implements BruteForceStore {
   private readonly entries = new Map<string, Entry>();
-  private readonly maxTracked: number;
 
-  constructor(private readonly opts: BruteForceOptions, private readonly now: () => number = Date.now) {
-    this.maxTracked = opts.maxTracked ?? 100_000;
+  constructor(private readonly maxTracked = 100_000) {}
+
+  async blockedUntil(key: string, _now?: number): Promise<number> {
+    return this.entries.get(key)?.blockedUntil ?? 0;
   }
+
+  async fail(key: string, now: number, limits: BruteForceLimits): Promise<void> {
+    let e = this.entries.get(key);
+    if (!e) {
+      e = { failures: [], blockedUntil: 0 };
+      if (this.entries.size >= this.maxTracked) this.entries.delete(this.entries.keys().next().value as string);
+    } else {
+      this.entries.delete(key);
+    }
+    this.entries.set(key, e);
+    e.failures = e.failures.filter((f) => f > now - limits.windowMs);
+    e.failures.push(now);
+    if (e.failures.length >= limits.maxFailures) {
+      e.blockedUntil = now + limits.blockMs;
+      e.failures = [];
+    }
+  }
+
+  async clear(key: string, now: number): Promise<void> {
+    const e = this.entries.get(key);
+    if (e && e.blockedUntil <= now) this.entries.delete(key);
+  }
+}
+
+export class BruteForceGuard {
+  constructor(
+    private readonly opts: BruteForceOptions,
+    private readonly now: () => number = Date.now,
+    private readonly store: BruteForceStore = new MemoryBruteForceStore(opts.maxTracked),
+  ) {}
 
   private keys(user: string | undefined, address: string | undefined): string[] {
     const out: string[] = [];
@@ -34,43 +78,21 @@ export class BruteForceGuard {
   }
 
   /** Seconds until the user or address may try again, or 0 when not blocked. */
-  retryAfter(user: string | undefined, address: string | undefined): number {
+  async retryAfter(user: string | undefined, address: string | undefined): Promise<number> {
     if (!this.opts.enabled) return 0;
     const t = this.now();
-    let until = 0;
-    for (const k of this.keys(user, address)) {
-      const e = this.entries.get(k);
-      if (e && e.blockedUntil > t) until = Math.max(until, e.blockedUntil);
-    }
+    const until = Math.max(0, ...(await Promise.all(this.keys(user, address).map((k) => this.store.blockedUntil(k, t)))));
     return until > t ? Math.ceil((until - t) / 1000) : 0;
   }
 
-  recordFailure(user: string | undefined, address: string | undefined): void {
+  async recordFailure(user: string | undefined, address: string | undefined): Promise<void> {
     if (!this.opts.enabled) return;
     const t = this.now();
-    for (const k of this.keys(user, address)) {
-      let e = this.entries.get(k);
-      if (!e) {
-        e = { failures: [], blockedUntil: 0 };
-        if (this.entries.size >= this.maxTracked) this.entries.delete(this.entries.keys().next().value as string);
-      } else {
-        this.entries.delete(k);
-      }
-      this.entries.set(k, e);
-      e.failures = e.failures.filter((f) => f > t - this.opts.windowMs);
-      e.failures.push(t);
-      if (e.failures.length >= this.opts.maxFailures) {
-        e.blockedUntil = t + this.opts.blockMs;
-        e.failures = [];
-      }
-    }
+    await Promise.all(this.keys(user, address).map((k) => this.store.fail(k, t, this.opts)));
   }
 
   /** A successful login clears the failures counted against that user (not the address). */
-  recordSuccess(user: string | undefined): void {
-    if (user) {
-      const e = this.entries.get(`u:${user}`);
-      if (e && e.blockedUntil <= this.now()) this.entries.delete(`u:${user}`);
-    }
+  async recordSuccess(user: string | undefined): Promise<void> {
+    if (user && this.opts.enabled) await this.store.clear(`u:${user}`, this.now());
   }
 }

@@ -137,7 +137,7 @@ export class HtpasswdAccess implements AccessController {
    */
   async verify(user: string, password: string, address: string | undefined): Promise<{ ok: true } | { ok: false; retryAfter?: number }> {
     await this.maybeReload();
-    const retry = this.opts.guard.retryAfter(user, address);
+    const retry = await this.opts.guard.retryAfter(user, address);
     if (retry > 0) return { ok: false, retryAfter: retry };
 
     const k = this.key(user, password);
@@ -148,11 +148,11 @@ export class HtpasswdAccess implements AccessController {
     const hash = this.users.get(user);
     const ok = (await verifyBcrypt(password, hash ?? this.dummyHash)) && hash !== undefined;
     if (!ok) {
-      this.opts.guard.recordFailure(user, address);
+      await this.opts.guard.recordFailure(user, address);
       this.opts.log.warn({ user, remote: address }, 'htpasswd: authentication failed');
       return { ok: false };
     }
-    this.opts.guard.recordSuccess(user);
+    await this.opts.guard.recordSuccess(user);
     if (this.cache.size >= MAX_CACHE) this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(k, { user, expires: now + (this.opts.cacheTtlMs ?? 60_000) });
     return { ok: true };

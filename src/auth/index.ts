@@ -1,7 +1,7 @@
 /** The auth method registry: `auth:` in config.yml -> one AccessController. A new method is one file plus one line. */
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { BruteForceGuard } from './bruteforce.js';
+import { BruteForceGuard, type BruteForceStore } from './bruteforce.js';
 import { openAccess, type AccessController } from './controller.js';
 import { HtpasswdAccess } from './htpasswd.js';
 import { AccessPolicy, withPolicy } from './policy.js';
@@ -32,9 +32,10 @@ const METHODS: { [K in keyof AuthConfig]-?: (params: NonNullable<AuthConfig[K]>,
   token: async (p, { log }) => TokenAccess.create({ ...p, log }),
 };
 
-export function bruteForceGuard(config: Readonly<Config>): BruteForceGuard {
+/** The failed-login guard; `store` shares the counts between replicas (default: this process only). */
+export function bruteForceGuard(config: Readonly<Config>, store?: BruteForceStore): BruteForceGuard {
   const b = config.bruteforce;
-  return new BruteForceGuard({ enabled: b.enabled, maxFailures: b.maxfailures, windowMs: b.window, blockMs: b.blockfor });
+  return new BruteForceGuard({ enabled: b.enabled, maxFailures: b.maxfailures, windowMs: b.window, blockMs: b.blockfor }, Date.now, store);
 }
 
 export async function createAccessController(config: Readonly<Config>, deps: AuthDeps): Promise<AccessController> {

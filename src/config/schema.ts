@@ -56,7 +56,7 @@ const storageSchema = z
         readonly: z.object({ enabled: bool.default(false) }).default({}),
       })
       .default({}),
-    cache: z.object({ blobdescriptor: z.string().optional(), blobdescriptorsize: z.number().int().positive().optional() }).default({}),
+    cache: z.object({ blobdescriptor: z.string().default('inmemory'), blobdescriptorsize: z.number().int().positive().optional() }).default({}),
     tag: z.object({ concurrencylimit: z.number().int().positive().optional() }).default({}),
     filesystem: z
       .union([z.object({ rootdirectory: z.string().min(1).default('/var/lib/registry'), maxthreads: z.number().int().min(25).optional() }), z.null()])
@@ -229,6 +229,42 @@ const notificationsSchema = z
 export type EndpointConfig = z.output<typeof endpointSchema>;
 export type NotificationsConfig = z.output<typeof notificationsSchema>;
 
+/**
+ * `redis`: Distribution v3's keys (go-redis UniversalOptions), v2's single `addr` too. One address is one server;
+ * several are a Redis Cluster. Pool sizes parse but do not apply: ioredis pipelines every command over one connection.
+ */
+const redisSchema = z
+  .object({
+    addr: z.string().min(1).optional(),
+    addrs: z.array(z.string().min(1)).optional(),
+    username: text.optional(),
+    password: text.optional(),
+    db: intish.default(0),
+    clientname: z.string().optional(),
+    dialtimeout: duration('5s'),
+    readtimeout: duration('3s'),
+    writetimeout: duration('3s'),
+    tls: z
+      .object({
+        enabled: bool.default(false),
+        certificate: z.string().min(1).optional(),
+        key: z.string().min(1).optional(),
+        clientcas: z.array(z.string().min(1)).default([]),
+      })
+      .default({}),
+    pool: z.object({ maxidle: intish.optional(), maxactive: intish.optional(), idletimeout: duration('300s') }).default({}),
+    poolsize: intish.optional(),
+    maxidleconns: intish.optional(),
+    maxactiveconns: intish.optional(),
+    minidleconns: intish.optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (!r.addr && (!r.addrs || r.addrs.length === 0)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['addrs'], message: 'redis needs an address: addrs (a list of host:port) or addr' });
+    if (r.tls.enabled && !!r.tls.certificate !== !!r.tls.key) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['tls'], message: 'redis.tls needs both certificate and key, or neither' });
+  });
+
+export type RedisConfig = z.output<typeof redisSchema>;
+
 /** wharf's own: failed-login limits for htpasswd and the token endpoint. */
 const bruteforceSchema = z
   .object({
@@ -281,6 +317,18 @@ const tokenServerSchema = z.object({
   refreshexpiration: duration('720h'),
 });
 
+/** wharf's own: the web UI (src/ui), at `path` within http.prefix; at `/` only for requests that accept text/html. */
+const uiSchema = z
+  .object({
+    enabled: bool.default(true),
+    path: z
+      .string()
+      .startsWith('/')
+      .refine((p) => !/^\/v2(\/|$)/.test(p) && !p.includes('/_ui'), 'must not be under /v2 nor contain /_ui')
+      .default('/'),
+  })
+  .default({});
+
 export const configSchema = z.object({
   version: z.union([z.string(), z.number()]).transform((v, ctx) => {
     const s = typeof v === 'number' ? String(v) : v;
@@ -297,11 +345,12 @@ export const configSchema = z.object({
   bruteforce: bruteforceSchema,
   access: accessSchema.optional(),
   tokenserver: tokenServerSchema.optional(),
+  ui: uiSchema,
   gc: gcSchema,
   middleware: looseSection,
   http: httpSchema,
   notifications: z.preprocess((v) => v ?? undefined, notificationsSchema),
-  redis: looseSection,
+  redis: z.union([redisSchema, z.null()]).optional(),
   health: z
     .object({
       storagedriver: z.object({ enabled: bool.default(false), interval: duration('10s'), threshold: z.number().int().positive().default(1) }).default({}),
@@ -316,6 +365,8 @@ export const configSchema = z.object({
   reporting: looseSection,
   policy: looseSection,
   compatibility: looseSection,
+}).superRefine((c, ctx) => {
+  if (c.storage.cache.blobdescriptor === 'redis' && !c.redis) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['storage', 'cache', 'blobdescriptor'], message: 'redis needs the redis section (redis.addrs)' });
 });
 
 export type Config = z.output<typeof configSchema>;

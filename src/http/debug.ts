@@ -31,7 +31,8 @@ export function answerProbe(path: string, res: ServerResponse, opts: DebugOption
   if (path === '/readyz') {
     const s = opts.health.status();
     const ready = s.healthy && opts.ready();
-    json(res, ready ? 200 : 503, ready ? { status: 'ok' } : { status: 'unavailable', failures: s.failures, draining: !opts.ready() });
+    const degraded = Object.keys(s.degraded).length > 0 ? { degraded: s.degraded } : {};
+    json(res, ready ? 200 : 503, ready ? { status: 'ok', ...degraded } : { status: 'unavailable', failures: s.failures, draining: !opts.ready(), ...degraded });
     return true;
   }
   return false;
@@ -42,8 +43,9 @@ export function debugHandler(opts: DebugOptions): (req: IncomingMessage, res: Se
     const path = (req.url ?? '/').split('?')[0];
     if (answerProbe(path, res, opts)) return;
     if (path === '/debug/health') {
+      // Degraded checks are listed with the failures, but only real failures answer 503 (see health.ts).
       const s = opts.health.status();
-      json(res, s.healthy ? 200 : 503, s.failures);
+      json(res, s.healthy ? 200 : 503, { ...s.degraded, ...s.failures });
       return;
     }
     if (opts.metricsPath !== null && path === opts.metricsPath) {

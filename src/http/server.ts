@@ -8,7 +8,7 @@ import { requiredAccess } from '../auth/access.js';
 import type { AccessController } from '../auth/controller.js';
 import { ociError, OciError, toOciError } from '../oci/errors.js';
 import { checkName } from '../oci/names.js';
-import { InvalidPathError } from '../storage/driver.js';
+import { InvalidPathError, StorageUnavailableError } from '../storage/driver.js';
 import { ManifestVerificationError } from '../registry/manifests.js';
 import { sendErrors, type AppContext, type Ctx } from './context.js';
 import { countBodyBytes, type Metrics } from '../metrics.js';
@@ -132,6 +132,10 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
   function mapError(err: unknown, requestId: string): OciError {
     if (err instanceof OciError) return err;
     if (err instanceof InvalidPathError) return ociError('NAME_INVALID');
+    if (err instanceof StorageUnavailableError) {
+      app.log.error({ err: err.message, request_id: requestId }, 'storage unavailable');
+      return ociError('UNAVAILABLE', undefined, 'storage is unavailable, retry later');
+    }
     const code = (err as NodeJS.ErrnoException)?.code;
     if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (err as Error)?.message === 'aborted') {
       return ociError('BLOB_UPLOAD_INVALID', undefined, 'the request body ended early');

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { ociError } from '../oci/errors.js';
 import type { Digest } from '../oci/names.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
-import { Lru } from './lru.js';
+import { InMemoryDescriptorCache, type DescriptorCache } from './cache.js';
 import { blobData, layerLink } from './paths.js';
 
 export interface BlobInfo {
@@ -15,24 +15,20 @@ export interface BlobInfo {
 }
 
 export class BlobStore {
-  /** digest -> size of blobs known to exist (content-addressed, so never stale except after a delete). */
-  private readonly sizes = new Lru<string, number>(100_000);
-  /** `name@digest` of links known to exist. */
-  private readonly links = new Lru<string, true>(200_000);
-
-  constructor(private readonly driver: StorageDriver) {}
+  /** Blob sizes and `_layers` links known to exist (see cache.ts). */
+  constructor(private readonly driver: StorageDriver, private readonly cache: DescriptorCache = new InMemoryDescriptorCache()) {}
 
   /**
    * Size of the blob in the global store, or null when absent. `fresh` skips the cache: write paths use it,
    * because garbage collection (another process) may have removed a blob this cache still remembers.
    */
   async globalSize(d: Digest, fresh = false): Promise<number | null> {
-    const cached = fresh ? undefined : this.sizes.get(d.value);
+    const cached = fresh ? undefined : await this.cache.size(d.value);
     if (cached !== undefined) return cached;
     try {
       const st = await this.driver.stat(blobData(d));
       if (st.isDir) return null;
-      this.sizes.set(d.value, st.size);
+      await this.cache.setSize(d.value, st.size);
       return st.size;
     } catch (err) {
       if (isNotFound(err)) return null;
@@ -42,12 +38,11 @@ export class BlobStore {
 
   /** Whether the repository links the blob; `fresh` skips the cache (see globalSize). */
   async isLinked(name: string, d: Digest, fresh = false): Promise<boolean> {
-    const key = `${name}@${d.value}`;
-    if (!fresh && this.links.get(key)) return true;
+    if (!fresh && (await this.cache.linked('layer', name, d.value))) return true;
     try {
       const content = (await this.driver.getContent(layerLink(name, d))).toString('utf8').trim();
       if (content !== d.value) return false;
-      this.links.set(key, true);
+      await this.cache.setLinked('layer', name, d.value);
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;
@@ -69,7 +64,7 @@ export class BlobStore {
       return await this.driver.reader(blobData(d), start, end);
     } catch (err) {
       if (isNotFound(err)) {
-        this.sizes.delete(d.value);
+        await this.cache.forgetSize(d.value);
         throw ociError('BLOB_UNKNOWN', d.value);
       }
       throw err;
@@ -82,7 +77,7 @@ export class BlobStore {
 
   async link(name: string, d: Digest): Promise<void> {
     await this.driver.putContent(layerLink(name, d), Buffer.from(d.value));
-    this.links.set(`${name}@${d.value}`, true);
+    await this.cache.setLinked('layer', name, d.value);
   }
 
   /**
@@ -91,12 +86,15 @@ export class BlobStore {
    */
   async unlink(name: string, d: Digest): Promise<void> {
     if (!(await this.isLinked(name, d))) throw ociError('BLOB_UNKNOWN', d.value);
-    this.links.delete(`${name}@${d.value}`);
+    await this.cache.forgetLink('layer', name, d.value);
     try {
       await this.driver.delete(layerLink(name, d).replace(/\/link$/, ''));
     } catch (err) {
       if (isNotFound(err)) throw ociError('BLOB_UNKNOWN', d.value);
       throw err;
+    } finally {
+      // Again: another replica may have re-cached the link from storage between the first forget and the delete.
+      await this.cache.forgetLink('layer', name, d.value);
     }
   }
 
@@ -104,20 +102,20 @@ export class BlobStore {
   async commit(from: string, d: Digest, size: number): Promise<void> {
     if ((await this.globalSize(d, true)) === null) await this.driver.move(from, blobData(d));
     else await this.driver.delete(from).catch(() => undefined);
-    this.sizes.set(d.value, size);
+    await this.cache.setSize(d.value, size);
   }
 
   /** Stores small content (a manifest) in the global store. */
   async putSmall(d: Digest, data: Buffer): Promise<void> {
     if ((await this.globalSize(d, true)) === null) await this.driver.putContent(blobData(d), data);
-    this.sizes.set(d.value, data.length);
+    await this.cache.setSize(d.value, data.length);
   }
 
   async getSmall(d: Digest): Promise<Buffer> {
     return this.driver.getContent(blobData(d));
   }
 
-  forget(d: Digest): void {
-    this.sizes.delete(d.value);
+  async forget(d: Digest): Promise<void> {
+    await this.cache.forgetSize(d.value);
   }
 }

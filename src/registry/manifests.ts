@@ -8,6 +8,7 @@ import { artifactTypeOf, parseManifest, referencedBlobs, type Descriptor, type P
 import { DIGEST_ALGORITHMS, parseDigest, type Digest } from '../oci/names.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
 import type { BlobStore } from './blobs.js';
+import { InMemoryDescriptorCache, type DescriptorCache } from './cache.js';
 import { Lru } from './lru.js';
 import { basename, revisionLink, revisionsDir } from './paths.js';
 
@@ -30,18 +31,22 @@ export interface ValidationOptions {
 export class ManifestStore {
   /** digest -> stored manifest (content-addressed: never stale). Bounded by bytes. */
   private readonly cache = new Lru<string, StoredManifest>(64 * 1024 * 1024, (m) => m.bytes.length + 512);
-  private readonly links = new Lru<string, true>(200_000);
 
-  constructor(private readonly driver: StorageDriver, private readonly blobs: BlobStore, private readonly validation: ValidationOptions) {}
+  /** `links` remembers revision links known to exist (see cache.ts); content stays in this process. */
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly blobs: BlobStore,
+    private readonly validation: ValidationOptions,
+    private readonly links: DescriptorCache = new InMemoryDescriptorCache(),
+  ) {}
 
   /** Whether the repository links the manifest; `fresh` skips the cache (garbage collection may have unlinked it). */
   async isLinked(name: string, d: Digest, fresh = false): Promise<boolean> {
-    const key = `${name}@${d.value}`;
-    if (!fresh && this.links.get(key)) return true;
+    if (!fresh && (await this.links.linked('manifest', name, d.value))) return true;
     try {
       const content = (await this.driver.getContent(revisionLink(name, d))).toString('utf8').trim();
       if (content !== d.value) return false;
-      this.links.set(key, true);
+      await this.links.setLinked('manifest', name, d.value);
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;
@@ -92,7 +97,7 @@ export class ManifestStore {
     if (!this.validation.disabled) await this.verify(name, parsed);
     await this.blobs.putSmall(digest, bytes);
     await this.driver.putContent(revisionLink(name, digest), Buffer.from(digest.value));
-    this.links.set(`${name}@${digest.value}`, true);
+    await this.links.setLinked('manifest', name, digest.value);
     const m: StoredManifest = { digest, bytes, mediaType: parsed.mediaType, parsed };
     this.cache.set(digest.value, m);
     return m;
@@ -145,8 +150,13 @@ export class ManifestStore {
   /** Unlinks the manifest from the repository (the blob stays for garbage collection); MANIFEST_UNKNOWN without detail, as Distribution answers. */
   async delete(name: string, d: Digest): Promise<void> {
     if (!(await this.isLinked(name, d))) throw ociError('MANIFEST_UNKNOWN');
-    this.links.delete(`${name}@${d.value}`);
-    await this.driver.delete(revisionLink(name, d).replace(/\/link$/, ''));
+    await this.links.forgetLink('manifest', name, d.value);
+    try {
+      await this.driver.delete(revisionLink(name, d).replace(/\/link$/, ''));
+    } finally {
+      // Again: another replica may have re-cached the link from storage between the first forget and the delete.
+      await this.links.forgetLink('manifest', name, d.value);
+    }
   }
 
   /** Digests of every manifest linked in the repository. */

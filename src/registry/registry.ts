@@ -1,7 +1,9 @@
 /** The registry: OCI meaning over one storage driver. Handlers talk to this, never to the driver. */
 import type { StorageDriver } from '../storage/driver.js';
 import { BlobStore } from './blobs.js';
+import { InMemoryDescriptorCache, type DescriptorCache } from './cache.js';
 import { listRepositories } from './catalog.js';
+import { LocalUploadLocks, type UploadLocks } from './locks.js';
 import { ManifestStore, type ValidationOptions } from './manifests.js';
 import { TagStore } from './tags.js';
 import { UploadStore } from './uploads.js';
@@ -11,6 +13,10 @@ export interface RegistryOptions {
   readOnly: boolean;
   redirect: boolean;
   validation: ValidationOptions;
+  /** `storage.cache.blobdescriptor` (default: in memory, per process). */
+  cache?: DescriptorCache;
+  /** One writer per upload (default: per process). */
+  uploadLocks?: UploadLocks;
 }
 
 export class Registry {
@@ -20,9 +26,10 @@ export class Registry {
   readonly tags: TagStore;
 
   constructor(readonly driver: StorageDriver, readonly options: RegistryOptions) {
-    this.blobs = new BlobStore(driver);
-    this.uploads = new UploadStore(driver, this.blobs);
-    this.manifests = new ManifestStore(driver, this.blobs, options.validation);
+    const cache = options.cache ?? new InMemoryDescriptorCache();
+    this.blobs = new BlobStore(driver, cache);
+    this.uploads = new UploadStore(driver, this.blobs, options.uploadLocks ?? new LocalUploadLocks());
+    this.manifests = new ManifestStore(driver, this.blobs, options.validation, cache);
     this.tags = new TagStore(driver);
   }
 

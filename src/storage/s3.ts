@@ -54,6 +54,9 @@ export interface S3Options {
   objectacl?: string;
   /** Attempts per request, with the SDK's exponential backoff between them. */
   maxattempts?: number;
+  /** wharf's own: ms to establish a connection, and of socket inactivity before a request fails (then retried). */
+  connecttimeout?: number;
+  requesttimeout?: number;
   /** Presigned URL lifetime for redirects, ms. */
   redirectexpiry?: number;
 }
@@ -152,6 +155,9 @@ export class S3Driver implements StorageDriver {
       endpoint,
       forcePathStyle: o.forcepathstyle ?? false,
       maxAttempts: o.maxattempts ?? 5,
+      // Bounded waits: a dead endpoint fails each attempt within connectionTimeout, a stalled one after
+      // requestTimeout of socket inactivity; after the retries the error is StorageUnavailableError (503).
+      requestHandler: { connectionTimeout: o.connecttimeout ?? 5000, requestTimeout: o.requesttimeout ?? 60_000 },
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     };
