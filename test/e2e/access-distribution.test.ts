@@ -29,13 +29,14 @@ async function token(url: string, scope: string, who?: keyof typeof USERS): Prom
 describe('docker-registry (Distribution) trusting the tokens of wharf’s token server', { skip: !DOCKER_REGISTRY_BIN ? DOCKER_REGISTRY_MISSING : !SKOPEO ? SKOPEO_MISSING : false }, () => {
   let w: Wharf;
   let d: RunningDistribution;
+  let dir: string;
   let work: string;
   let host: string;
   let img: BuiltImage;
   let layout: OciLayout;
 
   before(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'wharf-e2e-tokensrv-dist-'));
+    dir = mkdtempSync(join(tmpdir(), 'wharf-e2e-tokensrv-dist-'));
     writeUsers(join(dir, 'users'), USERS);
     // wharf's own registry side is irrelevant here (htpasswd keeps it closed); its token server is what counts.
     w = await startWharf({
@@ -63,6 +64,8 @@ ${EXAMPLE_RULES}`,
   after(async () => {
     await d?.stop();
     await w?.cleanup();
+    // Also when wharf failed to start (cleanup() removes it otherwise).
+    if (dir) rmSync(dir, { recursive: true, force: true });
     if (work) rmSync(work, { recursive: true, force: true });
   });
 

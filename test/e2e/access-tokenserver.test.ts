@@ -460,6 +460,7 @@ describe('built-in token server: a restart reuses the key', () => {
 
 describe('wharf token-server: the token server alone, for a registry on another port', () => {
   let dir: string;
+  let regDir: string;
   let ts: Wharf;
   let reg: Wharf;
 
@@ -490,7 +491,7 @@ ${EXAMPLE_RULES}`;
     // Nothing else is served there: not the registry API.
     const api = await fetch(`http://127.0.0.1:${http}/v2/`).catch((e: Error) => e);
     assert.ok(api instanceof Error, 'the token server must not serve the registry');
-    const regDir = mkdtempSync(join(tmpdir(), 'wharf-e2e-tokensrv-reg-'));
+    regDir = mkdtempSync(join(tmpdir(), 'wharf-e2e-tokensrv-reg-'));
     reg = await startWharf({
       dir: regDir,
       config: `version: 0.1
@@ -510,10 +511,9 @@ ${EXAMPLE_RULES}`,
 
   after(async () => {
     await reg?.cleanup();
-    if (ts) {
-      await ts.stop('SIGKILL');
-      rmSync(ts.dir, { recursive: true, force: true });
-    }
+    await ts?.stop('SIGKILL');
+    // Removed here, not by cleanup(): also when a process failed to start.
+    for (const d of [dir, regDir]) if (d) rmSync(d, { recursive: true, force: true });
   });
 
   test('the registry challenges with the token server as realm; its tokens work there, following the rules', async () => {
