@@ -2,18 +2,36 @@
 import { ociError } from '../oci/errors.js';
 import { parseDigest, type Digest } from '../oci/names.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
+import { Lru } from './lru.js';
 import { basename, tagCurrentLink, tagDir, tagIndexLink, tagsDir } from './paths.js';
 
 export class TagStore {
+  /**
+   * `name:tag` -> the link's version and digest. Never trusted by time: every lookup stats the link (cheaper than
+   * reading it) and re-reads it when its version changed, so a tag moved by another replica is seen at once.
+   */
+  private readonly cache = new Lru<string, { version: string; digest: Digest }>(100_000);
+
   constructor(private readonly driver: StorageDriver) {}
 
   /** The digest a tag points at; throws MANIFEST_UNKNOWN (detail {Tag}) when there is no such tag. */
   async get(name: string, tag: string): Promise<Digest> {
+    const link = tagCurrentLink(name, tag);
+    const key = `${name}:${tag}`;
     try {
-      const d = parseDigest((await this.driver.getContent(tagCurrentLink(name, tag))).toString('utf8').trim());
-      if (d) return d;
+      const cached = this.cache.get(key);
+      const version = cached ? (await this.driver.stat(link)).version : undefined;
+      if (cached && version !== undefined && version === cached.version) return cached.digest;
+      // Stat before reading: if the link is replaced in between, the next lookup sees a new version and re-reads.
+      const before = version ?? (cached === undefined ? (await this.driver.stat(link)).version : undefined);
+      const d = parseDigest((await this.driver.getContent(link)).toString('utf8').trim());
+      if (d) {
+        if (before !== undefined) this.cache.set(key, { version: before, digest: d });
+        return d;
+      }
     } catch (err) {
       if (!isNotFound(err)) throw err;
+      this.cache.delete(key);
     }
     throw ociError('MANIFEST_UNKNOWN', { Tag: tag });
   }

@@ -9,6 +9,11 @@ export interface FileInfo {
   size: number;
   modTime: Date;
   isDir: boolean;
+  /**
+   * Changes whenever the file's content may have changed (filesystem: inode, size and mtime; a replace is a
+   * rename, so a new inode). Absent when the driver cannot tell more cheaply than by reading.
+   */
+  version?: string;
 }
 
 export interface StorageDriver {

@@ -106,7 +106,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async stat(path: string): Promise<FileInfo> {
     const st = await this.wrap(path, () => stat(this.full(path)));
-    return { path, size: st.isDirectory() ? 0 : st.size, modTime: st.mtime, isDir: st.isDirectory() };
+    return { path, size: st.isDirectory() ? 0 : st.size, modTime: st.mtime, isDir: st.isDirectory(), version: `${st.ino}:${st.size}:${st.mtimeMs}` };
   }
 
   async list(path: string): Promise<string[]> {
