@@ -278,17 +278,30 @@ export class S3Driver implements StorageDriver {
   async append(path: string, source: AsyncIterable<Buffer>): Promise<number> {
     let size = 0;
     const plain = await this.head(path);
+    const firstSeg = `${this.segPrefix(path)}${'0'.padStart(16, '0')}`;
     if (plain) {
-      // A plain object (e.g. an empty file made by putContent) becomes the first segment.
-      if (plain.size > 0) await this.copyObject(path, this.key(path), `${this.segPrefix(path)}${'0'.padStart(16, '0')}`, plain.size);
-      await this.deleteKeys(path, [this.key(path)]);
+      // A plain object (e.g. an empty file made by putContent) becomes the first segment. It stays in place until
+      // the appended segment is written, so a concurrent stat or read (another replica) sees the old size and
+      // content throughout, never a missing file.
+      if (plain.size > 0) await this.copyObject(path, this.key(path), firstSeg, plain.size);
       size = plain.size;
     } else {
       size = (await this.segments(path)).reduce((n, s) => n + s.size, 0);
     }
     const segKey = `${this.segPrefix(path)}${String(size).padStart(16, '0')}`;
-    const written = await this.streamObject(path, segKey, source);
+    let written: number;
+    try {
+      written = await this.streamObject(path, segKey, source);
+    } catch (err) {
+      if (plain && plain.size > 0) await this.deleteKeys(path, [firstSeg]).catch(() => undefined);
+      throw err;
+    }
     if (written === 0 && size > 0) await this.deleteKeys(path, [segKey]);
+    if (plain) {
+      // An empty append to an empty plain file must leave a file: keep the plain object then.
+      if (written > 0 || plain.size > 0) await this.deleteKeys(path, [this.key(path)]);
+      else await this.deleteKeys(path, [segKey]);
+    }
     return size + written;
   }
 
