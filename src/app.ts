@@ -19,6 +19,7 @@ import { Metrics } from './metrics.js';
 import { metricsHooks, Notifier } from './notifications/index.js';
 import { schedulePurging } from './registry/purge.js';
 import { createDriver } from './storage/index.js';
+import { createUi } from './ui/handler.js';
 import { createSharedState } from './redis/index.js';
 import { instrumented } from './storage/instrumented.js';
 
@@ -99,6 +100,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
   const events = new Notifier(config.notifications, { log, httpAddr: config.http.addr, hooks: metricsHooks(metrics) });
 
   const prefix = config.http.prefix.replace(/\/$/, '');
+  const ui = config.ui.enabled ? await createUi({ config, auth, registry, prefix, log }) : undefined;
   const handler = createHandler({
     app: { registry, codec: new UploadStateCodec(secret), log, prefix, host: config.http.host, relativeUrls: config.http.relativeurls, catalogMaxEntries: config.catalog.maxentries, events },
     auth,
@@ -107,6 +109,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     accessLog: !config.log.accesslog.disabled,
     metrics,
     probes,
+    ui,
   });
 
   const timeouts = { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 };

@@ -25,6 +25,8 @@ export interface PipelineOptions {
   metrics: Metrics;
   /** Liveness/readiness probes answered at /livez and /readyz. */
   probes: DebugOptions;
+  /** The web UI (src/ui): the paths it claims within http.prefix (`/` only for browsers), answered before the API routes. */
+  ui?: { matches(path: string, req: IncomingMessage): boolean; handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> };
 }
 
 const UPLOAD_METHODS = new Set(['POST', 'PATCH', 'PUT']);
@@ -84,6 +86,12 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
     }
 
     if ((path === '/livez' || path === '/readyz') && answerProbe(path, res, opts.probes)) return;
+
+    if (opts.ui?.matches(path, req)) {
+      routeName = 'ui';
+      void opts.ui.handle(req, res, path);
+      return;
+    }
 
     if (path === '/') {
       res.writeHead(200, { 'Cache-Control': 'no-cache', 'Content-Length': '0' });
