@@ -5,8 +5,8 @@ import { Command } from 'commander';
 import { startRegistry } from './app.js';
 import { configCheck } from './cli/configcheck.js';
 import { garbageCollectCommand } from './cli/gc.js';
-import { tokenServerCommand } from './cli/tokenserver.js';
 import { HELP as HTPASSWD_HELP, runHtpasswd, terminalPrompt } from './cli/htpasswd.js';
+import { tokenServerCommand } from './cli/tokenserver.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { createLogger } from './log.js';
 
