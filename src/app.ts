@@ -6,7 +6,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { bruteForceGuard, createAccessController } from './auth/index.js';
+import { bruteForceGuard, createAuth } from './auth/index.js';
 import { storageDriverOf } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createHandler } from './http/server.js';
@@ -16,11 +16,12 @@ import { UploadStateCodec } from './registry/uploadstate.js';
 import { HealthChecks } from './health.js';
 import { debugHandler, type DebugOptions } from './http/debug.js';
 import { Metrics } from './metrics.js';
+import { createTokenServer } from './tokenserver/index.js';
 import { metricsHooks, Notifier } from './notifications/index.js';
 import { schedulePurging } from './registry/purge.js';
 import { createDriver } from './storage/index.js';
-import { createUi } from './ui/handler.js';
 import { createSharedState } from './redis/index.js';
+import { createUi } from './ui/handler.js';
 import { instrumented } from './storage/instrumented.js';
 
 export interface RunningRegistry {
@@ -78,7 +79,10 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     log.warn('http.secret is not set: a random secret is used; uploads cannot be continued by another instance or after a restart. Set http.secret when running several replicas.');
   }
 
-  const auth = await createAccessController(config, { log, guard: bruteForceGuard(config, shared.bruteForce) });
+  const guard = bruteForceGuard(config, shared.bruteForce);
+  // The token server first: it may generate the certificate that auth.token.rootcertbundle names.
+  const tokenServer = await createTokenServer(config, log, guard);
+  const auth = await createAuth(config, { log, guard });
   if (auth.name !== 'none' && auth.name !== 'silly' && config.http.net === 'tcp' && !config.http.tls && !isLoopback(config.http.addr)) {
     log.warn(`auth.${auth.name} is configured over plain HTTP on ${config.http.addr}: credentials travel in the clear; configure http.tls or a TLS-terminating proxy`);
   }
@@ -110,6 +114,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     metrics,
     probes,
     ui,
+    tokenServer: tokenServer ? { path: tokenServer.path, handle: (req, res) => tokenServer.server.handle(req, res) } : undefined,
   });
 
   const timeouts = { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 };
@@ -171,6 +176,10 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       if (auth.reload) {
         await auth.reload();
         done.push(`auth.${auth.name}`);
+      }
+      if (tokenServer) {
+        await tokenServer.reload();
+        done.push('tokenserver.htpasswd');
       }
       if (reloadTls) {
         reloadTls();

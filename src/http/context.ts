@@ -42,6 +42,8 @@ export interface Ctx {
   user?: string;
   /** Whether this caller may pull every repository (no per-repository rules apply to it). */
   readsAll: boolean;
+  /** Whether this caller may pull repository `name` (the catalog lists only those). */
+  mayPull: (name: string) => boolean;
   requestId: string;
 }
 

@@ -27,6 +27,8 @@ export interface PipelineOptions {
   probes: DebugOptions;
   /** The web UI (src/ui): the paths it claims within http.prefix (`/` only for browsers), answered before the API routes. */
   ui?: { matches(path: string, req: IncomingMessage): boolean; handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> };
+  /** The built-in token server, answered at its own path (outside http.prefix). */
+  tokenServer?: { path: string; handle: (req: IncomingMessage, res: ServerResponse) => Promise<void> };
 }
 
 const UPLOAD_METHODS = new Set(['POST', 'PATCH', 'PUT']);
@@ -76,6 +78,15 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
       sendErrors(res, method, errors);
     };
 
+    // Probes and the token server live at fixed paths, outside http.prefix.
+    if ((path === '/livez' || path === '/readyz') && answerProbe(path, res, opts.probes)) return;
+    if (opts.tokenServer && path === opts.tokenServer.path) {
+      routeName = 'token';
+      void opts.tokenServer.handle(req, res);
+      return;
+    }
+
+
     if (prefix !== '') {
       if (!path.startsWith(`${prefix}/`) && path !== prefix) {
         res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
@@ -84,8 +95,6 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
       }
       path = path.slice(prefix.length) || '/';
     }
-
-    if ((path === '/livez' || path === '/readyz') && answerProbe(path, res, opts.probes)) return;
 
     if (opts.ui?.matches(path, req)) {
       routeName = 'ui';
@@ -119,7 +128,7 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
     }
 
     const query = new URLSearchParams(rawQuery);
-    const ctx: Ctx = { req, res, app, method, path, rawQuery, query, params, requestId, readsAll: auth.readsAll };
+    const ctx: Ctx = { req, res, app, method, path, rawQuery, query, params, requestId, readsAll: auth.readsAll, mayPull: () => true };
 
     (async () => {
       if (params.name !== undefined) checkName(params.name);
@@ -133,6 +142,8 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
       }
       user = result.user;
       ctx.user = user;
+      const policy = auth.policy;
+      if (policy) ctx.mayPull = (name) => policy.allows(user ?? null, { type: 'repository', class: '', name, action: 'pull' });
       await handler(ctx);
     })().catch(fail);
   };
