@@ -1,7 +1,7 @@
 /** Builds a running registry from a validated Config: storage -> registry -> auth -> HTTP server. */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { createSecureServer } from 'node:http2';
+import { createSecureServer, type ServerHttp2Session } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
@@ -121,13 +121,22 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
   const tls = config.http.tls;
   let server: Server | ReturnType<typeof createSecureServer>;
   let stopWatching = () => {};
+  const h2Sessions = new Set<ServerHttp2Session>();
   let reloadTls: (() => void) | null = null;
   if (tls) {
     const material = loadTlsMaterial(tls);
     for (const w of tlsWarnings(tls, material)) log.warn(w);
     const options = tlsServerOptions(tls, material);
     if (config.http.http2?.disabled) server = createHttpsServer({ ...options, ...timeouts }, handler);
-    else server = createSecureServer({ ...options, allowHTTP1: true }, handler as never);
+    else {
+      const h2 = createSecureServer({ ...options, allowHTTP1: true }, handler as never);
+      // HTTP/2 sessions are not "connections" to closeIdleConnections(): track them to close them on shutdown.
+      h2.on('session', (s: ServerHttp2Session) => {
+        h2Sessions.add(s);
+        s.once('close', () => h2Sessions.delete(s));
+      });
+      server = h2;
+    }
     const mode = clientAuthMode(tls);
     server.on('secureConnection', (socket: TLSSocket) => enforceClientAuth(mode, socket));
     const secure = server as { setSecureContext(o: object): void };
@@ -202,11 +211,14 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       const http1 = server as Partial<Server>;
       http1.closeIdleConnections?.();
+      // GOAWAY to every HTTP/2 client: streams in flight finish, no new ones start, the session then closes.
+      for (const s of h2Sessions) s.close();
       // A keep-alive connection whose last request ends during the drain turns idle and would hold close() open.
       const sweep = setInterval(() => http1.closeIdleConnections?.(), 100);
       if (drainMs > 0) await Promise.race([closed, new Promise((r) => setTimeout(r, drainMs).unref())]);
       clearInterval(sweep);
       http1.closeAllConnections?.();
+      for (const s of h2Sessions) s.destroy();
       await driver.close?.();
       await shared.close();
     },
