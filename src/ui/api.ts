@@ -1,16 +1,17 @@
 /**
  * The UI's JSON endpoints, for what the v2 API lacks: who the caller is and what the registry allows
  * (`session`), a searchable repository list with tag counts and push times (`repositories`), tags with their
- * digest, size, platforms and push time (`tags`), and whether the caller may delete in a repository
- * (`permissions`). Each asks the auth method for the same access as the v2 endpoint it extends, so a refusal is
- * the same 401 challenge (with its scope, for token auth) or 403 DENIED, and the access rules apply unchanged.
+ * digest, size, platforms and push time (`tags`), whether the caller may delete in a repository (`permissions`),
+ * and image configs that a blob redirect would put out of the page's reach (`config`). Each asks the auth method
+ * for the same access as the v2 endpoint it extends, so a refusal is the same 401 challenge (with its scope, for
+ * token auth) or 403 DENIED, and the access rules apply unchanged.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { repositoryAccess, type Access } from '../auth/access.js';
 import type { AccessController, AuthResult } from '../auth/controller.js';
 import { JSON_TYPE, sendErrors } from '../http/context.js';
 import { ociError, OciError, toOciError } from '../oci/errors.js';
-import { checkName } from '../oci/names.js';
+import { checkDigest, checkName } from '../oci/names.js';
 import type { Registry } from '../registry/registry.js';
 import { mapLimit, Summaries, tagPushedAt } from './summary.js';
 
@@ -27,6 +28,7 @@ const PAGE_DEFAULT = 25;
 const PAGE_MAX = 100;
 /** Concurrent storage reads per request. */
 const CONCURRENCY = 16;
+const MAX_CONFIG_BYTES = 1024 * 1024;
 
 export class UiApi {
   private readonly summaries: Summaries;
@@ -53,6 +55,9 @@ export class UiApi {
           break;
         case 'permissions':
           body = await this.permissions(req, query);
+          break;
+        case 'config':
+          body = await this.config(req, query);
           break;
         default:
           throw ociError('UNSUPPORTED', { endpoint }, 'no such UI endpoint');
@@ -130,6 +135,24 @@ export class UiApi {
     const name = checkName(query.get('repository') ?? '');
     await this.require(req, repositoryAccess(name, ['pull']));
     return { name, pull: true, delete: await this.mayDelete(req, name) };
+  }
+
+  /**
+   * An image config blob (at most 1 MiB) read here: GET /v2/<name>/blobs/<digest> may redirect to storage (S3
+   * presigned URLs) that the page's connect-src does not allow, so the page falls back to this.
+   */
+  private async config(req: IncomingMessage, query: URLSearchParams): Promise<unknown> {
+    const name = checkName(query.get('repository') ?? '');
+    await this.require(req, repositoryAccess(name, ['pull']));
+    const d = checkDigest(query.get('digest') ?? '');
+    const { size } = await this.opts.registry.blobs.stat(name, d);
+    if (size > MAX_CONFIG_BYTES) throw ociError('SIZE_INVALID', { size }, 'the config is larger than the UI reads');
+    try {
+      return JSON.parse((await this.opts.registry.blobs.getSmall(d)).toString('utf8'));
+    } catch (err) {
+      if (err instanceof SyntaxError) throw ociError('UNSUPPORTED', undefined, 'the config is not JSON');
+      throw err;
+    }
   }
 
   /** Whether a DELETE would be allowed, asked of the auth method as the DELETE would be; the credentials have just passed, so this is never a failed login. */

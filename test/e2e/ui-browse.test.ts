@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startWharf, type Wharf } from './harness.js';
-import { CHROMIUM_MISSING, EVIL_LABEL, go, openBrowser, OPEN, pushFixture, putManifest, OCI_MANIFEST, SBOM_TYPE, screenshot, settled, unexpectedErrors, type Browser, type Fixture } from './ui-helpers.js';
+import { CHROMIUM_MISSING, EVIL_LABEL, go, openBrowser, OPEN, pushFixture, putManifest, OCI_MANIFEST, readmeShot, SBOM_TYPE, screenshot, settled, unexpectedErrors, type Browser, type Fixture } from './ui-helpers.js';
 
 const HTML_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
 
@@ -115,6 +115,7 @@ describe('web UI: browsing', { skip: CHROMIUM_MISSING }, () => {
     await page.locator('button[data-sort="name"]').click();
     assert.deepEqual(await tags(), ['latest', 'v1']);
     await screenshot(page, 'tags');
+    await readmeShot(page, 'tags');
   });
 
   test('an index: platforms, sizes, total, pull commands, referrers with their artifact type', async () => {
@@ -134,6 +135,7 @@ describe('web UI: browsing', { skip: CHROMIUM_MISSING }, () => {
     assert.equal(await ref.locator('th').textContent(), SBOM_TYPE);
     assert.equal(await ref.locator('.digest').getAttribute('title'), fx.referrer.digest);
     await screenshot(page, 'index');
+    await readmeShot(page, 'image');
 
     await ref.getByRole('link').click();
     await settled(page);
@@ -158,6 +160,13 @@ describe('web UI: browsing', { skip: CHROMIUM_MISSING }, () => {
     assert.equal(await page.locator('dl.facts .size').first().getAttribute('data-bytes'), String(fx.amd64.total));
     await page.waitForTimeout(200);
     assert.deepEqual(dialogs, [], 'no dialog fired');
+
+    // The config fallback endpoint (for blob redirects the page may not follow) answers the same config.
+    const manifest = (await (await fetch(`${w.url}/v2/demo/app/manifests/v1`, { headers: { Accept: OCI_MANIFEST } })).json()) as { config: { digest: string } };
+    const viaUi = await fetch(`${w.url}/_ui/api/config?repository=demo/app&digest=${manifest.config.digest}`);
+    assert.equal(viaUi.status, 200);
+    assert.deepEqual(await viaUi.json(), await (await fetch(`${w.url}/v2/demo/app/blobs/${manifest.config.digest}`)).json());
+    assert.equal((await fetch(`${w.url}/_ui/api/config?repository=other/tool&digest=${manifest.config.digest}`)).status, 404, 'only blobs of that repository');
     await screenshot(page, 'image');
   });
 

@@ -71,13 +71,25 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   return path;
 }
 
+/**
+ * A screenshot for the README: 1000 px wide, cut below the content (test-artifacts/ui/readme-<name>.png; copied
+ * to docs/ by hand when the UI changes).
+ */
+export async function readmeShot(page: Page, name: string): Promise<void> {
+  const before = page.viewportSize();
+  await page.setViewportSize({ width: 1000, height: 600 });
+  const bottom = await page.evaluate(() => Math.ceil(document.getElementById('main')!.lastElementChild!.getBoundingClientRect().bottom + window.scrollY + 24));
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, `readme-${name}.png`), fullPage: true, clip: { x: 0, y: 0, width: 1000, height: bottom } });
+  if (before) await page.setViewportSize(before);
+}
+
 /** Waits until the view for the current hash finished rendering. */
 export async function settled(page: Page): Promise<void> {
   await page.waitForFunction(() => {
     const m = document.getElementById('main');
     return !!m && m.getAttribute('data-ready') === (location.hash || '#/') && !m.querySelector('[aria-busy="true"]');
   });
-  await page.waitForLoadState('networkidle');
 }
 
 export async function go(page: Page, url: string): Promise<void> {

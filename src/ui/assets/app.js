@@ -512,7 +512,7 @@ async function viewRepository(name, q) {
   const render = () => {
     const sorted = [...tags].sort(sort === 'date' ? (a, b) => String(b.pushed ?? '').localeCompare(String(a.pushed ?? '')) || a.tag.localeCompare(b.tag) : (a, b) => a.tag.localeCompare(b.tag));
     const sortButton = (/** @type {string} */ key, /** @type {string} */ label) =>
-      h('th', { scope: 'col', 'aria-sort': sort === key ? (key === 'date' ? 'descending' : 'ascending') : 'none' }, h('button', { type: 'button', class: 'sort', 'data-sort': key, onclick: () => { sort = key; history.replaceState(null, '', `${repoHref(name)}${key === 'date' ? '?sort=date' : ''}`); render(); /** @type {HTMLElement | null} */ (body.querySelector(`[data-sort="${key}"]`))?.focus(); } }, label, sort === key ? (key === 'date' ? ' ↓' : ' ↑') : ''));
+      h('th', { scope: 'col', 'aria-sort': sort === key ? (key === 'date' ? 'descending' : 'ascending') : 'none' }, h('button', { type: 'button', class: 'sort', 'data-sort': key, onclick: () => { sort = key; history.replaceState(null, '', `${repoHref(name)}${key === 'date' ? '?sort=date' : ''}`); render(); /** @type {HTMLElement | null} */ (body.querySelector(`[data-sort="${key}"]`))?.focus(); } }, label, h('span', { 'aria-hidden': 'true', class: 'sort-mark' }, sort === key ? (key === 'date' ? ' ↓' : ' ↑') : ' ↕')));
     const rows = sorted.map((t) =>
       h(
         'tr',
@@ -600,8 +600,13 @@ async function viewImage(name, ref) {
     totalSlot.replaceWith(sizeEl(sum(blobs)));
     let config = null;
     if (m.config && IMAGE_CONFIG_TYPES.has(m.config.mediaType) && m.config.size <= 1024 * 1024) {
-      const c = await request(`${API}/v2/${name}/blobs/${m.config.digest}`, { scope });
-      if (c.ok) config = await c.json().catch(() => null);
+      // A blob GET may redirect to storage the page may not connect to (S3): then the UI endpoint reads it.
+      const c = await request(`${API}/v2/${name}/blobs/${m.config.digest}`, { scope }).catch(() => null);
+      if (c?.ok) config = await c.json().catch(() => null);
+      if (!config) {
+        const f = await getJson(`${UI_API}config?repository=${encodeURIComponent(name)}&digest=${encodeURIComponent(m.config.digest)}`, { scope });
+        if (f.ok) config = f.body;
+      }
     }
     if (config) {
       const p = platformOf(config);
