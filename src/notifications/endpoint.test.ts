@@ -131,7 +131,7 @@ test('failures are retried: at once below the threshold, then every backoff, wit
     },
     {
       threshold: 3,
-      backoffMs: 60,
+      backoffMs: 300,
       hooks: { failure: (_n, s) => statuses.push(s), error: () => statuses.push(0), success: (_n, s) => statuses.push(s) },
     },
   );
@@ -139,8 +139,9 @@ test('failures are retried: at once below the threshold, then every backoff, wit
   await ep.drained();
   assert.deepEqual(statuses, [500, 500, 500, 500, 0, 201]);
   const gaps = times.slice(1).map((t, i) => t - times[i]);
-  assert.ok(gaps[0] < 50 && gaps[1] < 50, `retries below the threshold are immediate: ${gaps.join(',')}`);
-  for (const g of gaps.slice(2)) assert.ok(g >= 55, `after ${3} failures every attempt waits the backoff: ${gaps.join(',')}`);
+  // Wide margins: this runs beside other test files on a busy machine.
+  assert.ok(gaps[0] < 150 && gaps[1] < 150, `retries below the threshold are immediate: ${gaps.join(',')}`);
+  for (const g of gaps.slice(2)) assert.ok(g >= 280, `after 3 failures every attempt waits the backoff: ${gaps.join(',')}`);
   assert.equal(lines.filter((l) => l.includes('is failing')).length, 1);
   assert.ok(lines.some((l) => l.includes('recovered')));
   assert.ok(lines.some((l) => l.includes('ECONNREFUSED')));

@@ -43,16 +43,23 @@ export function httpSender(target: HttpTarget): Sender {
     for (const v of values) base.append(name, v);
   }
   base.set('Content-Type', EVENTS_MEDIA_TYPE);
-  return async (body, signal) => {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: base,
-      body,
-      redirect: 'follow',
-      signal: AbortSignal.any([signal, AbortSignal.timeout(target.timeoutMs)]),
-    });
-    // Free the connection; the answer's body means nothing to us.
-    await res.body?.cancel().catch(() => undefined);
-    return res.status;
+  return async (body, stop) => {
+    // A controller and a timer of our own, not AbortSignal.any([stop, AbortSignal.timeout()]): on Node 20 the
+    // composite holds the timeout signal weakly, so it can be collected and never fire (nodejs/node#57736), and
+    // each composite stays registered on the long-lived `stop` signal (nodejs/node#62363).
+    const ac = new AbortController();
+    const onStop = () => ac.abort(stop.reason);
+    if (stop.aborted) onStop();
+    else stop.addEventListener('abort', onStop, { once: true });
+    const timer = setTimeout(() => ac.abort(new DOMException(`no answer within ${target.timeoutMs} ms`, 'TimeoutError')), target.timeoutMs);
+    try {
+      const res = await fetch(url, { method: 'POST', headers: base, body, redirect: 'follow', signal: ac.signal });
+      // Free the connection; the answer's body means nothing to us.
+      await res.body?.cancel().catch(() => undefined);
+      return res.status;
+    } finally {
+      clearTimeout(timer);
+      stop.removeEventListener('abort', onStop);
+    }
   };
 }
