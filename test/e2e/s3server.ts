@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { createServer } from 'node:net';
 import { freePort } from './harness.js';
 
 const run = promisify(execFile);
@@ -37,16 +38,36 @@ export function s3Unavailable(): string | null {
   return null;
 }
 
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
 /** Three consecutive free ports starting at a free one (monitor msgr2 and msgr1 need two in a row). */
 async function freeRun(): Promise<number> {
   for (let i = 0; i < 50; i++) {
     const p = await freePort();
-    if (p + 2 < 65535) return p;
+    if (p + 2 < 65535 && (await canBind(p + 1)) && (await canBind(p + 2))) return p;
   }
   throw new Error('no free ports');
 }
 
+/**
+ * Starts RGW on free ports. Ports are chosen free but bound later by the daemons, so a test running in parallel
+ * may take one in between: a start that fails is retried once on other ports.
+ */
 export async function startS3(): Promise<S3Server> {
+  try {
+    return await startS3Once();
+  } catch {
+    return startS3Once();
+  }
+}
+
+async function startS3Once(): Promise<S3Server> {
   const dir = mkdtempSync(join(tmpdir(), 'wharf-s3-'));
   rmSync(dir, { recursive: true });
   const s3Port = await freePort();
@@ -59,7 +80,14 @@ export async function startS3(): Promise<S3Server> {
     CEPH_PORT_MIN: String(osdMin),
     CEPH_PORT_MAX: String(osdMin + 40),
   };
-  const { stdout } = await run('bash', [join(SHARED_S3, 'start-s3.sh'), dir], { env, timeout: 180_000 });
+  let stdout: string;
+  try {
+    ({ stdout } = await run('bash', [join(SHARED_S3, 'start-s3.sh'), dir], { env, timeout: 180_000 }));
+  } catch (err) {
+    // start-s3.sh stops what it started when it fails; its directory is ours to remove.
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const vars = Object.fromEntries(
     stdout
       .split('\n')
