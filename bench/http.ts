@@ -1,5 +1,6 @@
 /** A small HTTP client for the bench: keep-alive, bodies streamed from async iterables with backpressure. */
 import { Agent, request, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
 export interface Reply {
   status: number;
@@ -8,8 +9,9 @@ export interface Reply {
   text: string;
 }
 
-export function keepAliveAgent(maxSockets: number): Agent {
-  return new Agent({ keepAlive: true, maxSockets });
+/** A keep-alive agent; with `ca`, an HTTPS agent trusting that certificate. */
+export function keepAliveAgent(maxSockets: number, ca?: Buffer): Agent {
+  return ca ? (new HttpsAgent({ keepAlive: true, maxSockets, ca }) as unknown as Agent) : new Agent({ keepAlive: true, maxSockets });
 }
 
 /** Sends one request; `body` is written chunk by chunk, waiting for 'drain', so nothing is buffered whole. */
@@ -25,7 +27,7 @@ export function send(agent: Agent, method: string, url: string, headers: Record<
 /** Like send, but hands the response stream to `consume`. */
 export function sendRaw<T>(agent: Agent, method: string, url: string, headers: Record<string, string | number>, body: Buffer | Iterable<Buffer> | undefined, timeoutMs: number, consume: (res: IncomingMessage) => Promise<T>): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const req = request(url, { method, headers, agent, timeout: timeoutMs });
+    const req = (url.startsWith('https:') ? httpsRequest : request)(url, { method, headers, agent, timeout: timeoutMs });
     req.once('timeout', () => req.destroy(new Error(`${method} ${url}: timed out after ${timeoutMs} ms`)));
     req.once('error', reject);
     req.once('response', (res) => consume(res).then(resolve, reject));

@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
@@ -81,7 +82,10 @@ export function runNodeLoad(spec: LoadSpec): Promise<LoadResult> {
 }
 
 async function worker(spec: LoadSpec): Promise<LoadResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: spec.connections });
+  const tls = spec.url.startsWith('https:');
+  // The bench's own self-signed certificate: verification is not what is measured.
+  const agent = tls ? new HttpsAgent({ keepAlive: true, maxSockets: spec.connections, rejectUnauthorized: false }) : new Agent({ keepAlive: true, maxSockets: spec.connections });
+  const send = tls ? httpsRequest : request;
   const t0 = Date.now();
   const measureFrom = t0 + spec.warmupMs;
   const stopAt = measureFrom + spec.durationMs;
@@ -90,7 +94,7 @@ async function worker(spec: LoadSpec): Promise<LoadResult> {
   let firstError: string | undefined;
   const one = () =>
     new Promise<boolean>((resolve) => {
-      const req = request(spec.url, { method: spec.method, headers: spec.headers, agent, timeout: 10_000 });
+      const req = send(spec.url, { method: spec.method, headers: spec.headers, agent, timeout: 10_000 });
       req.once('timeout', () => req.destroy(new Error('timeout')));
       req.once('error', (err) => {
         firstError ??= err.message;

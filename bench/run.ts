@@ -4,6 +4,7 @@
  *   BENCH_QUICK=1       64 MiB blobs, 2 s load, 50 images: a smoke run
  *   BENCH_ONLY=wharf    skip docker-registry (ratios are then empty)
  *   BENCH_LOADGEN=node  node:http keep-alive load in a worker thread instead of Debian's wrk (installed when missing)
+ *   BENCH_NO_EXTRA=1    skip the authentication (htpasswd, bcrypt cost 5 and 10) and HTTPS phases
  *
  * Prints one table and writes it as JSON to bench/results/latest.json. Everything talks to 127.0.0.1 only;
  * servers and their temp dirs are removed at the end, also on failure or Ctrl-C.
@@ -15,12 +16,15 @@ import { fileURLToPath } from 'node:url';
 import { makeBlob, pull, pushChunked, pushMonolithic, type BlobSource } from './blobs.js';
 import { keepAliveAgent } from './http.js';
 import { OCI_MANIFEST, pushImage, pushMany } from './images.js';
+import { measureExtra } from './extra.js';
 import { runNodeLoad, runWrkLoad, WRK, type LoadResult, type LoadSpec } from './loadgen.js';
 import { DOCKER_REGISTRY, ensureDebianPackage, peakRss, resetPeakRss, startServer, WHARF_MAIN, type RunningServer, type ServerKind } from './servers.js';
 
 const MiB = 1024 * 1024;
 const QUICK = process.env.BENCH_QUICK === '1';
 const ONLY = process.env.BENCH_ONLY;
+/** BENCH_NO_EXTRA=1 skips the authentication and HTTPS phases. */
+const NO_EXTRA = process.env.BENCH_NO_EXTRA === '1';
 let loadgen: 'wrk' | 'node' = process.env.BENCH_LOADGEN === 'node' ? 'node' : 'wrk';
 // wrk 4.1 waits for a body after a HEAD response with Content-Length and counts 0 requests: HEAD is always node's.
 const runLoad = (spec: LoadSpec): Promise<LoadResult> => (loadgen === 'wrk' && spec.method !== 'HEAD' ? runWrkLoad(spec) : runNodeLoad(spec));
@@ -36,7 +40,20 @@ const P = {
   imageConcurrency: 16,
 };
 
-type Metric = 'push' | 'chunkedPush' | 'pull' | 'manifestGet' | 'blobHead' | 'smallPushes' | 'peakRss';
+type Metric =
+  | 'push'
+  | 'chunkedPush'
+  | 'pull'
+  | 'manifestGet'
+  | 'blobHead'
+  | 'smallPushes'
+  | 'peakRss'
+  | 'basic5'
+  | 'basic10'
+  | 'basic10VsPlain'
+  | 'tlsPush'
+  | 'tlsPull'
+  | 'tlsManifestGet';
 type Measured = Partial<Record<Metric, number>>;
 
 interface Row {
@@ -44,7 +61,7 @@ interface Row {
   label: string;
   unit: string;
   /** Higher is better and the target is a minimum wharf/docker-registry ratio; or an absolute maximum for wharf. */
-  target: { ratioAtLeast: number } | { wharfBelow: number };
+  target: { ratioAtLeast: number } | { wharfBelow: number } | { wharfAtLeast: number };
 }
 
 /** Built when printing, once the load generator is known. */
@@ -56,6 +73,12 @@ const rowSpecs = (): Row[] => [
   { metric: 'blobHead', label: `blob HEAD (${P.connections} conns, ${clientOf('HEAD')})`, unit: 'req/s', target: { ratioAtLeast: 5 } },
   { metric: 'smallPushes', label: `small image pushes (${P.images}, ${P.imageConcurrency} at a time)`, unit: 'images/s', target: { ratioAtLeast: 2 } },
   { metric: 'peakRss', label: 'server peak RSS during blob push+pull', unit: 'MiB', target: { wharfBelow: 150 } },
+  { metric: 'basic5', label: `manifest GET, htpasswd Basic, bcrypt cost 5 (${clientOf('GET')})`, unit: 'req/s', target: { ratioAtLeast: 10 } },
+  { metric: 'basic10', label: `manifest GET, htpasswd Basic, bcrypt cost 10 (${clientOf('GET')})`, unit: 'req/s', target: { ratioAtLeast: 10 } },
+  { metric: 'basic10VsPlain', label: 'cost-10 Basic GET / same server without auth', unit: 'x', target: { wharfAtLeast: 0.8 } },
+  { metric: 'tlsPush', label: `HTTPS monolithic push ${fmtSize(P.blobBytes)}`, unit: 'MB/s', target: { ratioAtLeast: 1 } },
+  { metric: 'tlsPull', label: `HTTPS pull ${fmtSize(P.blobBytes)} (verified)`, unit: 'MB/s', target: { ratioAtLeast: 1 } },
+  { metric: 'tlsManifestGet', label: `HTTPS manifest GET (${P.connections} conns, ${clientOf('GET')})`, unit: 'req/s', target: { ratioAtLeast: 1 } },
 ];
 
 function fmtSize(n: number): string {
@@ -108,6 +131,11 @@ async function measure(kind: ServerKind, blobs: { mono: BlobSource; chunked: Blo
 
     out.smallPushes = await pushMany(agent, server.url, P.images, P.imageConcurrency, 300_000);
     log(`small pushes ${out.smallPushes.toFixed(1)} images/s`);
+    if (!NO_EXTRA) {
+      const x = await measureExtra(kind, { ...common, connections: P.connections, tlsBlob: blobs.mono }, runLoad, live, log);
+      Object.assign(out, { basic5: x.basic5, basic10: x.basic10, tlsPush: x.tlsPush, tlsPull: x.tlsPull, tlsManifestGet: x.tlsManifestGet });
+      if (x.basic10 !== undefined && x.plainManifestGet) out.basic10VsPlain = x.basic10 / x.plainManifestGet;
+    }
     return out;
   } catch (err) {
     const tail = server.output().trim();
@@ -122,7 +150,7 @@ async function measure(kind: ServerKind, blobs: { mono: BlobSource; chunked: Blo
 
 function fmt(v: number | undefined, unit: string): string {
   if (v === undefined) return '-';
-  return unit === 'req/s' ? v.toFixed(0) : v.toFixed(1);
+  return unit === 'req/s' ? v.toFixed(0) : unit === 'x' ? v.toFixed(2) : v.toFixed(1);
 }
 
 interface Line {
@@ -143,7 +171,10 @@ function lines(w: Measured, d: Measured): Line[] {
     const ratio = wv !== undefined && dv !== undefined && dv > 0 ? wv / dv : null;
     let target: string;
     let met: boolean | null;
-    if ('ratioAtLeast' in r.target) {
+    if ('wharfAtLeast' in r.target) {
+      target = `wharf >= ${r.target.wharfAtLeast}`;
+      met = wv === undefined ? null : wv >= r.target.wharfAtLeast;
+    } else if ('ratioAtLeast' in r.target) {
       target = `>= ${r.target.ratioAtLeast}x`;
       met = ratio === null ? null : ratio >= r.target.ratioAtLeast;
     } else {

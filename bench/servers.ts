@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { keepAliveAgent, send } from './http.js';
 
 export type ServerKind = 'wharf' | 'docker-registry';
 
@@ -26,7 +27,21 @@ export interface RunningServer {
   cleanup(): Promise<void>;
 }
 
-function config(port: number, dataDir: string): string {
+export interface StartOptions {
+  /** Serve this data directory (kept on cleanup) instead of a fresh one. */
+  dataDir?: string;
+  /** Extra top-level YAML (e.g. an `auth:` section). */
+  extra?: string;
+  /** Serve HTTPS with this certificate and key (PEM files). */
+  tls?: { certificate: string; key: string; ca: Buffer };
+}
+
+function config(port: number, dataDir: string, opts: StartOptions = {}): string {
+  const tls = opts.tls ? `  tls:\n    certificate: ${opts.tls.certificate}\n    key: ${opts.tls.key}\n` : '';
+  return baseConfig(port, dataDir) + tls + (opts.extra ?? '');
+}
+
+function baseConfig(port: number, dataDir: string): string {
   return `version: 0.1
 log:
   level: error
@@ -76,7 +91,7 @@ export function ensureDebianPackage(pkg: string, binary: string): void {
   if (run('apt-get', ['install', '-y', pkg]) !== 0 || !existsSync(binary)) throw new Error(`apt-get install -y ${pkg} failed`);
 }
 
-export async function startServer(kind: ServerKind): Promise<RunningServer> {
+export async function startServer(kind: ServerKind, opts: StartOptions = {}): Promise<RunningServer> {
   const dir = mkdtempSync(join(tmpdir(), `bench-${kind}-`));
   let proc: ChildProcess | undefined;
   let out = '';
@@ -100,7 +115,7 @@ export async function startServer(kind: ServerKind): Promise<RunningServer> {
   try {
     const port = await freePort();
     const configPath = join(dir, 'config.yml');
-    writeFileSync(configPath, config(port, join(dir, 'data')));
+    writeFileSync(configPath, config(port, opts.dataDir ?? join(dir, 'data'), opts));
     const [cmd, args] = kind === 'wharf' ? [process.execPath, [WHARF_MAIN, 'serve', configPath]] : [DOCKER_REGISTRY, ['serve', configPath]];
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('REGISTRY_')) env[k] = v;
@@ -108,20 +123,22 @@ export async function startServer(kind: ServerKind): Promise<RunningServer> {
     proc.stdout!.on('data', (d) => (out = (out + d).slice(-20_000)));
     proc.stderr!.on('data', (d) => (out = (out + d).slice(-20_000)));
     server.pid = proc.pid!;
-    server.url = `http://127.0.0.1:${port}`;
+    server.url = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
     const deadline = Date.now() + 15_000;
+    const probe = keepAliveAgent(1, opts.tls?.ca);
     for (;;) {
       if (proc.exitCode !== null) throw new Error(`${kind} exited with ${proc.exitCode}:\n${out}`);
       try {
-        const r = await fetch(`${server.url}/v2/`);
-        await r.arrayBuffer();
-        if (r.status === 200) break;
+        // 200, or 401 when auth is configured: either way the server answers.
+        const r = await send(probe, 'GET', `${server.url}/v2/`, {}, undefined, 2000);
+        if (r.status === 200 || r.status === 401) break;
       } catch {
         /* not listening yet */
       }
       if (Date.now() > deadline) throw new Error(`${kind} did not become ready in 15 s:\n${out}`);
       await new Promise((r) => setTimeout(r, 50));
     }
+    probe.destroy();
     return server;
   } catch (err) {
     await server.cleanup();
