@@ -81,7 +81,10 @@ http_debug_placeholder: ${debugPort}
     layout = new OciLayout(join(work, 'src'));
     multi = layout.index([layout.image('r-amd64', { os: 'linux', architecture: 'amd64' }), layout.image('r-arm64', { os: 'linux', architecture: 'arm64' })]);
     layout.tag('multi', multi.index);
-    [s3, redis] = await Promise.all([startS3(), startRedis()]);
+    // Assigned one by one, so that after() stops whichever started when the other fails.
+    const starting = startRedis().then((r) => (redis = r));
+    s3 = await startS3().finally(() => starting.catch(() => undefined));
+    await starting;
     await createBucket(s3, bucket);
     [a, b] = await Promise.all([replica('a'), replica('b')]);
   });
