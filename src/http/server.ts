@@ -86,7 +86,6 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
       return;
     }
 
-
     if (prefix !== '') {
       if (!path.startsWith(`${prefix}/`) && path !== prefix) {
         res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });

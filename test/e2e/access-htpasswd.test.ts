@@ -15,32 +15,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ACCOUNTS, ACTIONS, ALLOWED, accessesOf, act, basic, errorBody, EXAMPLE_RULES, REPOS, seed, USERS, writeUsers, type Account, type AuthFor } from './access.js';
-import { MAIN, startWharf, type Wharf } from './harness.js';
+import { configWith, MAIN, startWharf, type Wharf } from './harness.js';
 
 const REALM = 'wharf access e2e';
 const CHALLENGE = `Basic realm="${REALM}"`;
 
 function config(access: string): string {
-  return `version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {{data}}
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:{{port}}
-  secret: e2e-test-secret
-auth:
+  return configWith(`auth:
   htpasswd:
     realm: ${REALM}
     path: {{dir}}/users
 bruteforce:
   maxfailures: 10000
-${access}`;
+${access}`);
 }
 
 async function startWith(users: Record<string, string>, access: string): Promise<Wharf> {

@@ -72,6 +72,11 @@ http:
   secret: e2e-test-secret
 `;
 
+/** The default test config with more top-level YAML appended (an `auth:` section, `ui:`, ...). */
+export function configWith(extra: string): string {
+  return DEFAULT_TEST_CONFIG + extra;
+}
+
 export async function startWharf(opts: StartOptions = {}): Promise<Wharf> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'wharf-e2e-'));
   const dataDir = join(dir, 'data');

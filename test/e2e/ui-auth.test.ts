@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import bcrypt from 'bcryptjs';
-import { startWharf, type Wharf } from './harness.js';
+import { DEFAULT_TEST_CONFIG, startWharf, type Wharf } from './harness.js';
 import { CHROMIUM_MISSING, go, OCI_MANIFEST, openBrowser, pushFixture, pushImage, screenshot, settled, unexpectedErrors, type AuthFor, type Browser } from './ui-helpers.js';
 
 const USERS = { alice: 'alice-UI-pa55', carol: 'carol-UI-pa55' };
@@ -24,20 +24,7 @@ const RULES = `access:
     - { accounts: [group:admins], repositories: ["**"], actions: ["*"], catalog: true }
     - { accounts: [alice], repositories: ["demo/**", "other/**"], actions: [pull], catalog: true }
 `;
-const BASE = `version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {{data}}
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:{{port}}
-  secret: e2e-test-secret
-`;
+const BASE = DEFAULT_TEST_CONFIG;
 
 const basic = (user: keyof typeof USERS) => ({ Authorization: `Basic ${Buffer.from(`${user}:${USERS[user]}`).toString('base64')}` });
 

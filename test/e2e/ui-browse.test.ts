@@ -13,7 +13,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startWharf, type Wharf } from './harness.js';
+import { configWith, startWharf, type Wharf } from './harness.js';
 import { CHROMIUM_MISSING, EVIL_LABEL, go, openBrowser, OPEN, pushFixture, putManifest, OCI_MANIFEST, readmeShot, SBOM_TYPE, screenshot, settled, unexpectedErrors, type Browser, type Fixture } from './ui-helpers.js';
 
 const HTML_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
@@ -257,20 +257,4 @@ describe('web UI: ui.path and ui.enabled', { skip: CHROMIUM_MISSING }, () => {
   });
 });
 
-function configWith(extra: string): string {
-  return `version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {{data}}
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:{{port}}
-  secret: e2e-test-secret
-${extra}
-`;
-}
+
