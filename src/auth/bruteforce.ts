@@ -37,7 +37,16 @@ export class MemoryBruteForceStore implements BruteForceStore {
   constructor(private readonly maxTracked = 100_000) {}
 
   async blockedUntil(key: string, _now?: number): Promise<number> {
+    return this.blockedUntilNow(key);
+  }
+
+  /** The same, synchronously: the in-memory store needs no I/O. */
+  blockedUntilNow(key: string): number {
     return this.entries.get(key)?.blockedUntil ?? 0;
+  }
+
+  get size(): number {
+    return this.entries.size;
   }
 
   async fail(key: string, now: number, limits: BruteForceLimits): Promise<void> {
@@ -77,12 +86,20 @@ export class BruteForceGuard {
     return out;
   }
 
-  /** Seconds until the user or address may try again, or 0 when not blocked. */
-  async retryAfter(user: string | undefined, address: string | undefined): Promise<number> {
+  /**
+   * Seconds until the user or address may try again, or 0 when not blocked. With the in-memory store the answer
+   * is synchronous (a number): every authenticated request asks, so it should cost nothing.
+   */
+  retryAfter(user: string | undefined, address: string | undefined): number | Promise<number> {
     if (!this.opts.enabled) return 0;
     const t = this.now();
-    const until = Math.max(0, ...(await Promise.all(this.keys(user, address).map((k) => this.store.blockedUntil(k, t)))));
-    return until > t ? Math.ceil((until - t) / 1000) : 0;
+    const seconds = (until: number) => (until > t ? Math.ceil((until - t) / 1000) : 0);
+    const store = this.store;
+    if (store instanceof MemoryBruteForceStore) {
+      if (store.size === 0) return 0;
+      return seconds(Math.max(0, ...this.keys(user, address).map((k) => store.blockedUntilNow(k))));
+    }
+    return Promise.all(this.keys(user, address).map((k) => store.blockedUntil(k, t))).then((all) => seconds(Math.max(0, ...all)));
   }
 
   async recordFailure(user: string | undefined, address: string | undefined): Promise<void> {

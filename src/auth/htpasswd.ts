@@ -4,7 +4,7 @@
  * Verified credentials are cached briefly under an HMAC of user and password (never the plaintext), so repeated
  * requests do not each pay a full bcrypt; the cache is emptied whenever the file changes.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
@@ -57,7 +57,7 @@ export class HtpasswdAccess implements AccessController {
   private lastCheck = 0;
   private checking: Promise<void> | null = null;
   private readonly cache = new Map<string, { user: string; expires: number }>();
-  private readonly cacheKey = randomBytes(32);
+  private readonly cacheKeyText = randomBytes(32).toString('base64');
   private readonly header: string;
 
   constructor(private readonly opts: HtpasswdOptions) {
@@ -112,8 +112,9 @@ export class HtpasswdAccess implements AccessController {
     await this.checking;
   }
 
+  /** The cache key: a keyed hash of user and password (the secret random prefix makes it an HMAC substitute here). */
   private key(user: string, password: string): string {
-    return createHmac('sha256', this.cacheKey).update(user).update('\0').update(password).digest('base64');
+    return hash('sha256', `${this.cacheKeyText}${user}\0${password}`, 'base64');
   }
 
   async authorize(req: IncomingMessage, access: Access[]): Promise<AuthResult> {
@@ -136,8 +137,10 @@ export class HtpasswdAccess implements AccessController {
    * the brute-force limit.
    */
   async verify(user: string, password: string, address: string | undefined): Promise<{ ok: true } | { ok: false; retryAfter?: number }> {
-    await this.maybeReload();
-    const retry = await this.opts.guard.retryAfter(user, address);
+    // Hot path (a cached credential, no failures seen): no promise but the one this function returns.
+    if (Date.now() - this.lastCheck >= (this.opts.checkIntervalMs ?? 1000)) await this.maybeReload();
+    const blocked = this.opts.guard.retryAfter(user, address);
+    const retry = typeof blocked === 'number' ? blocked : await blocked;
     if (retry > 0) return { ok: false, retryAfter: retry };
 
     const k = this.key(user, password);
