@@ -63,7 +63,19 @@ export async function pushChunked(agent: Agent, base: string, repo: string, blob
 
 /** GET the blob, hashing and counting while streaming; throws when the size or digest differ. */
 export async function pull(agent: Agent, base: string, repo: string, blob: BlobSource): Promise<void> {
-  await sendRaw(agent, 'GET', `${base}/v2/${repo}/blobs/${blob.digest}`, {}, undefined, 600_000, async (res) => {
+  await fetchVerified(agent, `${base}/v2/${repo}/blobs/${blob.digest}`, blob);
+}
+
+/** The 307 Location a registry answers for a blob GET when its driver can presign (S3 with redirects on). */
+export async function redirectLocation(agent: Agent, base: string, repo: string, blob: BlobSource): Promise<string> {
+  const r = await send(agent, 'GET', `${base}/v2/${repo}/blobs/${blob.digest}`, {});
+  if (r.status !== 307 || !r.headers.location) throw new Error(`GET blob: HTTP ${r.status}, expected a 307 redirect`);
+  return absolute(base, r.headers.location);
+}
+
+/** GET `url` (a registry blob URL or a presigned storage URL), verifying size and digest while streaming. */
+export async function fetchVerified(agent: Agent, url: string, blob: BlobSource): Promise<void> {
+  await sendRaw(agent, 'GET', url, {}, undefined, 600_000, async (res) => {
     if (res.statusCode !== 200) {
       res.resume();
       throw new Error(`GET blob: HTTP ${res.statusCode}`);

@@ -17,7 +17,7 @@ import { cpus } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeBlob, pull, pushMonolithic, type BlobSource } from './blobs.js';
+import { fetchVerified, makeBlob, pull, pushMonolithic, redirectLocation, type BlobSource } from './blobs.js';
 import { keepAliveAgent } from './http.js';
 import { OCI_MANIFEST, pushImage } from './images.js';
 import { runNodeLoad, runWrkLoad, WRK, type LoadResult, type LoadSpec } from './loadgen.js';
@@ -57,7 +57,7 @@ async function launch(cmd: string, args: string[], env: NodeJS.ProcessEnv, port:
   }
 }
 
-function config(s3: S3Server, bucket: string, root: string, port: number, redis?: string): string {
+function config(s3: S3Server, bucket: string, root: string, port: number, redis?: string, redirect = false): string {
   return `version: 0.1
 log:
   level: error
@@ -68,7 +68,7 @@ ${s3Storage(s3, bucket)}    rootdirectory: /${root}
   delete:
     enabled: true
   redirect:
-    disable: true
+    disable: ${!redirect}
   maintenance:
     uploadpurging:
       enabled: false
@@ -110,6 +110,28 @@ async function measure(name: string, urls: string[]): Promise<Record<string, num
   };
 }
 
+/**
+ * Pull with redirects on (the default): each stream GETs the blob from wharf, follows the 307 to the presigned
+ * URL and reads it from RGW; then the same presigned URLs are read again directly, as RGW's own GET rate.
+ */
+async function measureRedirect(url: string): Promise<Array<Record<string, number | string>>> {
+  const agent = keepAliveAgent(64);
+  const repo = 'bench/redirect';
+  const blobs: BlobSource[] = Array.from({ length: P.streams }, () => makeBlob(P.blobBytes));
+  await streams([url], P.streams, (u, i) => pushMonolithic(agent, u, repo, blobs[i]));
+  const locations: string[] = [];
+  const viaWharf = await streams([url], P.streams, async (u, i) => {
+    locations[i] = await redirectLocation(agent, u, repo, blobs[i]);
+    await fetchVerified(agent, locations[i], blobs[i]);
+  });
+  const direct = await streams([url], P.streams, (_u, i) => fetchVerified(agent, locations[i], blobs[i]));
+  agent.destroy();
+  return [
+    { target: 'wharf x1, pull by 307 redirect', pushMBs: '-', pullMBs: Math.round(viaWharf), manifestGetRps: '-' },
+    { target: 'RGW direct GET (same URLs)', pushMBs: '-', pullMBs: Math.round(direct), manifestGetRps: '-' },
+  ];
+}
+
 async function main(): Promise<void> {
   const why = s3Unavailable();
   if (why) throw new Error(why);
@@ -123,10 +145,10 @@ async function main(): Promise<void> {
     const redis: RedisServer = await startRedis();
     cleanups.push(() => redis.stop());
     await createBucket(s3, 'bench');
-    const start = async (kind: 'wharf' | 'docker-registry', root: string, withRedis: boolean): Promise<Proc> => {
+    const start = async (kind: 'wharf' | 'docker-registry', root: string, withRedis: boolean, redirect = false): Promise<Proc> => {
       const port = await freePort();
       const path = join(work, `${kind}-${port}.yml`);
-      writeFileSync(path, config(s3, 'bench', root, port, withRedis ? redis.addr : undefined));
+      writeFileSync(path, config(s3, 'bench', root, port, withRedis ? redis.addr : undefined, redirect));
       const p = kind === 'wharf' ? await launch(process.execPath, [WHARF_MAIN, 'serve', path], { ...process.env }, port) : await launch(DOCKER_REGISTRY, ['serve', path], distributionEnv(), port);
       cleanups.push(() => void p.proc.kill('SIGKILL'));
       return p;
@@ -138,6 +160,9 @@ async function main(): Promise<void> {
     results.push(await measure('wharf x2', [a.url, b.url]));
     a.proc.kill('SIGKILL');
     b.proc.kill('SIGKILL');
+    const r = await start('wharf', 'wharfredirect', true, true);
+    results.push(...(await measureRedirect(r.url)));
+    r.proc.kill('SIGKILL');
     if (existsSync(DOCKER_REGISTRY)) {
       const d = await start('docker-registry', 'distribution', false);
       results.push(await measure('docker-registry', [d.url]));
