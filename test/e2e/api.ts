@@ -3,12 +3,12 @@
  * Like harness.ts they never import src/: they only speak HTTP to a running process.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './harness.js';
+import { DOCKER_REGISTRY_BIN, startDistribution as startDistributionOn } from './distribution.js';
 
 export const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 export const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
@@ -94,62 +94,23 @@ export interface Distribution {
   cleanup(): Promise<void>;
 }
 
-export const DISTRIBUTION_BIN = '/usr/bin/docker-registry';
-export const hasDistribution = (): boolean => existsSync(DISTRIBUTION_BIN);
+export const hasDistribution = (): boolean => Boolean(DOCKER_REGISTRY_BIN);
 
 /** Starts `docker-registry serve` with filesystem storage in a temporary directory and delete enabled. */
 export async function startDistribution(): Promise<Distribution> {
-  const dir = mkdtempSync(join(tmpdir(), 'wharf-e2e-distribution-'));
-  const port = await freePort();
-  const config = `version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: ${join(dir, 'data')}
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:${port}
-  secret: e2e-test-secret
-`;
-  writeFileSync(join(dir, 'config.yml'), config);
-  const proc = spawn(DISTRIBUTION_BIN, ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  const d: Distribution = {
-    url,
-    proc,
-    async cleanup() {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        proc.kill('SIGKILL');
-        await exited;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (proc.exitCode !== null) {
-      await d.cleanup();
-      throw new Error(`docker-registry exited with ${proc.exitCode}:\n${out}`);
-    }
-    try {
-      const r = await fetch(`${url}/v2/`);
-      await r.arrayBuffer();
-      break;
-    } catch {
-      if (Date.now() > deadline) {
-        await d.cleanup();
-        throw new Error(`docker-registry did not become ready:\n${out}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  const root = mkdtempSync(join(tmpdir(), 'wharf-e2e-distribution-'));
+  try {
+    const d = await startDistributionOn(root);
+    return {
+      url: d.url,
+      proc: d.proc,
+      async cleanup() {
+        await d.stop('SIGKILL');
+        rmSync(root, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    rmSync(root, { recursive: true, force: true });
+    throw err;
   }
-  return d;
 }

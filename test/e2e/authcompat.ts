@@ -3,15 +3,12 @@
  * section and sends the same unauthenticated requests to it and to wharf, so tests can compare status,
  * `WWW-Authenticate` and body byte for byte. Skip with `DOCKER_REGISTRY_MISSING` when the binary is absent.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './harness.js';
-import { onPath } from './skopeo.js';
+import { startDistribution } from './distribution.js';
 
-export const DOCKER_REGISTRY_BIN = process.env.DOCKER_REGISTRY || onPath('docker-registry');
-export const DOCKER_REGISTRY_MISSING = 'docker-registry (CNCF Distribution) is not on PATH (apt-get install docker-registry, or set DOCKER_REGISTRY)';
+export { DOCKER_REGISTRY_BIN, DOCKER_REGISTRY_MISSING } from './distribution.js';
 
 /** The unauthenticated requests whose challenges both registries must answer alike. */
 export const CHALLENGED_REQUESTS: Array<{ method: string; path: string }> = [
@@ -45,51 +42,19 @@ export interface RunningDistribution {
 
 /** Starts docker-registry with `authYaml` (the lines under `auth:`, indented by two) and waits until it answers. */
 export async function startDistributionWithAuth(authYaml: string): Promise<RunningDistribution> {
-  if (!DOCKER_REGISTRY_BIN) throw new Error(DOCKER_REGISTRY_MISSING);
-  const dir = mkdtempSync(join(tmpdir(), 'wharf-e2e-distribution-auth-'));
-  const port = await freePort();
-  const configPath = join(dir, 'config.yml');
-  writeFileSync(
-    configPath,
-    `version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: 127.0.0.1:${port}\n  secret: e2e-distribution-secret\nauth:\n${authYaml}`,
-  );
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('REGISTRY_')) env[k] = v;
-  const proc = spawn(DOCKER_REGISTRY_BIN, ['serve', configPath], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  const d: RunningDistribution = {
-    url,
-    output: () => out,
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        proc.kill('SIGKILL');
-        await exited;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (proc.exitCode !== null || proc.signalCode !== null) {
-      await d.stop();
-      throw new Error(`docker-registry exited with ${proc.exitCode ?? proc.signalCode}:\n${out}`);
-    }
-    try {
-      const r = await fetch(`${url}/v2/`);
-      await r.arrayBuffer();
-      break;
-    } catch {
-      /* not listening yet */
-    }
-    if (Date.now() > deadline) {
-      await d.stop();
-      throw new Error(`docker-registry did not become ready:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
+  const root = mkdtempSync(join(tmpdir(), 'wharf-e2e-distribution-auth-'));
+  try {
+    const d = await startDistribution(root, `auth:\n${authYaml}`);
+    return {
+      url: d.url,
+      output: () => d.output(),
+      async stop() {
+        await d.stop('SIGKILL');
+        rmSync(root, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    rmSync(root, { recursive: true, force: true });
+    throw err;
   }
-  return d;
 }

@@ -29,7 +29,7 @@ export interface Distribution {
 /** The same http.secret as the harness's default wharf config: upload sessions can move between the two servers. */
 export const DISTRIBUTION_SECRET = 'e2e-test-secret';
 
-export function distributionConfig(rootdirectory: string, port: number): string {
+export function distributionConfig(rootdirectory: string, port: number, extra = ''): string {
   return `version: 0.1
 log:
   level: warn
@@ -46,16 +46,19 @@ storage:
 http:
   addr: 127.0.0.1:${port}
   secret: ${DISTRIBUTION_SECRET}
-`;
+${extra}`;
 }
 
-/** Starts Distribution on `rootdirectory` and waits until `GET /v2/` answers 200. */
-export async function startDistribution(rootdirectory: string): Promise<Distribution> {
+/**
+ * Starts Distribution on `rootdirectory` and waits until `GET /v2/` answers (200, or 401 when `extra` holds an
+ * `auth:` section). `extra` is top-level YAML appended to the config.
+ */
+export async function startDistribution(rootdirectory: string, extra = ''): Promise<Distribution> {
   if (!DOCKER_REGISTRY_BIN) throw new Error(DOCKER_REGISTRY_MISSING);
   const confDir = mkdtempSync(join(tmpdir(), 'wharf-e2e-distribution-'));
   const port = await freePort();
   const configPath = join(confDir, 'config.yml');
-  writeFileSync(configPath, distributionConfig(rootdirectory, port));
+  writeFileSync(configPath, distributionConfig(rootdirectory, port, extra));
   // Distribution reads REGISTRY_* overrides too: never let the caller's leak in.
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('REGISTRY_')) env[k] = v;
@@ -91,7 +94,7 @@ export async function startDistribution(rootdirectory: string): Promise<Distribu
     try {
       const r = await fetch(`${url}/v2/`);
       await r.arrayBuffer();
-      if (r.status === 200) break;
+      if (r.status === 200 || r.status === 401) break;
     } catch {
       /* not listening yet */
     }
