@@ -7,6 +7,7 @@ import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { bruteForceGuard, createAuth } from './auth/index.js';
+import { AccessPolicy } from './auth/policy.js';
 import { storageDriverOf } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createHandler } from './http/server.js';
@@ -81,8 +82,10 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
 
   const guard = bruteForceGuard(config, shared.bruteForce);
   // The token server first: it may generate the certificate that auth.token.rootcertbundle names.
-  const tokenServer = await createTokenServer(config, log, guard);
-  const auth = await createAuth(config, { log, guard });
+  // One policy object for the registry and its token server, so that SIGHUP replaces the rules for both.
+  const policy = config.access ? new AccessPolicy(config.access) : undefined;
+  const tokenServer = await createTokenServer(config, log, guard, policy);
+  const auth = await createAuth(config, { log, guard, policy });
   if (auth.name !== 'none' && auth.name !== 'silly' && config.http.net === 'tcp' && !config.http.tls && !isLoopback(config.http.addr)) {
     log.warn(`auth.${auth.name} is configured over plain HTTP on ${config.http.addr}: credentials travel in the clear; configure http.tls or a TLS-terminating proxy`);
   }
@@ -193,6 +196,16 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       if (reloadTls) {
         reloadTls();
         done.push('http.tls');
+      }
+      if (next && policy) {
+        if (next.access) {
+          policy.replace(next.access);
+          done.push(`access rules (${next.access.rules.length})`);
+        } else {
+          log.warn('SIGHUP: the access section was removed; turning the access rules off needs a restart (the old rules stay)');
+        }
+      } else if (next?.access) {
+        log.warn('SIGHUP: an access section was added; turning access rules on needs a restart');
       }
       if (next && (events.enabled || next.notifications.endpoints.length > 0)) {
         const active = events.configure(next.notifications);

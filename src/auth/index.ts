@@ -15,6 +15,8 @@ type AuthConfig = NonNullable<Config['auth']>;
 export interface AuthDeps {
   log: Logger;
   guard: BruteForceGuard;
+  /** The access rules, when shared with the token server (so one SIGHUP replaces them for both). */
+  policy?: AccessPolicy;
 }
 
 const METHODS: { [K in keyof AuthConfig]-?: (params: NonNullable<AuthConfig[K]>, deps: AuthDeps) => Promise<AccessController> } = {
@@ -52,5 +54,5 @@ export async function createAuth(config: Readonly<Config>, deps: AuthDeps): Prom
   const method = await createAccessController(config, deps);
   if (!config.access) return method;
   if (method.name === 'none') deps.log.warn('access rules are configured without auth: every caller is anonymous');
-  return withPolicy(method, new AccessPolicy(config.access));
+  return withPolicy(method, deps.policy ?? new AccessPolicy(config.access));
 }

@@ -52,9 +52,14 @@ interface CompiledRule {
 }
 
 export class AccessPolicy {
-  private readonly rules: CompiledRule[];
+  private rules: CompiledRule[];
 
   constructor(cfg: AccessRulesConfig) {
+    this.rules = cfg.rules.map((r) => this.compile(r, cfg.groups));
+  }
+
+  /** Replaces the rules (SIGHUP); a request already past authorization keeps the decision it got. */
+  replace(cfg: AccessRulesConfig): void {
     this.rules = cfg.rules.map((r) => this.compile(r, cfg.groups));
   }
 

@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.js';
 import { loadOrCreateSigningKey } from './keys.js';
 import { TokenServer } from './server.js';
 
-export async function createTokenServer(config: Readonly<Config>, log: Logger, guard: BruteForceGuard): Promise<{ server: TokenServer; path: string; reload(): Promise<void> } | null> {
+export async function createTokenServer(config: Readonly<Config>, log: Logger, guard: BruteForceGuard, policy?: AccessPolicy): Promise<{ server: TokenServer; path: string; reload(): Promise<void> } | null> {
   const ts = config.tokenserver;
   if (!ts || !ts.enabled) return null;
   const token = config.auth?.token;
@@ -24,7 +24,7 @@ export async function createTokenServer(config: Readonly<Config>, log: Logger, g
     refreshExpirationMs: ts.refreshexpiration,
     key,
     users,
-    policy: config.access ? new AccessPolicy(config.access) : undefined,
+    policy: config.access ? (policy ?? new AccessPolicy(config.access)) : undefined,
     log,
   });
   log.info({ path: ts.path, issuer: ts.issuer, service: ts.service, alg: key.alg }, 'tokenserver: ready');

@@ -246,3 +246,32 @@ describe('access rules: configuration errors name the key path', () => {
     assert.match(serve.stderr, /access\.rules\.0\.actions\.1/);
   });
 });
+
+describe('access rules with auth.htpasswd: SIGHUP replaces the rules', () => {
+  let w: Wharf;
+  const only = (who: string) => `access:\n  rules:\n    - { accounts: [${who}], repositories: ["**"], actions: [pull], catalog: true }\n`;
+  before(async () => {
+    w = await startWith(USERS, only('alice'));
+  });
+  after(async () => {
+    await w?.cleanup();
+  });
+
+  test('bob is denied, the file now names bob, SIGHUP: bob is allowed and alice is denied, without a restart', async () => {
+    const catalog = (user: 'alice' | 'bob') => fetch(`${w.url}/v2/_catalog`, { headers: basic(user, USERS[user]) });
+    assert.equal((await catalog('alice')).status, 200);
+    assert.equal((await catalog('bob')).status, 403);
+    const pid = w.proc.pid;
+    const path = join(w.dir, 'config.yml');
+    writeFileSync(path, config(only('bob')).replaceAll('{{data}}', w.dataDir).replaceAll('{{port}}', String(w.port)).replaceAll('{{dir}}', w.dir));
+    w.proc.kill('SIGHUP');
+    // The reload runs after the signal arrives: poll (bounded) until bob's answer changes.
+    const deadline = Date.now() + 5000;
+    let status = 0;
+    while ((status = (await catalog('bob')).status) !== 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(status, 200);
+    assert.equal((await catalog('alice')).status, 403);
+    assert.equal(w.proc.pid, pid, 'same process');
+    assert.equal(w.proc.exitCode, null);
+  });
+});
