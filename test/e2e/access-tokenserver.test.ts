@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ACCOUNTS, ACTIONS, ALLOWED, accessesOf, act, basic, errorBody, EXAMPLE_RULES, REPOS, seed, USERS, writeUsers, type Account, type Action, type AuthFor } from './access.js';
-import { freePort, MAIN, startWharf, type Wharf } from './harness.js';
+import { freePort, MAIN, startWharf, testConfig, type Wharf } from './harness.js';
 import { LayoutReader, OciLayout, type BuiltImage } from './ocilayout.js';
 import { copy, onPath, run, SKOPEO, SKOPEO_MISSING, skopeo } from './skopeo.js';
 
@@ -32,23 +32,13 @@ const PODMAN = onPath('podman');
 
 /** wharf with auth.token trusting its own token server (at `realm`, default its own /auth/token). */
 function config(extra = '', realm = 'http://127.0.0.1:{{port}}/auth/token'): string {
-  return `version: 0.1
-log:
-  level: info
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {{data}}
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:{{port}}
-  secret: e2e-test-secret
-auth:
+  return testConfig({
+    logLevel: 'info',
+    extra: `auth:
   token: { realm: "${realm}", service: ${SERVICE}, issuer: ${ISSUER}, rootcertbundle: {{dir}}/token.crt }
 tokenserver: { issuer: ${ISSUER}, service: ${SERVICE}, htpasswd: {{dir}}/users, key: {{dir}}/keys/token.key, certificate: {{dir}}/token.crt, expiration: 2m }
-${EXAMPLE_RULES}${extra}`;
+${EXAMPLE_RULES}${extra}`,
+  });
 }
 
 async function startWith(extra: string, users: Record<string, string> = USERS): Promise<Wharf> {

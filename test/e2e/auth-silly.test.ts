@@ -8,26 +8,14 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { answer, CHALLENGED_REQUESTS, DOCKER_REGISTRY_BIN, DOCKER_REGISTRY_MISSING, startDistributionWithAuth, type RunningDistribution } from './authcompat.js';
-import { startWharf, type Wharf } from './harness.js';
+import { startWharf, testConfig, type Wharf } from './harness.js';
 
 const REALM = 'https://auth.example.test/token';
 const SERVICE = 'silly-service';
 
 function config(silly: string): string {
-  return `version: 0.1
-log:
-  level: info
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {{data}}
-http:
-  addr: 127.0.0.1:{{port}}
-  secret: e2e-test-secret
-auth:
-  silly:
-${silly}`;
+  // No storage.delete: these tests look at challenges only.
+  return testConfig({ logLevel: 'info', storage: '', extra: `auth:\n  silly:\n${silly}` });
 }
 
 /** A GET with exactly these headers (fetch cannot be trusted to send an empty header value). */

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { exportJWK } from 'jose';
-import { startWharf, type Wharf } from './harness.js';
+import { startWharf, testConfig, type Wharf } from './harness.js';
 import { LayoutReader, OciLayout, type BuiltImage } from './ocilayout.js';
 import { copy, SKOPEO, SKOPEO_MISSING } from './skopeo.js';
 import { libtrustKid, makePki, mint, OPENSSL, OPENSSL_MISSING, startTokenServer, thumbprintKid, type Pki, type Signer, type TokenServer } from './tokenserver.js';
@@ -21,20 +21,8 @@ const ISSUER = 'wharf-e2e-token-issuer';
 const CATALOG = [{ type: 'registry', name: 'catalog', actions: ['*'] }];
 
 function config(auth: string): string {
-  return `version: 0.1
-log:
-  level: info
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {{data}}
-http:
-  addr: 127.0.0.1:{{port}}
-  secret: e2e-test-secret
-auth:
-  token:
-${auth}`;
+  // No storage.delete: these tests look at challenges only.
+  return testConfig({ logLevel: 'info', storage: '', extra: `auth:\n  token:\n${auth}` });
 }
 
 const b64url = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');

@@ -57,20 +57,36 @@ export interface StartOptions {
   host?: string;
 }
 
-export const DEFAULT_TEST_CONFIG = `version: 0.1
+export interface TestConfigParts {
+  /** `log.level` (default warn; info where a test reads the log). */
+  logLevel?: string;
+  /** Lines under `storage:` besides the filesystem driver, indented by two (default: delete enabled). */
+  storage?: string;
+  /** Listening address (default 127.0.0.1). */
+  host?: string;
+  /** Lines under `http:` besides addr and secret, indented by two (e.g. `  tls:` ...). */
+  http?: string;
+  /** Top-level YAML appended (`auth:`, `notifications:`, ...). */
+  extra?: string;
+}
+
+/** A test config.yml (`{{port}}`, `{{data}}`, `{{dir}}` placeholders): filesystem storage, quiet, fixed secret. */
+export function testConfig(p: TestConfigParts = {}): string {
+  return `version: 0.1
 log:
-  level: warn
+  level: ${p.logLevel ?? 'warn'}
   accesslog:
     disabled: true
 storage:
   filesystem:
     rootdirectory: {{data}}
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:{{port}}
+${p.storage ?? '  delete:\n    enabled: true\n'}http:
+  addr: ${p.host ?? '127.0.0.1'}:{{port}}
   secret: e2e-test-secret
-`;
+${p.http ?? ''}${p.extra ?? ''}`;
+}
+
+export const DEFAULT_TEST_CONFIG = testConfig();
 
 /** The default test config with more top-level YAML appended (an `auth:` section, `ui:`, ...). */
 export function configWith(extra: string): string {

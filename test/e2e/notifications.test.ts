@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freePort, makeImage, OCI_MANIFEST, pushBlob, pushManifest, sha256, startWharf, type Wharf } from './harness.js';
+import { freePort, makeImage, OCI_MANIFEST, pushBlob, pushManifest, sha256, startWharf, testConfig, type Wharf } from './harness.js';
 import { call, startSession, withQuery } from './api.js';
 import { eventually, metric, scrape } from './ops.js';
 
@@ -103,24 +103,11 @@ async function startSilent(): Promise<{ url: string; close(): Promise<void> }> {
 }
 
 function config(endpoints: string, extra = ''): string {
-  return `version: 0.1
-log:
-  level: info
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {{data}}
-  delete:
-    enabled: true
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: 127.0.0.1:{{port}}
-  secret: e2e-test-secret
-${extra}notifications:
-${endpoints}`;
+  return testConfig({
+    logLevel: 'info',
+    storage: '  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\n',
+    extra: `${extra}notifications:\n${endpoints}`,
+  });
 }
 
 const get = (w: Wharf, path: string, init: RequestInit = {}) => call(w.url, path, { ...init, headers: { 'User-Agent': UA, ...(init.headers as Record<string, string>) } });

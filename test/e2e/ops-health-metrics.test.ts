@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import bcrypt from 'bcryptjs';
-import { freePort, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, sha256, startWharf, type Wharf } from './harness.js';
+import { freePort, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, sha256, startWharf, testConfig, type Wharf } from './harness.js';
 import { eventually, metric, scrape, slowRequest, type Sample } from './ops.js';
 
 async function get(url: string, init: RequestInit = {}): Promise<{ status: number; text: string }> {
@@ -18,20 +18,7 @@ async function get(url: string, init: RequestInit = {}): Promise<{ status: numbe
 }
 
 function config(debugPort: number, extra = '', debug = `  debug:\n    addr: 127.0.0.1:${debugPort}\n    prometheus:\n      enabled: true\n`): string {
-  return `version: 0.1
-log:
-  level: info
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {{data}}
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:{{port}}
-  secret: e2e-test-secret
-${debug}${extra}`;
+  return testConfig({ logLevel: 'info', http: debug, extra });
 }
 
 describe('health checks', () => {

@@ -10,7 +10,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
-import { MAIN } from './harness.js';
+import { MAIN, testConfig } from './harness.js';
 import { onPath } from './skopeo.js';
 
 export const OPENSSL = onPath('openssl');
@@ -175,21 +175,10 @@ export function tlsConfig(o: TlsConfigOptions): string {
   if (o.clientauth) tls.push(`    clientauth: ${o.clientauth}`);
   if (o.minimumtls) tls.push(`    minimumtls: ${o.minimumtls}`);
   if (o.ciphersuites) tls.push('    ciphersuites:', ...o.ciphersuites.map((c) => `      - ${c}`));
-  return `version: 0.1
-log:
-  level: info
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {{data}}
-  delete:
-    enabled: true
-http:
-  addr: ${o.host ?? '127.0.0.1'}:{{port}}
-  secret: e2e-test-secret
-  tls:
-${tls.join('\n')}
-${o.http ?? ''}
-${o.htpasswd ? `auth:\n  htpasswd:\n    realm: wharf-e2e\n    path: ${o.htpasswd}\n` : ''}`;
+  return testConfig({
+    logLevel: 'info',
+    host: o.host,
+    http: `  tls:\n${tls.join('\n')}\n${o.http ?? ''}\n`,
+    extra: o.htpasswd ? `auth:\n  htpasswd:\n    realm: wharf-e2e\n    path: ${o.htpasswd}\n` : '',
+  });
 }
