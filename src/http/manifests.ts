@@ -1,7 +1,7 @@
 /** `/v2/<name>/manifests/<reference>`: GET/HEAD with Distribution's Accept negotiation, PUT, DELETE. */
 import { ociError } from '../oci/errors.js';
 import { MT } from '../oci/mediatypes.js';
-import { parseDigest, parseReference, type Digest } from '../oci/names.js';
+import { isValidTag, parseDigest, parseReference, type Digest, type Reference } from '../oci/names.js';
 import { MAX_MANIFEST_BYTES, type StoredManifest } from '../registry/manifests.js';
 import { notify, readBody, sendEmpty, urlFor, type Ctx } from './context.js';
 
@@ -23,9 +23,20 @@ function etagMatches(ctx: Ctx, d: Digest): boolean {
   return v === d.value || v === `"${d.value}"`;
 }
 
+/**
+ * The reference of a read or a delete. A string that is not a valid tag names no manifest: 404 MANIFEST_UNKNOWN,
+ * as Distribution answers (its route does not match) and the conformance suite expects. Only a PUT is told
+ * TAG_INVALID.
+ */
+function existingReference(ctx: Ctx): Reference {
+  const raw = ctx.params.reference!;
+  if (!raw.includes(':') && !isValidTag(raw)) throw ociError('MANIFEST_UNKNOWN', { Tag: raw });
+  return parseReference(raw);
+}
+
 export async function getManifest(ctx: Ctx): Promise<void> {
   const name = ctx.params.name!;
-  const ref = parseReference(ctx.params.reference!);
+  const ref = existingReference(ctx);
   const { registry } = ctx.app;
   let digest = ref.digest ?? (await registry.tags.get(name, ref.tag!));
   if (etagMatches(ctx, digest)) {
@@ -83,7 +94,7 @@ export async function putManifest(ctx: Ctx): Promise<void> {
 
 export async function deleteManifest(ctx: Ctx): Promise<void> {
   const name = ctx.params.name!;
-  const ref = parseReference(ctx.params.reference!);
+  const ref = existingReference(ctx);
   const { registry } = ctx.app;
   if (!registry.options.deleteEnabled) throw ociError('UNSUPPORTED');
   if (ref.tag !== undefined) {

@@ -4,7 +4,8 @@
  */
 import { ociError } from '../oci/errors.js';
 import { checkDigest, checkName } from '../oci/names.js';
-import type { UploadInfo } from '../registry/uploads.js';
+import type { UploadState } from '../registry/uploadstate.js';
+import type { UploadInfo, WriteOptions } from '../registry/uploads.js';
 import { contentLength, notify, sendEmpty, uploadRange, urlFor, type Ctx } from './context.js';
 
 function uploadHeaders(ctx: Ctx, info: UploadInfo): Record<string, string> {
@@ -35,18 +36,34 @@ function parseContentRange(ctx: Ctx): { start: number; length: number } | undefi
   return { start, length };
 }
 
-/** Verifies `_state` when present: it must be ours, for this repository and upload, at the stored offset. */
-async function session(ctx: Ctx, checkOffset: boolean): Promise<UploadInfo> {
-  const name = ctx.params.name!;
-  const uuid = ctx.params.uuid!;
-  const info = await ctx.app.registry.uploads.status(name, uuid);
+/** The client's `_state`, when present: it must be ours and for this repository and upload. */
+function clientState(ctx: Ctx): UploadState | undefined {
   const raw = ctx.query.get('_state');
-  if (raw !== null) {
-    const state = ctx.app.codec.unpack(raw);
-    if (!state || state.name !== name || state.uuid !== uuid) throw ociError('BLOB_UPLOAD_INVALID', undefined, 'upload state is invalid or was not issued for this upload');
-    if (checkOffset && state.offset !== info.offset) throw ociError('BLOB_UPLOAD_INVALID', { offset: info.offset }, `upload resumed at wrong offset: ${state.offset} != ${info.offset}`);
-  }
-  return info;
+  if (raw === null) return undefined;
+  const state = ctx.app.codec.unpack(raw);
+  if (!state || state.name !== ctx.params.name || state.uuid !== ctx.params.uuid) throw ociError('BLOB_UPLOAD_INVALID', undefined, 'upload state is invalid or was not issued for this upload');
+  return state;
+}
+
+/**
+ * What a write to the session is checked against, under the session's lock: the stored offset must be where the
+ * client's `_state` says it left off (unless a Content-Range names the start; that is checked instead).
+ */
+function writeOptions(ctx: Ctx, range: { start: number; length: number } | undefined): WriteOptions {
+  const state = clientState(ctx);
+  return {
+    start: range?.start,
+    length: range?.length ?? contentLength(ctx.req),
+    startedAt: state?.startedAt,
+    check: (info) => {
+      if (state && range === undefined && state.offset !== info.offset) throw ociError('BLOB_UPLOAD_INVALID', { offset: info.offset }, `upload resumed at wrong offset: ${state.offset} != ${info.offset}`);
+    },
+  };
+}
+
+async function session(ctx: Ctx): Promise<UploadInfo> {
+  const state = clientState(ctx);
+  return ctx.app.registry.uploads.status(ctx.params.name!, ctx.params.uuid!, state?.startedAt);
 }
 
 function hasBody(ctx: Ctx): boolean {
@@ -89,8 +106,7 @@ export async function startUpload(ctx: Ctx): Promise<void> {
 
 export async function patchUpload(ctx: Ctx): Promise<void> {
   const range = parseContentRange(ctx);
-  const info = await session(ctx, range === undefined);
-  const after = await ctx.app.registry.uploads.append(info.name, info.uuid, ctx.req, { start: range?.start, length: range?.length ?? contentLength(ctx.req) });
+  const after = await ctx.app.registry.uploads.append(ctx.params.name!, ctx.params.uuid!, ctx.req, writeOptions(ctx, range));
   sendEmpty(ctx, 202, uploadHeaders(ctx, after));
 }
 
@@ -99,20 +115,20 @@ export async function putUpload(ctx: Ctx): Promise<void> {
   if (digestParam === null) throw ociError('DIGEST_INVALID', undefined, 'digest missing from the upload completion request');
   const digest = checkDigest(digestParam);
   const range = parseContentRange(ctx);
-  const info = await session(ctx, range === undefined);
+  const name = ctx.params.name!;
   const body = hasBody(ctx) ? ctx.req : null;
-  const { size } = await ctx.app.registry.uploads.complete(info.name, info.uuid, digest, body, { start: range?.start, length: range?.length ?? contentLength(ctx.req) });
-  notify(ctx, { action: 'push', kind: 'blob', repository: info.name, digest: digest.value, size });
-  blobCreated(ctx, info.name, digest.value);
+  const { size } = await ctx.app.registry.uploads.complete(name, ctx.params.uuid!, digest, body, writeOptions(ctx, range));
+  notify(ctx, { action: 'push', kind: 'blob', repository: name, digest: digest.value, size });
+  blobCreated(ctx, name, digest.value);
 }
 
 export async function getUpload(ctx: Ctx): Promise<void> {
-  const info = await session(ctx, false);
+  const info = await session(ctx);
   sendEmpty(ctx, 204, uploadHeaders(ctx, info));
 }
 
 export async function deleteUpload(ctx: Ctx): Promise<void> {
-  const info = await session(ctx, false);
+  const info = await session(ctx);
   await ctx.app.registry.uploads.cancel(info.name, info.uuid);
   sendEmpty(ctx, 204);
 }

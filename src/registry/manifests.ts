@@ -109,12 +109,15 @@ export class ManifestStore {
       for (const layer of parsed.body.layers) {
         if (layer.urls && layer.urls.length > 0) this.checkUrls(layer);
       }
-      for (const desc of referencedBlobs(parsed)) {
-        const d = parseDigest(desc.digest)!;
-        // Uncached: a blob garbage-collected by another process must not be referenced by a new manifest.
-        const linked = (await this.blobs.isLinked(name, d, true)) && (await this.blobs.globalSize(d, true)) !== null;
-        if (!linked) errors.push(ociError('MANIFEST_BLOB_UNKNOWN', desc.digest));
-      }
+      const missing = await Promise.all(
+        referencedBlobs(parsed).map(async (desc) => {
+          const d = parseDigest(desc.digest)!;
+          // Uncached: a blob garbage-collected by another process must not be referenced by a new manifest.
+          const [linked, size] = await Promise.all([this.blobs.isLinked(name, d, true), this.blobs.globalSize(d, true)]);
+          return linked && size !== null ? null : desc.digest;
+        }),
+      );
+      for (const digest of missing) if (digest !== null) errors.push(ociError('MANIFEST_BLOB_UNKNOWN', digest));
     } else {
       for (const child of parsed.body.manifests) {
         if (!this.mustExist(child)) continue;

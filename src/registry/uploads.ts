@@ -25,6 +25,19 @@ export interface UploadInfo {
   startedAt: string;
 }
 
+export interface WriteOptions {
+  /** Where the client says its chunk starts (Content-Range): must be the session's current size. */
+  start?: number;
+  /** The declared body length, if any: more bytes than that are refused, fewer are SIZE_INVALID. */
+  length?: number;
+  /** The session's start time from a verified `_state`, which saves reading `startedat`. */
+  startedAt?: string;
+  /** Runs on the session's current state, under its lock, before anything is written; throws to refuse. */
+  check?: (info: UploadInfo) => void;
+}
+
+async function* empty(): AsyncGenerator<Buffer> {}
+
 /** Counts and hashes what passes through, optionally stopping at `limit` bytes. */
 async function* tap(source: AsyncIterable<Buffer>, hash: Hash, counter: { n: number }, limit?: number): AsyncGenerator<Buffer> {
   for await (const chunk of source) {
@@ -45,25 +58,49 @@ export class UploadStore {
     return UUID_RE.test(id);
   }
 
+  /**
+   * A session is its `startedat` file. `data` appears with the first byte written (Distribution creates it at
+   * once, but also accepts a session without it, creating it when it resumes): most pushes send one body, and two
+   * files fewer per blob is measurable.
+   */
   async start(name: string): Promise<UploadInfo> {
     const uuid = randomUUID();
     const startedAt = new Date().toISOString();
-    // Independent files; the session exists for clients only once both are written.
-    await Promise.all([this.driver.putContent(uploadStartedAt(name, uuid), Buffer.from(startedAt)), this.driver.putContent(uploadData(name, uuid), Buffer.alloc(0))]);
+    await this.driver.putContent(uploadStartedAt(name, uuid), Buffer.from(startedAt));
     this.hashes.set(uuid, { sha256: createHash('sha256'), offset: 0 });
     return { name, uuid, offset: 0, startedAt };
   }
 
-  /** Current state; throws BLOB_UPLOAD_UNKNOWN when there is no such session in this repository. */
-  async status(name: string, uuid: string): Promise<UploadInfo> {
+  /**
+   * Current state; throws BLOB_UPLOAD_UNKNOWN when there is no such session in this repository. `startedAt`,
+   * when the caller knows it from a verified `_state`, saves reading it.
+   */
+  async status(name: string, uuid: string, startedAt?: string): Promise<UploadInfo> {
     if (!UploadStore.isValidId(uuid)) throw ociError('BLOB_UPLOAD_UNKNOWN', { uuid });
+    const startedAtFile = uploadStartedAt(name, uuid);
     try {
-      const [startedAt, st] = await Promise.all([this.driver.getContent(uploadStartedAt(name, uuid)), this.driver.stat(uploadData(name, uuid))]);
-      return { name, uuid, offset: st.size, startedAt: startedAt.toString('utf8').trim() };
+      const [started, offset] = await Promise.all([
+        startedAt !== undefined ? this.driver.stat(startedAtFile).then(() => startedAt) : this.driver.getContent(startedAtFile).then((b) => b.toString('utf8').trim()),
+        this.driver.stat(uploadData(name, uuid)).then(
+          (st) => st.size,
+          (err) => (isNotFound(err) ? 0 : Promise.reject(err)),
+        ),
+      ]);
+      return { name, uuid, offset, startedAt: started };
     } catch (err) {
       if (isNotFound(err)) throw ociError('BLOB_UPLOAD_UNKNOWN', { uuid });
       throw err;
     }
+  }
+
+  /** The state under the session's lock, with the caller's checks applied. */
+  private async current(name: string, uuid: string, opts: WriteOptions): Promise<UploadInfo> {
+    const info = await this.status(name, uuid, opts.startedAt);
+    opts.check?.(info);
+    if (opts.start !== undefined && opts.start !== info.offset) {
+      throw ociError('RANGE_INVALID', undefined, `chunk starts at ${opts.start} but the upload has ${info.offset} bytes`);
+    }
+    return info;
   }
 
   /** One request at a time per session (across replicas sharing the locks): a second concurrent write is refused rather than interleaved. */
@@ -89,16 +126,10 @@ export class UploadStore {
     return hash;
   }
 
-  /**
-   * Appends `body` at `expectedOffset` (when the client said where its chunk starts) and returns the new state.
-   * `length` is the declared body length, if any: more bytes than that are refused, fewer are SIZE_INVALID.
-   */
-  async append(name: string, uuid: string, body: AsyncIterable<Buffer>, opts: { start?: number; length?: number } = {}): Promise<UploadInfo> {
+  /** Appends `body` and returns the new state. */
+  async append(name: string, uuid: string, body: AsyncIterable<Buffer>, opts: WriteOptions = {}): Promise<UploadInfo> {
     return this.exclusive(uuid, async () => {
-      const info = await this.status(name, uuid);
-      if (opts.start !== undefined && opts.start !== info.offset) {
-        throw ociError('RANGE_INVALID', undefined, `chunk starts at ${opts.start} but the upload has ${info.offset} bytes`);
-      }
+      const info = await this.current(name, uuid, opts);
       // The driver returns the new size, and `exclusive` keeps this process's writers out: no need to re-read the state.
       const offset = await this.write(name, uuid, info.offset, body, opts.length);
       return { ...info, offset };
@@ -119,22 +150,19 @@ export class UploadStore {
    * Appends an optional final chunk, verifies the digest (and size when given) and moves the data into the
    * global store, then links it in the repository. On a mismatch nothing is committed and the session is removed.
    */
-  async complete(name: string, uuid: string, digest: Digest, body: AsyncIterable<Buffer> | null, opts: { start?: number; length?: number } = {}): Promise<{ size: number }> {
+  async complete(name: string, uuid: string, digest: Digest, body: AsyncIterable<Buffer> | null, opts: WriteOptions = {}): Promise<{ size: number }> {
     return this.exclusive(uuid, async () => {
-      const info = await this.status(name, uuid);
-      if (opts.start !== undefined && opts.start !== info.offset) {
-        throw ociError('RANGE_INVALID', undefined, `chunk starts at ${opts.start} but the upload has ${info.offset} bytes`);
-      }
+      const info = await this.current(name, uuid, opts);
       let size = info.offset;
-      if (body) size = await this.write(name, uuid, info.offset, body, opts.length);
+      // An empty blob may have no data file yet: the write creates it.
+      if (body || size === 0) size = await this.write(name, uuid, info.offset, body ?? empty(), opts.length);
       const actual = await this.digestOf(name, uuid, digest, size);
       if (actual !== digest.hex) {
         await this.cancel(name, uuid);
         throw ociError('DIGEST_INVALID', { digest: digest.value }, 'provided digest did not match uploaded content');
       }
       await this.blobs.commit(uploadData(name, uuid), digest, size);
-      await this.blobs.link(name, digest);
-      await this.remove(name, uuid);
+      await Promise.all([this.blobs.link(name, digest), this.remove(name, uuid)]);
       return { size };
     });
   }

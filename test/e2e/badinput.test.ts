@@ -126,9 +126,12 @@ describe('repository names', () => {
 
 describe('tags', () => {
   for (const tag of ['-lead', '.lead', 'a'.repeat(129), 'bad!tag', 'sp%20ace', 'tab%09']) {
-    test(`tag ${tag.slice(0, 20)} is TAG_INVALID and is not created`, async () => {
+    test(`tag ${tag.slice(0, 20)} is TAG_INVALID on push, names no manifest on pull and delete, and is not created`, async () => {
       assertError(await pushManifestRes('ok/repo', tag), 400, 'TAG_INVALID');
-      assertError(await call(w.url, `/v2/ok/repo/manifests/${tag}`, { headers: { Accept: OCI_MANIFEST } }), 400, 'TAG_INVALID');
+      // Distribution answers 404 (its route does not match) and the OCI conformance suite expects 404.
+      assertError(await call(w.url, `/v2/ok/repo/manifests/${tag}`, { headers: { Accept: OCI_MANIFEST } }), 404, 'MANIFEST_UNKNOWN');
+      assert.equal((await call(w.url, `/v2/ok/repo/manifests/${tag}`, { method: 'HEAD' })).status, 404);
+      assertError(await call(w.url, `/v2/ok/repo/manifests/${tag}`, { method: 'DELETE' }), 404, 'MANIFEST_UNKNOWN');
     });
   }
 
