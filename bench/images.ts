@@ -38,8 +38,11 @@ export async function pushImage(agent: Agent, base: string, repo: string, tag: s
   return { manifest: sha256(manifest), config };
 }
 
-/** Pushes `count` images, `concurrency` at a time, each to its own tag in one of 8 repositories. Returns images/s. */
-export async function pushMany(agent: Agent, base: string, count: number, concurrency: number, deadlineMs: number): Promise<number> {
+/**
+ * Pushes `count` images, `concurrency` at a time, each to its own tag in one of 8 new repositories
+ * (`<prefix>-0` ... `<prefix>-7`). Returns images/s.
+ */
+export async function pushMany(agent: Agent, base: string, count: number, concurrency: number, deadlineMs: number, prefix = 'bench/small'): Promise<number> {
   let next = 0;
   const t0 = performance.now();
   const deadline = Date.now() + deadlineMs;
@@ -47,7 +50,7 @@ export async function pushMany(agent: Agent, base: string, count: number, concur
     while (next < count) {
       if (Date.now() > deadline) throw new Error(`small pushes did not finish within ${deadlineMs} ms`);
       const i = next++;
-      await pushImage(agent, base, `bench/small-${i % 8}`, `t${i}`);
+      await pushImage(agent, base, `${prefix}-${i % 8}`, `t${i}`);
     }
   };
   await Promise.all(Array.from({ length: concurrency }, lane));
