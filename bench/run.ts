@@ -177,7 +177,9 @@ async function measureCore(kinds: ServerKind[], blobs: { mono: BlobSource; chunk
     };
     await phase('manifestGet', 'req/s', (x) => load(x, 'manifest GET', { ...common, url: `${x.server.url}/v2/bench/load/manifests/latest`, method: 'GET', headers: { Accept: OCI_MANIFEST } }));
     await phase('blobHead', 'req/s', (x) => load(x, 'blob HEAD', { ...common, url: `${x.server.url}/v2/bench/load/blobs/${refs.get(x.kind)}`, method: 'HEAD', headers: {} }));
-    // Each round pushes into new repositories, as the first push of a project would.
+    // Untimed warm-up first, as the load phases have: wharf's upload paths were not run yet and V8 compiles them
+    // during the first few hundred requests. Then each round pushes into new repositories, as a new project would.
+    for (const x of sides) await pushMany(x.agent, x.server.url, P.images / 4, P.imageConcurrency, 300_000, 'bench/warmup');
     await phase('smallPushes', 'images/s', (x, round) => pushMany(x.agent, x.server.url, P.images, P.imageConcurrency, 300_000, `bench/small${round}`));
 
     const out: Record<string, Measured> = {};

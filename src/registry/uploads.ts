@@ -51,6 +51,8 @@ async function* tap(source: AsyncIterable<Buffer>, hash: Hash, counter: { n: num
 
 export class UploadStore {
   private readonly hashes = new Map<string, HashState>();
+  /** Sessions this process is writing to, with their size before the write: a status answers that until it ends. */
+  private readonly writing = new Map<string, number>();
 
   constructor(private readonly driver: StorageDriver, private readonly blobs: BlobStore, private readonly locks: UploadLocks = new LocalUploadLocks()) {}
 
@@ -86,7 +88,8 @@ export class UploadStore {
           (err) => (isNotFound(err) ? 0 : Promise.reject(err)),
         ),
       ]);
-      return { name, uuid, offset, startedAt: started };
+      // An append is all or nothing, so a write in progress here is not part of the session yet.
+      return { name, uuid, offset: this.writing.get(uuid) ?? offset, startedAt: started };
     } catch (err) {
       if (isNotFound(err)) throw ociError('BLOB_UPLOAD_UNKNOWN', { uuid });
       throw err;
@@ -141,9 +144,14 @@ export class UploadStore {
     const hash = base.copy();
     const counter = { n: 0 };
     // All or nothing: a short, long or broken body leaves the session at `offset`.
-    const size = await this.driver.append(uploadData(name, uuid), tap(body, hash, counter, length));
-    this.hashes.set(uuid, { sha256: hash, offset: size });
-    return size;
+    this.writing.set(uuid, offset);
+    try {
+      const size = await this.driver.append(uploadData(name, uuid), tap(body, hash, counter, length));
+      this.hashes.set(uuid, { sha256: hash, offset: size });
+      return size;
+    } finally {
+      this.writing.delete(uuid);
+    }
   }
 
   /**

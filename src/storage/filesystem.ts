@@ -204,27 +204,20 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   /**
-   * A file is one unlink; a directory of files (an upload, a link's directory) is one listing, the unlinks and
-   * one rmdir. Anything deeper, or changing while we delete it, goes to a recursive rm. Hints for directories
-   * below `path` stay: a stale one only costs a retry.
+   * A directory of files (an upload, a link's directory: what the registry deletes) is one listing, the unlinks
+   * and one rmdir; a file is a failed listing and one unlink. Anything deeper, or changing while we delete it,
+   * goes to a recursive rm. Hints for directories below `path` stay: a stale one only costs a retry.
    */
   async delete(path: string): Promise<void> {
     const target = this.full(path);
-    let unlinkError: unknown;
+    let entries: fs.Dirent[];
     try {
-      await unlink(target);
-      return;
+      entries = await readdir(target, { withFileTypes: true });
     } catch (err) {
-      const code = codeOf(err);
-      if (code === 'ENOENT' || code === 'ENOTDIR') throw new PathNotFoundError(path);
-      // Linux answers EISDIR for a directory, macOS EPERM (which may also be a real permission error).
-      if (code !== 'EISDIR' && code !== 'EPERM') throw err;
-      unlinkError = err;
+      if (codeOf(err) !== 'ENOTDIR') throw notFoundCode(err) ? new PathNotFoundError(path) : err;
+      await this.wrap(path, () => unlink(target));
+      return;
     }
-    const entries = await readdir(target, { withFileTypes: true }).catch((err) => {
-      if (codeOf(err) === 'ENOENT') throw new PathNotFoundError(path);
-      throw codeOf(err) === 'ENOTDIR' ? unlinkError : err;
-    });
     this.dirs.delete(target);
     try {
       if (entries.some((e) => e.isDirectory())) throw new Error('nested');
