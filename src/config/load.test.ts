@@ -250,6 +250,14 @@ test('a driver section may be empty (null)', () => {
   assert.deepEqual(storageDriverOf(config), { name: 'filesystem', params: {} });
 });
 
+test('storage.filesystem.fsync (a wharf key) reaches the driver; a bad value is named by its path', () => {
+  const { config, warnings } = parse('version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /x\n    fsync: true\n');
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(storageDriverOf(config), { name: 'filesystem', params: { rootdirectory: '/x', fsync: true } });
+  const err = configError(() => parse('version: 0.1\nstorage:\n  filesystem:\n    fsync: always\n    maxthreads: 3\n'));
+  assert.deepEqual(err.problems.map((p) => p.split(':')[0]).sort(), ['storage.filesystem.fsync', 'storage.filesystem.maxthreads']);
+});
+
 test('durations are parsed to milliseconds, with defaults', () => {
   let { config } = parse('version: 0.1\nstorage: inmemory\nhttp:\n  draintimeout: 10s\n');
   assert.equal(config.http.draintimeout, 10_000);

@@ -59,7 +59,9 @@ const storageSchema = z
     cache: z.object({ blobdescriptor: z.string().default('inmemory'), blobdescriptorsize: z.number().int().positive().optional() }).default({}),
     tag: z.object({ concurrencylimit: z.number().int().positive().optional() }).default({}),
     filesystem: z
-      .union([z.object({ rootdirectory: z.string().min(1).default('/var/lib/registry'), maxthreads: z.number().int().min(25).optional() }), z.null()])
+      // nullable(), not a union with null: a union reports a bad field as "storage.filesystem: Invalid input".
+      .object({ rootdirectory: z.string().min(1).default('/var/lib/registry'), maxthreads: z.number().int().min(25).optional(), fsync: bool.optional() })
+      .nullable()
       .optional(),
     inmemory: z.union([anyMap, z.null()]).optional(),
     s3: z

@@ -11,6 +11,11 @@ import { InvalidOffsetError, PathNotFoundError, type FileInfo, type StorageDrive
 
 export interface FilesystemOptions {
   rootdirectory: string;
+  /**
+   * `storage.filesystem.fsync` (a wharf key; Distribution always does this): flush every file to disk before it
+   * is renamed into place, and the directory after, so that what was acknowledged survives a power loss.
+   */
+  fsync?: boolean;
 }
 
 const READ_CHUNK = 1024 * 1024;
@@ -32,6 +37,7 @@ const fopen = promisify(fs.open);
 const fstat = promisify(fs.fstat);
 const truncate = promisify(fs.truncate);
 const fclose = promisify(fs.close);
+const fsyncFd = promisify(fs.fsync);
 
 const codeOf = (err: unknown) => (err as NodeJS.ErrnoException).code;
 
@@ -50,8 +56,22 @@ export class FilesystemDriver implements StorageDriver {
    */
   private readonly dirs = new Set<string>();
 
+  private readonly fsync: boolean;
+
   constructor(opts: FilesystemOptions) {
     this.root = opts.rootdirectory;
+    this.fsync = opts.fsync ?? false;
+  }
+
+  /** Makes the entries of `dir` (a rename into it) durable; with `fsync` only. */
+  private async syncDir(dir: string): Promise<void> {
+    if (!this.fsync) return;
+    const fd = await fopen(dir, 'r');
+    try {
+      await fsyncFd(fd);
+    } finally {
+      await fclose(fd);
+    }
   }
 
   private full(path: string): string {
@@ -125,13 +145,14 @@ export class FilesystemDriver implements StorageDriver {
   async putContent(path: string, data: Buffer): Promise<void> {
     const target = this.full(path);
     const tmp = `${target}.tmp-${randomBytes(6).toString('hex')}`;
-    await this.inDir(dirname(target), () => writeFile(tmp, data));
+    await this.inDir(dirname(target), () => writeFile(tmp, data, { flush: this.fsync }));
     try {
       await rename(tmp, target);
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;
     }
+    await this.syncDir(dirname(target));
   }
 
   async reader(path: string, offset = 0, end?: number): Promise<Readable> {
@@ -169,7 +190,7 @@ export class FilesystemDriver implements StorageDriver {
       throw err;
     }
     // The stream owns the descriptor from here and has closed it by the time pipeline() settles.
-    const out = createWriteStream(target, { fd, highWaterMark: READ_CHUNK });
+    const out = createWriteStream(target, { fd, highWaterMark: READ_CHUNK, flush: this.fsync });
     try {
       await pipeline(source, out);
     } catch (err) {
@@ -196,6 +217,7 @@ export class FilesystemDriver implements StorageDriver {
     const from = this.full(src);
     try {
       await this.inDir(dirname(target), () => rename(from, target));
+      await this.syncDir(dirname(target));
     } catch (err) {
       // ENOENT here means the source is missing: inDir already recreated the destination's directory.
       if (notFoundCode(err)) throw new PathNotFoundError(src);

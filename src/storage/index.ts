@@ -8,7 +8,7 @@ import { S3Driver, type S3Options } from './s3.js';
 type Factory = (params: Record<string, unknown>) => StorageDriver;
 
 export const DRIVERS: Record<string, Factory> = {
-  filesystem: (p) => new FilesystemDriver({ rootdirectory: String(p.rootdirectory ?? '/var/lib/registry') }),
+  filesystem: (p) => new FilesystemDriver({ rootdirectory: String(p.rootdirectory ?? '/var/lib/registry'), fsync: p.fsync === true }),
   inmemory: () => new InMemoryDriver(),
   s3: (p) => new S3Driver(p as unknown as S3Options),
 };

@@ -55,6 +55,8 @@ export interface StartOptions {
   tls?: { ca: string; cert?: string; key?: string };
   /** The address in `url` and polled for readiness (default 127.0.0.1); the config must listen there. */
   host?: string;
+  /** A command that runs wharf as its child, e.g. `['strace', '-f', '-o', file]`; stop() signals wharf itself. */
+  wrap?: string[];
 }
 
 export interface TestConfigParts {
@@ -101,7 +103,8 @@ export async function startWharf(opts: StartOptions = {}): Promise<Wharf> {
   const text = (opts.config ?? DEFAULT_TEST_CONFIG).replaceAll('{{port}}', String(port)).replaceAll('{{data}}', dataDir).replaceAll('{{dir}}', dir);
   writeFileSync(configPath, text);
   const args = opts.args ?? ['serve', configPath];
-  const proc = spawn(process.execPath, [MAIN, ...args], { env: { ...cleanEnv(), ...(opts.env ?? {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const command = [...(opts.wrap ?? []), process.execPath, MAIN, ...args];
+  const proc = spawn(command[0], command.slice(1), { env: { ...cleanEnv(), ...(opts.env ?? {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
@@ -116,7 +119,10 @@ export async function startWharf(opts: StartOptions = {}): Promise<Wharf> {
     output: () => out,
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
-      proc.kill(signal);
+      // A wrapper (strace) outlives a signal of its own: signal wharf, its child, and the wrapper ends with it.
+      const children = opts.wrap ? childPids(proc.pid!) : [];
+      const target = children.length > 0 ? children : [proc.pid!];
+      for (const pid of target) process.kill(pid, signal);
       return exited;
     },
     async cleanup() {
@@ -152,6 +158,15 @@ export function httpsStatus(url: string, tls: { ca: string; cert?: string; key?:
     req.setTimeout(5000, () => req.destroy(new Error(`GET ${url} timed out`)));
     req.end();
   });
+}
+
+/** The direct children of a process (Linux). */
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }
 
 /** The environment without REGISTRY_* variables of the caller. */
