@@ -20,7 +20,7 @@ export interface FilesystemOptions {
 
 const READ_CHUNK = 1024 * 1024;
 /** Bound on the directory hints (about 200 bytes each); past it they are forgotten and relearnt. */
-const MAX_KNOWN_DIRS = 100_000;
+const MAX_KNOWN_DIRS = 20_000;
 
 // Every call below is one trip through libuv's thread pool, and on a small VM each trip costs the event loop tens
 // of microseconds however cheap the syscall: a small push is a few dozen of them, so the code counts them. The

@@ -399,6 +399,22 @@ describe('upload sessions move between docker-registry and wharf sharing storage
     await blobOk(d.url, name, data);
     await d.stop();
   });
+
+  test('a session wharf started with no byte written yet (no data file) is continued and completed by docker-registry', async () => {
+    const name = 'sessions/wharf-to-dist-empty';
+    const data = randomBytes(1024 * 1024 + 7);
+    const w = await wharfOnRoot(root);
+    const post = await fetch(`${w.url}/v2/${name}/blobs/uploads/`, { method: 'POST' });
+    assert.equal(post.status, 202);
+    const loc = new URL(post.headers.get('location')!, w.url);
+    const uuid = post.headers.get('docker-upload-uuid')!;
+    assert.deepEqual(files(join(root, V2, 'repositories', ...name.split('/'), '_uploads')), [`${uuid}/startedat`], 'wharf writes only startedat');
+    await w.stop('SIGKILL');
+    const d = await distribution(root);
+    await finish(d.url, `${loc.pathname}${loc.search}`, data, 0);
+    await blobOk(d.url, name, data);
+    await d.stop();
+  });
 });
 
 /** Sends a request with Content-Length `data.length` whose body trickles out in 1 MiB chunks; never ends early. */
