@@ -43,7 +43,8 @@ function plural(n: number, word: string): string {
 }
 
 export function summary(r: GcReport): string {
-  const what = `${plural(r.manifestsRemoved.length, 'manifest')}, ${plural(r.blobsRemoved.length, 'blob')} (${formatBytes(r.bytesFreed)}, ${r.bytesFreed} bytes), ${plural(r.repositoriesRemoved.length, 'repository').replace('repositorys', 'repositories')}`;
+  const temporary = r.temporaryFiles.length > 0 ? `, ${plural(r.temporaryFiles.length, 'temporary file')}` : '';
+  const what = `${plural(r.manifestsRemoved.length, 'manifest')}, ${plural(r.blobsRemoved.length, 'blob')} (${formatBytes(r.bytesFreed)}, ${r.bytesFreed} bytes), ${plural(r.repositoriesRemoved.length, 'repository').replace('repositorys', 'repositories')}${temporary}`;
   const took = `${(r.durationMs / 1000).toFixed(2)} s`;
   if (r.dryRun) return `dry run, nothing changed: would remove ${what}; took ${took}`;
   const restored = r.restored > 0 ? `; ${r.restored} kept because a push referenced them meanwhile` : '';
@@ -102,6 +103,7 @@ export async function garbageCollectCommand(configPath: string | undefined, opts
   for (const m of report.manifestsRemoved) io.out.write(`${verb} manifest ${m.repository}@${m.digest}\n`);
   for (const b of report.blobsRemoved) io.out.write(`${verb} blob ${b.digest} (${b.size} bytes)\n`);
   for (const r of report.repositoriesRemoved) io.out.write(`${verb} repository ${r}\n`);
+  for (const t of report.temporaryFiles) io.out.write(`${verb} temporary file ${t} (an interrupted write)\n`);
   for (const w of report.warnings) io.err.write(`warning: ${w}\n`);
   io.out.write(`${summary(report)}\n`);
   return 0;

@@ -94,6 +94,8 @@ export interface GcReport {
   repositoriesRemoved: string[];
   /** Candidates put back because a push referenced them during the run. */
   restored: number;
+  /** Temporary files of writes that never finished, older than the grace period (filesystem driver). */
+  temporaryFiles: string[];
   /** Manifests that could not be read (missing or unparseable blob): their references could not be marked. */
   warnings: string[];
   durationMs: number;
@@ -195,7 +197,7 @@ class Collector {
       progress: opts.progress,
     };
     this.cutoff = start - this.opts.graceMs;
-    this.report = { dryRun: this.opts.dryRun, manifestsRemoved: [], blobsRemoved: [], bytesFreed: 0, layerLinksRemoved: 0, repositoriesRemoved: [], restored: 0, warnings: [], durationMs: 0 };
+    this.report = { dryRun: this.opts.dryRun, manifestsRemoved: [], blobsRemoved: [], bytesFreed: 0, layerLinksRemoved: 0, repositoriesRemoved: [], restored: 0, temporaryFiles: [], warnings: [], durationMs: 0 };
   }
 
   private progress(phase: GcProgress['phase'], done: number, total: number): void {
@@ -208,6 +210,8 @@ class Collector {
 
   async run(): Promise<GcReport> {
     const { dryRun } = this.opts;
+    // 0. Leftovers of interrupted writes: a write takes milliseconds, so one older than the grace period is dead.
+    this.report.temporaryFiles = (await this.driver.sweepTemporary?.(new Date(this.cutoff), dryRun)) ?? [];
 
     // 1. Scan and decide which manifests stay.
     const scans = await this.scanAll(!dryRun);

@@ -27,6 +27,7 @@ export function checked(inner: StorageDriver): StorageDriver {
     move: async (s, d) => inner.move(checkPath(s), checkPath(d)),
     delete: async (p) => inner.delete(checkPath(p)),
     redirectURL: async (m, p) => inner.redirectURL(m, checkPath(p)),
+    sweepTemporary: inner.sweepTemporary && ((t, dry) => inner.sweepTemporary!(t, dry)),
     close: () => inner.close?.() ?? Promise.resolve(),
   };
 }

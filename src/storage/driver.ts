@@ -52,6 +52,13 @@ export interface StorageDriver {
   /** A URL a client may fetch the file from directly, or null when the driver cannot presign. */
   redirectURL(method: 'GET' | 'HEAD', path: string): Promise<string | null>;
 
+  /**
+   * Removes the temporary files of writes that never finished (a crash between writing and renaming) that are
+   * older than `olderThan`, or with `dryRun` only finds them; returns their paths. Only drivers whose writes can
+   * leave such files behind (filesystem) implement it; `wharf garbage-collect` calls it.
+   */
+  sweepTemporary?(olderThan: Date, dryRun: boolean): Promise<string[]>;
+
   /** Releases resources (timers, connections). */
   close?(): Promise<void>;
 }

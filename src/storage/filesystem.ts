@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { createWriteStream } from 'node:fs';
 import { open, readdir, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
@@ -19,6 +19,8 @@ export interface FilesystemOptions {
 }
 
 const READ_CHUNK = 1024 * 1024;
+/** The names putContent writes before renaming: `<name>.tmp-<12 hex>`. */
+const TEMPORARY_RE = /\.tmp-[0-9a-f]{12}$/;
 /** Bound on the directory hints (about 200 bytes each); past it they are forgotten and relearnt. */
 const MAX_KNOWN_DIRS = 20_000;
 
@@ -252,5 +254,31 @@ export class FilesystemDriver implements StorageDriver {
 
   async redirectURL(): Promise<string | null> {
     return null;
+  }
+
+  /** A walk of the whole tree for putContent's `<name>.tmp-<hex>` files (an upload's `data` is purged with its session). */
+  async sweepTemporary(olderThan: Date, dryRun: boolean): Promise<string[]> {
+    const found: string[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      let entries: fs.Dirent[];
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if (notFoundCode(err)) return;
+        throw err;
+      }
+      for (const e of entries) {
+        const full = join(dir, e.name);
+        if (e.isDirectory()) await walk(full);
+        else if (TEMPORARY_RE.test(e.name)) {
+          const st = await stat(full).catch(() => null);
+          if (!st || st.mtime >= olderThan) continue;
+          if (!dryRun) await unlink(full).catch((err) => (codeOf(err) === 'ENOENT' ? undefined : Promise.reject(err)));
+          found.push(full.slice(this.root.length).split(sep).join('/'));
+        }
+      }
+    };
+    await walk(this.root);
+    return found.sort();
   }
 }

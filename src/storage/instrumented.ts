@@ -27,6 +27,7 @@ export function instrumented(inner: StorageDriver, metrics: Metrics): StorageDri
     move: timed('move', (s, d) => inner.move(s, d)),
     delete: timed('delete', (p) => inner.delete(p)),
     redirectURL: timed('redirecturl', (m, p) => inner.redirectURL(m, p)),
+    sweepTemporary: inner.sweepTemporary && ((t, dry) => inner.sweepTemporary!(t, dry)),
     close: () => inner.close?.() ?? Promise.resolve(),
   };
 }

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { MAIN, makeImage, OCI_INDEX, OCI_MANIFEST, pushBlob, pushManifest, sha256, startWharf, type Wharf } from './harness.js';
@@ -203,6 +203,44 @@ describe('garbage-collect: what is removed, what stays', () => {
     });
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /wharf garbage-collect: invalid configuration .*nope\.yml/);
+  });
+});
+
+describe('garbage-collect: temporary files of interrupted writes', () => {
+  let w: Wharf;
+  before(async () => {
+    w = await startWharf();
+    await pushImage(w, 'gc/tmp', 'tmp', 'v1');
+  });
+  after(async () => {
+    await w?.cleanup();
+  });
+
+  test('those older than the grace period are reported by a dry run, then removed; younger ones and real files stay', async () => {
+    // What a crash between writing a link (or a manifest) and renaming it into place leaves behind.
+    const tagDir = join(w.dataDir, repoFile('gc/tmp', '_manifests', 'tags', 'v1', 'current'));
+    const stale = join(tagDir, 'link.tmp-0123456789ab');
+    const young = join(tagDir, 'link.tmp-ba9876543210');
+    const lookalike = join(tagDir, 'link.tmp-notours');
+    for (const f of [stale, young, lookalike]) writeFileSync(f, 'sha256:');
+    const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+    utimesSync(stale, twoHoursAgo, twoHoursAgo);
+    utimesSync(lookalike, twoHoursAgo, twoHoursAgo);
+    const relStale = `/${relative(w.dataDir, stale).split('\\').join('/')}`;
+
+    const dry = await gc(w, '--dry-run');
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, new RegExp(`^would remove temporary file ${relStale.replaceAll('.', '\\.')} \\(an interrupted write\\)$`, 'm'));
+    assert.ok(existsSync(stale), 'a dry run removes nothing');
+
+    const run = await gc(w);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^removed temporary file .*link\.tmp-0123456789ab/m);
+    assert.match(run.stdout, /, 1 temporary file;/);
+    assert.ok(!existsSync(stale));
+    assert.ok(existsSync(young), 'younger than the grace period: a write may still be under way');
+    assert.ok(existsSync(lookalike), 'not a name wharf writes');
+    assert.equal((await fetch(`${w.url}/v2/gc/tmp/manifests/v1`, { method: 'HEAD', headers: { Accept: OCI_MANIFEST } })).status, 200);
   });
 });
 
