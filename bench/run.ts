@@ -122,7 +122,7 @@ function median(xs: number[]): number {
 
 /**
  * The core phases, with both servers running side by side: each phase measures one server, then the other,
- * REPEATS times (the order flips every round), and keeps the median. On a shared VM the same work can take twice
+ * `P.repeats` times (the order flips every round), and keeps the median. On a shared VM the same work can take twice
  * as long a few minutes later (host contention, first touch of guest memory), so a ratio is only fair between
  * measurements taken at the same time.
  */
