@@ -206,12 +206,16 @@ async function measureCore(kinds: ServerKind[], blobs: { mono: BlobSource; chunk
 /** Every sample of the last core run, for the JSON file. */
 let lastSamples: Record<string, Partial<Record<Metric, number[]>>> = {};
 
-async function measureExtraFor(kind: ServerKind, blobs: { mono: BlobSource }): Promise<Measured> {
-  const log = (s: string) => process.stdout.write(`  [${kind}] ${s}\n`);
-  const common = { connections: P.connections, warmupMs: P.warmupMs, durationMs: P.durationMs };
-  const x = await measureExtra(kind, { ...common, tlsBlob: blobs.mono }, runLoad, live, log);
-  const out: Measured = { basic5: x.basic5, basic10: x.basic10, tlsPush: x.tlsPush, tlsPull: x.tlsPull, tlsManifestGet: x.tlsManifestGet };
-  if (x.basic10 !== undefined && x.plainManifestGet) out.basic10VsPlain = x.basic10 / x.plainManifestGet;
+async function measureExtraAll(kinds: ServerKind[], blobs: { mono: BlobSource }): Promise<Partial<Record<ServerKind, Measured>>> {
+  const log = (kind: ServerKind, s: string) => process.stdout.write(`  [${kind}] ${s}\n`);
+  const common = { rounds: P.repeats, connections: P.connections, warmupMs: P.warmupMs, durationMs: P.durationMs };
+  const all = await measureExtra(kinds, { ...common, tlsBlob: blobs.mono }, runLoad, live, log);
+  const out: Partial<Record<ServerKind, Measured>> = {};
+  for (const kind of kinds) {
+    const x = all[kind] ?? {};
+    out[kind] = { basic5: x.basic5, basic10: x.basic10, tlsPush: x.tlsPush, tlsPull: x.tlsPull, tlsManifestGet: x.tlsManifestGet };
+    if (x.basic10 !== undefined && x.plainManifestGet) out[kind]!.basic10VsPlain = x.basic10 / x.plainManifestGet;
+  }
   return out;
 }
 
@@ -294,10 +298,9 @@ async function main(): Promise<void> {
   process.stdout.write(`core phases, ${P.repeats} round(s) each, servers side by side:\n`);
   const results: Partial<Record<ServerKind, Measured>> = await measureCore(kinds, blobs);
   if (!NO_EXTRA) {
-    for (const kind of kinds) {
-      process.stdout.write(`authentication and HTTPS, ${kind}:\n`);
-      Object.assign(results[kind]!, await measureExtraFor(kind, blobs));
-    }
+    process.stdout.write(`authentication and HTTPS, ${P.repeats} round(s) each, servers side by side:\n`);
+    const extra = await measureExtraAll(kinds, blobs);
+    for (const kind of kinds) Object.assign(results[kind]!, extra[kind]);
   }
 
   const rows = lines(results.wharf ?? {}, results['docker-registry'] ?? {});
