@@ -12,6 +12,7 @@ import { pull, pushMonolithic, type BlobSource } from './blobs.js';
 import { keepAliveAgent } from './http.js';
 import { OCI_MANIFEST, pushImage } from './images.js';
 import type { LoadResult, LoadSpec } from './loadgen.js';
+import { median } from './stats.js';
 import { ensureDebianPackage, startServer, type RunningServer, type ServerKind, type StartOptions } from './servers.js';
 
 export interface ExtraMeasured {
@@ -56,30 +57,43 @@ export async function measureExtra(kinds: ServerKind[], p: ExtraParams, runLoad:
   const dataDir = (kind: ServerKind) => join(dir, `data-${kind}`);
   const out: Partial<Record<ServerKind, ExtraMeasured>> = Object.fromEntries(kinds.map((k) => [k, {}]));
   const common = { connections: p.connections, warmupMs: p.warmupMs, durationMs: p.durationMs };
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
-  /** Starts one server per kind with `opts`, runs `phases` (key -> measure) on them side by side, stops them. */
-  const sideBySide = async (opts: Omit<StartOptions, 'dataDir'>, phases: Array<[keyof ExtraMeasured, string, Measure]>) => {
-    const servers: Array<[ServerKind, RunningServer]> = [];
+  interface Variant {
+    key: keyof ExtraMeasured;
+    label: string;
+    opts: Omit<StartOptions, 'dataDir'>;
+    measure: Measure;
+  }
+  /**
+   * Starts one server per kind and variant (a kind's variants share its data directory), runs `setup` on each
+   * kind's first, then measures every variant of every kind in turn, `rounds` times (the order flips every round),
+   * so that the variants compared with each other (with and without auth) are measured at the same time too.
+   */
+  const sideBySide = async (variants: Variant[], setup?: (s: RunningServer) => Promise<void>) => {
+    const servers: Array<{ v: Variant; kind: ServerKind; s: RunningServer }> = [];
     try {
-      for (const kind of kinds) {
-        const s = await startServer(kind, { ...opts, dataDir: dataDir(kind) });
-        live.add(s);
-        servers.push([kind, s]);
+      for (const v of variants) {
+        for (const kind of kinds) {
+          const s = await startServer(kind, { ...v.opts, dataDir: dataDir(kind) });
+          live.add(s);
+          servers.push({ v, kind, s });
+          if (v === variants[0]) await setup?.(s);
+        }
       }
-      for (const [key, label, measure] of phases) {
-        const samples = new Map<ServerKind, number[]>();
-        for (let round = 0; round < p.rounds; round++) {
-          for (const [kind, s] of round % 2 === 0 ? servers : [...servers].reverse()) {
-            const v = await measure(kind, s);
-            samples.set(kind, [...(samples.get(kind) ?? []), v]);
-            log(kind, `${label} ${v.toFixed(v > 1000 ? 0 : 1)}`);
+      const samples = new Map<string, number[]>();
+      for (let round = 0; round < p.rounds; round++) {
+        for (const v of variants) {
+          const mine = servers.filter((x) => x.v === v);
+          for (const { kind, s } of round % 2 === 0 ? mine : [...mine].reverse()) {
+            const value = await v.measure(kind, s);
+            samples.set(`${v.key}:${kind}`, [...(samples.get(`${v.key}:${kind}`) ?? []), value]);
+            log(kind, `${v.label} ${value.toFixed(value > 1000 ? 0 : 1)}`);
           }
         }
-        for (const [kind, xs] of samples) out[kind]![key] = median(xs);
       }
+      for (const { v, kind } of servers) out[kind]![v.key] = median(samples.get(`${v.key}:${kind}`)!);
     } finally {
-      for (const [, s] of servers) {
+      for (const { s } of servers) {
         await s.cleanup();
         live.delete(s);
       }
@@ -92,27 +106,24 @@ export async function measureExtra(kinds: ServerKind[], p: ExtraParams, runLoad:
   };
 
   try {
-    // The image all GETs read (one per data directory), and the same GET without auth as the reference.
-    await sideBySide({}, [
-      [
-        'plainManifestGet',
-        'manifest GET without auth, req/s:',
-        async (kind, s) => {
-          const agent = keepAliveAgent(4);
-          await pushImage(agent, s.url, 'bench/load', 'latest');
-          agent.destroy();
-          return getLoad('manifest GET', {})(kind, s);
-        },
-      ],
-    ]);
-
+    // The same manifest GET without auth and with Basic credentials at two bcrypt costs, all measured together.
     const authorization = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
-    for (const cost of [5, 10] as const) {
+    const auth: Variant[] = ([5, 10] as const).map((cost) => {
       const file = join(dir, `htpasswd-${cost}`);
       writeFileSync(file, `${USER}:${bcrypt.hashSync(PASSWORD, cost).replace(/^\$2b\$/, '$2y$')}\n`, { mode: 0o600 });
-      const extra = `auth:\n  htpasswd:\n    realm: bench\n    path: ${file}\n`;
-      await sideBySide({ extra }, [[cost === 5 ? 'basic5' : 'basic10', `manifest GET with Basic credentials, bcrypt cost ${cost}, req/s:`, getLoad(`Basic cost ${cost}`, { Authorization: authorization })]]);
-    }
+      return {
+        key: cost === 5 ? 'basic5' : 'basic10',
+        label: `manifest GET with Basic credentials, bcrypt cost ${cost}, req/s:`,
+        opts: { extra: `auth:\n  htpasswd:\n    realm: bench\n    path: ${file}\n` },
+        measure: getLoad(`Basic cost ${cost}`, { Authorization: authorization }),
+      };
+    });
+    const plain: Variant = { key: 'plainManifestGet', label: 'manifest GET without auth, req/s:', opts: {}, measure: getLoad('manifest GET', {}) };
+    await sideBySide([plain, ...auth], async (s) => {
+      const agent = keepAliveAgent(4);
+      await pushImage(agent, s.url, 'bench/load', 'latest');
+      agent.destroy();
+    });
 
     const tls = makeCertificate(dir);
     const mb = (sec: number) => p.tlsBlob.size / 1e6 / sec;
@@ -121,30 +132,23 @@ export async function measureExtra(kinds: ServerKind[], p: ExtraParams, runLoad:
       await fn();
       return (performance.now() - t0) / 1000;
     };
-    await sideBySide({ tls }, [
-      [
-        'tlsPush',
-        'HTTPS push MB/s:',
-        async (_kind, s) => {
-          const agent = keepAliveAgent(4, tls.ca);
-          execFileSync('sync', [], { timeout: 120_000 });
-          const v = mb(await timed(() => pushMonolithic(agent, s.url, 'bench/tls', p.tlsBlob)));
-          agent.destroy();
-          return v;
-        },
-      ],
-      [
-        'tlsPull',
-        'HTTPS pull MB/s:',
-        async (_kind, s) => {
-          const agent = keepAliveAgent(4, tls.ca);
-          const v = mb(await timed(() => pull(agent, s.url, 'bench/tls', p.tlsBlob)));
-          agent.destroy();
-          return v;
-        },
-      ],
-      ['tlsManifestGet', 'HTTPS manifest GET req/s:', getLoad('HTTPS manifest GET', {})],
-    ]);
+    const tlsVariant = (key: keyof ExtraMeasured, label: string, measure: Measure): Variant => ({ key, label, opts: { tls }, measure });
+    // Each kind's TLS servers share its data directory: the pull reads what the push wrote.
+    const tlsPush = tlsVariant('tlsPush', 'HTTPS push MB/s:', async (_kind, s) => {
+      const agent = keepAliveAgent(4, tls.ca);
+      execFileSync('sync', [], { timeout: 120_000 });
+      const v = mb(await timed(() => pushMonolithic(agent, s.url, 'bench/tls', p.tlsBlob)));
+      agent.destroy();
+      return v;
+    });
+    const tlsPull = tlsVariant('tlsPull', 'HTTPS pull MB/s:', async (_kind, s) => {
+      const agent = keepAliveAgent(4, tls.ca);
+      const v = mb(await timed(() => pull(agent, s.url, 'bench/tls', p.tlsBlob)));
+      agent.destroy();
+      return v;
+    });
+    const tlsGet = tlsVariant('tlsManifestGet', 'HTTPS manifest GET req/s:', getLoad('HTTPS manifest GET', {}));
+    for (const v of [tlsPush, tlsPull, tlsGet]) await sideBySide([v]);
     return out;
   } finally {
     rmSync(dir, { recursive: true, force: true });

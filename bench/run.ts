@@ -21,6 +21,7 @@ import { keepAliveAgent } from './http.js';
 import { OCI_MANIFEST, pushImage, pushMany } from './images.js';
 import { measureExtra } from './extra.js';
 import { runNodeLoad, runWrkLoad, WRK, type LoadResult, type LoadSpec } from './loadgen.js';
+import { median } from './stats.js';
 import { DOCKER_REGISTRY, ensureDebianPackage, peakRss, resetPeakRss, startServer, WHARF_MAIN, type RunningServer, type ServerKind } from './servers.js';
 
 const MiB = 1024 * 1024;
@@ -112,12 +113,6 @@ interface Side {
   server: RunningServer;
   agent: Agent;
   log: (s: string) => void;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 /**
