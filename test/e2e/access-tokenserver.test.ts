@@ -484,18 +484,13 @@ ${EXAMPLE_RULES}`;
     regDir = mkdtempSync(join(tmpdir(), 'wharf-e2e-tokensrv-reg-'));
     reg = await startWharf({
       dir: regDir,
-      config: `version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: {{data}}
-http:
-  addr: 127.0.0.1:{{port}}
-  secret: e2e-test-secret
-auth:
+      config: testConfig({
+        accessLog: true,
+        storage: '',
+        extra: `auth:
   token: { realm: "${ts.url}/auth/token", service: ${SERVICE}, issuer: ${ISSUER}, rootcertbundle: ${join(dir, 'token.crt')} }
 ${EXAMPLE_RULES}`,
+      }),
     });
   });
 

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import bcrypt from 'bcryptjs';
 import { answer, CHALLENGED_REQUESTS, DOCKER_REGISTRY_BIN, DOCKER_REGISTRY_MISSING, startDistributionWithAuth, type RunningDistribution } from './authcompat.js';
-import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, sha256, startWharf, type Wharf } from './harness.js';
+import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, sha256, startWharf, testConfig, type Wharf } from './harness.js';
 import { LayoutReader, OciLayout, type BuiltImage } from './ocilayout.js';
 import { copy, onPath, run, SKOPEO, SKOPEO_MISSING, skopeo } from './skopeo.js';
 
@@ -42,22 +42,7 @@ function basic(user: string, password: string): Record<string, string> {
 }
 
 function config(extra = '', level = 'info'): string {
-  return `version: 0.1
-log:
-  level: ${level}
-  accesslog:
-    disabled: false
-storage:
-  filesystem:
-    rootdirectory: {{data}}
-http:
-  addr: 127.0.0.1:{{port}}
-  secret: e2e-test-secret
-auth:
-  htpasswd:
-    realm: ${REALM}
-    path: {{dir}}/auth/htpasswd
-${extra}`;
+  return testConfig({ logLevel: level, accessLog: true, storage: '', extra: `auth:\n  htpasswd:\n    realm: ${REALM}\n    path: {{dir}}/auth/htpasswd\n${extra}` });
 }
 
 async function status(url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<number> {

@@ -62,6 +62,10 @@ export interface StartOptions {
 export interface TestConfigParts {
   /** `log.level` (default warn; info where a test reads the log). */
   logLevel?: string;
+  /** Write the access log (default off: most tests never read it). */
+  accessLog?: boolean;
+  /** Every line under `log:`, indented by two, instead of the level and access log above (formatter, fields). */
+  log?: string;
   /** Lines under `storage:` besides the filesystem driver, indented by two (default: delete enabled). */
   storage?: string;
   /** Listening address (default 127.0.0.1). */
@@ -74,12 +78,10 @@ export interface TestConfigParts {
 
 /** A test config.yml (`{{port}}`, `{{data}}`, `{{dir}}` placeholders): filesystem storage, quiet, fixed secret. */
 export function testConfig(p: TestConfigParts = {}): string {
+  const log = p.log ?? `  level: ${p.logLevel ?? 'warn'}\n  accesslog:\n    disabled: ${!p.accessLog}\n`;
   return `version: 0.1
 log:
-  level: ${p.logLevel ?? 'warn'}
-  accesslog:
-    disabled: true
-storage:
+${log}storage:
   filesystem:
     rootdirectory: {{data}}
 ${p.storage ?? '  delete:\n    enabled: true\n'}http:

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { DOCKER_REGISTRY_BIN, DOCKER_REGISTRY_MISSING, startDistributionWithAuth } from './authcompat.js';
-import { MAIN, startWharf } from './harness.js';
+import { MAIN, startWharf, testConfig } from './harness.js';
 import { onPath } from './skopeo.js';
 
 const APACHE = onPath('htpasswd');
@@ -225,22 +225,7 @@ describe('registries accept the files wharf htpasswd writes', () => {
     assert.equal(r.code, 0, r.stderr);
     const w = await startWharf({
       dir: serveDir,
-      config: `version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {{data}}
-http:
-  addr: 127.0.0.1:{{port}}
-  secret: e2e-test-secret
-auth:
-  htpasswd:
-    realm: wharf-htpasswd-cli
-    path: {{dir}}/htpasswd
-`,
+      config: testConfig({ storage: '', extra: 'auth:\n  htpasswd:\n    realm: wharf-htpasswd-cli\n    path: {{dir}}/htpasswd\n' }),
     });
     try {
       const catalog = `${w.url}/v2/_catalog`;

@@ -5,29 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { makeImage, OCI_MANIFEST, pushManifest, sha256, startWharf, type Wharf } from './harness.js';
+import { makeImage, OCI_MANIFEST, pushManifest, sha256, startWharf, testConfig, type Wharf } from './harness.js';
 import { assertError, call, startSession } from './api.js';
 
 const UNSUPPORTED = '{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}\n';
 
 function config(opts: { deleteEnabled: boolean; readOnly?: boolean }): string {
-  return `version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {{data}}
-  delete:
-    enabled: ${opts.deleteEnabled}
-  maintenance:
-    readonly:
-      enabled: ${opts.readOnly ?? false}
-http:
-  addr: 127.0.0.1:{{port}}
-  secret: e2e-test-secret
-`;
+  return testConfig({ storage: `  delete:\n    enabled: ${opts.deleteEnabled}\n  maintenance:\n    readonly:\n      enabled: ${opts.readOnly ?? false}\n` });
 }
 
 /** Pushes an image tagged v1 and v2; returns the manifest digest and its blobs. */

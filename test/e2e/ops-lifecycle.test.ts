@@ -11,33 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import bcrypt from 'bcryptjs';
-import { freePort, sha256, startWharf, type Wharf } from './harness.js';
-import { eventually, exitWithin, metric, refused, scrape, slowRequest } from './ops.js';
+import { freePort, sha256, testConfig, type Wharf } from './harness.js';
+import { eventually, exitWithin, metric, refused, scrape, slowRequest, withWharf } from './ops.js';
 
 function config(opts: { level?: string; drain?: string; extra?: string; debugPort?: number } = {}): string {
   const debug = opts.debugPort ? `  debug:\n    addr: 127.0.0.1:${opts.debugPort}\n    prometheus:\n      enabled: true\n` : '';
-  return `version: 0.1
-log:
-  level: ${opts.level ?? 'info'}
-  accesslog:
-    disabled: false
-storage:
-  filesystem:
-    rootdirectory: {{data}}
-http:
-  addr: 127.0.0.1:{{port}}
-  secret: e2e-test-secret
-  draintimeout: ${opts.drain ?? '0s'}
-${debug}${opts.extra ?? ''}`;
-}
-
-async function withWharf(cfg: string, fn: (w: Wharf) => Promise<void>, dir?: string): Promise<void> {
-  const w = await startWharf({ config: cfg, dir });
-  try {
-    await fn(w);
-  } finally {
-    await w.cleanup();
-  }
+  return testConfig({ logLevel: opts.level ?? 'info', accessLog: true, storage: '', http: `  draintimeout: ${opts.drain ?? '0s'}\n${debug}`, extra: opts.extra });
 }
 
 async function status(url: string, init: RequestInit = {}): Promise<number> {

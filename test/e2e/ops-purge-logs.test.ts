@@ -11,28 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import bcrypt from 'bcryptjs';
-import { MAIN, startWharf, type Wharf } from './harness.js';
-import { eventually, jsonLines, sleep } from './ops.js';
+import { MAIN, startWharf, testConfig, type Wharf } from './harness.js';
+import { eventually, jsonLines, sleep, withWharf } from './ops.js';
 
+/** `log` and `extra` are the lines under `log:` and under `storage:` (besides the filesystem driver). */
 function config(opts: { log?: string; extra?: string } = {}): string {
-  return `version: 0.1
-log:
-${opts.log ?? '  level: info\n'}storage:
-  filesystem:
-    rootdirectory: {{data}}
-${opts.extra ?? ''}http:
-  addr: 127.0.0.1:{{port}}
-  secret: e2e-test-secret
-`;
-}
-
-async function withWharf(cfg: string, fn: (w: Wharf) => Promise<void>, dir?: string): Promise<void> {
-  const w = await startWharf({ config: cfg, dir });
-  try {
-    await fn(w);
-  } finally {
-    await w.cleanup();
-  }
+  return testConfig({ log: opts.log ?? '  level: info\n', storage: opts.extra ?? '' });
 }
 
 async function call(url: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; text: string }> {
@@ -161,7 +145,7 @@ describe('access log with htpasswd', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'wharf-e2e-'));
     writeFileSync(join(dir, 'htpasswd'), `${USER}:${bcrypt.hashSync(PASSWORD, 5)}\n`);
-    w = await startWharf({ dir, config: config({ log: '  level: debug\n  formatter: json\n', extra: '' }).replace('http:\n', 'auth:\n  htpasswd:\n    realm: r\n    path: {{dir}}/htpasswd\nhttp:\n') });
+    w = await startWharf({ dir, config: testConfig({ log: '  level: debug\n  formatter: json\n', storage: '', extra: 'auth:\n  htpasswd:\n    realm: r\n    path: {{dir}}/htpasswd\n' }) });
   });
   after(() => w.cleanup());
 

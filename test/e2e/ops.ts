@@ -4,6 +4,17 @@
  */
 import { request, type Agent, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
+import { startWharf, type Wharf } from './harness.js';
+
+/** Runs `fn` against a wharf started with config `cfg` (in `dir`, if given), then stops it and removes its files. */
+export async function withWharf(cfg: string, fn: (w: Wharf) => Promise<void>, dir?: string): Promise<void> {
+  const w = await startWharf({ config: cfg, dir });
+  try {
+    await fn(w);
+  } finally {
+    await w.cleanup();
+  }
+}
 
 /** Polls `check` until it holds or `ms` pass; returns whether it held. */
 export async function eventually(check: () => Promise<boolean> | boolean, ms = 10_000, every = 50): Promise<boolean> {

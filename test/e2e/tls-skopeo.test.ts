@@ -11,7 +11,7 @@ import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { httpsStatus, startWharf, type Wharf } from './harness.js';
+import { httpsStatus, startWharf, testConfig, type Wharf } from './harness.js';
 import { LayoutReader, OciLayout, type BuiltImage } from './ocilayout.js';
 import { onPath, run, SKOPEO, SKOPEO_MISSING, skopeo, skopeoOk } from './skopeo.js';
 import { certDir, makeTlsFixtures, OPENSSL, OPENSSL_MISSING, presentedSerial, serialOf, tlsConfig, writeHtpasswd, type KeyPair, type TlsFixtures } from './tls-certs.js';
@@ -355,17 +355,7 @@ describe('HTTPS with skopeo and curl', { skip: missing }, () => {
     });
 
     test('http.host overrides the forwarded headers', async () => {
-      const config = `version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: {{data}}
-http:
-  addr: 127.0.0.1:{{port}}
-  secret: e2e-test-secret
-  host: https://reg.example.org:8443
-`;
+      const config = testConfig({ accessLog: true, storage: '', http: '  host: https://reg.example.org:8443\n' });
       const p = await start({ config });
       const loc = await location(p.url, { 'X-Forwarded-Proto': 'http', 'X-Forwarded-Host': 'elsewhere.example.com' });
       assert.ok(loc?.startsWith('https://reg.example.org:8443/v2/e2e/proxied/blobs/uploads/'), String(loc));
