@@ -12,7 +12,7 @@ import { pull, pushMonolithic, type BlobSource } from './blobs.js';
 import { keepAliveAgent } from './http.js';
 import { OCI_MANIFEST, pushImage } from './images.js';
 import type { LoadResult, LoadSpec } from './loadgen.js';
-import { median } from './stats.js';
+import { inTurns, median } from './stats.js';
 import { ensureDebianPackage, startServer, type RunningServer, type ServerKind, type StartOptions } from './servers.js';
 
 export interface ExtraMeasured {
@@ -80,18 +80,13 @@ export async function measureExtra(kinds: ServerKind[], p: ExtraParams, runLoad:
           if (v === variants[0]) await setup?.(s);
         }
       }
-      const samples = new Map<string, number[]>();
-      for (let round = 0; round < p.rounds; round++) {
-        for (const v of variants) {
-          const mine = servers.filter((x) => x.v === v);
-          for (const { kind, s } of round % 2 === 0 ? mine : [...mine].reverse()) {
-            const value = await v.measure(kind, s);
-            samples.set(`${v.key}:${kind}`, [...(samples.get(`${v.key}:${kind}`) ?? []), value]);
-            log(kind, `${v.label} ${value.toFixed(value > 1000 ? 0 : 1)}`);
-          }
-        }
-      }
-      for (const { v, kind } of servers) out[kind]![v.key] = median(samples.get(`${v.key}:${kind}`)!);
+      const groups = variants.map((v) => servers.filter((x) => x.v === v));
+      const got = await inTurns(p.rounds, groups, async ({ v, kind, s }) => {
+        const value = await v.measure(kind, s);
+        log(kind, `${v.label} ${value.toFixed(value > 1000 ? 0 : 1)}`);
+        return value;
+      });
+      for (const [{ v, kind }, xs] of got) out[kind]![v.key] = median(xs);
     } finally {
       for (const { s } of servers) {
         await s.cleanup();

@@ -21,7 +21,7 @@ import { keepAliveAgent } from './http.js';
 import { OCI_MANIFEST, pushImage, pushMany } from './images.js';
 import { measureExtra } from './extra.js';
 import { runNodeLoad, runWrkLoad, WRK, type LoadResult, type LoadSpec } from './loadgen.js';
-import { median } from './stats.js';
+import { inTurns, median } from './stats.js';
 import { DOCKER_REGISTRY, ensureDebianPackage, peakRss, resetPeakRss, startServer, WHARF_MAIN, type RunningServer, type ServerKind } from './servers.js';
 
 const MiB = 1024 * 1024;
@@ -136,13 +136,12 @@ async function measureCore(kinds: ServerKind[], blobs: { mono: BlobSource; chunk
     }
     const phase = async (metric: Metric, unit: string, fn: (side: Side, round: number) => Promise<number>) => {
       process.stdout.write(`${metric}:\n`);
-      for (let round = 0; round < P.repeats; round++) {
-        for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
-          const v = await fn(side, round);
-          (samples[side.kind][metric] ??= []).push(v);
-          side.log(`${v.toFixed(unit === 'req/s' ? 0 : 1)} ${unit}`);
-        }
-      }
+      const got = await inTurns(P.repeats, [sides], async (side, round) => {
+        const v = await fn(side, round);
+        side.log(`${v.toFixed(unit === 'req/s' ? 0 : 1)} ${unit}`);
+        return v;
+      });
+      for (const [side, xs] of got) samples[side.kind][metric] = xs;
     };
     const mb = (s: number) => P.blobBytes / 1e6 / s;
 
