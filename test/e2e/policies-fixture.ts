@@ -5,7 +5,10 @@
  * `other/lib` (no rule) sharing a layer with build-1. The fixture keeps its own books of what each item holds,
  * so the expected removals are computed here, independently of wharf's code.
  */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { MAIN } from './harness.js';
 import { gzipSync } from 'node:zlib';
 import { tar } from './ocilayout.js';
 
@@ -203,3 +206,22 @@ export async function complete(url: string, item: Item): Promise<boolean> {
   for (const c of item.children) if (!(await complete(url, c))) return false;
   return true;
 }
+
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `wharf <args> <dir>/config.yml` (the test server's config) to completion. */
+export function wharfCli(dir: string, ...args: string[]): Promise<Run> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('REGISTRY_')) env[k] = v;
+  const proc = spawn(process.execPath, [MAIN, ...args, join(dir, 'config.yml')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (d) => (stdout += d));
+  proc.stderr.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => proc.once('close', (code) => resolve({ code, stdout, stderr })));
+}
+

@@ -6,34 +6,16 @@
  * kept referrers stay listed and complete, and `wharf config check` explains the rule.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { MAIN, startWharf, testConfig, type Wharf } from './harness.js';
+import { startWharf, testConfig, type Wharf } from './harness.js';
 import { eventually } from './ops.js';
-import { complete, listTags, policiesYaml, pushItem, scenario, type Item } from './policies-fixture.js';
+import { complete, listTags, policiesYaml, pushItem, scenario, wharfCli } from './policies-fixture.js';
 import { copy, SKOPEO, SKOPEO_MISSING } from './skopeo.js';
 
 const HOUR = 3_600_000;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-export function wharfCli(dir: string, ...args: string[]): Promise<Run> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('REGISTRY_')) env[k] = v;
-  const proc = spawn(process.execPath, [MAIN, ...args, join(dir, 'config.yml')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.on('data', (d) => (stdout += d));
-  proc.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => proc.once('close', (code) => resolve({ code, stdout, stderr })));
-}
 
 function walk(dir: string): string[] {
   return (readdirSync(dir, { recursive: true }) as string[]).map((p) => join(dir, p)).filter((p) => statSync(p).isFile());
@@ -161,4 +143,3 @@ describe('retention on the filesystem: plan, run, pull', { skip: SKOPEO ? false 
   });
 });
 
-export type { Item };
