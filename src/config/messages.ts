@@ -52,7 +52,7 @@ const EXPECTED: Record<string, string> = { object: 'a mapping', array: 'a list',
 function unionTypes(issue: z.ZodInvalidUnionIssue): string[] | null {
   const issues = issue.unionErrors.flatMap((e) => e.issues);
   const depth = issues[0]?.path.length;
-  if (!issues.every((i): i is z.ZodInvalidTypeIssue => i.code === z.ZodIssueCode.invalid_type && i.path.length === depth)) return null;
+  if (!issues.every((i): i is Extract<z.ZodIssue, { code: 'invalid_type' }> => i.code === z.ZodIssueCode.invalid_type && i.path.length === depth)) return null;
   return [...new Set(issues.map((i) => EXPECTED[i.expected] ?? i.expected))];
 }
 
