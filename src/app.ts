@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { createSecureServer, type ServerHttp2Session } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
-import type { TLSSocket } from 'node:tls';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { bruteForceGuard, createAuth } from './auth/index.js';
@@ -11,7 +11,7 @@ import { AccessPolicy } from './auth/policy.js';
 import { storageDriverOf } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createHandler } from './http/server.js';
-import { clientAuthMode, enforceClientAuth, loadTlsMaterial, tlsServerOptions, tlsWarnings, watchTlsFiles } from './http/tls.js';
+import { answerPlainHttp, clientAuthMode, enforceClientAuth, loadTlsMaterial, tlsServerOptions, tlsWarnings, watchTlsFiles } from './http/tls.js';
 import { Registry } from './registry/registry.js';
 import { UploadStateCodec } from './registry/uploadstate.js';
 import { HealthChecks } from './health.js';
@@ -142,6 +142,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       });
       server = h2;
     }
+    answerPlainHttp(server as unknown as TlsServer);
     const mode = clientAuthMode(tls);
     server.on('secureConnection', (socket: TLSSocket) => enforceClientAuth(mode, socket));
     const secure = server as { setSecureContext(o: object): void };
