@@ -3,7 +3,9 @@
  * secrets masked, then every warning and problem with its key path. Exit 0 when it would start, 1 otherwise.
  */
 import YAML from 'yaml';
+import { describePolicy, throttlePolicyOf } from '../auth/bruteforcepolicy.js';
 import { ConfigError, loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
 
 /** Keys whose values are secrets, wherever they appear. */
 const SECRET_KEYS = new Set(['secret', 'password', 'secretkey', 'accesskey', 'sessiontoken', 'authorization']);
@@ -18,11 +20,25 @@ export function maskSecrets(value: unknown): unknown {
   return out;
 }
 
+/** The effective security policy in words, as YAML comments after the configuration. */
+function explainPolicy(config: Readonly<Config>): string[] {
+  const proxies = config.http.trustedproxies;
+  return [
+    '',
+    'login throttling (bruteforce):',
+    ...describePolicy(throttlePolicyOf(config.bruteforce)).map((l) => `  - ${l}`),
+    proxies.length === 0
+      ? '  - the client address is the TCP peer; X-Forwarded-For and Forwarded are ignored (http.trustedproxies is empty)'
+      : `  - the client address is taken from X-Forwarded-For (else Forwarded) when the peer is one of ${proxies.join(', ')} (http.trustedproxies): the right-most address no trusted proxy vouches for`,
+  ];
+}
+
 export function configCheck(path: string | undefined, out: NodeJS.WritableStream, err: NodeJS.WritableStream): number {
   try {
     const { config, warnings, source } = loadConfig({ path });
     out.write(`# effective configuration of ${source} (secrets masked; durations in milliseconds)\n`);
     out.write(YAML.stringify(maskSecrets(config)));
+    out.write(explainPolicy(config).map((l) => `# ${l}\n`).join(''));
     for (const w of warnings) err.write(`warning: ${w}\n`);
     err.write(warnings.length > 0 ? `configuration is valid, with ${warnings.length} warning(s)\n` : 'configuration is valid\n');
     return 0;
