@@ -375,7 +375,7 @@ describe('auth.htpasswd login throttling (the full suite is throttle-limits.test
     for (let i = 0; i < 3; i++) assert.equal((await from('127.0.0.1', basic('alice', `${WRONG}${i}`))).status, 401, `failure ${i + 1}`);
     const blocked = await from('127.0.0.1', basic('alice', ALICE));
     assert.equal(blocked.status, 429, 'even the right password is refused while throttled');
-    assert.equal(blocked.retryAfter, '2', 'backoff.initial');
+    assert.ok(['1', '2'].includes(blocked.retryAfter ?? ''), `Retry-After ${blocked.retryAfter}: backoff.initial (2s), counting down`);
     const body = JSON.parse(blocked.body) as { errors: Array<{ code: string }> };
     assert.equal(body.errors[0].code, 'TOOMANYREQUESTS');
     assert.equal((await from('127.0.0.1', basic('bob', 'bob-pw'))).status, 200, 'another user from that address is not throttled');
