@@ -6,6 +6,7 @@ import YAML from 'yaml';
 import { describePolicy, throttlePolicyOf } from '../auth/bruteforcepolicy.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { explainPolicies } from '../policies/match.js';
 
 /** Keys whose values are secrets, wherever they appear. */
 const SECRET_KEYS = new Set(['secret', 'password', 'secretkey', 'accesskey', 'sessiontoken', 'authorization']);
@@ -20,8 +21,8 @@ export function maskSecrets(value: unknown): unknown {
   return out;
 }
 
-/** The effective security policy in words, as YAML comments after the configuration. */
-function explainPolicy(config: Readonly<Config>): string[] {
+/** Login throttling and the client address in words, as YAML comments after the configuration. */
+function explainThrottling(config: Readonly<Config>): string[] {
   const proxies = config.http.trustedproxies;
   return [
     '',
@@ -33,12 +34,24 @@ function explainPolicy(config: Readonly<Config>): string[] {
   ];
 }
 
+/** 90000000 -> "25h", 5400000 -> "1h30m", 1500 -> "1.5s". */
+export function formatMs(ms: number): string {
+  if (ms === 0) return '0s';
+  const h = Math.floor(ms / 3_600_000);
+  const m = Math.floor((ms % 3_600_000) / 60_000);
+  const s = (ms % 60_000) / 1000;
+  return `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${s ? `${s}s` : ''}`;
+}
+
 export function configCheck(path: string | undefined, out: NodeJS.WritableStream, err: NodeJS.WritableStream): number {
   try {
     const { config, warnings, source } = loadConfig({ path });
     out.write(`# effective configuration of ${source} (secrets masked; durations in milliseconds)\n`);
     out.write(YAML.stringify(maskSecrets(config)));
-    out.write(explainPolicy(config).map((l) => `# ${l}\n`).join(''));
+    const rules = explainPolicies(config.policies, formatMs);
+    if (rules.length > 0) out.write(`# what the policies do (a repository follows the first rule that matches it):\n${rules.map((r) => `#   ${r}`).join('\n')}\n`);
+    if (config.gc.schedule) out.write(`# gc.schedule: cleanup (policies, then garbage collection) runs every ${formatMs(config.gc.schedule.interval)}, ${formatMs(config.gc.schedule.offset)} after each multiple of it since 1970-01-01 UTC\n`);
+    out.write(explainThrottling(config).map((l) => `# ${l}\n`).join(''));
     for (const w of warnings) err.write(`warning: ${w}\n`);
     err.write(warnings.length > 0 ? `configuration is valid, with ${warnings.length} warning(s)\n` : 'configuration is valid\n');
     return 0;
