@@ -7,6 +7,7 @@ import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { bruteForceGuard, createAuth } from './auth/index.js';
+import { TrustedProxies } from './auth/clientaddress.js';
 import { AccessPolicy } from './auth/policy.js';
 import { storageDriverOf } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -81,7 +82,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     log.warn('http.secret is not set: a random secret is used; uploads cannot be continued by another instance or after a restart. Set http.secret when running several replicas.');
   }
 
-  const guard = bruteForceGuard(config, shared.bruteForce);
+  const guard = bruteForceGuard(config, shared.bruteForce, { log, metrics });
   // The token server first: it may generate the certificate that auth.token.rootcertbundle names.
   // One policy object for the registry and its token server, so that SIGHUP replaces the rules for both.
   const policy = config.access ? new AccessPolicy(config.access) : undefined;
@@ -119,6 +120,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     metrics,
     probes,
     ui,
+    trustedProxies: new TrustedProxies(config.http.trustedproxies),
     tokenServer: tokenServer ? { path: tokenServer.path, handle: (req, res) => tokenServer.server.handle(req, res) } : undefined,
   });
 
