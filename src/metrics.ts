@@ -22,6 +22,7 @@ export class Metrics {
     buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
     registers: [this.registry],
   });
+  readonly storageFull = new Gauge({ name: 'registry_storage_full', help: '1 while storage refuses writes (full disk, quota or read-only), else 0', registers: [this.registry] });
   readonly authFailures = new Counter({ name: 'registry_auth_failures_total', help: 'Refused requests that presented credentials (or were rate-limited), by auth method and error code', labelNames: ['method', 'code'] as const, registers: [this.registry] });
 
   /** Distribution's notification metrics; `type` is Events (queued), Successes, Failures (non-2xx/3xx), Errors (no answer), and wharf's Dropped (queue full). */

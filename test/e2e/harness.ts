@@ -106,7 +106,8 @@ export async function startWharf(opts: StartOptions = {}): Promise<Wharf> {
   writeFileSync(configPath, text);
   const args = opts.args ?? ['serve', configPath];
   const command = [...(opts.wrap ?? []), process.execPath, MAIN, ...args];
-  const proc = spawn(command[0], command.slice(1), { env: { ...cleanEnv(), ...(opts.env ?? {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The process guard is off: a request that crashes wharf must show as a dead process, not as a log line.
+  const proc = spawn(command[0], command.slice(1), { env: { ...cleanEnv(), WHARF_PROCESS_GUARD: 'off', ...(opts.env ?? {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
