@@ -47,12 +47,6 @@ function snapshotPeer(req: IncomingMessage): Peer {
   return { address: s?.remoteAddress, port: s?.remotePort, localAddress: s?.localAddress, localPort: s?.localPort, encrypted: s?.encrypted === true };
 }
 
-/** The Host header as `host:port` in lower case (absent for HTTP/2, which has :authority). */
-function hostHeader(req: IncomingMessage, encrypted: boolean): string | undefined {
-  const h = req.headers.host ?? (req.headers[':authority'] as string | undefined);
-  return h ? withPort(h, encrypted ? 443 : 80) : undefined;
-}
-
 /** The authority of `http.host` (`https://registry.example.com` -> `registry.example.com:443`). */
 function configuredAuthority(host: string): string | undefined {
   try {
@@ -118,7 +112,9 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
       res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
       for (const [k, v] of extraHeaders) res.setHeader(k, v as string[]);
 
-      const own = (authority: string) => authority === configured || localAuthorities(peer.localAddress, peer.localPort).includes(authority) || authority === hostHeader(req, peer.encrypted);
+      // Our origin: http.host, or the address this connection reached. Not the Host header: a proxy request names
+      // its target there too.
+      const own = (authority: string) => authority === configured || localAuthorities(peer.localAddress, peer.localPort).includes(authority);
       const target = checkRequest(req, own);
       if (target instanceof OciError) {
         res.shouldKeepAlive = false;
