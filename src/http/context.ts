@@ -126,13 +126,22 @@ export function sendErrors(res: ServerResponse, method: string, errors: OciError
   res.end(method === 'HEAD' ? undefined : body);
 }
 
+/**
+ * The request body as an iterable that leaves the request alone when the consumer stops early (a refused or
+ * failed write): destroying it would reset the connection before the error is answered; Node discards the rest
+ * of the body once the response is sent.
+ */
+export function bodyOf(req: IncomingMessage): AsyncIterable<Buffer> {
+  return req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
+}
+
 /** Reads a small request body, refusing more than `limit` bytes. */
 export async function readBody(req: IncomingMessage, limit: number, onTooLarge: () => Error): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > limit) throw onTooLarge();
   const parts: Buffer[] = [];
   let total = 0;
-  for await (const chunk of req) {
+  for await (const chunk of bodyOf(req)) {
     total += (chunk as Buffer).length;
     if (total > limit) throw onTooLarge();
     parts.push(chunk as Buffer);

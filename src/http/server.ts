@@ -41,6 +41,25 @@ function notFound(res: ServerResponse): void {
   res.end(NOT_FOUND);
 }
 
+/** Bytes of an abandoned request body read and dropped before the connection is closed instead. */
+const DISCARD_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * After a handler stopped reading a body it refused (a full disk, a size mismatch), the rest is read and dropped so
+ * that the client, still sending, gets to read the answer instead of a reset, and the connection stays usable. A body
+ * that goes on past DISCARD_LIMIT has its connection closed at once.
+ */
+function discardRest(req: IncomingMessage): void {
+  if (req.complete || req.destroyed) return;
+  let dropped = 0;
+  req.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > DISCARD_LIMIT) req.destroy();
+  });
+  req.on('error', () => undefined);
+  req.resume();
+}
+
 /** The socket facts a request needs after its socket may be gone. */
 function snapshotPeer(req: IncomingMessage): Peer {
   const s = req.socket as (IncomingMessage['socket'] & { encrypted?: boolean }) | null;
@@ -79,6 +98,7 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
     /** Answers an error once (or closes the connection when the response has started); never throws. */
     const fail = (err: unknown): void => {
       try {
+        discardRest(req);
         const errors = err instanceof ManifestVerificationError ? err.errors : [mapError(err, requestId)];
         sendErrors(res, method, errors);
       } catch (e) {
