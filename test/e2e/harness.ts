@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The wharf under test; WHARF_E2E_MAIN points the e2e tests at another build (e.g. to see a test fail without a fix). */
-export const MAIN = process.env.WHARF_E2E_MAIN ?? fileURLToPath(new URL('../../src/main.js', import.meta.url));
+export const MAIN = process.env.WHARF_E2E_MAIN || fileURLToPath(new URL('../../src/main.js', import.meta.url));
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
