@@ -6,14 +6,15 @@
  * Docker-Distribution-API-Version, http.headers), then the connection is closed: after a framing error the rest
  * of the bytes on it cannot be trusted to start a request.
  */
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { errorBody, OciError, ociError } from '../oci/errors.js';
 import { badRequest } from './framing.js';
 
-/** The error for a parser refusal code (llhttp's `HPE_*`, Node's `ERR_HTTP_*`). */
-function parserError(code: string | undefined): OciError {
+/** The error for a parser refusal code (llhttp's `HPE_*`, Node's `ERR_HTTP_*`); `afterRequest`: it came after a complete request. */
+function parserError(code: string | undefined, afterRequest: boolean): OciError {
+  if (afterRequest && code !== 'HPE_INVALID_EOF_STATE') return ociError('SIZE_INVALID', null, 'bytes after the end of the request body: is the body longer than its Content-Length?');
   switch (code) {
     case 'HPE_HEADER_OVERFLOW':
       return new OciError('UNSUPPORTED', null, { message: 'request headers too large', status: 431 });
@@ -49,19 +50,29 @@ export function rawErrorResponse(err: OciError, headers: Record<string, readonly
 }
 
 /**
- * The server's `clientError` listener: as Node's default one, a response is written only when the socket is
- * still writable and no response on it has started; otherwise the socket is destroyed.
+ * The server's `clientError` listener. Nothing is written once a response on the socket has started, or when the
+ * socket is gone (it is destroyed). When the bytes after a complete request make no sense (a body longer than its
+ * Content-Length), that request is still answered first, in order, and the refusal follows it; only then is the
+ * connection closed.
  */
 export function clientErrorHandler(headers: Record<string, readonly string[]>, log: Logger): (err: NodeJS.ErrnoException, socket: Duplex) => void {
   return (err, socket) => {
     try {
-      const pending = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+      const pending = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
       if (err.code === 'ECONNRESET' || !socket.writable || pending?.headersSent) {
         socket.destroy();
         return;
       }
       log.debug({ code: err.code, reason: (err as { reason?: string }).reason }, 'refused a malformed request');
-      socket.end(rawErrorResponse(parserError(err.code), headers));
+      const answer = rawErrorResponse(parserError(err.code, pending != null), headers);
+      // A body cut short (EOF) belongs to the pending request itself: the refusal is its answer.
+      if (pending && !pending.writableEnded && err.code !== 'HPE_INVALID_EOF_STATE') {
+        pending.shouldKeepAlive = false;
+        const after = () => setImmediate(() => (socket.writable ? socket.end(answer) : socket.destroy()));
+        pending.once('finish', after);
+        return;
+      }
+      socket.end(answer);
     } catch {
       socket.destroy();
     }

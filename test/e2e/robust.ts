@@ -44,8 +44,9 @@ export interface ParsedResponse {
   body: string;
 }
 
-/** The first HTTP response in `text`, or null when there is none. */
+/** The first final (non-1xx) HTTP response in `text`, or null when there is none. */
 export function firstResponse(text: string): ParsedResponse | null {
+  text = text.replace(/^(?:HTTP\/1\.[01] 1\d\d[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n)+/, '');
   const m = /^HTTP\/1\.[01] (\d{3})[^\r\n]*\r\n/.exec(text);
   if (!m) return null;
   const headEnd = text.indexOf('\r\n\r\n');
