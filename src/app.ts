@@ -169,6 +169,8 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       server.listen(port, host, resolve);
     }
   });
+  // After listening, an 'error' (accept failing with EMFILE under a flood of connections) must not end the process.
+  server.on('error', (err) => log.error({ err }, 'server error; still listening'));
   const a = server.address();
   const address = typeof a === 'string' ? a : `${(a as AddressInfo).address}:${(a as AddressInfo).port}`;
 

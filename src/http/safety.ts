@@ -14,7 +14,7 @@ import { badRequest } from './framing.js';
 
 /** The error for a parser refusal code (llhttp's `HPE_*`, Node's `ERR_HTTP_*`); `afterRequest`: it came after a complete request. */
 function parserError(code: string | undefined, afterRequest: boolean): OciError {
-  if (afterRequest && code !== 'HPE_INVALID_EOF_STATE') return ociError('SIZE_INVALID', null, 'bytes after the end of the request body: is the body longer than its Content-Length?');
+  if (afterRequest) return ociError('SIZE_INVALID', null, 'bytes after the end of the request body: is the body longer than its Content-Length?');
   switch (code) {
     case 'HPE_HEADER_OVERFLOW':
       return new OciError('UNSUPPORTED', null, { message: 'request headers too large', status: 431 });
@@ -28,7 +28,7 @@ function parserError(code: string | undefined, afterRequest: boolean): OciError 
       return badRequest('malformed Transfer-Encoding or chunk');
     case 'HPE_INVALID_EOF_STATE':
       // The client closed its side before the whole declared body arrived.
-      return ociError('SIZE_INVALID', null, 'the request body is shorter than its Content-Length');
+      return ociError('SIZE_INVALID', null, 'the request body ended before it was complete (shorter than its Content-Length, or its last chunk missing)');
     default:
       // Includes bytes after a body longer than its Content-Length, read as a next request that makes no sense.
       return badRequest('malformed HTTP request');
@@ -64,9 +64,12 @@ export function clientErrorHandler(headers: Record<string, readonly string[]>, l
         return;
       }
       log.debug({ code: err.code, reason: (err as { reason?: string }).reason }, 'refused a malformed request');
-      const answer = rawErrorResponse(parserError(err.code, pending != null), headers);
-      // A body cut short (EOF) belongs to the pending request itself: the refusal is its answer.
-      if (pending && !pending.writableEnded && err.code !== 'HPE_INVALID_EOF_STATE') {
+      // Whether the error is inside the body of the request in flight (malformed chunks, a body cut short): then
+      // the refusal is that request's answer. Otherwise it is in bytes after a complete request.
+      const incoming = (socket as { parser?: { incoming?: IncomingMessage | null } | null }).parser?.incoming;
+      const inBody = err.code === 'HPE_INVALID_EOF_STATE' || (incoming != null && !incoming.complete);
+      const answer = rawErrorResponse(parserError(err.code, pending != null && !inBody), headers);
+      if (pending && !pending.writableEnded && !inBody) {
         pending.shouldKeepAlive = false;
         const after = () => setImmediate(() => (socket.writable ? socket.end(answer) : socket.destroy()));
         pending.once('finish', after);

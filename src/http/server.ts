@@ -110,16 +110,18 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
     res.once('close', () => {
       try {
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-        const bodiless = method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304;
+        // 499 (as Distribution and nginx log it): the client went away before any answer was sent.
+        const status = res.headersSent ? res.statusCode : 499;
+        const bodiless = method === 'HEAD' || status === 204 || status === 304 || status === 499;
         const bytes = bodiless ? 0 : Number(res.getHeader('content-length') ?? 0) || 0;
-        metrics.requests.inc({ method, route: routeName, code: res.statusCode });
+        metrics.requests.inc({ method, route: routeName, code: status });
         metrics.duration.observe({ method, route: routeName }, seconds);
         if (bytes > 0) metrics.bytesOut.inc({ route: routeName }, bytes);
         if (received() > 0) metrics.bytesIn.inc({ route: routeName }, received());
         if (upload) metrics.uploadsInProgress.dec();
         if (opts.accessLog) {
           app.log.info(
-            { method, path, status: res.statusCode, bytes, duration_ms: Math.round(seconds * 1e5) / 100, user, request_id: requestId, remote: peer.address, user_agent: req.headers['user-agent'] },
+            { method, path, status, bytes, duration_ms: Math.round(seconds * 1e5) / 100, user, request_id: requestId, remote: peer.address, user_agent: req.headers['user-agent'] },
             'request',
           );
         }
