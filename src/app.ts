@@ -25,6 +25,8 @@ import { createDriver } from './storage/index.js';
 import { createSharedState } from './redis/index.js';
 import { createUi } from './ui/handler.js';
 import { instrumented } from './storage/instrumented.js';
+import { StorageWriteState } from './storage/writestate.js';
+import { clientErrorHandler, connectHandler, installProcessGuard } from './http/safety.js';
 import { createLifecycle } from './policies/index.js';
 
 export interface RunningRegistry {
@@ -61,7 +63,8 @@ function isLoopback(addr: string): boolean {
 export async function startRegistry(config: Readonly<Config>, log: Logger): Promise<RunningRegistry> {
   const { name, params } = storageDriverOf(config);
   const metrics = new Metrics();
-  const driver = instrumented(createDriver(name, params), metrics);
+  const writes = new StorageWriteState((full) => metrics.storageFull.set(full ? 1 : 0));
+  const driver = instrumented(createDriver(name, params), metrics, writes);
   const shared = createSharedState(config, log);
   const registry = new Registry(driver, {
     cache: shared.cache,
@@ -95,6 +98,11 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
   const sd = config.health.storagedriver;
   const health = new HealthChecks(driver, { enabled: sd.enabled, intervalMs: sd.interval, threshold: sd.threshold }, log);
   if (shared.redis) health.addDegradedCheck('redis', () => shared.redis!.failure());
+  // A full or read-only storage still serves every read: reported, but never unready.
+  health.addDegradedCheck('storage', () => {
+    writes.recheck(driver);
+    return writes.failure();
+  });
   health.start();
   let draining = false;
   const debug = config.http.debug;
@@ -103,7 +111,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
   const purging = config.storage.maintenance.uploadpurging;
   const stopPurging =
     purging.enabled && !config.storage.maintenance.readonly.enabled
-      ? schedulePurging(driver, { ageMs: purging.age, intervalMs: purging.interval, dryRun: purging.dryrun, firstDelayMs: Math.min(Math.random() * 30 * 60_000, purging.interval) }, log)
+      ? schedulePurging(driver, { ageMs: purging.age, intervalMs: purging.interval, dryRun: purging.dryrun, firstDelayMs: Math.min(Math.random() * 30 * 60_000, purging.interval), onPurged: (uuid) => registry.uploads.forget(uuid) }, log)
       : () => {};
 
   const events = new Notifier(config.notifications, { log, httpAddr: config.http.addr, hooks: metricsHooks(metrics) });
@@ -124,7 +132,8 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     tokenServer: tokenServer ? { path: tokenServer.path, handle: (req, res) => tokenServer.server.handle(req, res) } : undefined,
   });
 
-  const timeouts = { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 };
+  // The Host header is checked by the handler (src/http/framing.ts), which answers in the registry's shape.
+  const timeouts = { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000, requireHostHeader: false };
   const tls = config.http.tls;
   let server: Server | ReturnType<typeof createSecureServer>;
   let stopWatching = () => {};
@@ -154,6 +163,9 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     if (config.http.h2c?.enabled) log.warn('http.h2c is not supported yet: serving HTTP/1.1 only');
     server = createServer(timeouts, handler);
   }
+  server.on('clientError', clientErrorHandler(config.http.headers, log));
+  server.on('connect', connectHandler(config.http.headers));
+  const removeGuard = installProcessGuard(log);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     if (config.http.net === 'unix') server.listen(config.http.addr, resolve);
@@ -162,6 +174,8 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       server.listen(port, host, resolve);
     }
   });
+  // After listening, an 'error' (accept failing with EMFILE under a flood of connections) must not end the process.
+  server.on('error', (err) => log.error({ err }, 'server error; still listening'));
   const a = server.address();
   const address = typeof a === 'string' ? a : `${(a as AddressInfo).address}:${(a as AddressInfo).port}`;
 
@@ -241,6 +255,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       for (const s of h2Sessions) s.destroy();
       await driver.close?.();
       await shared.close();
+      removeGuard();
     },
   };
 }

@@ -22,6 +22,7 @@ export class Metrics {
     buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
     registers: [this.registry],
   });
+  readonly storageFull = new Gauge({ name: 'registry_storage_full', help: '1 while storage refuses writes (full disk, quota or read-only), else 0', registers: [this.registry] });
   readonly authFailures = new Counter({ name: 'registry_auth_failures_total', help: 'Refused requests that presented credentials (or were rate-limited), by auth method and error code', labelNames: ['method', 'code'] as const, registers: [this.registry] });
   /** Login throttling (src/auth/bruteforce.ts); `reason` is the limit: address, pair (a user name from one address) or user (user-wide). */
   readonly authThrottled = new Counter({ name: 'registry_auth_throttled_total', help: 'Password checks refused with 429 while a login throttle is in force, by the limit that imposed it (address, pair, user)', labelNames: ['reason'] as const, registers: [this.registry] });
