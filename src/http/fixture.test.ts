@@ -39,13 +39,16 @@ export interface Response {
 }
 
 export interface RequestOptions {
-  headers?: Record<string, string | number>;
+  /** An array sends the header once per value. */
+  headers?: Record<string, string | number | string[]>;
   body?: Buffer | string | AsyncIterable<Buffer>;
 }
 
 export interface TestRegistry {
   /** `http://127.0.0.1:<port>` */
   base: string;
+  /** http.prefix without its trailing slash ("" for "/"): the helpers below put it before `/v2/`. */
+  prefix: string;
   running: RunningRegistry;
   /** Every log line the registry wrote (JSON). */
   logs: string[];
@@ -96,6 +99,7 @@ export async function startTestRegistry(overrides: Tree = {}): Promise<TestRegis
   const base = `http://${running.address}`;
   return {
     base,
+    prefix: config.http.prefix.replace(/\/$/, ''),
     running,
     logs,
     req: (method, path, opts) => send(base, method, path, opts),
@@ -106,7 +110,7 @@ export async function startTestRegistry(overrides: Tree = {}): Promise<TestRegis
 /** One request on a fresh connection, with exactly the given headers (Node adds Host, and Content-Length for a Buffer body). */
 export function send(base: string, method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
   const url = new URL(path, base);
-  const headers: Record<string, string | number> = { ...(opts.headers ?? {}) };
+  const headers: Record<string, string | number | string[]> = { ...(opts.headers ?? {}) };
   const body = opts.body;
   const fixed = typeof body === 'string' ? Buffer.from(body) : Buffer.isBuffer(body) ? body : undefined;
   if (fixed && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-length')) headers['Content-Length'] = fixed.length;
@@ -135,7 +139,7 @@ export function send(base: string, method: string, path: string, opts: RequestOp
 /** Uploads `data` into `repo` with a single POST `?digest=`; returns its digest. */
 export async function pushBlob(reg: TestRegistry, repo: string, data: Buffer | string): Promise<string> {
   const digest = sha256(data);
-  const r = await reg.req('POST', `/v2/${repo}/blobs/uploads/?digest=${digest}`, { body: data, headers: { 'Content-Type': 'application/octet-stream' } });
+  const r = await reg.req('POST', `${reg.prefix}/v2/${repo}/blobs/uploads/?digest=${digest}`, { body: data, headers: { 'Content-Type': 'application/octet-stream' } });
   assert.equal(r.status, 201, r.text);
   return digest;
 }
@@ -149,7 +153,7 @@ export interface Pushed {
 /** PUTs `manifest` (serialised as given) under `reference`; asserts 201. */
 export async function pushManifest(reg: TestRegistry, repo: string, reference: string, manifest: unknown, mediaType: string): Promise<Pushed> {
   const bytes = Buffer.from(typeof manifest === 'string' ? manifest : JSON.stringify(manifest));
-  const r = await reg.req('PUT', `/v2/${repo}/manifests/${reference}`, { body: bytes, headers: { 'Content-Type': mediaType } });
+  const r = await reg.req('PUT', `${reg.prefix}/v2/${repo}/manifests/${reference}`, { body: bytes, headers: { 'Content-Type': mediaType } });
   assert.equal(r.status, 201, r.text);
   return { digest: sha256(bytes), bytes, mediaType };
 }
