@@ -3,15 +3,16 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { createSecureServer, type ServerHttp2Session } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
-import type { TLSSocket } from 'node:tls';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { bruteForceGuard, createAuth } from './auth/index.js';
+import { TrustedProxies } from './auth/clientaddress.js';
 import { AccessPolicy } from './auth/policy.js';
 import { storageDriverOf } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createHandler } from './http/server.js';
-import { clientAuthMode, enforceClientAuth, loadTlsMaterial, tlsServerOptions, tlsWarnings, watchTlsFiles } from './http/tls.js';
+import { answerPlainHttp, clientAuthMode, enforceClientAuth, loadTlsMaterial, tlsServerOptions, tlsWarnings, watchTlsFiles } from './http/tls.js';
 import { Registry } from './registry/registry.js';
 import { UploadStateCodec } from './registry/uploadstate.js';
 import { HealthChecks } from './health.js';
@@ -81,7 +82,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     log.warn('http.secret is not set: a random secret is used; uploads cannot be continued by another instance or after a restart. Set http.secret when running several replicas.');
   }
 
-  const guard = bruteForceGuard(config, shared.bruteForce);
+  const guard = bruteForceGuard(config, shared.bruteForce, { log, metrics });
   // The token server first: it may generate the certificate that auth.token.rootcertbundle names.
   // One policy object for the registry and its token server, so that SIGHUP replaces the rules for both.
   const policy = config.access ? new AccessPolicy(config.access) : undefined;
@@ -119,6 +120,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     metrics,
     probes,
     ui,
+    trustedProxies: new TrustedProxies(config.http.trustedproxies),
     tokenServer: tokenServer ? { path: tokenServer.path, handle: (req, res) => tokenServer.server.handle(req, res) } : undefined,
   });
 
@@ -142,6 +144,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       });
       server = h2;
     }
+    answerPlainHttp(server as unknown as TlsServer);
     const mode = clientAuthMode(tls);
     server.on('secureConnection', (socket: TLSSocket) => enforceClientAuth(mode, socket));
     const secure = server as { setSecureContext(o: object): void };

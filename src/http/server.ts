@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { requiredAccess } from '../auth/access.js';
+import { rememberClientAddress, type TrustedProxies } from '../auth/clientaddress.js';
 import type { AccessController } from '../auth/controller.js';
 import { ociError, OciError, toOciError } from '../oci/errors.js';
 import { checkName } from '../oci/names.js';
@@ -27,6 +28,8 @@ export interface PipelineOptions {
   probes: DebugOptions;
   /** The web UI (src/ui): the paths it claims within http.prefix (`/` only for browsers), answered before the API routes. */
   ui?: { matches(path: string, req: IncomingMessage): boolean; handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> };
+  /** `http.trustedproxies`: decides each request's client address, once, for throttling and the access log. */
+  trustedProxies?: TrustedProxies;
   /** The built-in token server, answered at its own path (outside http.prefix). */
   tokenServer?: { path: string; handle: (req: IncomingMessage, res: ServerResponse) => Promise<void> };
 }
@@ -49,6 +52,7 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
     const rawQuery = q < 0 ? '' : url.slice(q + 1);
     const requestId = randomUUID();
     const received = countBodyBytes(req);
+    const remote = opts.trustedProxies ? rememberClientAddress(req, opts.trustedProxies) : req.socket.remoteAddress;
 
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     for (const [k, v] of extraHeaders) res.setHeader(k, v as string[]);
@@ -67,7 +71,7 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
       if (upload) metrics.uploadsInProgress.dec();
       if (opts.accessLog) {
         app.log.info(
-          { method, path, status: res.statusCode, bytes, duration_ms: Math.round(seconds * 1e5) / 100, user, request_id: requestId, remote: req.socket.remoteAddress, user_agent: req.headers['user-agent'] },
+          { method, path, status: res.statusCode, bytes, duration_ms: Math.round(seconds * 1e5) / 100, user, request_id: requestId, remote, user_agent: req.headers['user-agent'] },
           'request',
         );
       }
@@ -136,7 +140,7 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
       const result = await auth.authorize(req, access);
       if (!result.granted) {
         // The anonymous first request every client makes to learn the challenge is not a failed authentication.
-        if (req.headers.authorization !== undefined || result.code !== 'UNAUTHORIZED') metrics.authFailures.inc({ method: auth.name, code: result.code });
+        if ((req.headers.authorization !== undefined && result.reason !== 'missing') || result.code !== 'UNAUTHORIZED') metrics.authFailures.inc({ method: auth.name, code: result.code });
         throw new OciError(result.code, result.detail, { message: result.message, headers: result.headers });
       }
       user = result.user;
