@@ -24,6 +24,7 @@ import { createDriver } from './storage/index.js';
 import { createSharedState } from './redis/index.js';
 import { createUi } from './ui/handler.js';
 import { instrumented } from './storage/instrumented.js';
+import { createProxy } from './proxy/index.js';
 
 export interface RunningRegistry {
   server: Server | ReturnType<typeof createSecureServer>;
@@ -74,6 +75,9 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     },
   });
 
+  // Across replicas (Redis), one replica downloads each blob the cache lacks; alone, the process's own map suffices.
+  const proxy = createProxy(config, registry, metrics, log, shared.redis ? shared.uploadLocks : undefined);
+
   let secret = config.http.secret;
   if (!secret) {
     secret = randomBytes(32).toString('hex');
@@ -109,7 +113,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
   const prefix = config.http.prefix.replace(/\/$/, '');
   const ui = config.ui.enabled ? await createUi({ config, auth, registry, prefix, log }) : undefined;
   const handler = createHandler({
-    app: { registry, codec: new UploadStateCodec(secret), log, prefix, host: config.http.host, relativeUrls: config.http.relativeurls, catalogMaxEntries: config.catalog.maxentries, events },
+    app: { registry, codec: new UploadStateCodec(secret), log, prefix, host: config.http.host, relativeUrls: config.http.relativeurls, catalogMaxEntries: config.catalog.maxentries, events, proxy },
     auth,
     readOnly: config.storage.maintenance.readonly.enabled,
     headers: config.http.headers,
@@ -232,6 +236,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       clearInterval(sweep);
       http1.closeAllConnections?.();
       for (const s of h2Sessions) s.destroy();
+      proxy?.close();
       await driver.close?.();
       await shared.close();
     },

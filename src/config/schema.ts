@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { proxySchema } from '../proxy/schema.js';
 
 const duration = (def: string) =>
   z
@@ -361,7 +362,7 @@ export const configSchema = z.object({
       tcp: z.array(z.unknown()).optional(),
     })
     .default({}),
-  proxy: looseSection,
+  proxy: proxySchema.nullable().optional(),
   catalog: z.object({ maxentries: z.number().int().positive().default(1000) }).default({}),
   validation: validationSchema,
   reporting: looseSection,

@@ -24,6 +24,8 @@ export class Registry {
   readonly uploads: UploadStore;
   readonly manifests: ManifestStore;
   readonly tags: TagStore;
+  /** Stores manifests fetched by the pull-through cache (src/proxy): their blobs arrive later, on demand, so not checked. */
+  readonly cachedManifests: ManifestStore;
 
   constructor(readonly driver: StorageDriver, readonly options: RegistryOptions) {
     const cache = options.cache ?? new InMemoryDescriptorCache();
@@ -31,6 +33,7 @@ export class Registry {
     this.uploads = new UploadStore(driver, this.blobs, options.uploadLocks ?? new LocalUploadLocks());
     this.manifests = new ManifestStore(driver, this.blobs, options.validation, cache);
     this.tags = new TagStore(driver);
+    this.cachedManifests = new ManifestStore(driver, this.blobs, { ...options.validation, disabled: true }, cache);
   }
 
   repositories(): Promise<string[]> {
