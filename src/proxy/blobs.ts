@@ -34,13 +34,15 @@ export class BlobProxy {
    * (or was just linked, being stored already and confirmed upstream). False: it must come from the upstream.
    */
   async available(route: Route, d: Digest): Promise<boolean> {
-    if (await this.registry.blobs.isLinked(route.local, d)) {
-      if ((await this.registry.blobs.globalSize(d)) !== null) return true;
+    if ((await this.registry.blobs.isLinked(route.local, d)) && (await this.registry.blobs.globalSize(d)) !== null) {
+      route.upstream.hit('blob');
+      return true;
     }
     if ((await this.registry.blobs.globalSize(d, true)) === null) return false;
     const info = await this.head(route, d).catch(() => null);
     if (!info) return false;
     await this.registry.blobs.link(route.local, d);
+    route.upstream.hit('blob');
     return true;
   }
 

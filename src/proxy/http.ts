@@ -45,6 +45,8 @@ export async function serveUpstreamBlob(ctx: Ctx, proxy: PullThroughCache, route
     headers['Content-Length'] = (end ?? spool.size) - start;
   }
   ctx.res.writeHead(status, headers);
+  // Headers now, not with the first byte: the client learns at once that the blob is coming.
+  ctx.res.flushHeaders();
   try {
     await pipeline(Readable.from(spool.read(start, end), { objectMode: false }), ctx.res);
   } catch {

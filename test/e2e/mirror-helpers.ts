@@ -17,6 +17,8 @@ export interface CountingProxy {
   count(re: RegExp): number;
   /** 'up' forwards; 'down' resets every connection (a dead upstream); 'error' answers 503. */
   mode: 'up' | 'down' | 'error';
+  /** While set, blob responses send their headers and then wait for it before their body. */
+  hold: Promise<void> | null;
   close(): Promise<void>;
 }
 
@@ -30,6 +32,7 @@ export async function countingProxy(target: string): Promise<CountingProxy> {
     requests: [],
     count: (re) => p.requests.filter((r) => re.test(r)).length,
     mode: 'up',
+    hold: null,
     close: async () => {},
   };
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -42,9 +45,12 @@ export async function countingProxy(target: string): Promise<CountingProxy> {
       return;
     }
     p.requests.push(`${req.method} ${(req.url ?? '/').split('?')[0]}`);
+    const hold = /\/blobs\//.test(req.url ?? '') ? p.hold : null;
     const up = request({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: { ...req.headers, host: t.host } }, (ur) => {
       res.writeHead(ur.statusCode ?? 502, ur.headers);
-      ur.pipe(res);
+      res.flushHeaders();
+      if (hold) void hold.then(() => ur.pipe(res));
+      else ur.pipe(res);
     });
     up.once('error', () => res.destroy());
     req.pipe(up);
@@ -71,8 +77,31 @@ export async function pushLayout(layoutDir: string, tag: string, host: string, r
 }
 
 /** Starts a wharf whose config has `proxyYaml` (the whole `proxy:` section, or anything top-level). */
-export function startMirror(proxyYaml: string, more: { logLevel?: string; storage?: string; extra?: string } = {}): Promise<Wharf> {
-  return startWharf({ config: testConfig({ logLevel: more.logLevel ?? 'warn', storage: more.storage, extra: `${proxyYaml}${more.extra ?? ''}` }) });
+export function startMirror(proxyYaml: string, more: { logLevel?: string; storage?: string; http?: string; extra?: string } = {}): Promise<Wharf> {
+  return startWharf({ config: testConfig({ logLevel: more.logLevel ?? 'warn', storage: more.storage, http: more.http, extra: `${proxyYaml}${more.extra ?? ''}` }) });
+}
+
+/** The `http:` lines of a debug server with Prometheus metrics on `port`. */
+export const debugHttp = (port: number): string => `  debug:\n    addr: 127.0.0.1:${port}\n    prometheus:\n      enabled: true\n`;
+
+/** Pushes one OCI image (config + one layer of `layer` bytes) straight over the API; returns its digests. */
+export async function pushImage(url: string, repo: string, tag: string, layer: Buffer, seed = 'x'): Promise<{ manifest: string; layer: string; config: string; bytes: Buffer }> {
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, seed }));
+  for (const blob of [config, layer]) {
+    const r = await fetch(`${url}/v2/${repo}/blobs/uploads/?digest=${sha256(blob)}`, { method: 'POST', body: new Uint8Array(blob), headers: { 'Content-Type': 'application/octet-stream' } });
+    await r.arrayBuffer();
+    if (r.status !== 201) throw new Error(`blob push to ${url} failed: ${r.status}`);
+  }
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(layer), size: layer.length }],
+  });
+  const r = await fetch(`${url}/v2/${repo}/manifests/${tag}`, { method: 'PUT', body: manifest, headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } });
+  await r.arrayBuffer();
+  if (r.status !== 201) throw new Error(`manifest push to ${url} failed: ${r.status}`);
+  return { manifest: sha256(manifest), layer: sha256(layer), config: sha256(config), bytes: layer };
 }
 
 export function sha256(data: Buffer | string): string {
