@@ -105,6 +105,9 @@ export class BlobProxy {
     const declared = Number(res.headers['content-length']);
     const spool = await Spool.create(Number.isSafeInteger(declared) && declared >= 0 ? declared : null);
     const filled = spool.fill(res.body, d.algorithm, d.hex, (n) => up.bytes('blob', n));
+    // Observed by store() (and by every reader through the spool); never an unhandled rejection meanwhile.
+    // A failed download is forgotten at once: the next request starts afresh rather than joining it.
+    filled.catch(() => finished());
     void this.store(route, d, spool, filled)
       .catch((err: unknown) => {
         if (spool.state === 'failed') this.report(route, new UpstreamError('status', `${route.remote}@${d.value}: ${spool.error?.message}`, 502));
