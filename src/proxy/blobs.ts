@@ -34,7 +34,8 @@ export class BlobProxy {
    * (or was just linked, being stored already and confirmed upstream). False: it must come from the upstream.
    */
   async available(route: Route, d: Digest): Promise<boolean> {
-    if ((await this.registry.blobs.isLinked(route.local, d)) && (await this.registry.blobs.globalSize(d)) !== null) {
+    // The size fresh from storage: expiry's GC may have removed the blob this process still remembers.
+    if ((await this.registry.blobs.isLinked(route.local, d)) && (await this.registry.blobs.globalSize(d, true)) !== null) {
       route.upstream.hit('blob');
       return true;
     }

@@ -12,6 +12,7 @@ import type { UploadLocks } from '../registry/locks.js';
 import type { Registry } from '../registry/registry.js';
 import { BlobProxy } from './blobs.js';
 import { upstreamsOf } from './config.js';
+import { scheduleExpiry } from './expiry.js';
 import { ManifestProxy, type Route } from './manifests.js';
 import { ProxyRouter } from './router.js';
 import { Upstream } from './upstream.js';
@@ -56,7 +57,21 @@ export class PullThroughCache {
     return r && r !== 'unknown' ? { label: r.upstream.label, url: r.upstream.spec.url.origin } : undefined;
   }
 
+  /**
+   * Starts expiring cached content (see expiry.ts), checked every half of the shortest ttl, at most hourly and at
+   * least every second; a no-op when every upstream keeps its content forever.
+   */
+  startExpiry(registry: Registry, graceMs: number, log: Logger): void {
+    const ttls = this.upstreams.map((u) => u.spec.ttlMs).filter((t): t is number => t !== null);
+    if (ttls.length === 0) return;
+    const intervalMs = Math.min(3_600_000, Math.max(1000, Math.min(...ttls) / 2));
+    this.stopExpiry = scheduleExpiry(registry, this.router, { graceMs, intervalMs }, log);
+  }
+
+  private stopExpiry = () => {};
+
   close(): void {
+    this.stopExpiry();
     for (const u of this.upstreams) u.client.close();
   }
 }
@@ -68,5 +83,7 @@ export function createProxy(config: Readonly<Config>, registry: Registry, metric
   for (const u of upstreams) {
     plog.info(`pull-through cache: ${u.spec.prefix ? `${u.spec.prefix}/*` : 'every other repository'} from ${u.spec.url.origin}${u.spec.ttlMs === null ? ' (never expires)' : ''}`);
   }
-  return new PullThroughCache(upstreams, registry, plog, locks);
+  const cache = new PullThroughCache(upstreams, registry, plog, locks);
+  if (!config.storage.maintenance.readonly.enabled) cache.startExpiry(registry, config.gc.graceperiod, plog);
+  return cache;
 }

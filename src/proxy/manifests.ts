@@ -51,7 +51,8 @@ export class ManifestProxy {
   }
 
   private async cached(local: string, d: Digest): Promise<boolean> {
-    return (await this.registry.manifests.isLinked(local, d)) && (await this.registry.manifests.load(d)) !== null;
+    // Fresh: expiry may have unlinked it since it was cached in memory.
+    return (await this.registry.manifests.isLinked(local, d, true)) && (await this.registry.manifests.load(d)) !== null;
   }
 
   private async byDigest(route: Route, d: Digest): Promise<Digest> {
