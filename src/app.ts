@@ -111,7 +111,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
   const events = new Notifier(config.notifications, { log, httpAddr: config.http.addr, hooks: metricsHooks(metrics) });
 
   const prefix = config.http.prefix.replace(/\/$/, '');
-  const ui = config.ui.enabled ? await createUi({ config, auth, registry, prefix, log }) : undefined;
+  const ui = config.ui.enabled ? await createUi({ config, auth, registry, prefix, log, upstreamOf: proxy && ((name) => proxy.upstreamOf(name)) }) : undefined;
   const handler = createHandler({
     app: { registry, codec: new UploadStateCodec(secret), log, prefix, host: config.http.host, relativeUrls: config.http.relativeurls, catalogMaxEntries: config.catalog.maxentries, events, proxy },
     auth,

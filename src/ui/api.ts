@@ -21,6 +21,8 @@ export interface UiApiOptions {
   /** storage.delete.enabled and not read-only. */
   deleteEnabled: boolean;
   onError: (err: unknown) => void;
+  /** The upstream a repository caches (pull-through cache), shown beside its name. */
+  upstreamOf?: (name: string) => { label: string; url: string } | undefined;
 }
 
 const CATALOG: Access[] = [{ type: 'registry', class: '', name: 'catalog', action: '*' }];
@@ -107,7 +109,7 @@ export class UiApi {
       const tags = (await this.opts.registry.tags.all(name)) ?? [];
       const times = await mapLimit(tags, CONCURRENCY, (t) => tagPushedAt(this.opts.registry, name, t));
       const latest = times.reduce<Date | null>((a, b) => (b && (!a || b > a) ? b : a), null);
-      return { name, tags: tags.length, pushed: latest?.toISOString() ?? null };
+      return { name, tags: tags.length, pushed: latest?.toISOString() ?? null, cachedFrom: this.opts.upstreamOf?.(name)?.url ?? null };
     });
     return { repositories, total: all.length, page, pages, per };
   }
@@ -128,7 +130,7 @@ export class UiApi {
       const [pushed, summary] = await Promise.all([tagPushedAt(registry, name, tag), this.summaries.of(digest)]);
       return { tag, digest: digest.value, pushed: pushed?.toISOString() ?? null, ...(summary ?? { mediaType: null, size: null, platforms: [] }) };
     });
-    return { name, tags: rows.filter((r) => r !== null), mayDelete: await this.mayDelete(req, name) };
+    return { name, tags: rows.filter((r) => r !== null), mayDelete: await this.mayDelete(req, name), cachedFrom: this.opts.upstreamOf?.(name)?.url ?? null };
   }
 
   private async permissions(req: IncomingMessage, query: URLSearchParams): Promise<Record<string, unknown>> {

@@ -80,6 +80,11 @@ describe('pull-through cache of a docker-registry with htpasswd (Distribution ke
     assert.deepEqual(JSON.parse(cat.text).repositories, ['team/app']);
     const tags = await call(mirror.url, '/v2/team/app/tags/list');
     assert.deepEqual(JSON.parse(tags.text), { name: 'team/app', tags: ['v1'] });
+    // The web UI marks it as a cache and names its upstream.
+    const ui = JSON.parse((await call(mirror.url, '/_ui/api/repositories')).text) as { repositories: Array<{ name: string; cachedFrom: string | null }> };
+    assert.deepEqual(ui.repositories.map((r) => [r.name, r.cachedFrom]), [['team/app', counter.url]]);
+    const uiTags = JSON.parse((await call(mirror.url, '/_ui/api/tags?repository=team/app')).text) as { cachedFrom: string | null; mayDelete: boolean };
+    assert.equal(uiTags.cachedFrom, counter.url);
   });
 
   test('pushes and deletes answer 405 UNSUPPORTED, as Distribution mirrors do', async () => {
