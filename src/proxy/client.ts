@@ -28,7 +28,7 @@ export interface ClientOptions {
   credentials: CredentialSource;
   timeoutMs: number;
   /** Every response's headers (rate-limit headers are read from them). */
-  onHeaders?: (h: IncomingHttpHeaders) => void;
+  onHeaders?: (status: number, h: IncomingHttpHeaders) => void;
 }
 
 const USER_AGENT = 'wharf-proxy';
@@ -155,7 +155,7 @@ export class UpstreamClient {
     return new Promise((resolve, reject) => {
       const proto = url.protocol === 'https:' ? 'https:' : 'http:';
       const req = (proto === 'https:' ? httpsRequest : httpRequest)(url, { method, headers, agent: this.agents[proto] }, (body) => {
-        this.opts.onHeaders?.(body.headers);
+        this.opts.onHeaders?.(body.statusCode ?? 0, body.headers);
         resolve({ status: body.statusCode ?? 0, headers: body.headers, body });
       });
       req.setTimeout(this.opts.timeoutMs, () => req.destroy(new UpstreamError('unreachable', `${url.host}: no answer within ${this.opts.timeoutMs} ms`)));

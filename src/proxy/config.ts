@@ -14,8 +14,10 @@ export interface UpstreamSpec {
   username?: string;
   password?: string;
   exec?: { command: string; lifetimeMs?: number };
-  /** null: cached content never expires and tags are never revalidated. */
+  /** null: tags are never revalidated. */
   ttlMs: number | null;
+  /** null: cached content is never removed. */
+  expireMs: number | null;
   timeoutMs: number;
   /** Hosts containerd's `?ns=` names for this upstream, lower-cased. */
   ns: string[];
@@ -31,6 +33,7 @@ function spec(prefix: string, f: Fields & { remoteurl: string }): UpstreamSpec {
   const url = new URL(f.remoteurl);
   const base = new URL(url.origin);
   const dockerHub = HUB_HOSTS.has(url.hostname.toLowerCase());
+  const ttlMs = f.ttl === undefined ? DEFAULT_TTL_MS : f.ttl > 0 ? f.ttl : null;
   const ns = (f.ns ?? [url.host, ...(dockerHub ? ['docker.io'] : [])]).map((h) => h.toLowerCase());
   return {
     prefix,
@@ -39,7 +42,8 @@ function spec(prefix: string, f: Fields & { remoteurl: string }): UpstreamSpec {
     username: f.username,
     password: f.password,
     exec: f.exec ? { command: f.exec.command, lifetimeMs: f.exec.lifetime } : undefined,
-    ttlMs: f.ttl === undefined ? DEFAULT_TTL_MS : f.ttl > 0 ? f.ttl : null,
+    ttlMs,
+    expireMs: f.expire === undefined ? ttlMs : f.expire > 0 ? f.expire : null,
     timeoutMs: f.timeout ?? DEFAULT_TIMEOUT_MS,
     ns: [...new Set(ns)],
     dockerHub,

@@ -75,8 +75,9 @@ export async function expireCached(registry: Registry, router: ProxyRouter<Upstr
   const out: ExpiryReport = { tags: [], manifests: [] };
   for (const name of await allRepositories(registry.driver)) {
     const r = router.route(name);
-    if (!r || r === 'unknown' || r.upstream.spec.ttlMs === null) continue;
-    await expireRepository(registry, name, r.upstream.spec.ttlMs, now, out);
+    // While its upstream is down, the cache may hold the only reachable copy: keep it.
+    if (!r || r === 'unknown' || r.upstream.spec.expireMs === null || r.upstream.down) continue;
+    await expireRepository(registry, name, r.upstream.spec.expireMs, now, out);
   }
   if (out.manifests.length > 0) {
     out.gc = await garbageCollect(registry.driver, { graceMs: opts.graceMs });

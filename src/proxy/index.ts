@@ -58,11 +58,11 @@ export class PullThroughCache {
   }
 
   /**
-   * Starts expiring cached content (see expiry.ts), checked every half of the shortest ttl, at most hourly and at
+   * Starts expiring cached content (see expiry.ts), checked every half of the shortest `expire`, at most hourly and at
    * least every second; a no-op when every upstream keeps its content forever.
    */
   startExpiry(registry: Registry, graceMs: number, log: Logger): void {
-    const ttls = this.upstreams.map((u) => u.spec.ttlMs).filter((t): t is number => t !== null);
+    const ttls = this.upstreams.map((u) => u.spec.expireMs).filter((t): t is number => t !== null);
     if (ttls.length === 0) return;
     const intervalMs = Math.min(3_600_000, Math.max(1000, Math.min(...ttls) / 2));
     this.stopExpiry = scheduleExpiry(registry, this.router, { graceMs, intervalMs }, log);

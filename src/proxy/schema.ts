@@ -37,6 +37,8 @@ const upstreamFields = {
   exec: execSchema.optional(),
   /** Cached tags are revalidated, and unused cached content expires, after this long; 0 = never. Default 168h. */
   ttl: duration.optional(),
+  /** wharf only: cached content neither fetched nor revalidated for this long is removed (default: `ttl`; 0 = never). */
+  expire: duration.optional(),
   /** v3: how long a cache write may take. wharf bounds each upstream request by `timeout` instead; accepted. */
   cachewritetimeout: duration.optional(),
   /** wharf only: an upstream request that sends no byte for this long fails (default 30s). */

@@ -13,7 +13,7 @@ export class Upstream {
 
   constructor(readonly spec: UpstreamSpec, readonly metrics: Metrics, readonly log: Logger) {
     const credentials = spec.exec ? execCredentials(spec.exec.command, spec.exec.lifetimeMs) : staticCredentials(spec.username, spec.password);
-    this.client = new UpstreamClient({ url: spec.url, credentials, timeoutMs: spec.timeoutMs, onHeaders: (h) => this.rateLimit(h) });
+    this.client = new UpstreamClient({ url: spec.url, credentials, timeoutMs: spec.timeoutMs, onHeaders: (status, h) => this.answered(status, h) });
   }
 
   get label(): string {
@@ -36,12 +36,21 @@ export class Upstream {
     this.metrics.proxyBytes.inc({ upstream: this.label, type }, n);
   }
 
+  /** Whether the last attempt to reach the upstream failed (unreachable or 5xx/429): expiry then keeps its content. */
+  down = false;
+
   failed(kind: UpstreamErrorKind, message: string): void {
+    if (kind !== 'content') this.down = true;
     this.metrics.proxyErrors.inc({ upstream: this.label, kind });
     this.log.warn({ upstream: this.label, kind }, `upstream ${this.label}: ${message}`);
   }
 
   /** `ratelimit-remaining: 76;w=21600` (Docker Hub) or a bare number. */
+  private answered(status: number, h: IncomingHttpHeaders): void {
+    if (status < 500 && status !== 429) this.down = false;
+    this.rateLimit(h);
+  }
+
   private rateLimit(h: IncomingHttpHeaders): void {
     const v = h['ratelimit-remaining'] ?? h['x-ratelimit-remaining'];
     const n = typeof v === 'string' ? parseInt(v, 10) : NaN;

@@ -31,7 +31,7 @@ describe('pull-through cache: one fetch per blob, outages, revalidation', () => 
     counter = await countingProxy(up.url);
     const port = await freePort();
     debug = `http://127.0.0.1:${port}`;
-    mirror = await startMirror(`proxy:\n  remoteurl: ${counter.url}\n  ttl: ${TTL_MS}ms\n  timeout: 5s\n`, { logLevel: 'info', http: debugHttp(port) });
+    mirror = await startMirror(`proxy:\n  remoteurl: ${counter.url}\n  ttl: ${TTL_MS}ms\n  expire: 0\n  timeout: 5s\n`, { logLevel: 'info', http: debugHttp(port) });
   });
 
   after(async () => {
