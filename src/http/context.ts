@@ -5,6 +5,7 @@ import { remoteAddr } from '../notifications/event.js';
 import type { EventInput, Notifier } from '../notifications/index.js';
 import { errorBody, OciError } from '../oci/errors.js';
 import type { PullThroughCache } from '../proxy/index.js';
+import type { TagGuard } from '../policies/immutable.js';
 import type { Registry } from '../registry/registry.js';
 import type { UploadStateCodec } from '../registry/uploadstate.js';
 
@@ -22,6 +23,8 @@ export interface AppContext {
   events?: Pick<Notifier, 'enabled' | 'write'>;
   /** `proxy`: the pull-through cache; handlers ask it which repositories come from an upstream. */
   proxy?: PullThroughCache;
+  /** policies[].immutable: refuses moving or deleting immutable tags (absent: no policies). */
+  tagGuard?: TagGuard;
 }
 
 export interface Params {
