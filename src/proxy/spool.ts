@@ -114,8 +114,13 @@ export class Spool {
    * The bytes [start, end) (end: the whole blob), as they arrive. The last byte is yielded only once the blob is
    * verified; throws the download's error if it fails.
    */
-  async *read(start = 0, end?: number): AsyncGenerator<Buffer> {
+  read(start = 0, end?: number): AsyncGenerator<Buffer> {
+    // Counted now, not at the first iteration: release() must see a reader that has not started reading yet.
     this.readers++;
+    return this.iterate(start, end);
+  }
+
+  private async *iterate(start: number, end: number | undefined): AsyncGenerator<Buffer> {
     try {
       let pos = start;
       for (;;) {
@@ -150,7 +155,8 @@ export class Spool {
   /** Called once nobody will start a new reader: the file is closed when the last reader ends. */
   release(): void {
     this.closed = true;
-    void this.maybeClose();
+    // After the current microtasks: a request that was just handed this spool calls read() within them.
+    setImmediate(() => void this.maybeClose());
   }
 
   private async maybeClose(): Promise<void> {
