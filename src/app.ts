@@ -25,6 +25,7 @@ import { createDriver } from './storage/index.js';
 import { createSharedState } from './redis/index.js';
 import { createUi } from './ui/handler.js';
 import { instrumented } from './storage/instrumented.js';
+import { createProxy } from './proxy/index.js';
 import { StorageWriteState } from './storage/writestate.js';
 import { clientErrorHandler, connectHandler, installProcessGuard } from './http/safety.js';
 import { createLifecycle } from './policies/index.js';
@@ -79,6 +80,9 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     },
   });
 
+  // Across replicas (Redis), one replica downloads each blob the cache lacks; alone, the process's own map suffices.
+  const proxy = createProxy(config, registry, metrics, log, shared.redis ? shared.uploadLocks : undefined);
+
   let secret = config.http.secret;
   if (!secret) {
     secret = randomBytes(32).toString('hex');
@@ -118,9 +122,9 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
   const lifecycle = createLifecycle({ config, registry, access: policy, redis: shared.redis, metrics, events, log });
 
   const prefix = config.http.prefix.replace(/\/$/, '');
-  const ui = config.ui.enabled ? await createUi({ config, auth, registry, prefix, log, policies: lifecycle.policies }) : undefined;
+  const ui = config.ui.enabled ? await createUi({ config, auth, registry, prefix, log, policies: lifecycle.policies, upstreamOf: proxy && ((name) => proxy.upstreamOf(name)) }) : undefined;
   const handler = createHandler({
-    app: { registry, codec: new UploadStateCodec(secret), log, prefix, host: config.http.host, relativeUrls: config.http.relativeurls, catalogMaxEntries: config.catalog.maxentries, events, tagGuard: lifecycle.tagGuard },
+    app: { registry, codec: new UploadStateCodec(secret), log, prefix, host: config.http.host, relativeUrls: config.http.relativeurls, catalogMaxEntries: config.catalog.maxentries, events, tagGuard: lifecycle.tagGuard, proxy },
     auth,
     readOnly: config.storage.maintenance.readonly.enabled,
     headers: config.http.headers,
@@ -253,6 +257,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       clearInterval(sweep);
       http1.closeAllConnections?.();
       for (const s of h2Sessions) s.destroy();
+      proxy?.close();
       await driver.close?.();
       await shared.close();
       removeGuard();

@@ -33,6 +33,14 @@ export class Metrics {
   readonly notificationPending = new Gauge({ name: 'registry_notifications_pending', help: 'Notification events waiting in an endpoint queue', labelNames: ['endpoint'] as const, registers: [this.registry] });
   readonly notificationStatus = new Counter({ name: 'registry_notifications_status_total', help: 'Notification POST answers by status and endpoint', labelNames: ['code', 'endpoint'] as const, registers: [this.registry] });
 
+  /** Pull-through cache (src/proxy), per upstream; `type` is manifest or blob. */
+  readonly proxyHits = new Counter({ name: 'registry_proxy_hits_total', help: 'Proxied pulls served from the cache, by upstream and type', labelNames: ['upstream', 'type'] as const, registers: [this.registry] });
+  readonly proxyMisses = new Counter({ name: 'registry_proxy_misses_total', help: 'Proxied pulls fetched from the upstream, by upstream and type', labelNames: ['upstream', 'type'] as const, registers: [this.registry] });
+  readonly proxyBytes = new Counter({ name: 'registry_proxy_upstream_bytes_total', help: 'Bytes received from the upstream, by upstream and type', labelNames: ['upstream', 'type'] as const, registers: [this.registry] });
+  readonly proxyErrors = new Counter({ name: 'registry_proxy_upstream_errors_total', help: 'Upstream failures (unreachable, timeout, 5xx, 429, bad content), by upstream and kind', labelNames: ['upstream', 'kind'] as const, registers: [this.registry] });
+  readonly proxyStale = new Counter({ name: 'registry_proxy_stale_served_total', help: 'Cached manifests served because the upstream could not be asked', labelNames: ['upstream'] as const, registers: [this.registry] });
+  readonly proxyRevalidations = new Counter({ name: 'registry_proxy_revalidations_total', help: 'Expired tags checked with a HEAD upstream, by upstream and outcome (unchanged, changed)', labelNames: ['upstream', 'outcome'] as const, registers: [this.registry] });
+  readonly proxyRateLimit = new Gauge({ name: 'registry_proxy_ratelimit_remaining', help: "The upstream's last ratelimit-remaining header", labelNames: ['upstream'] as const, registers: [this.registry] });
   /** The scheduled cleanup (gc.schedule: policies, then garbage collection); only the replica that ran a period counts it. */
   readonly cleanupLastRun = new Gauge({ name: 'wharf_cleanup_last_run_timestamp_seconds', help: 'When the last cleanup run on this replica started (Unix time)', registers: [this.registry] });
   readonly cleanupLastDuration = new Gauge({ name: 'wharf_cleanup_last_run_duration_seconds', help: 'How long the last cleanup run on this replica took', registers: [this.registry] });

@@ -319,8 +319,8 @@ test('YAML that is not a configuration mapping is a ConfigError', () => {
 });
 
 test('features wharf does not have yet: fatal where ignoring them would be unsafe, else a warning', () => {
-  let err = configError(() => parse('version: 0.1\nstorage: inmemory\nproxy:\n  remoteurl: https://registry-1.docker.io\n'));
-  assert.ok(err.problems.some((p) => p.startsWith('proxy: ')), err.message);
+  let err = configError(() => parse('version: 0.1\nstorage: inmemory\nproxy:\n  remoteurl: ftp://registry-1.docker.io\n'));
+  assert.ok(err.problems.some((p) => p.startsWith('proxy.remoteurl: ')), err.message);
   err = configError(() => parse('version: 0.1\nstorage:\n  gcs:\n    bucket: b\n'));
   assert.ok(err.problems.some((p) => p.startsWith('storage.gcs: ')), err.message);
 });

@@ -46,7 +46,6 @@ const NOT_YET: Array<{ path: string[]; fatal: boolean; why: string }> = [
   { path: ['storage', 'azure'], fatal: true, why: 'the azure storage driver is not supported' },
   { path: ['storage', 'swift'], fatal: true, why: 'the swift storage driver is not supported' },
   { path: ['storage', 'oss'], fatal: true, why: 'the oss storage driver is not supported' },
-  { path: ['proxy'], fatal: true, why: 'pull-through cache (proxy) is not supported yet' },
   { path: ['http', 'h2c'], fatal: false, why: 'h2c is not supported yet' },
   { path: ['health', 'file'], fatal: false, why: 'file health checks are not supported yet' },
   { path: ['health', 'http'], fatal: false, why: 'http health checks are not supported yet' },

@@ -9,6 +9,7 @@ import { parseDuration } from './duration.js';
 import { policiesSchema, scheduleSchema } from '../policies/schema.js';
 import { AUTH_METHOD_NAMES, authSchema } from './authschema.js';
 import { anyMap, bool, duration, intish, looseSection, text } from './types.js';
+import { proxySchema } from '../proxy/schema.js';
 
 export { AUTH_METHOD_NAMES };
 
@@ -369,7 +370,7 @@ export const configSchema = z.object({
       tcp: z.array(z.unknown()).optional(),
     })
     .default({}),
-  proxy: looseSection,
+  proxy: proxySchema.nullable().optional(),
   catalog: z.object({ maxentries: z.number().int().positive().default(1000) }).default({}),
   validation: validationSchema,
   reporting: looseSection,

@@ -2,6 +2,7 @@
 import { pipeline } from 'node:stream/promises';
 import { ociError } from '../oci/errors.js';
 import { checkDigest } from '../oci/names.js';
+import { serveUpstreamBlob } from '../proxy/http.js';
 import { notify, sendEmpty, type Ctx } from './context.js';
 
 type ByteRange = { start: number; end: number } | 'unsatisfiable' | null;
@@ -23,11 +24,13 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
 }
 
 export async function getBlob(ctx: Ctx): Promise<void> {
-  const name = ctx.params.name!;
   const digest = checkDigest(ctx.params.digest!);
-  const { registry } = ctx.app;
+  const { registry, proxy } = ctx.app;
+  const proxied = proxy?.route(ctx.params.name!, ctx.query) ?? null;
+  if (proxied && !(await proxy!.blobs.available(proxied, digest)) && (await serveUpstreamBlob(ctx, proxy!, proxied, digest))) return;
+  const name = proxied?.local ?? ctx.params.name!;
   const info = await registry.blobs.stat(name, digest);
-  if (ctx.method === 'GET') notify(ctx, { action: 'pull', kind: 'blob', repository: name, digest: digest.value, size: info.size });
+  if (ctx.method === 'GET') notify(ctx, { action: 'pull', kind: 'blob', repository: ctx.params.name!, digest: digest.value, size: info.size });
 
   if (registry.options.redirect) {
     const url = await registry.blobs.redirectURL(ctx.method === 'HEAD' ? 'HEAD' : 'GET', digest);

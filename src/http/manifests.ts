@@ -36,10 +36,12 @@ function existingReference(ctx: Ctx): Reference {
 }
 
 export async function getManifest(ctx: Ctx): Promise<void> {
-  const name = ctx.params.name!;
   const ref = existingReference(ctx);
-  const { registry } = ctx.app;
-  let digest = ref.digest ?? (await registry.tags.get(name, ref.tag!));
+  const { registry, proxy } = ctx.app;
+  // A proxied repository is kept under its local name; events and errors keep the name the client sent.
+  const proxied = proxy?.route(ctx.params.name!, ctx.query) ?? null;
+  const name = proxied?.local ?? ctx.params.name!;
+  let digest = proxied ? await proxy!.manifests.resolve(proxied, ref) : (ref.digest ?? (await registry.tags.get(name, ref.tag!)));
   if (etagMatches(ctx, digest)) {
     ctx.res.writeHead(304);
     ctx.res.end();
@@ -59,6 +61,7 @@ export async function getManifest(ctx: Ctx): Promise<void> {
     const child = m.parsed.kind === 'index' ? m.parsed.body.manifests.find((c) => c.platform?.architecture === 'amd64' && c.platform?.os === 'linux') : undefined;
     const childDigest = child ? parseDigest(child.digest) : null;
     if (!childDigest) throw ociError('MANIFEST_UNKNOWN');
+    if (proxied) await proxy!.manifests.resolve(proxied, { digest: childDigest });
     m = await registry.manifests.get(name, childDigest);
     if (m.mediaType === MT.dockerManifest && !supports.has(MT.dockerManifest)) {
       throw ociError('MANIFEST_INVALID', undefined, 'Schema 2 manifest not supported by client');
@@ -66,7 +69,7 @@ export async function getManifest(ctx: Ctx): Promise<void> {
     digest = childDigest;
   }
 
-  if (ctx.method === 'GET') notify(ctx, { action: 'pull', kind: 'manifest', repository: name, digest: digest.value, mediaType: m.mediaType, size: m.bytes.length, tag: ref.tag, manifest: m.parsed.body });
+  if (ctx.method === 'GET') notify(ctx, { action: 'pull', kind: 'manifest', repository: ctx.params.name!, digest: digest.value, mediaType: m.mediaType, size: m.bytes.length, tag: ref.tag, manifest: m.parsed.body });
   ctx.res.writeHead(200, {
     'Content-Type': m.mediaType,
     'Content-Length': m.bytes.length,

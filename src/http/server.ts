@@ -197,6 +197,7 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
       (async () => {
         if (params.name !== undefined) checkName(params.name);
         if (opts.readOnly && route.writes.includes(method)) throw ociError('UNSUPPORTED', undefined, 'the registry is in read-only mode');
+        if (app.proxy?.refusesWrite(route.name, method, params.name, query)) throw ociError('UNSUPPORTED');
         const access = requiredAccess(route.name, method, params.name, query);
         const result = await auth.authorize(req, access);
         if (!result.granted) {

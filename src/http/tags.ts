@@ -8,7 +8,7 @@ export async function getTags(ctx: Ctx): Promise<void> {
   const name = ctx.params.name!;
   const n = parseN(ctx, Number.MAX_SAFE_INTEGER);
   const last = ctx.query.get('last') ?? undefined;
-  const all = await ctx.app.registry.tags.all(name);
+  const all = await ctx.app.registry.tags.all(ctx.app.proxy?.route(name, ctx.query)?.local ?? name);
   if (all === null) throw ociError('NAME_UNKNOWN', { name });
   const { items, more } = n === undefined ? page(all, all.length, last) : page(all, n, last);
   const headers: Record<string, string> = {};

@@ -24,6 +24,8 @@ export class Registry {
   readonly uploads: UploadStore;
   readonly manifests: ManifestStore;
   readonly tags: TagStore;
+  /** Stores manifests fetched by the pull-through cache (src/proxy): their blobs arrive later, on demand, so not checked. */
+  readonly cachedManifests: ManifestStore;
   /** What the registry remembers about storage; whoever deletes behind the stores' backs (cleanup) must forget. */
   readonly cache: DescriptorCache;
 
@@ -34,6 +36,7 @@ export class Registry {
     this.uploads = new UploadStore(driver, this.blobs, options.uploadLocks ?? new LocalUploadLocks());
     this.manifests = new ManifestStore(driver, this.blobs, options.validation, cache);
     this.tags = new TagStore(driver);
+    this.cachedManifests = new ManifestStore(driver, this.blobs, { ...options.validation, disabled: true }, cache);
   }
 
   repositories(): Promise<string[]> {

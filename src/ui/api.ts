@@ -27,6 +27,8 @@ export interface UiApiOptions {
   policies?: PolicySet;
   graceMs?: number;
   onError: (err: unknown) => void;
+  /** The upstream a repository caches (pull-through cache), shown beside its name. */
+  upstreamOf?: (name: string) => { label: string; url: string } | undefined;
 }
 
 const CATALOG: Access[] = [{ type: 'registry', class: '', name: 'catalog', action: '*' }];
@@ -120,7 +122,7 @@ export class UiApi {
       const tags = (await this.opts.registry.tags.all(name)) ?? [];
       const times = await mapLimit(tags, CONCURRENCY, (t) => tagPushedAt(this.opts.registry, name, t));
       const latest = times.reduce<Date | null>((a, b) => (b && (!a || b > a) ? b : a), null);
-      return { name, tags: tags.length, pushed: latest?.toISOString() ?? null };
+      return { name, tags: tags.length, pushed: latest?.toISOString() ?? null, cachedFrom: this.opts.upstreamOf?.(name)?.url ?? null };
     });
     return { repositories, total: all.length, page, pages, per };
   }
@@ -141,7 +143,7 @@ export class UiApi {
       const [pushed, summary] = await Promise.all([tagPushedAt(registry, name, tag), this.summaries.of(digest)]);
       return { tag, digest: digest.value, pushed: pushed?.toISOString() ?? null, ...(summary ?? { mediaType: null, size: null, platforms: [] }) };
     });
-    return { name, tags: rows.filter((r) => r !== null), mayDelete: await this.mayDelete(req, name) };
+    return { name, tags: rows.filter((r) => r !== null), mayDelete: await this.mayDelete(req, name), cachedFrom: this.opts.upstreamOf?.(name)?.url ?? null };
   }
 
   private async permissions(req: IncomingMessage, query: URLSearchParams): Promise<Record<string, unknown>> {

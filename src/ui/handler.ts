@@ -26,6 +26,8 @@ export interface UiOptions {
   /** http.prefix without its trailing slash ("" for "/"). */
   prefix: string;
   log: Logger;
+  /** The pull-through cache's upstream of a repository, if any (marked in the lists). */
+  upstreamOf?: (name: string) => { label: string; url: string } | undefined;
   /** The lifecycle rules in force (for the cleanup preview). */
   policies?: PolicySet;
 }
@@ -72,7 +74,7 @@ export async function createUi(opts: UiOptions): Promise<UiRoute> {
   const page: Asset = { body: html, type: 'text/html; charset=utf-8', etag: etagOf(html) };
   const security = securityHeaders(opts.config);
   const deleteEnabled = opts.config.storage.delete.enabled && !opts.config.storage.maintenance.readonly.enabled;
-  const api = new UiApi({ auth: opts.auth, registry: opts.registry, deleteEnabled, policies: opts.policies, graceMs: opts.config.gc.graceperiod, onError: (err) => opts.log.error({ err }, 'ui: request failed') });
+  const api = new UiApi({ auth: opts.auth, registry: opts.registry, deleteEnabled, policies: opts.policies, upstreamOf: opts.upstreamOf, graceMs: opts.config.gc.graceperiod, onError: (err) => opts.log.error({ err }, 'ui: request failed') });
 
   const isPage = (path: string) => path === base || (base !== '/' && path === base.slice(0, -1));
 

@@ -481,7 +481,7 @@ async function loadRepositories(results, query, page) {
     );
     return;
   }
-  const rows = repositories.map((/** @type {any} */ repo) => h('tr', null, h('th', { scope: 'row' }, h('a', { href: repoHref(repo.name) }, repo.name)), h('td', { class: 'num' }, String(repo.tags)), h('td', null, timeEl(repo.pushed))));
+  const rows = repositories.map((/** @type {any} */ repo) => h('tr', null, h('th', { scope: 'row' }, h('a', { href: repoHref(repo.name) }, repo.name), cachedMark(repo.cachedFrom)), h('td', { class: 'num' }, String(repo.tags)), h('td', null, timeEl(repo.pushed))));
   const nav = h(
     'nav',
     { class: 'pager', 'aria-label': 'Pages' },
@@ -512,6 +512,11 @@ function openByName() {
 }
 
 /** @param {string} name @param {URLSearchParams} q */
+/** The mark of a repository the pull-through cache fills from `upstream` (a URL), or nothing. */
+function cachedMark(/** @type {string | null} */ upstream) {
+  return upstream ? h('span', { class: 'cached', title: `Pull-through cache of ${upstream}` }, ` cache of ${upstream}`) : null;
+}
+
 async function viewRepository(name, q) {
   show(crumbs(['Repositories', '#/'], [name]), title(name), h('p', { class: 'muted' }, 'Loading tags…'));
   const r = await getJson(`${UI_API}tags?repository=${encodeURIComponent(name)}`, { scope: `repository:${name}:pull` });
@@ -521,7 +526,7 @@ async function viewRepository(name, q) {
   }
   /** @type {any[]} */
   const tags = r.body.tags;
-  const mayDelete = !!r.body.mayDelete;
+  const mayDelete = !!r.body.mayDelete && !r.body.cachedFrom;
   let sort = q.get('sort') === 'date' ? 'date' : 'name';
   const body = h('div');
   const render = () => {
@@ -549,7 +554,7 @@ async function viewRepository(name, q) {
     );
   };
   render();
-  show(crumbs(['Repositories', '#/'], [name]), title(name), h('p', { class: 'muted' }, `${tags.length} ${tags.length === 1 ? 'tag' : 'tags'}`), body, lifecyclePanel(name));
+  show(crumbs(['Repositories', '#/'], [name]), title(name), h('p', { class: 'muted' }, `${tags.length} ${tags.length === 1 ? 'tag' : 'tags'}`, r.body.cachedFrom ? ` · cached from ${r.body.cachedFrom} (pull-through, read-only)` : ''), body, lifecyclePanel(name));
 }
 
 /**

@@ -1,0 +1,169 @@
+/**
+ * Blobs through the cache. A blob the repository does not hold is downloaded once (per process; across replicas
+ * sharing Redis, one replica downloads and the others wait for it in storage), streamed to every client that asks
+ * meanwhile (see spool.ts), verified, and committed into the global store and linked into the repository as an
+ * upload would be. A blob already stored for another repository is linked once the upstream confirms that this
+ * repository has it too (a HEAD), so no one reads a blob through a repository that does not hold it.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Digest } from '../oci/names.js';
+import { uploadData, uploadDir, uploadStartedAt } from '../registry/paths.js';
+import type { UploadLocks } from '../registry/locks.js';
+import type { Registry } from '../registry/registry.js';
+import { UpstreamError } from './client.js';
+import { statusError, unavailable, type Route } from './manifests.js';
+import { Spool } from './spool.js';
+import { Upstream } from './upstream.js';
+
+/** A download in progress: its spool, once the upstream answered. */
+interface Download {
+  spool: Promise<Spool>;
+}
+
+/** How often a replica waiting for another replica's download looks for the blob in storage. */
+const WAIT_POLL_MS = 250;
+
+export class BlobProxy {
+  private readonly downloads = new Map<string, Download>();
+
+  constructor(private readonly registry: Registry, private readonly log: Logger, private readonly locks?: UploadLocks) {}
+
+  /**
+   * Makes the blob servable from `route.local` without downloading it, when it can: true when it is linked there
+   * (or was just linked, being stored already and confirmed upstream). False: it must come from the upstream.
+   */
+  async available(route: Route, d: Digest): Promise<boolean> {
+    // The size fresh from storage: expiry's GC may have removed the blob this process still remembers.
+    if ((await this.registry.blobs.isLinked(route.local, d)) && (await this.registry.blobs.globalSize(d, true)) !== null) {
+      route.upstream.hit('blob');
+      return true;
+    }
+    if ((await this.registry.blobs.globalSize(d, true)) === null) return false;
+    const info = await this.head(route, d).catch(() => null);
+    if (!info) return false;
+    await this.registry.blobs.link(route.local, d);
+    route.upstream.hit('blob');
+    return true;
+  }
+
+  /** Size of the blob upstream (HEAD); throws BLOB_UNKNOWN or UNAVAILABLE. */
+  async head(route: Route, d: Digest): Promise<{ size: number | null }> {
+    const up = route.upstream;
+    let res;
+    try {
+      res = await up.client.request('HEAD', `/v2/${route.remote}/blobs/${d.value}`, Upstream.scope(route.remote));
+    } catch (err) {
+      this.report(route, err);
+      throw unavailable(err);
+    }
+    res.body.resume();
+    if (res.status !== 200) {
+      const err = statusError(res, 'BLOB_UNKNOWN', d.value);
+      this.report(route, err);
+      throw unavailable(err);
+    }
+    const n = Number(res.headers['content-length']);
+    return { size: Number.isSafeInteger(n) && n >= 0 ? n : null };
+  }
+
+  /**
+   * The spool of the blob's download, starting one unless one runs for this upstream repository already. Resolves
+   * once the upstream answered with the body; rejects with BLOB_UNKNOWN or UNAVAILABLE.
+   */
+  async download(route: Route, d: Digest): Promise<Spool> {
+    const key = `${route.upstream.label} ${route.remote} ${d.value}`;
+    let dl = this.downloads.get(key);
+    if (dl) {
+      route.upstream.hit('blob');
+      return dl.spool;
+    }
+    route.upstream.miss('blob');
+    const spool = this.start(route, d, () => this.downloads.delete(key));
+    dl = { spool };
+    this.downloads.set(key, dl);
+    spool.catch(() => this.downloads.delete(key));
+    return spool;
+  }
+
+  private async start(route: Route, d: Digest, finished: () => void): Promise<Spool> {
+    const up = route.upstream;
+    const release = await this.lock(route, d);
+    let res;
+    try {
+      res = await up.client.request('GET', `/v2/${route.remote}/blobs/${d.value}`, Upstream.scope(route.remote));
+    } catch (err) {
+      await release();
+      this.report(route, err);
+      throw unavailable(err);
+    }
+    if (res.status !== 200) {
+      await release();
+      const err = statusError(res, 'BLOB_UNKNOWN', d.value);
+      this.report(route, err);
+      throw unavailable(err);
+    }
+    const declared = Number(res.headers['content-length']);
+    const spool = await Spool.create(Number.isSafeInteger(declared) && declared >= 0 ? declared : null);
+    const filled = spool.fill(res.body, d.algorithm, d.hex, (n) => up.bytes('blob', n));
+    // Observed by store() (and by every reader through the spool); never an unhandled rejection meanwhile.
+    // A failed download is forgotten at once: the next request starts afresh rather than joining it.
+    filled.catch(() => finished());
+    void this.store(route, d, spool, filled)
+      .catch((err: unknown) => {
+        if (spool.state === 'failed') this.report(route, new UpstreamError('status', `${route.remote}@${d.value}: ${spool.error?.message}`, 502));
+        else this.log.error({ err, upstream: up.label, repository: route.local, digest: d.value }, 'proxy: could not store a verified blob');
+      })
+      .finally(async () => {
+        finished();
+        spool.release();
+        await release();
+      });
+    return spool;
+  }
+
+  /** Writes the spool into an upload session of `route.local`, then commits and links it once verified. */
+  private async store(route: Route, d: Digest, spool: Spool, filled: Promise<void>): Promise<void> {
+    const { driver, blobs } = this.registry;
+    const uuid = randomUUID();
+    const path = uploadData(route.local, uuid);
+    try {
+      await driver.putContent(uploadStartedAt(route.local, uuid), Buffer.from(new Date().toISOString()));
+      // Both settle before the session is removed: the append ends (keeping nothing) once the spool fails.
+      const [appended, verified] = await Promise.allSettled([driver.append(path, spool.read(0)), filled]);
+      if (verified.status === 'rejected') throw verified.reason;
+      if (appended.status === 'rejected') throw appended.reason;
+      await blobs.commit(path, d, appended.value);
+      await blobs.link(route.local, d);
+    } finally {
+      await driver.delete(uploadDir(route.local, uuid)).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Across replicas (Redis locks): one downloads, the others wait until the blob is in storage, then download only
+   * if it never appears there (the holder failed). Per process the download map already does this.
+   */
+  private async lock(route: Route, d: Digest): Promise<() => Promise<void>> {
+    const none = async () => {};
+    if (!this.locks) return none;
+    const name = `proxy-${d.algorithm}-${d.hex}`;
+    for (;;) {
+      const release = await this.locks.acquire(name);
+      if (release) return release;
+      await new Promise((r) => setTimeout(r, WAIT_POLL_MS));
+      if ((await this.registry.blobs.globalSize(d, true)) !== null) throw new BlobArrived();
+    }
+  }
+
+  private report(route: Route, err: unknown): void {
+    if (err instanceof UpstreamError) route.upstream.failed(err.status === 502 ? 'content' : err.kind, `${route.remote}: ${err.message}`);
+  }
+}
+
+/** Another replica stored the blob while this one waited: serve it from storage. */
+export class BlobArrived extends Error {
+  constructor() {
+    super('blob stored by another replica');
+  }
+}
