@@ -17,12 +17,10 @@ import { UploadStateCodec } from './registry/uploadstate.js';
 import { HealthChecks } from './health.js';
 import { debugHandler, type DebugOptions } from './http/debug.js';
 import { Metrics } from './metrics.js';
-import { createTokenServer } from './tokenserver/index.js';
 import { metricsHooks, Notifier } from './notifications/index.js';
 import { schedulePurging } from './registry/purge.js';
 import { createDriver } from './storage/index.js';
 import { createSharedState } from './redis/index.js';
-import { createUi } from './ui/handler.js';
 import { instrumented } from './storage/instrumented.js';
 
 export interface RunningRegistry {
@@ -59,8 +57,8 @@ function isLoopback(addr: string): boolean {
 export async function startRegistry(config: Readonly<Config>, log: Logger): Promise<RunningRegistry> {
   const { name, params } = storageDriverOf(config);
   const metrics = new Metrics();
-  const driver = instrumented(createDriver(name, params), metrics);
-  const shared = createSharedState(config, log);
+  const driver = instrumented(await createDriver(name, params), metrics);
+  const shared = await createSharedState(config, log);
   const registry = new Registry(driver, {
     cache: shared.cache,
     uploadLocks: shared.uploadLocks,
@@ -84,7 +82,8 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
   // The token server first: it may generate the certificate that auth.token.rootcertbundle names.
   // One policy object for the registry and its token server, so that SIGHUP replaces the rules for both.
   const policy = config.access ? new AccessPolicy(config.access) : undefined;
-  const tokenServer = await createTokenServer(config, log, guard, policy);
+  // Imported only when configured, as the UI below: what a config does not use stays out of memory.
+  const tokenServer = config.tokenserver?.enabled ? await (await import('./tokenserver/index.js')).createTokenServer(config, log, guard, policy) : null;
   const auth = await createAuth(config, { log, guard, policy });
   if (auth.name !== 'none' && auth.name !== 'silly' && config.http.net === 'tcp' && !config.http.tls && !isLoopback(config.http.addr)) {
     log.warn(`auth.${auth.name} is configured over plain HTTP on ${config.http.addr}: credentials travel in the clear; configure http.tls or a TLS-terminating proxy`);
@@ -107,7 +106,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
   const events = new Notifier(config.notifications, { log, httpAddr: config.http.addr, hooks: metricsHooks(metrics) });
 
   const prefix = config.http.prefix.replace(/\/$/, '');
-  const ui = config.ui.enabled ? await createUi({ config, auth, registry, prefix, log }) : undefined;
+  const ui = config.ui.enabled ? await (await import('./ui/handler.js')).createUi({ config, auth, registry, prefix, log }) : undefined;
   const handler = createHandler({
     app: { registry, codec: new UploadStateCodec(secret), log, prefix, host: config.http.host, relativeUrls: config.http.relativeurls, catalogMaxEntries: config.catalog.maxentries, events },
     auth,

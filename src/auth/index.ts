@@ -1,12 +1,13 @@
-/** The auth method registry: `auth:` in config.yml -> one AccessController. A new method is one file plus one line. */
+/**
+ * The auth method registry: `auth:` in config.yml -> one AccessController. A new method is one file plus one line.
+ * Methods are imported when configured (token auth brings jose and @peculiar/x509, about 15 MiB).
+ */
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { BruteForceGuard, type BruteForceStore } from './bruteforce.js';
 import { openAccess, type AccessController } from './controller.js';
-import { HtpasswdAccess } from './htpasswd.js';
 import { AccessPolicy, withPolicy } from './policy.js';
 import { sillyAccess } from './silly.js';
-import { TokenAccess } from './token.js';
 
 export const DEFAULT_SILLY_SERVICE = 'wharf';
 
@@ -27,11 +28,12 @@ const METHODS: { [K in keyof AuthConfig]-?: (params: NonNullable<AuthConfig[K]>,
     return sillyAccess({ realm: p.realm, service: p.service ?? DEFAULT_SILLY_SERVICE });
   },
   htpasswd: async (p, { log, guard }) => {
+    const { HtpasswdAccess } = await import('./htpasswd.js');
     const h = new HtpasswdAccess({ realm: p.realm, path: p.path, log, guard });
     await h.init();
     return h;
   },
-  token: async (p, { log }) => TokenAccess.create({ ...p, log }),
+  token: async (p, { log }) => (await import('./token.js')).TokenAccess.create({ ...p, log }),
 };
 
 /** The failed-login guard; `store` shares the counts between replicas (default: this process only). */

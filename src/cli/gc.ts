@@ -89,7 +89,7 @@ export async function garbageCollectCommand(configPath: string | undefined, opts
     : undefined;
 
   let report: GcReport;
-  const driver = createDriver(name, params);
+  const driver = await createDriver(name, params);
   try {
     report = await garbageCollect(driver, { dryRun: opts.dryRun, deleteUntagged: opts.deleteUntagged, graceMs, progress });
   } catch (err) {
