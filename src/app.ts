@@ -65,6 +65,8 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly.enabled,
     redirect: !config.storage.redirect.disable,
+    // A revalidation is a stat per directory on a filesystem, a full listing elsewhere (S3).
+    catalogRevalidateMs: config.catalog.revalidate ?? (name === 'filesystem' ? 1000 : 10_000),
     validation: {
       disabled: config.validation.disabled || config.validation.enabled === false,
       urls: { allow: config.validation.manifests.urls.allow.map((r) => new RegExp(r)), deny: config.validation.manifests.urls.deny.map((r) => new RegExp(r)) },

@@ -2,7 +2,7 @@
 import type { StorageDriver } from '../storage/driver.js';
 import { BlobStore } from './blobs.js';
 import { InMemoryDescriptorCache, type DescriptorCache } from './cache.js';
-import { listRepositories } from './catalog.js';
+import { RepositoryIndex } from './catalog.js';
 import { LocalUploadLocks, type UploadLocks } from './locks.js';
 import { ManifestStore, type ValidationOptions } from './manifests.js';
 import { TagStore } from './tags.js';
@@ -17,13 +17,19 @@ export interface RegistryOptions {
   cache?: DescriptorCache;
   /** One writer per upload (default: per process). */
   uploadLocks?: UploadLocks;
+  /** How old the kept repository list may get before it is revalidated against storage (see catalog.ts). */
+  catalogRevalidateMs?: number;
 }
+
+/** Default catalog revalidation interval: a second where it is a stat per directory (filesystem). */
+export const DEFAULT_REVALIDATE_MS = 1000;
 
 export class Registry {
   readonly blobs: BlobStore;
   readonly uploads: UploadStore;
   readonly manifests: ManifestStore;
   readonly tags: TagStore;
+  readonly catalog: RepositoryIndex;
 
   constructor(readonly driver: StorageDriver, readonly options: RegistryOptions) {
     const cache = options.cache ?? new InMemoryDescriptorCache();
@@ -31,9 +37,12 @@ export class Registry {
     this.uploads = new UploadStore(driver, this.blobs, options.uploadLocks ?? new LocalUploadLocks());
     this.manifests = new ManifestStore(driver, this.blobs, options.validation, cache);
     this.tags = new TagStore(driver);
+    this.catalog = new RepositoryIndex(driver, options.catalogRevalidateMs ?? DEFAULT_REVALIDATE_MS);
+    this.manifests.onLinked = (name) => this.catalog.added(name);
   }
 
-  repositories(): Promise<string[]> {
-    return listRepositories(this.driver);
+  /** Every repository, sorted (a kept list: see catalog.ts); shared, do not modify. */
+  repositories(): Promise<readonly string[]> {
+    return this.catalog.list();
   }
 }
