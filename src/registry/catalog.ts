@@ -23,8 +23,8 @@ interface Dir {
   repository: boolean;
 }
 
-/** Stats (or listings) in flight at once during a walk or revalidation. */
-const CONCURRENCY = 64;
+/** Stats (or listings) in flight at once during a walk or revalidation (S3: below the SDK's 50 sockets). */
+const CONCURRENCY = 16;
 
 export class RepositoryIndex {
   /** Repository-name prefix ('' for `repositories/` itself) -> what was seen there. */
@@ -70,7 +70,7 @@ export class RepositoryIndex {
       try {
         if (this.dirs.size === 0 || !this.versioned) {
           this.dirs.clear();
-          await this.walk('');
+          await this.walk(['']);
         } else {
           await this.revalidate();
         }
@@ -86,26 +86,36 @@ export class RepositoryIndex {
     return this.running;
   }
 
-  /** Lists `prefix` and everything below it into `dirs`. */
-  private async walk(prefix: string): Promise<void> {
+  /** Lists each of `prefixes` and everything below them into `dirs`, level by level (CONCURRENCY at a time). */
+  private async walk(prefixes: string[]): Promise<void> {
+    for (let level = prefixes; level.length > 0; ) {
+      const next: string[] = [];
+      await eachLimited(level, async (prefix) => void next.push(...(await this.listOne(prefix))));
+      level = next;
+    }
+  }
+
+  /** Lists one directory into `dirs`; returns its children that are new (to be listed next). */
+  private async listOne(prefix: string): Promise<string[]> {
     const path = prefix === '' ? REPOSITORIES : `${REPOSITORIES}/${prefix}`;
     let version: string | undefined;
     let names: string[];
     try {
-      // Stat before listing: a change in between leaves a new version for the next revalidation to see.
-      version = (await this.driver.stat(path)).version;
+      // Stat before listing: a change in between leaves a new version for the next revalidation to see. Without
+      // versions (known from the root), a stat would only cost requests (S3: three per directory).
+      if (prefix === '' || this.versioned) version = (await this.driver.stat(path)).version;
       names = (await this.driver.list(path)).map(basename);
     } catch (err) {
-      if (isNotFound(err)) return this.forget(prefix);
-      throw err;
+      if (!isNotFound(err)) throw err;
+      this.forget(prefix);
+      return [];
     }
     if (prefix === '') this.versioned = version !== undefined;
     const old = this.dirs.get(prefix);
     const children = names.filter((n) => !n.startsWith('_'));
     this.dirs.set(prefix, { version, children, repository: prefix !== '' && names.includes('_manifests') });
     for (const gone of old?.children ?? []) if (!children.includes(gone)) this.forget(join(prefix, gone));
-    const fresh = children.filter((n) => !old?.children.includes(n) || !this.dirs.has(join(prefix, n)));
-    await eachLimited(fresh, (n) => this.walk(join(prefix, n)));
+    return children.map((n) => join(prefix, n)).filter((c) => !this.dirs.has(c));
   }
 
   /** Stats every known directory; re-lists those whose version changed (which walks what is new below them). */
@@ -123,8 +133,8 @@ export class RepositoryIndex {
       }
     });
     // Parents first: a re-listed parent forgets the children it lost, which then need no listing of their own.
-    changed.sort((a, b) => a.length - b.length);
-    for (const prefix of changed) if (this.dirs.has(prefix)) await this.walk(prefix);
+    changed.sort((a, b) => a.split('/').length - b.split('/').length);
+    for (const prefix of changed) if (this.dirs.has(prefix)) await this.walk([prefix]);
   }
 
   /** Drops `prefix` and everything below it. */
