@@ -22,6 +22,7 @@ import { schedulePurging } from './registry/purge.js';
 import { createDriver } from './storage/index.js';
 import { createSharedState } from './redis/index.js';
 import { instrumented } from './storage/instrumented.js';
+import { createLifecycle } from './policies/index.js';
 
 export interface RunningRegistry {
   server: Server | ReturnType<typeof createSecureServer>;
@@ -106,11 +107,12 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       : () => {};
 
   const events = new Notifier(config.notifications, { log, httpAddr: config.http.addr, hooks: metricsHooks(metrics) });
+  const lifecycle = createLifecycle({ config, registry, access: policy, redis: shared.redis, metrics, events, log });
 
   const prefix = config.http.prefix.replace(/\/$/, '');
-  const ui = config.ui.enabled ? await (await import('./ui/handler.js')).createUi({ config, auth, registry, prefix, log }) : undefined;
+  const ui = config.ui.enabled ? await (await import('./ui/handler.js')).createUi({ config, auth, registry, prefix, log, policies: lifecycle.policies }) : undefined;
   const handler = createHandler({
-    app: { registry, codec: new UploadStateCodec(secret), log, prefix, host: config.http.host, relativeUrls: config.http.relativeurls, catalogMaxEntries: config.catalog.maxentries, events },
+    app: { registry, codec: new UploadStateCodec(secret), log, prefix, host: config.http.host, relativeUrls: config.http.relativeurls, catalogMaxEntries: config.catalog.maxentries, events, tagGuard: lifecycle.tagGuard },
     auth,
     readOnly: config.storage.maintenance.readonly.enabled,
     headers: config.http.headers,
@@ -208,6 +210,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       } else if (next?.access) {
         log.warn('SIGHUP: an access section was added; turning access rules on needs a restart');
       }
+      if (next && (next.policies.length > 0 || lifecycle.policies.size > 0)) done.push(lifecycle.reload(next));
       if (next && (events.enabled || next.notifications.endpoints.length > 0)) {
         const active = events.configure(next.notifications);
         done.push(`notifications (${active.length} endpoint${active.length === 1 ? '' : 's'})`);
@@ -218,6 +221,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       draining = true;
       stopWatching();
       stopPurging();
+      lifecycle.stop();
       health.stop();
       events.close();
       debugServer?.close();

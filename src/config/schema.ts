@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { policiesSchema, scheduleSchema } from '../policies/schema.js';
 
 const duration = (def: string) =>
   z
@@ -277,8 +278,11 @@ const bruteforceSchema = z
   })
   .default({});
 
-/** wharf's own: `wharf garbage-collect` never collects blobs or manifests younger than `graceperiod`. */
-const gcSchema = z.object({ graceperiod: duration('1h') }).default({});
+/**
+ * wharf's own: `wharf garbage-collect` never collects blobs or manifests younger than `graceperiod`; with
+ * `schedule`, `wharf serve` runs the `policies` and garbage collection itself (src/policies/schema.ts).
+ */
+const gcSchema = z.object({ graceperiod: duration('1h'), schedule: scheduleSchema.optional() }).default({});
 
 /** wharf's own: per-repository access rules (see src/auth/policy.ts for the matching rules). */
 const accessSchema = z
@@ -289,7 +293,7 @@ const accessSchema = z
         z.object({
           accounts: z.array(z.string().min(1)).min(1),
           repositories: z.array(z.string().min(1)).default([]),
-          actions: z.array(z.enum(['pull', 'push', 'delete', '*'])).default([]),
+          actions: z.array(z.enum(['pull', 'push', 'delete', 'overwrite', '*'])).default([]),
           catalog: bool.optional(),
         }),
       )
@@ -349,6 +353,7 @@ export const configSchema = z.object({
   tokenserver: tokenServerSchema.optional(),
   ui: uiSchema,
   gc: gcSchema,
+  policies: z.preprocess((v) => v ?? undefined, policiesSchema),
   middleware: looseSection,
   http: httpSchema,
   notifications: z.preprocess((v) => v ?? undefined, notificationsSchema),

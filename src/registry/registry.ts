@@ -30,9 +30,12 @@ export class Registry {
   readonly manifests: ManifestStore;
   readonly tags: TagStore;
   readonly catalog: RepositoryIndex;
+  /** What the registry remembers about storage; whoever deletes behind the stores' backs (cleanup) must forget. */
+  readonly cache: DescriptorCache;
 
   constructor(readonly driver: StorageDriver, readonly options: RegistryOptions) {
     const cache = options.cache ?? new InMemoryDescriptorCache();
+    this.cache = cache;
     this.blobs = new BlobStore(driver, cache);
     this.uploads = new UploadStore(driver, this.blobs, options.uploadLocks ?? new LocalUploadLocks());
     this.manifests = new ManifestStore(driver, this.blobs, options.validation, cache);
