@@ -1,9 +1,9 @@
 /**
  * Sends bytes [start, end) of a file to a response in large slices read into reused buffers: the next slice is
  * read while the previous ones are being written, and a buffer is reused only once the socket has taken it (its
- * write callback). Measured against a 64 KiB-chunk stream pipeline, this is what lets Node serve a blob at the
- * speed of Distribution's sendfile(2): no allocation, no page faults and no collector work per chunk, and no
- * stream machinery between the file and the socket.
+ * write callback). Against the stream pipeline it replaces (a new buffer per read, one read ahead), this is
+ * what brought a blob GET near Distribution's sendfile(2) on an idle machine (docs/performance.md): no
+ * allocation, page faults or collector work per chunk, and no stream machinery between the file and the socket.
  *
  * Memory is bounded: at most DEPTH slices per response, and at most POOL_BYTES of full-size slices in use across
  * all responses; past that, responses get small slices allocated for them (slower, never unbounded).
@@ -40,17 +40,11 @@ function giveSlice(b: Buffer, reuse: boolean): void {
   if (reuse && idle.length < KEEP_IDLE) idle.push(b);
 }
 
-/** Full-size slices currently lent out (for tests of the bound). */
-export function slicesInUse(): number {
-  return inUse / SLICE_BYTES;
-}
-
 /** The part of a response this needs: Node's ServerResponse, Http2ServerResponse. */
 export interface SliceSink {
   write(chunk: Buffer, cb: (err?: Error | null) => void): boolean;
   once(event: 'close', fn: () => void): unknown;
   off(event: 'close', fn: () => void): unknown;
-  readonly writableEnded: boolean;
 }
 
 /**
