@@ -30,7 +30,9 @@ export class RepositoryIndex {
   /** Repository-name prefix ('' for `repositories/` itself) -> what was seen there. */
   private readonly dirs = new Map<string, Dir>();
   private sorted: string[] | null = null;
+  /** When the last refresh started (what the list reflects) and finished. */
   private checkedAt = 0;
+  private finishedAt = 0;
   private running: Promise<void> | null = null;
   /** Whether directories have versions (decided on the first walk). */
   private versioned = false;
@@ -45,13 +47,15 @@ export class RepositoryIndex {
 
   /**
    * Every repository, sorted; the array is shared: do not modify it. A list older than `revalidateMs` is answered
-   * and revalidated in the background; one older than twice that (nobody asked for a while) is revalidated first.
-   * So under steady use no request waits, and a change by another process is seen within two intervals.
+   * and revalidated in the background. Where revalidation is cheap (versioned directories), a request that comes
+   * more than twice that after the last one finished (nobody asked for a while) waits for it instead. So under
+   * steady use no request waits, and a change by another process is seen within about two intervals (on S3, plus
+   * the length of one walk).
    */
   async list(): Promise<readonly string[]> {
-    const age = this.now() - this.checkedAt;
-    if (this.sorted === null || age >= 2 * this.revalidateMs) await this.refresh();
-    else if (age >= this.revalidateMs) void this.refresh().catch(() => undefined);
+    const now = this.now();
+    if (this.sorted === null || (this.versioned && now - this.finishedAt >= 2 * this.revalidateMs)) await this.refresh();
+    else if (now - this.checkedAt >= this.revalidateMs) void this.refresh().catch(() => undefined);
     return this.sorted ?? [];
   }
 
@@ -61,6 +65,13 @@ export class RepositoryIndex {
     if (this.sorted === null) return;
     const i = lowerBound(this.sorted, name);
     if (this.sorted[i] !== name) this.sorted = [...this.sorted.slice(0, i), name, ...this.sorted.slice(i)];
+  }
+
+  /** The list as of now or later: waits for a refresh that starts after this call. */
+  async fresh(): Promise<readonly string[]> {
+    await this.running?.catch(() => undefined);
+    await this.refresh();
+    return this.sorted ?? [];
   }
 
   /** Runs one walk or revalidation, or joins the one in flight. */
@@ -78,6 +89,7 @@ export class RepositoryIndex {
         for (const name of this.addedMeanwhile) names.add(name);
         this.sorted = [...names].sort();
         this.checkedAt = started;
+        this.finishedAt = this.now();
       } finally {
         this.addedMeanwhile.clear();
         this.running = null;

@@ -44,8 +44,11 @@ export class Registry {
     this.manifests.onLinked = (name) => this.catalog.added(name);
   }
 
-  /** Every repository, sorted (a kept list: see catalog.ts); shared, do not modify. */
-  repositories(): Promise<readonly string[]> {
-    return this.catalog.list();
+  /**
+   * Every repository, sorted (a kept list: see catalog.ts); shared, do not modify. `fresh` revalidates the list
+   * against storage first (for cleanup runs, which must see what another process added a moment ago).
+   */
+  repositories(fresh = false): Promise<readonly string[]> {
+    return fresh ? this.catalog.fresh() : this.catalog.list();
   }
 }
