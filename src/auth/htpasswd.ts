@@ -10,6 +10,7 @@ import { readFile, stat } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
+import { describeFsError, fileState } from '../config/files.js';
 import type { Access } from './access.js';
 import type { BruteForceGuard } from './bruteforce.js';
 import { basicCredentials, challenge, clientAddress, tooManyRequests, type AccessController, type AuthResult } from './controller.js';
@@ -20,6 +21,8 @@ export interface HtpasswdOptions {
   path: string;
   log: Logger;
   guard: BruteForceGuard;
+  /** The config key that names the file, for error messages (default: the file's path alone). */
+  key?: string;
   /** How long a verified credential is remembered. */
   cacheTtlMs?: number;
   /** How often, at most, the file's modification time is checked. */
@@ -28,22 +31,26 @@ export interface HtpasswdOptions {
 
 const MAX_CACHE = 10_000;
 
-/** Creates a missing htpasswd file as Distribution does: dir 0700, file 0600, user `docker` with a random password. */
-export async function provisionHtpasswd(path: string, log: Logger): Promise<void> {
-  try {
-    await stat(path);
-    return;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+/**
+ * Creates a missing htpasswd file as Distribution does: dir 0700, file 0600, user `docker` with a random password.
+ * A path that is a directory or cannot be read is an error naming `key` and the path.
+ */
+export async function provisionHtpasswd(path: string, log: Logger, key = 'htpasswd'): Promise<void> {
+  const state = fileState(key, path, 'an htpasswd file');
+  if (state === 'file') return;
+  if (typeof state === 'object') throw new Error(state.problem);
   const password = randomBytes(32).toString('base64url');
   const line = `docker:${await hashBcrypt(password, 10)}\n`;
-  const fd = openSync(path, 'wx', 0o600);
   try {
-    writeSync(fd, line);
-  } finally {
-    closeSync(fd);
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const fd = openSync(path, 'wx', 0o600);
+    try {
+      writeSync(fd, line);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    throw new Error(`${key}: ${path} does not exist and cannot be created: ${describeFsError(err)}`);
   }
   log.warn({ user: 'docker', password, path }, 'htpasswd file is missing: created it with a default user; this password is shown only once');
 }
@@ -66,8 +73,13 @@ export class HtpasswdAccess implements AccessController {
 
   /** Loads the file (creating it when missing). Call once before serving. */
   async init(): Promise<void> {
-    await provisionHtpasswd(this.opts.path, this.opts.log);
-    await this.load();
+    const key = this.opts.key ?? 'htpasswd';
+    await provisionHtpasswd(this.opts.path, this.opts.log, key);
+    try {
+      await this.load();
+    } catch (err) {
+      throw new Error(`${key}: cannot read ${this.opts.path}: ${describeFsError(err)}`);
+    }
   }
 
   private async load(): Promise<void> {
@@ -119,7 +131,8 @@ export class HtpasswdAccess implements AccessController {
 
   async authorize(req: IncomingMessage, access: Access[]): Promise<AuthResult> {
     const creds = basicCredentials(req);
-    if (!creds) return challenge(access, this.header);
+    // podman and skopeo send empty Basic credentials when not logged in: that is "not logged in", not a guess.
+    if (!creds || creds.user === '') return challenge(access, this.header);
     const r = await this.verify(creds.user, creds.password, clientAddress(req));
     if (r.ok) return { granted: true, user: creds.user };
     return r.retryAfter ? tooManyRequests(r.retryAfter) : challenge(access, this.header, 'invalid');
@@ -132,11 +145,13 @@ export class HtpasswdAccess implements AccessController {
   }
 
   /**
-   * Checks a password: refused while the user or address is blocked (even with credentials still in the cache:
-   * the block is the contract), from the cache when verified recently, else by bcrypt; failures count toward
-   * the brute-force limit.
+   * Checks a password: refused while this user from this address is throttled (even with credentials still in
+   * the cache, and whether the password is right or not: an answer that differed would tell a guesser which guess
+   * was right), from the cache when verified recently, else by bcrypt; failures count toward the throttle.
+   * An empty user name is no login at all: refused, never counted.
    */
   async verify(user: string, password: string, address: string | undefined): Promise<{ ok: true } | { ok: false; retryAfter?: number }> {
+    if (user === '') return { ok: false };
     // Hot path (a cached credential, no failures seen): no promise but the one this function returns.
     if (Date.now() - this.lastCheck >= (this.opts.checkIntervalMs ?? 1000)) await this.maybeReload();
     const blocked = this.opts.guard.retryAfter(user, address);
@@ -151,11 +166,11 @@ export class HtpasswdAccess implements AccessController {
     const hash = this.users.get(user);
     const ok = (await verifyBcrypt(password, hash ?? this.dummyHash)) && hash !== undefined;
     if (!ok) {
-      await this.opts.guard.recordFailure(user, address);
-      this.opts.log.warn({ user, remote: address }, 'htpasswd: authentication failed');
+      const { counted } = await this.opts.guard.recordFailure(user, password, address);
+      this.opts.log.warn({ user, remote: address, ...(counted ? {} : { repeated: true }) }, 'htpasswd: authentication failed');
       return { ok: false };
     }
-    await this.opts.guard.recordSuccess(user);
+    await this.opts.guard.recordSuccess(user, address);
     if (this.cache.size >= MAX_CACHE) this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(k, { user, expires: now + (this.opts.cacheTtlMs ?? 60_000) });
     return { ok: true };

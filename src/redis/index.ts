@@ -4,7 +4,7 @@
  * it stays in this process, as for a single replica. The Redis client (ioredis, about 20 MiB) is imported only then.
  */
 import type { Logger } from 'pino';
-import { MemoryBruteForceStore, type BruteForceStore } from '../auth/bruteforce.js';
+import { MemoryThrottleStore, type ThrottleStore } from '../auth/bruteforce.js';
 import type { Config } from '../config/schema.js';
 import { InMemoryDescriptorCache, type DescriptorCache } from '../registry/cache.js';
 import { LocalUploadLocks, type UploadLocks } from '../registry/locks.js';
@@ -13,7 +13,7 @@ import type { RedisConnection } from './connection.js';
 export interface SharedState {
   cache: DescriptorCache;
   uploadLocks: UploadLocks;
-  bruteForce?: BruteForceStore;
+  bruteForce?: ThrottleStore;
   /** For the `redis` health check; absent without Redis. */
   redis?: RedisConnection;
   close(): Promise<void>;
@@ -24,7 +24,7 @@ export async function createSharedState(config: Readonly<Config>, log: Logger): 
   if (kind !== 'inmemory' && kind !== 'redis') log.warn(`storage.cache.blobdescriptor: unknown cache type ${JSON.stringify(kind)}, using inmemory`);
   const inMemory = () => new InMemoryDescriptorCache({ maxEntries: config.storage.cache.blobdescriptorsize });
   if (!config.redis) return { cache: inMemory(), uploadLocks: new LocalUploadLocks(), close: async () => {} };
-  const [{ RedisBruteForceStore }, { RedisConnection }, { RedisDescriptorCache }, { RedisUploadLocks }] = await Promise.all([
+  const [{ RedisThrottleStore }, { RedisConnection }, { RedisDescriptorCache }, { RedisUploadLocks }] = await Promise.all([
     import('./bruteforce.js'),
     import('./connection.js'),
     import('./descriptorcache.js'),
@@ -36,7 +36,7 @@ export async function createSharedState(config: Readonly<Config>, log: Logger): 
   return {
     cache,
     uploadLocks: new RedisUploadLocks(redis),
-    bruteForce: new RedisBruteForceStore(redis, new MemoryBruteForceStore()),
+    bruteForce: new RedisThrottleStore(redis, new MemoryThrottleStore()),
     redis,
     close: () => redis.close(),
   };

@@ -367,12 +367,25 @@ function pullHost() {
   return ds.host || location.host;
 }
 
-/** @param {string} name @param {string} ref */
+/**
+ * The pull commands for this registry, matching its scheme: over plain HTTP podman (and skopeo, buildah) refuse
+ * every registry, localhost included, without `--tls-verify=false`; docker accepts plain HTTP only from 127.0.0.0/8
+ * by itself, so elsewhere it needs the registry in `insecure-registries`.
+ * @param {string} name @param {string} ref
+ */
 function pullCommands(name, ref) {
-  const image = `${pullHost()}/${name}${ref.includes(':') ? '@' : ':'}${ref}`;
-  const loopback = /^(localhost|127\.|\[::1\])/.test(location.hostname);
-  const insecure = location.protocol === 'http:' && !loopback;
-  return h('section', { class: 'pull', 'aria-labelledby': 'pull-h' }, h('h2', { id: 'pull-h' }, 'Pull'), copyable('Docker', `docker pull ${image}`), copyable('Podman', `podman pull ${insecure ? '--tls-verify=false ' : ''}${image}`));
+  const host = pullHost();
+  const image = `${host}/${name}${ref.includes(':') ? '@' : ':'}${ref}`;
+  const plain = location.protocol === 'http:';
+  const loopback = /^(localhost|127\.|\[::1\])/.test(host);
+  return h(
+    'section',
+    { class: 'pull', 'aria-labelledby': 'pull-h' },
+    h('h2', { id: 'pull-h' }, 'Pull'),
+    copyable('Docker', `docker pull ${image}`),
+    copyable('Podman', `podman pull ${plain ? '--tls-verify=false ' : ''}${image}`),
+    plain && !loopback ? h('p', { class: 'muted hint' }, 'This registry speaks plain HTTP: Docker pulls from it only once ', h('code', null, `"insecure-registries": ["${host}"]`), ' is in /etc/docker/daemon.json (then restart dockerd).') : null,
+  );
 }
 
 /**
@@ -476,7 +489,8 @@ async function loadRepositories(results, query, page) {
     h('span', null, `Page ${r.body.page} of ${pages} · ${total} ${total === 1 ? 'repository' : 'repositories'}`),
     page < pages ? h('a', { href: pageHref(query, page + 1), rel: 'next' }, 'Next →') : h('span', { class: 'muted' }, 'Next →'),
   );
-  results.replaceChildren(table('Repositories', ['Repository', 'Tags', 'Last push'], rows, { class: 'repos' }), pages > 1 ? nav : null);
+  // replaceChildren() would render a null as the text "null": only the pager when there is more than one page.
+  results.replaceChildren(table('Repositories', ['Repository', 'Tags', 'Last push'], rows, { class: 'repos' }), ...(pages > 1 ? [nav] : []));
 }
 
 /** @param {string} query @param {number} page */
