@@ -1,7 +1,8 @@
 /**
  * The authentication and HTTPS phases of `npm run bench`, servers side by side, each on its own data directory:
  *   - manifest GET with Basic credentials (htpasswd at bcrypt cost 5 and 10) next to the same GET without auth;
- *   - push and pull MB/s and manifest GET over HTTPS with one self-signed certificate made by openssl.
+ *   - push and pull MB/s (curl, the bench client counting bytes, and hashing them) and manifest GET over HTTPS
+ *     with one self-signed certificate made by openssl.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { pull, pushMonolithic, type BlobSource } from './blobs.js';
 import { keepAliveAgent } from './http.js';
+import { curlGet, rawGet } from './pulls.js';
 import { OCI_MANIFEST, pushImage } from './images.js';
 import type { LoadResult, LoadSpec } from './loadgen.js';
 import { inTurns, median } from './stats.js';
@@ -21,6 +23,8 @@ export interface ExtraMeasured {
   basic10?: number;
   tlsPush?: number;
   tlsPull?: number;
+  tlsPullCurl?: number;
+  tlsPullRaw?: number;
   tlsManifestGet?: number;
 }
 
@@ -142,8 +146,16 @@ export async function measureExtra(kinds: ServerKind[], p: ExtraParams, runLoad:
       agent.destroy();
       return v;
     });
+    const blobUrl = (s: RunningServer) => `${s.url}/v2/bench/tls/blobs/${p.tlsBlob.digest}`;
+    const tlsCurl = tlsVariant('tlsPullCurl', 'HTTPS pull by curl MB/s:', (_kind, s) => curlGet(blobUrl(s), p.tlsBlob.size, { cacert: tls.certificate }));
+    const tlsRaw = tlsVariant('tlsPullRaw', 'HTTPS pull, raw client MB/s:', async (_kind, s) => {
+      const agent = keepAliveAgent(4, tls.ca);
+      const v = await rawGet(agent, blobUrl(s), p.tlsBlob.size);
+      agent.destroy();
+      return v;
+    });
     const tlsGet = tlsVariant('tlsManifestGet', 'HTTPS manifest GET req/s:', getLoad('HTTPS manifest GET', {}));
-    for (const v of [tlsPush, tlsPull, tlsGet]) await sideBySide([v]);
+    for (const v of [tlsPush, tlsCurl, tlsRaw, tlsPull, tlsGet]) await sideBySide([v]);
     return out;
   } finally {
     rmSync(dir, { recursive: true, force: true });

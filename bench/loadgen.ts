@@ -10,6 +10,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { cpuSeconds } from './pulls.js';
 
 export interface LoadSpec {
   url: string;
@@ -18,6 +19,8 @@ export interface LoadSpec {
   connections: number;
   warmupMs: number;
   durationMs: number;
+  /** The server's pid: its CPU time during the measured window is reported as cpuSeconds. */
+  cpuPid?: number;
 }
 
 export interface LoadResult {
@@ -26,6 +29,22 @@ export interface LoadResult {
   seconds: number;
   rps: number;
   firstError?: string;
+  /** CPU seconds the server (spec.cpuPid) used during the measured window. */
+  cpuSeconds?: number;
+}
+
+/** CPU seconds of `pid` between start() and stop(); undefined without a pid or /proc. */
+function cpuWindow(pid: number | undefined): { start(): void; stop(): number | undefined } {
+  let from: number | null = null;
+  let total: number | undefined;
+  return {
+    start: () => void (from = pid === undefined ? null : cpuSeconds(pid)),
+    stop: () => {
+      const to = pid === undefined ? null : cpuSeconds(pid);
+      total = from === null || to === null ? undefined : to - from;
+      return total;
+    },
+  };
 }
 
 export const WRK = '/usr/bin/wrk';
@@ -47,7 +66,10 @@ export async function runWrkLoad(spec: LoadSpec): Promise<LoadResult> {
       .join('');
     writeFileSync(script, `wrk.method = ${JSON.stringify(spec.method)}\n${headers}`);
     if (spec.warmupMs > 0) await wrkOnce(spec, script, spec.warmupMs);
+    const cpu = cpuWindow(spec.cpuPid);
+    cpu.start();
     const out = await wrkOnce(spec, script, spec.durationMs);
+    const cpuSeconds = cpu.stop();
     const total = /(\d+) requests in ([\d.]+)(m?s)/.exec(out);
     if (!total) throw new Error(`cannot parse wrk output:\n${out}`);
     const seconds = Number(total[2]) / (total[3] === 'ms' ? 1000 : 1);
@@ -56,7 +78,7 @@ export async function runWrkLoad(spec: LoadSpec): Promise<LoadResult> {
     const sockErrors = sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
     const requests = Number(total[1]) - non2xx;
     const errors = non2xx + sockErrors;
-    return { requests, errors, seconds, rps: requests / seconds, firstError: errors > 0 ? out.trim() : undefined };
+    return { requests, errors, seconds, rps: requests / seconds, firstError: errors > 0 ? out.trim() : undefined, cpuSeconds };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -65,13 +87,17 @@ export async function runWrkLoad(spec: LoadSpec): Promise<LoadResult> {
 export function runNodeLoad(spec: LoadSpec): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const w = new Worker(new URL(import.meta.url), { workerData: spec });
+    // The worker measures from warmupMs after its start; the server's CPU is sampled over the same window.
+    const cpu = cpuWindow(spec.cpuPid);
+    const warm = setTimeout(() => cpu.start(), spec.warmupMs);
     const kill = setTimeout(() => {
       void w.terminate();
       reject(new Error('load generator did not finish in time'));
     }, spec.warmupMs + spec.durationMs + 30_000);
     w.once('message', (r: LoadResult) => {
       clearTimeout(kill);
-      resolve(r);
+      clearTimeout(warm);
+      resolve({ ...r, cpuSeconds: cpu.stop() });
       void w.terminate();
     });
     w.once('error', (err) => {

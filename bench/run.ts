@@ -8,6 +8,7 @@
  *   BENCH_NO_EXTRA=1    skip the authentication (htpasswd, bcrypt cost 5 and 10) and HTTPS phases
  *   BENCH_REPEATS=N     rounds of each core phase per server (default 3, QUICK 1); the table shows medians
  *
+ * Needs curl and skopeo (Debian packages, installed when missing, as docker-registry and wrk are).
  * Prints one table and writes it as JSON to bench/results/latest.json. Everything talks to 127.0.0.1 only;
  * servers and their temp dirs are removed at the end, also on failure or Ctrl-C.
  */
@@ -15,14 +16,13 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { makeBlob, pull, pushChunked, pushMonolithic, type BlobSource } from './blobs.js';
-import type { Agent } from 'node:http';
-import { keepAliveAgent } from './http.js';
-import { OCI_MANIFEST, pushImage, pushMany } from './images.js';
+import { makeBlob, type BlobSource } from './blobs.js';
+import { measureCore } from './core.js';
 import { measureExtra } from './extra.js';
 import { runNodeLoad, runWrkLoad, WRK, type LoadResult, type LoadSpec } from './loadgen.js';
-import { inTurns, median } from './stats.js';
-import { DOCKER_REGISTRY, ensureDebianPackage, peakRss, resetPeakRss, startServer, WHARF_MAIN, type RunningServer, type ServerKind } from './servers.js';
+import { DOCKER_REGISTRY, ensureDebianPackage, WHARF_MAIN, type RunningServer, type ServerKind } from './servers.js';
+import { SKOPEO } from './skopeo.js';
+import { lines, markdown, table, type Measured, type Metric, type Row } from './table.js';
 
 const MiB = 1024 * 1024;
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -43,49 +43,44 @@ const P = {
   images: QUICK ? 50 : 200,
   imageConcurrency: 16,
   /** Rounds of each core phase per server; the table shows the median. */
-  repeats: Number(process.env.BENCH_REPEATS ?? (QUICK ? 1 : 3)),
+  rounds: Number(process.env.BENCH_REPEATS ?? (QUICK ? 1 : 3)),
+  repositories: 2000,
+  skopeoLayers: 8,
+  skopeoLayerBytes: QUICK ? 8 * MiB : 64 * MiB,
 };
 
-type Metric =
-  | 'push'
-  | 'chunkedPush'
-  | 'pull'
-  | 'manifestGet'
-  | 'blobHead'
-  | 'smallPushes'
-  | 'peakRss'
-  | 'basic5'
-  | 'basic10'
-  | 'basic10VsPlain'
-  | 'tlsPush'
-  | 'tlsPull'
-  | 'tlsManifestGet';
-type Measured = Partial<Record<Metric, number>>;
-
-interface Row {
-  metric: Metric;
-  label: string;
-  unit: string;
-  /** Higher is better and the target is a minimum wharf/docker-registry ratio; or an absolute maximum for wharf. */
-  target: { ratioAtLeast: number } | { wharfBelow: number } | { wharfAtLeast: number };
-}
-
 /** Built when printing, once the load generator is known. */
-const rowSpecs = (): Row[] => [
-  { metric: 'push', label: `monolithic push ${fmtSize(P.blobBytes)}`, unit: 'MB/s', target: { ratioAtLeast: 2 } },
-  { metric: 'chunkedPush', label: `chunked push ${fmtSize(P.blobBytes)} (16 MiB PATCHes)`, unit: 'MB/s', target: { ratioAtLeast: 2 } },
-  { metric: 'pull', label: `pull ${fmtSize(P.blobBytes)} (verified)`, unit: 'MB/s', target: { ratioAtLeast: 1 } },
-  { metric: 'manifestGet', label: `manifest GET by tag (${P.connections} conns, ${clientOf('GET')})`, unit: 'req/s', target: { ratioAtLeast: 5 } },
-  { metric: 'blobHead', label: `blob HEAD (${P.connections} conns, ${clientOf('HEAD')})`, unit: 'req/s', target: { ratioAtLeast: 5 } },
-  { metric: 'smallPushes', label: `small image pushes (${P.images}, ${P.imageConcurrency} at a time)`, unit: 'images/s', target: { ratioAtLeast: 2 } },
-  { metric: 'peakRss', label: 'server peak RSS during blob push+pull', unit: 'MiB', target: { wharfBelow: 150 } },
-  { metric: 'basic5', label: `manifest GET, htpasswd Basic, bcrypt cost 5 (${clientOf('GET')})`, unit: 'req/s', target: { ratioAtLeast: 10 } },
-  { metric: 'basic10', label: `manifest GET, htpasswd Basic, bcrypt cost 10 (${clientOf('GET')})`, unit: 'req/s', target: { ratioAtLeast: 10 } },
-  { metric: 'basic10VsPlain', label: 'cost-10 Basic GET / same server without auth', unit: 'x', target: { wharfAtLeast: 0.8 } },
-  { metric: 'tlsPush', label: `HTTPS monolithic push ${fmtSize(P.blobBytes)}`, unit: 'MB/s', target: { ratioAtLeast: 1 } },
-  { metric: 'tlsPull', label: `HTTPS pull ${fmtSize(P.blobBytes)} (verified)`, unit: 'MB/s', target: { ratioAtLeast: 1 } },
-  { metric: 'tlsManifestGet', label: `HTTPS manifest GET (${P.connections} conns, ${clientOf('GET')})`, unit: 'req/s', target: { ratioAtLeast: 1 } },
-];
+const rowSpecs = (): Row[] => {
+  const size = fmtSize(P.blobBytes);
+  return [
+    { metric: 'idleRss', label: 'server RSS a second after start, idle', unit: 'MiB', target: { wharfAtMost: 70 } },
+    { metric: 'push', label: `monolithic push ${size}`, unit: 'MB/s', target: { ratioAtLeast: 2 } },
+    { metric: 'chunkedPush', label: `chunked push ${size} (16 MiB PATCHes)`, unit: 'MB/s', target: { ratioAtLeast: 2 } },
+    { metric: 'pullCurl', label: `blob GET ${size}, curl -o /dev/null`, unit: 'MB/s', target: { ratioAtLeast: 1 } },
+    { metric: 'pullCurlRange', label: `blob GET, Range of ${fmtSize(P.blobBytes / 2)}, curl`, unit: 'MB/s', target: { ratioAtLeast: 1 } },
+    { metric: 'pullRaw', label: `blob GET ${size}, bench client counting bytes`, unit: 'MB/s', target: { ratioAtLeast: 1 } },
+    { metric: 'pullRawRange', label: `blob GET, Range of ${fmtSize(P.blobBytes / 2)}, bench client`, unit: 'MB/s', target: { ratioAtLeast: 1 } },
+    { metric: 'pull', label: `blob GET ${size}, bench client hashing sha256`, unit: 'MB/s', target: { ratioAtLeast: 1 } },
+    { metric: 'cpuPerGiB', label: 'server CPU per GiB served (curl GETs)', unit: 's', target: { ratioAtMost: 1.5 } },
+    { metric: 'skopeoCopy', label: `skopeo copy ${P.skopeoLayers} x ${fmtSize(P.skopeoLayerBytes)} layers in and out`, unit: 's', target: { ratioAtMost: 1 } },
+    { metric: 'peakRss', label: 'server peak RSS (pushes, GETs, skopeo copy)', unit: 'MiB', target: { wharfAtMost: 150 } },
+    { metric: 'manifestGet', label: `manifest GET by tag (${P.connections} conns, ${clientOf('GET')})`, unit: 'req/s', target: { ratioAtLeast: 10 } },
+    { metric: 'manifestCpu', label: 'server CPU per manifest GET', unit: 'us', target: { wharfAtMost: 44 } },
+    { metric: 'blobHead', label: `blob HEAD (${P.connections} conns, ${clientOf('HEAD')})`, unit: 'req/s', target: { ratioAtLeast: 10 } },
+    { metric: 'tagsList', label: `tags list (${P.connections} conns, ${clientOf('GET')})`, unit: 'req/s', target: { ratioAtLeast: 5 } },
+    { metric: 'smallPushes', label: `small image pushes (${P.images}, ${P.imageConcurrency} at a time)`, unit: 'images/s', target: { ratioAtLeast: 2 } },
+    { metric: 'catalogWalk', label: `catalog full walk, ${P.repositories}+ repositories, n=1000`, unit: 'ms', target: { wharfAtMost: 20 } },
+    { metric: 'catalogPage', label: 'catalog page of 100 at 40 positions, p50', unit: 'ms', target: { wharfAtMost: 20 } },
+    { metric: 'basic5', label: `manifest GET, htpasswd Basic, bcrypt cost 5 (${clientOf('GET')})`, unit: 'req/s', target: { ratioAtLeast: 10 } },
+    { metric: 'basic10', label: `manifest GET, htpasswd Basic, bcrypt cost 10 (${clientOf('GET')})`, unit: 'req/s', target: { ratioAtLeast: 10 } },
+    { metric: 'basic10VsPlain', label: 'cost-10 Basic GET / same server without auth', unit: 'x', target: { wharfAtLeast: 0.8 } },
+    { metric: 'tlsPush', label: `HTTPS monolithic push ${size}`, unit: 'MB/s', target: { ratioAtLeast: 1 } },
+    { metric: 'tlsPullCurl', label: `HTTPS blob GET ${size}, curl (HTTP/1.1)`, unit: 'MB/s', target: { ratioAtLeast: 0.9 } },
+    { metric: 'tlsPullRaw', label: `HTTPS blob GET ${size}, bench client counting bytes`, unit: 'MB/s', target: { ratioAtLeast: 0.9 } },
+    { metric: 'tlsPull', label: `HTTPS blob GET ${size}, bench client hashing sha256`, unit: 'MB/s', target: { ratioAtLeast: 0.9 } },
+    { metric: 'tlsManifestGet', label: `HTTPS manifest GET (${P.connections} conns, ${clientOf('GET')})`, unit: 'req/s', target: { ratioAtLeast: 5 } },
+  ];
+};
 
 function fmtSize(n: number): string {
   return n >= 1024 * MiB ? `${n / (1024 * MiB)} GiB` : `${n / MiB} MiB`;
@@ -93,169 +88,20 @@ function fmtSize(n: number): string {
 
 const live = new Set<RunningServer>();
 
-/** Writes dirty pages to disk (sync(1)), so one phase's writeback does not slow the next. */
-function flushDirtyPages(): void {
-  try {
-    execFileSync('sync', [], { timeout: 120_000 });
-  } catch {
-    /* best effort */
-  }
-}
-
-async function timed(fn: () => Promise<void>): Promise<number> {
-  const t0 = performance.now();
-  await fn();
-  return (performance.now() - t0) / 1000;
-}
-
-interface Side {
-  kind: ServerKind;
-  server: RunningServer;
-  agent: Agent;
-  log: (s: string) => void;
-}
-
-/**
- * The core phases, with both servers running side by side: each phase measures one server, then the other,
- * `P.repeats` times (the order flips every round), and keeps the median. On a shared VM the same work can take twice
- * as long a few minutes later (host contention, first touch of guest memory), so a ratio is only fair between
- * measurements taken at the same time.
- */
-async function measureCore(kinds: ServerKind[], blobs: { mono: BlobSource; chunked: BlobSource }): Promise<Record<string, Measured>> {
-  const sides: Side[] = [];
-  const samples: Record<string, Partial<Record<Metric, number[]>>> = {};
-  try {
-    for (const kind of kinds) {
-      const server = await startServer(kind);
-      live.add(server);
-      const log = (s: string) => process.stdout.write(`  [${kind}] ${s}\n`);
-      sides.push({ kind, server, agent: keepAliveAgent(P.imageConcurrency), log });
-      samples[kind] = {};
-      log(`pid ${server.pid} at ${server.url}`);
-      if (!resetPeakRss(server.pid)) log('cannot reset VmHWM: peak RSS includes start-up');
-    }
-    const phase = async (metric: Metric, unit: string, fn: (side: Side, round: number) => Promise<number>) => {
-      process.stdout.write(`${metric}:\n`);
-      const got = await inTurns(P.repeats, [sides], async (side, round) => {
-        const v = await fn(side, round);
-        side.log(`${v.toFixed(unit === 'req/s' ? 0 : 1)} ${unit}`);
-        return v;
-      });
-      for (const [side, xs] of got) samples[side.kind][metric] = xs;
-    };
-    const mb = (s: number) => P.blobBytes / 1e6 / s;
-
-    // Each push starts with clean page cache: without it, one push pays the previous one's writeback.
-    await phase('push', 'MB/s', async (x, round) => {
-      flushDirtyPages();
-      return mb(await timed(() => pushMonolithic(x.agent, x.server.url, `bench/big-${round}`, blobs.mono)));
-    });
-    await phase('chunkedPush', 'MB/s', async (x, round) => {
-      flushDirtyPages();
-      return mb(await timed(() => pushChunked(x.agent, x.server.url, `bench/chunked-${round}`, blobs.chunked, P.chunkBytes)));
-    });
-    await phase('pull', 'MB/s', async (x) => mb(await timed(() => pull(x.agent, x.server.url, 'bench/big-0', blobs.mono))));
-    for (const x of sides) {
-      const rss = peakRss(x.server.pid);
-      if (rss !== null) samples[x.kind].peakRss = [rss / MiB];
-      x.log(`peak RSS ${(rss === null ? NaN : rss / MiB).toFixed(1)} MiB`);
-    }
-
-    const refs = new Map<ServerKind, string>();
-    for (const x of sides) refs.set(x.kind, (await pushImage(x.agent, x.server.url, 'bench/load', 'latest')).config);
-    const common = { connections: P.connections, warmupMs: P.warmupMs, durationMs: P.durationMs };
-    const load = async (x: Side, what: string, spec: LoadSpec) => {
-      const r = await runLoad(spec);
-      if (r.errors > 0) x.log(`${what}: ${r.errors} errors (first: ${r.firstError})`);
-      return r.rps;
-    };
-    await phase('manifestGet', 'req/s', (x) => load(x, 'manifest GET', { ...common, url: `${x.server.url}/v2/bench/load/manifests/latest`, method: 'GET', headers: { Accept: OCI_MANIFEST } }));
-    await phase('blobHead', 'req/s', (x) => load(x, 'blob HEAD', { ...common, url: `${x.server.url}/v2/bench/load/blobs/${refs.get(x.kind)}`, method: 'HEAD', headers: {} }));
-    // Untimed warm-up first, as the load phases have: wharf's upload paths were not run yet and V8 compiles them
-    // during the first few hundred requests. Then each round pushes into new repositories, as a new project would.
-    for (const x of sides) await pushMany(x.agent, x.server.url, P.images / 4, P.imageConcurrency, 300_000, 'bench/warmup');
-    await phase('smallPushes', 'images/s', (x, round) => pushMany(x.agent, x.server.url, P.images, P.imageConcurrency, 300_000, `bench/small${round}`));
-
-    const out: Record<string, Measured> = {};
-    for (const [kind, m] of Object.entries(samples)) {
-      out[kind] = Object.fromEntries(Object.entries(m).map(([k, v]) => [k, median(v)]));
-    }
-    lastSamples = samples;
-    return out;
-  } catch (err) {
-    for (const x of sides) {
-      const tail = x.server.output().trim();
-      if (tail) process.stdout.write(`  [${x.kind}] server output:\n${tail.slice(-4000)}\n`);
-    }
-    throw err;
-  } finally {
-    for (const x of sides) {
-      x.agent.destroy();
-      await x.server.cleanup();
-      live.delete(x.server);
-    }
-  }
-}
-
 /** Every sample of the last core run, for the JSON file. */
 let lastSamples: Record<string, Partial<Record<Metric, number[]>>> = {};
 
 async function measureExtraAll(kinds: ServerKind[], blobs: { mono: BlobSource }): Promise<Partial<Record<ServerKind, Measured>>> {
   const log = (kind: ServerKind, s: string) => process.stdout.write(`  [${kind}] ${s}\n`);
-  const common = { rounds: P.repeats, connections: P.connections, warmupMs: P.warmupMs, durationMs: P.durationMs };
+  const common = { rounds: P.rounds, connections: P.connections, warmupMs: P.warmupMs, durationMs: P.durationMs };
   const all = await measureExtra(kinds, { ...common, tlsBlob: blobs.mono }, runLoad, live, log);
   const out: Partial<Record<ServerKind, Measured>> = {};
   for (const kind of kinds) {
     const x = all[kind] ?? {};
-    out[kind] = { basic5: x.basic5, basic10: x.basic10, tlsPush: x.tlsPush, tlsPull: x.tlsPull, tlsManifestGet: x.tlsManifestGet };
+    out[kind] = { basic5: x.basic5, basic10: x.basic10, tlsPush: x.tlsPush, tlsPullCurl: x.tlsPullCurl, tlsPullRaw: x.tlsPullRaw, tlsPull: x.tlsPull, tlsManifestGet: x.tlsManifestGet };
     if (x.basic10 !== undefined && x.plainManifestGet) out[kind]!.basic10VsPlain = x.basic10 / x.plainManifestGet;
   }
   return out;
-}
-
-function fmt(v: number | undefined, unit: string): string {
-  if (v === undefined) return '-';
-  return unit === 'req/s' ? v.toFixed(0) : unit === 'x' ? v.toFixed(2) : v.toFixed(1);
-}
-
-interface Line {
-  metric: Metric;
-  label: string;
-  unit: string;
-  wharf: number | null;
-  dockerRegistry: number | null;
-  ratio: number | null;
-  target: string;
-  met: boolean | null;
-}
-
-function lines(w: Measured, d: Measured): Line[] {
-  return rowSpecs().map((r) => {
-    const wv = w[r.metric];
-    const dv = d[r.metric];
-    const ratio = wv !== undefined && dv !== undefined && dv > 0 ? wv / dv : null;
-    let target: string;
-    let met: boolean | null;
-    if ('wharfAtLeast' in r.target) {
-      target = `wharf >= ${r.target.wharfAtLeast}`;
-      met = wv === undefined ? null : wv >= r.target.wharfAtLeast;
-    } else if ('ratioAtLeast' in r.target) {
-      target = `>= ${r.target.ratioAtLeast}x`;
-      met = ratio === null ? null : ratio >= r.target.ratioAtLeast;
-    } else {
-      target = `wharf < ${r.target.wharfBelow} MiB`;
-      met = wv === undefined ? null : wv < r.target.wharfBelow;
-    }
-    return { metric: r.metric, label: r.label, unit: r.unit, wharf: wv ?? null, dockerRegistry: dv ?? null, ratio, target, met };
-  });
-}
-
-function table(rows: Line[]): string {
-  const head = ['metric', 'unit', 'wharf', 'docker-registry', 'wharf/d-r', 'target', 'met'];
-  const body = rows.map((l) => [l.label, l.unit, fmt(l.wharf ?? undefined, l.unit), fmt(l.dockerRegistry ?? undefined, l.unit), l.ratio === null ? '-' : `${l.ratio.toFixed(2)}x`, l.target, l.met === null ? '-' : l.met ? 'yes' : 'NO']);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const row = (cells: string[]) => cells.map((c, i) => (i >= 2 && i <= 4 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
-  return [row(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(row)].join('\n');
 }
 
 function dockerRegistryVersion(): string {
@@ -275,6 +121,8 @@ async function main(): Promise<void> {
   if (!existsSync(WHARF_MAIN)) throw new Error(`${WHARF_MAIN} is missing: run npx tsc -p . first`);
   const kinds: ServerKind[] = ONLY === 'wharf' ? ['wharf'] : ['wharf', 'docker-registry'];
   if (kinds.includes('docker-registry')) ensureDebianPackage('docker-registry', DOCKER_REGISTRY);
+  ensureDebianPackage('curl', '/usr/bin/curl');
+  ensureDebianPackage('skopeo', SKOPEO);
   if (loadgen === 'wrk') {
     try {
       ensureDebianPackage('wrk', WRK);
@@ -289,15 +137,17 @@ async function main(): Promise<void> {
   process.stdout.write(`generating two ${fmtSize(P.blobBytes)} blobs (digest streamed, never held whole)...\n`);
   const blobs = { mono: makeBlob(P.blobBytes), chunked: makeBlob(P.blobBytes) };
 
-  process.stdout.write(`core phases, ${P.repeats} round(s) each, servers side by side:\n`);
-  const results: Partial<Record<ServerKind, Measured>> = await measureCore(kinds, blobs);
+  process.stdout.write(`core phases, ${P.rounds} round(s) each, servers side by side:\n`);
+  const core = await measureCore(kinds, blobs, P, runLoad, live);
+  const results: Partial<Record<ServerKind, Measured>> = core.medians;
+  lastSamples = core.samples;
   if (!NO_EXTRA) {
-    process.stdout.write(`authentication and HTTPS, ${P.repeats} round(s) each, servers side by side:\n`);
+    process.stdout.write(`authentication and HTTPS, ${P.rounds} round(s) each, servers side by side:\n`);
     const extra = await measureExtraAll(kinds, blobs);
     for (const kind of kinds) Object.assign(results[kind]!, extra[kind]);
   }
 
-  const rows = lines(results.wharf ?? {}, results['docker-registry'] ?? {});
+  const rows = lines(rowSpecs(), results.wharf ?? {}, results['docker-registry'] ?? {});
   process.stdout.write(`\n${table(rows)}\n\n`);
   const load1 = loadavg();
   process.stdout.write(`load average at the end ${load1.map((x) => x.toFixed(2)).join(' ')} (other work on the machine makes numbers noisy)\n`);
@@ -316,7 +166,8 @@ async function main(): Promise<void> {
     samples: lastSamples,
   };
   writeFileSync(`${dir}latest.json`, JSON.stringify(json, null, 2) + '\n');
-  process.stdout.write(`written to bench/results/latest.json\n`);
+  writeFileSync(`${dir}latest.md`, markdown(rows) + '\n');
+  process.stdout.write(`written to bench/results/latest.json and latest.md\n`);
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -4,7 +4,10 @@
  *   wharf x2        two replicas on the same bucket and Redis, the load split between them
  *   docker-registry CNCF Distribution 2.8 on the same RGW (its own root directory in the bucket)
  * Push and pull MB/s (two concurrent 1-blob streams, redirects disabled so bytes pass through the registry) and
- * manifest GET by tag req/s (keep-alive load). Writes bench/results/s3.json.
+ * manifest GET by tag req/s (keep-alive load); then, for wharf x1 and docker-registry, the catalog over 2,000
+ * repositories laid out in the bucket: the first walk at n=1000, the median of later walks, and the p50 of single
+ * pages (wharf keeps the list after the first walk and revalidates it in the background; Distribution lists the
+ * bucket on every request). Writes bench/results/s3.json.
  *
  *   BENCH_QUICK=1  64 MiB blobs, 2 s load
  *
@@ -17,18 +20,21 @@ import { cpus } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { fetchVerified, makeBlob, pull, pushMonolithic, redirectLocation, type BlobSource } from './blobs.js';
+import { catalogFigures, seedS3Repositories } from './catalog.js';
 import { keepAliveAgent } from './http.js';
 import { OCI_MANIFEST, pushImage } from './images.js';
 import { runNodeLoad, runWrkLoad, WRK, type LoadResult, type LoadSpec } from './loadgen.js';
 import { DOCKER_REGISTRY, freePort, WHARF_MAIN } from './servers.js';
 import { startRedis, type RedisServer } from '../test/e2e/redisserver.js';
 import { s3Unavailable, startS3, type S3Server } from '../test/e2e/s3server.js';
-import { createBucket, distributionEnv, s3Storage } from '../test/e2e/s3wharf.js';
+import { createBucket, distributionEnv, s3Client, s3Storage } from '../test/e2e/s3wharf.js';
 
 const MiB = 1024 * 1024;
 const QUICK = process.env.BENCH_QUICK === '1';
-const P = { blobBytes: QUICK ? 64 * MiB : 256 * MiB, streams: 2, warmupMs: QUICK ? 500 : 1000, durationMs: QUICK ? 2000 : 5000, connections: 32 };
+const P = { blobBytes: QUICK ? 64 * MiB : 256 * MiB, streams: 2, warmupMs: QUICK ? 500 : 1000, durationMs: QUICK ? 2000 : 5000, connections: 32, repositories: QUICK ? 200 : 2000 };
+const say = (s: string) => process.stdout.write(`${s}\n`);
 
 interface Proc {
   url: string;
@@ -153,9 +159,27 @@ async function main(): Promise<void> {
       cleanups.push(() => void p.proc.kill('SIGKILL'));
       return p;
     };
+    const client = s3Client(s3);
+    cleanups.push(() => client.destroy());
+    const put = async (key: string, body: string) => void (await client.send(new PutObjectCommand({ Bucket: 'bench', Key: key, Body: body })));
+    const catalogOf = async (url: string, root: string) => {
+      say(`  seeding ${P.repositories} repositories under /${root}`);
+      await seedS3Repositories(put, root, P.repositories);
+      say('  catalog walks and pages');
+      const agent = keepAliveAgent(4);
+      try {
+        // Few walks and pages: each of docker-registry's lists the whole bucket.
+        const c = await catalogFigures(agent, url, P.repositories, 2, 10);
+        return { catalogFirstWalkMs: Math.round(c.firstWalkMs), catalogWalkMs: Math.round(c.walkMs * 10) / 10, catalogPageMs: Math.round(c.pageMs * 10) / 10 };
+      } finally {
+        agent.destroy();
+      }
+    };
+    say('wharf x1: push, pull, manifest GET');
     const w1 = await start('wharf', 'wharf1', true);
-    results.push(await measure('wharf x1', [w1.url]));
+    results.push({ ...(await measure('wharf x1', [w1.url])), ...(await catalogOf(w1.url, 'wharf1')) });
     w1.proc.kill('SIGKILL');
+    say('wharf x2: push, pull, manifest GET');
     const [a, b] = await Promise.all([start('wharf', 'wharf2', true), start('wharf', 'wharf2', true)]);
     results.push(await measure('wharf x2', [a.url, b.url]));
     a.proc.kill('SIGKILL');
@@ -164,8 +188,9 @@ async function main(): Promise<void> {
     results.push(...(await measureRedirect(r.url)));
     r.proc.kill('SIGKILL');
     if (existsSync(DOCKER_REGISTRY)) {
+      say('docker-registry: push, pull, manifest GET');
       const d = await start('docker-registry', 'distribution', false);
-      results.push(await measure('docker-registry', [d.url]));
+      results.push({ ...(await measure('docker-registry', [d.url])), ...(await catalogOf(d.url, 'distribution')) });
     } else {
       process.stdout.write(`${DOCKER_REGISTRY} missing: docker-registry skipped\n`);
     }

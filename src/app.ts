@@ -18,12 +18,10 @@ import { UploadStateCodec } from './registry/uploadstate.js';
 import { HealthChecks } from './health.js';
 import { debugHandler, type DebugOptions } from './http/debug.js';
 import { Metrics } from './metrics.js';
-import { createTokenServer } from './tokenserver/index.js';
 import { metricsHooks, Notifier } from './notifications/index.js';
 import { schedulePurging } from './registry/purge.js';
 import { createDriver } from './storage/index.js';
 import { createSharedState } from './redis/index.js';
-import { createUi } from './ui/handler.js';
 import { instrumented } from './storage/instrumented.js';
 import { createProxy } from './proxy/index.js';
 import { StorageWriteState } from './storage/writestate.js';
@@ -65,14 +63,16 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
   const { name, params } = storageDriverOf(config);
   const metrics = new Metrics();
   const writes = new StorageWriteState((full) => metrics.storageFull.set(full ? 1 : 0));
-  const driver = instrumented(createDriver(name, params), metrics, writes);
-  const shared = createSharedState(config, log);
+  const driver = instrumented(await createDriver(name, params), metrics, writes);
+  const shared = await createSharedState(config, log);
   const registry = new Registry(driver, {
     cache: shared.cache,
     uploadLocks: shared.uploadLocks,
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly.enabled,
     redirect: !config.storage.redirect.disable,
+    // A revalidation is a stat per directory on a filesystem, a full listing elsewhere (S3).
+    catalogRevalidateMs: config.catalog.revalidate ?? (name === 'filesystem' ? 1000 : 10_000),
     validation: {
       disabled: config.validation.disabled || config.validation.enabled === false,
       urls: { allow: config.validation.manifests.urls.allow.map((r) => new RegExp(r)), deny: config.validation.manifests.urls.deny.map((r) => new RegExp(r)) },
@@ -93,7 +93,8 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
   // The token server first: it may generate the certificate that auth.token.rootcertbundle names.
   // One policy object for the registry and its token server, so that SIGHUP replaces the rules for both.
   const policy = config.access ? new AccessPolicy(config.access) : undefined;
-  const tokenServer = await createTokenServer(config, log, guard, policy);
+  // Imported only when configured, as the UI below: what a config does not use stays out of memory.
+  const tokenServer = config.tokenserver?.enabled ? await (await import('./tokenserver/index.js')).createTokenServer(config, log, guard, policy) : null;
   const auth = await createAuth(config, { log, guard, policy });
   if (auth.name !== 'none' && auth.name !== 'silly' && config.http.net === 'tcp' && !config.http.tls && !isLoopback(config.http.addr)) {
     log.warn(`auth.${auth.name} is configured over plain HTTP on ${config.http.addr}: credentials travel in the clear; configure http.tls or a TLS-terminating proxy`);
@@ -122,7 +123,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
   const lifecycle = createLifecycle({ config, registry, access: policy, redis: shared.redis, metrics, events, log });
 
   const prefix = config.http.prefix.replace(/\/$/, '');
-  const ui = config.ui.enabled ? await createUi({ config, auth, registry, prefix, log, policies: lifecycle.policies, upstreamOf: proxy && ((name) => proxy.upstreamOf(name)) }) : undefined;
+  const ui = config.ui.enabled ? await (await import('./ui/handler.js')).createUi({ config, auth, registry, prefix, log, policies: lifecycle.policies, upstreamOf: proxy && ((name) => proxy.upstreamOf(name)) }) : undefined;
   const handler = createHandler({
     app: { registry, codec: new UploadStateCodec(secret), log, prefix, host: config.http.host, relativeUrls: config.http.relativeurls, catalogMaxEntries: config.catalog.maxentries, events, tagGuard: lifecycle.tagGuard, proxy },
     auth,

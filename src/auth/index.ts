@@ -1,4 +1,7 @@
-/** The auth method registry: `auth:` in config.yml -> one AccessController. A new method is one file plus one line. */
+/**
+ * The auth method registry: `auth:` in config.yml -> one AccessController. A new method is one file plus one line.
+ * Methods are imported when configured (token auth brings jose and @peculiar/x509, about 15 MiB).
+ */
 import { createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
@@ -6,10 +9,8 @@ import type { Metrics } from '../metrics.js';
 import { BruteForceGuard, type ThrottleReason, type ThrottleStore } from './bruteforce.js';
 import { throttlePolicyOf } from './bruteforcepolicy.js';
 import { openAccess, type AccessController } from './controller.js';
-import { HtpasswdAccess } from './htpasswd.js';
 import { AccessPolicy, withPolicy } from './policy.js';
 import { sillyAccess } from './silly.js';
-import { TokenAccess } from './token.js';
 
 export const DEFAULT_SILLY_SERVICE = 'wharf';
 
@@ -30,11 +31,12 @@ const METHODS: { [K in keyof AuthConfig]-?: (params: NonNullable<AuthConfig[K]>,
     return sillyAccess({ realm: p.realm, service: p.service ?? DEFAULT_SILLY_SERVICE });
   },
   htpasswd: async (p, { log, guard }) => {
+    const { HtpasswdAccess } = await import('./htpasswd.js');
     const h = new HtpasswdAccess({ realm: p.realm, path: p.path, key: 'auth.htpasswd.path', log, guard });
     await h.init();
     return h;
   },
-  token: async (p, { log }) => TokenAccess.create({ ...p, log }),
+  token: async (p, { log }) => (await import('./token.js')).TokenAccess.create({ ...p, log }),
 };
 
 const STARTED: Record<ThrottleReason, string> = {

@@ -98,7 +98,7 @@ export async function garbageCollectCommand(configPath: string | undefined, opts
     : undefined;
 
   let report: GcReport;
-  const driver = createDriver(name, params);
+  const driver = await createDriver(name, params);
   try {
     report = await garbageCollect(driver, { dryRun: opts.dryRun, deleteUntagged: opts.deleteUntagged, graceMs, progress });
   } catch (err) {
@@ -132,7 +132,7 @@ async function policiesRun(
   fail: (m: string) => number,
 ): Promise<number> {
   if (rules.length === 0) io.err.write('warning: no policies are configured: only garbage collection runs\n');
-  const driver = createDriver(name, params);
+  const driver = await createDriver(name, params);
   try {
     const report = await runCleanup({ registry: offlineRegistry(driver), policies: new PolicySet(rules) }, { graceMs: opts.graceMs, dryRun: opts.dryRun });
     if (!report.gc) {

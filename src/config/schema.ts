@@ -371,7 +371,13 @@ export const configSchema = z.object({
     })
     .default({}),
   proxy: proxySchema.nullable().optional(),
-  catalog: z.object({ maxentries: z.number().int().positive().default(1000) }).default({}),
+  catalog: z
+    .object({
+      maxentries: z.number().int().positive().default(1000),
+      /** wharf: how old the kept repository list may get before it is checked against storage (default by driver). */
+      revalidate: duration('0s').optional(),
+    })
+    .default({}),
   validation: validationSchema,
   reporting: looseSection,
   policy: looseSection,

@@ -4,6 +4,7 @@ import { ociError } from '../oci/errors.js';
 import { checkDigest } from '../oci/names.js';
 import { serveUpstreamBlob } from '../proxy/http.js';
 import { notify, sendEmpty, type Ctx } from './context.js';
+import { sendSlices } from './slices.js';
 
 type ByteRange = { start: number; end: number } | 'unsatisfiable' | null;
 
@@ -69,12 +70,25 @@ export async function getBlob(ctx: Ctx): Promise<void> {
     ctx.res.end();
     return;
   }
+  const file = await registry.blobs.openHandle(digest);
+  if (file) {
+    ctx.res.writeHead(range ? 206 : 200, headers);
+    try {
+      await sendSlices(file, ctx.res, start, end);
+      ctx.res.end();
+    } catch {
+      // The client went away or storage failed mid-body: headers are sent, so only the connection can tell.
+      ctx.res.destroy();
+    } finally {
+      await file.close();
+    }
+    return;
+  }
   const stream = await registry.blobs.open(digest, start, end);
   ctx.res.writeHead(range ? 206 : 200, headers);
   try {
     await pipeline(stream, ctx.res);
   } catch {
-    // The client went away or storage failed mid-stream: headers are sent, so only the connection can tell.
     ctx.res.destroy();
   }
 }

@@ -79,6 +79,7 @@ export async function scanRepository(registry: Registry, name: string, concurren
 }
 
 export async function scanRegistry(registry: Registry, concurrency = 4): Promise<RepositoryState[]> {
-  const names = await registry.repositories();
+  // Fresh, not the catalog's kept list: a cleanup run must see what another replica pushed a moment ago.
+  const names = await registry.repositories(true);
   return mapLimit(names, concurrency, (name) => scanRepository(registry, name));
 }

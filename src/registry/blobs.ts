@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import { ociError } from '../oci/errors.js';
 import type { Digest } from '../oci/names.js';
-import { isNotFound, type StorageDriver } from '../storage/driver.js';
+import { isNotFound, type ReadHandle, type StorageDriver } from '../storage/driver.js';
 import { InMemoryDescriptorCache, type DescriptorCache } from './cache.js';
 import { blobData, layerLink } from './paths.js';
 
@@ -69,8 +69,19 @@ export class BlobStore {
   }
 
   async open(d: Digest, start: number, end: number): Promise<Readable> {
+    return this.unknownIfMissing(d, () => this.driver.reader(blobData(d), start, end));
+  }
+
+  /** The blob opened for positional reads; null when the driver cannot (then use open()). */
+  async openHandle(d: Digest): Promise<ReadHandle | null> {
+    if (!this.driver.openRead) return null;
+    return this.unknownIfMissing(d, () => this.driver.openRead!(blobData(d)));
+  }
+
+  /** A missing data file is BLOB_UNKNOWN, and its cached size is forgotten (garbage collection removed it). */
+  private async unknownIfMissing<T>(d: Digest, fn: () => Promise<T>): Promise<T> {
     try {
-      return await this.driver.reader(blobData(d), start, end);
+      return await fn();
     } catch (err) {
       if (isNotFound(err)) {
         await this.cache.forgetSize(d.value);

@@ -32,6 +32,9 @@ export class ManifestStore {
   /** digest -> stored manifest (content-addressed: never stale). Bounded by bytes. */
   private readonly cache = new Lru<string, StoredManifest>(64 * 1024 * 1024, (m) => m.bytes.length + 512);
 
+  /** Called after a manifest was linked into repository `name` (the catalog learns of new repositories so). */
+  onLinked: (name: string) => void = () => {};
+
   /** `links` remembers revision links known to exist (see cache.ts); content stays in this process. */
   constructor(
     private readonly driver: StorageDriver,
@@ -98,6 +101,7 @@ export class ManifestStore {
     await this.blobs.putSmall(digest, bytes);
     await this.driver.putContent(revisionLink(name, digest), Buffer.from(digest.value));
     await this.links.setLinked('manifest', name, digest.value);
+    this.onLinked(name);
     const m: StoredManifest = { digest, bytes, mediaType: parsed.mediaType, parsed };
     this.cache.set(digest.value, m);
     return m;

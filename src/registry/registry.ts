@@ -2,7 +2,7 @@
 import type { StorageDriver } from '../storage/driver.js';
 import { BlobStore } from './blobs.js';
 import { InMemoryDescriptorCache, type DescriptorCache } from './cache.js';
-import { listRepositories } from './catalog.js';
+import { RepositoryIndex } from './catalog.js';
 import { LocalUploadLocks, type UploadLocks } from './locks.js';
 import { ManifestStore, type ValidationOptions } from './manifests.js';
 import { TagStore } from './tags.js';
@@ -17,7 +17,12 @@ export interface RegistryOptions {
   cache?: DescriptorCache;
   /** One writer per upload (default: per process). */
   uploadLocks?: UploadLocks;
+  /** How old the kept repository list may get before it is revalidated against storage (see catalog.ts). */
+  catalogRevalidateMs?: number;
 }
+
+/** Default catalog revalidation interval: a second where it is a stat per directory (filesystem). */
+export const DEFAULT_REVALIDATE_MS = 1000;
 
 export class Registry {
   readonly blobs: BlobStore;
@@ -26,6 +31,7 @@ export class Registry {
   readonly tags: TagStore;
   /** Stores manifests fetched by the pull-through cache (src/proxy): their blobs arrive later, on demand, so not checked. */
   readonly cachedManifests: ManifestStore;
+  readonly catalog: RepositoryIndex;
   /** What the registry remembers about storage; whoever deletes behind the stores' backs (cleanup) must forget. */
   readonly cache: DescriptorCache;
 
@@ -37,9 +43,16 @@ export class Registry {
     this.manifests = new ManifestStore(driver, this.blobs, options.validation, cache);
     this.tags = new TagStore(driver);
     this.cachedManifests = new ManifestStore(driver, this.blobs, { ...options.validation, disabled: true }, cache);
+    this.catalog = new RepositoryIndex(driver, options.catalogRevalidateMs ?? DEFAULT_REVALIDATE_MS);
+    this.manifests.onLinked = (name) => this.catalog.added(name);
+    this.cachedManifests.onLinked = (name) => this.catalog.added(name);
   }
 
-  repositories(): Promise<string[]> {
-    return listRepositories(this.driver);
+  /**
+   * Every repository, sorted (a kept list: see catalog.ts); shared, do not modify. `fresh` revalidates the list
+   * against storage first (for cleanup runs, which must see what another process added a moment ago).
+   */
+  repositories(fresh = false): Promise<readonly string[]> {
+    return fresh ? this.catalog.fresh() : this.catalog.list();
   }
 }

@@ -21,6 +21,7 @@ export function checked(inner: StorageDriver): StorageDriver {
     getContent: async (p) => inner.getContent(checkPath(p)),
     putContent: async (p, d) => inner.putContent(checkPath(p), d),
     reader: async (p, o, e) => inner.reader(checkPath(p), o, e),
+    openRead: inner.openRead && (async (p) => inner.openRead!(checkPath(p))),
     append: async (p, s) => inner.append(checkPath(p), s),
     stat: async (p) => inner.stat(checkPath(p, true)),
     list: async (p) => inner.list(checkPath(p, true)),

@@ -16,6 +16,19 @@ export interface FileInfo {
   version?: string;
 }
 
+/**
+ * A file opened for positional reads, so that a response can be filled in large slices into buffers it reuses
+ * (see http/slices.ts) instead of through a stream that allocates a new buffer per chunk.
+ */
+export interface ReadHandle {
+  /** The file's size when it was opened. */
+  readonly size: number;
+  /** Reads up to `length` bytes at `position` into `into` (from its start); resolves to the count, 0 at the end. */
+  read(into: Buffer, length: number, position: number): Promise<number>;
+  /** Releases the file; call it exactly once, after the last read settled. */
+  close(): Promise<void>;
+}
+
 export interface StorageDriver {
   readonly name: string;
 
@@ -30,6 +43,12 @@ export interface StorageDriver {
    * Throws PathNotFoundError when missing; InvalidOffsetError when offset is past the end.
    */
   reader(path: string, offset?: number, end?: number): Promise<Readable>;
+
+  /**
+   * Optional (drivers with cheap random access: filesystem): the file opened for positional reads; what a blob
+   * GET uses when present. Throws PathNotFoundError when missing (or a directory).
+   */
+  openRead?(path: string): Promise<ReadHandle>;
 
   /**
    * Appends everything `source` yields to the file (created when missing) and returns the new size.

@@ -28,6 +28,7 @@ export function instrumented(inner: StorageDriver, metrics: Metrics, writes?: St
     getContent: timed('getcontent', (p) => inner.getContent(p)),
     putContent: timed('putcontent', (p, d) => inner.putContent(p, d), 'clears'),
     reader: timed('reader', (p, o, e) => inner.reader(p, o, e)),
+    openRead: inner.openRead && timed('reader', (p: string) => inner.openRead!(p)),
     append: timed('append', (p, s) => inner.append(p, s), 'sets'),
     stat: timed('stat', (p) => inner.stat(p)),
     list: timed('list', (p) => inner.list(p)),
