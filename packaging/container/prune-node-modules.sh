@@ -10,3 +10,5 @@ find . -depth -type d \( -name 'dist-types' -o -name 'test' -o -name 'tests' -o 
   -o -name 'example' -o -name 'examples' -o -name '.github' \) -exec rm -rf {} +
 # The lockfile copy npm keeps inside node_modules describes the pruned tree no more.
 rm -f .package-lock.json
+# Scopes emptied by `npm prune` (e.g. @types) and directories emptied above.
+find . -depth -type d -empty -delete
