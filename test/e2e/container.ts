@@ -24,6 +24,7 @@ const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 export function imageSkipReason(): string | false {
   if (!PODMAN) return 'podman is not on PATH (CI installs it; apt-get install podman)';
   if (!MMDEBSTRAP) return 'mmdebstrap is not on PATH (CI installs it; apt-get install mmdebstrap)';
+  if (!onPath('runc')) return 'runc is not on PATH: these machines need it instead of crun (CI installs it; apt-get install runc)';
   if (process.getuid?.() !== 0) return 'building a Debian root filesystem and running containers with runc needs root (CI runs as root)';
   return false;
 }
