@@ -130,6 +130,15 @@ describe('the container image', { skip: SKIP }, () => {
     assert.equal(hc.code, 0, `health check: ${hc.stdout}${hc.stderr}`);
   });
 
+  test('PID 1 reaps orphans: a process whose parent exited is adopted by tini and gone once it ends', async () => {
+    const orphan = (await podman.ok(['exec', reg.name, 'sh', '-c', 'sleep 2 >/dev/null 2>&1 & echo $!'])).trim();
+    assert.match(orphan, /^\d+$/);
+    assert.equal((await procStatus(reg.name, orphan)).PPid, '1');
+    // A zombie keeps its /proc entry (State: Z) until its parent waits for it.
+    const reaped = await eventually(async () => (await podman.run(['exec', reg.name, 'test', '-e', `/proc/${orphan}`])).code !== 0, 20_000, 200);
+    assert.ok(reaped, `process ${orphan} was not reaped`);
+  });
+
   test('production dependencies only, each loadable; no dev dependencies, maps or tests', async () => {
     const imports = Object.keys(pkg.dependencies).map((d) => `await import(${JSON.stringify(d)});`).join(' ');
     await podman.ok(['exec', '-w', '/opt/wharf', reg.name, 'node', '--input-type=module', '-e', `await import('reflect-metadata'); ${imports}`]);

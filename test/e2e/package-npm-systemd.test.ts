@@ -143,6 +143,14 @@ describe('the npm package', { skip: NPM ? false : 'npm is not on PATH' }, () => 
   });
 });
 
+describe('the Containerfile', () => {
+  // Copies, not symlinks: BuildKit (docker build) has failed on a symlinked Dockerfile (moby/buildkit#343).
+  test('Dockerfile and .dockerignore are the same as Containerfile and .containerignore', () => {
+    assert.equal(readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8'), readFileSync(join(REPO_ROOT, 'Containerfile'), 'utf8'));
+    assert.equal(readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8'), readFileSync(join(REPO_ROOT, '.containerignore'), 'utf8'));
+  });
+});
+
 describe('the systemd unit', { skip: NO_SYSTEMD }, () => {
   test('its systemd-analyze security exposure is no worse than docs/running.md states', async () => {
     const stated = /exposure level of ([0-9.]+)/.exec(readFileSync(join(REPO_ROOT, 'docs', 'running.md'), 'utf8'));
