@@ -84,8 +84,16 @@ describe('the npm package', { skip: NPM ? false : 'npm is not on PATH' }, () => 
   });
 
   test('wharf --version and npx wharf --version print the version and the commit it was built from', async () => {
-    const head = gitHead();
-    const expected = head ? new RegExp(`^${pkg.version.replaceAll('.', '\\.')} \\(commit ${head.slice(0, 12)}(, modified)?\\)\\n$`) : new RegExp(`^${pkg.version.replaceAll('.', '\\.')}\\n$`);
+    // What the build recorded (dist/ may be older than HEAD when commits were made since): a commit of this
+    // checkout when there is one.
+    const built = JSON.parse(readFileSync(join(REPO_ROOT, 'dist', 'version.json'), 'utf8')) as { version: string; commit: string | null; modified: boolean | null };
+    assert.equal(built.version, pkg.version);
+    if (gitHead()) {
+      assert.match(built.commit ?? '', /^[0-9a-f]{40}$/);
+      assert.equal((await ok('git', ['cat-file', '-t', built.commit!], { cwd: REPO_ROOT })).trim(), 'commit');
+    }
+    const v = pkg.version.replaceAll('.', '\\.');
+    const expected = built.commit ? new RegExp(`^${v} \\(commit ${built.commit.slice(0, 12)}${built.modified ? ', modified' : ''}\\)\\n$`) : new RegExp(`^${v}\\n$`);
     assert.match(await ok(join(prefix, 'bin', 'wharf'), ['--version']), expected);
     // --no-install: resolved from the install, or an error; never the unrelated `wharf` package on the registry.
     const env = { ...process.env, NPM_CONFIG_PREFIX: prefix };
