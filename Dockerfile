@@ -45,7 +45,7 @@ RUN apt-get update \
 COPY --from=build /src/node_modules /opt/wharf/node_modules/
 COPY --from=build /src/dist/version.json /opt/wharf/dist/
 COPY --from=build /src/dist/src /opt/wharf/dist/src/
-COPY package.json /opt/wharf/
+COPY package.json LICENSE /opt/wharf/
 COPY packaging/container/config.yml /usr/share/wharf/config.yml
 COPY packaging/container/entrypoint.sh /usr/local/bin/wharf-entrypoint
 # `wharf` on PATH for `podman exec reg wharf htpasswd ...`; `registry` too, so registry:2's

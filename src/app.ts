@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { createSecureServer, type ServerHttp2Session } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
-import type { TLSSocket } from 'node:tls';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { bruteForceGuard, createAuth } from './auth/index.js';
@@ -11,7 +11,7 @@ import { AccessPolicy } from './auth/policy.js';
 import { storageDriverOf } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createHandler } from './http/server.js';
-import { clientAuthMode, enforceClientAuth, loadTlsMaterial, tlsServerOptions, tlsWarnings, watchTlsFiles } from './http/tls.js';
+import { answerPlainHttp, clientAuthMode, enforceClientAuth, loadTlsMaterial, tlsServerOptions, tlsWarnings, watchTlsFiles } from './http/tls.js';
 import { Registry } from './registry/registry.js';
 import { UploadStateCodec } from './registry/uploadstate.js';
 import { HealthChecks } from './health.js';
@@ -24,6 +24,7 @@ import { createDriver } from './storage/index.js';
 import { createSharedState } from './redis/index.js';
 import { createUi } from './ui/handler.js';
 import { instrumented } from './storage/instrumented.js';
+import { createLifecycle } from './policies/index.js';
 
 export interface RunningRegistry {
   server: Server | ReturnType<typeof createSecureServer>;
@@ -105,11 +106,12 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       : () => {};
 
   const events = new Notifier(config.notifications, { log, httpAddr: config.http.addr, hooks: metricsHooks(metrics) });
+  const lifecycle = createLifecycle({ config, registry, access: policy, redis: shared.redis, metrics, events, log });
 
   const prefix = config.http.prefix.replace(/\/$/, '');
-  const ui = config.ui.enabled ? await createUi({ config, auth, registry, prefix, log }) : undefined;
+  const ui = config.ui.enabled ? await createUi({ config, auth, registry, prefix, log, policies: lifecycle.policies }) : undefined;
   const handler = createHandler({
-    app: { registry, codec: new UploadStateCodec(secret), log, prefix, host: config.http.host, relativeUrls: config.http.relativeurls, catalogMaxEntries: config.catalog.maxentries, events },
+    app: { registry, codec: new UploadStateCodec(secret), log, prefix, host: config.http.host, relativeUrls: config.http.relativeurls, catalogMaxEntries: config.catalog.maxentries, events, tagGuard: lifecycle.tagGuard },
     auth,
     readOnly: config.storage.maintenance.readonly.enabled,
     headers: config.http.headers,
@@ -140,6 +142,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       });
       server = h2;
     }
+    answerPlainHttp(server as unknown as TlsServer);
     const mode = clientAuthMode(tls);
     server.on('secureConnection', (socket: TLSSocket) => enforceClientAuth(mode, socket));
     const secure = server as { setSecureContext(o: object): void };
@@ -207,6 +210,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       } else if (next?.access) {
         log.warn('SIGHUP: an access section was added; turning access rules on needs a restart');
       }
+      if (next && (next.policies.length > 0 || lifecycle.policies.size > 0)) done.push(lifecycle.reload(next));
       if (next && (events.enabled || next.notifications.endpoints.length > 0)) {
         const active = events.configure(next.notifications);
         done.push(`notifications (${active.length} endpoint${active.length === 1 ? '' : 's'})`);
@@ -217,6 +221,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       draining = true;
       stopWatching();
       stopPurging();
+      lifecycle.stop();
       health.stop();
       events.close();
       debugServer?.close();

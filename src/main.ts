@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { startRegistry } from './app.js';
 import { configCheck } from './cli/configcheck.js';
 import { garbageCollectCommand } from './cli/gc.js';
+import { policiesPlanCommand } from './cli/policies.js';
 import { HELP as HTPASSWD_HELP, runHtpasswd, terminalPrompt } from './cli/htpasswd.js';
 import { tokenServerCommand } from './cli/tokenserver.js';
 import { ConfigError, loadConfig } from './config/load.js';
@@ -67,7 +68,7 @@ program
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => {
-      // What can change at run time: the log level and notifications (from the file), htpasswd, token keys, certificates.
+      // What can change at run time: the log level, access rules, policies and notifications (from the file), htpasswd, token keys, certificates.
       let next: ReturnType<typeof loadConfig>['config'] | undefined;
       try {
         next = loadConfig({ path }).config;
@@ -105,8 +106,20 @@ program
   .option('-d, --dry-run', 'report what would be removed, change nothing')
   .option('-m, --delete-untagged', 'also remove manifests no tag reaches (index children and referrers of kept manifests stay)')
   .option('--grace <duration>', 'never collect content younger than this (default: gc.graceperiod, 1h)')
-  .action(async (configPath: string | undefined, opts: { dryRun?: boolean; deleteUntagged?: boolean; grace?: string }) => {
+  .option('--policies', 'first apply the policies (untag and delete what they do not keep), as gc.schedule does in the server')
+  .action(async (configPath: string | undefined, opts: { dryRun?: boolean; deleteUntagged?: boolean; grace?: string; policies?: boolean }) => {
     process.exitCode = await garbageCollectCommand(resolveConfigPath(configPath), opts, { out: process.stdout, err: process.stderr });
+  });
+
+program
+  .command('policies')
+  .description('lifecycle rules (the policies section)')
+  .command('plan')
+  .description('print what the policies would untag and delete now, and the bytes that frees; changes nothing')
+  .argument('[config]', 'path of config.yml (default: $REGISTRY_CONFIGURATION_PATH)')
+  .option('--json', 'print the plan as JSON')
+  .action(async (configPath: string | undefined, opts: { json?: boolean }) => {
+    process.exitCode = await policiesPlanCommand(resolveConfigPath(configPath), opts, { out: process.stdout, err: process.stderr });
   });
 
 program

@@ -29,6 +29,15 @@ export class Metrics {
   readonly notificationPending = new Gauge({ name: 'registry_notifications_pending', help: 'Notification events waiting in an endpoint queue', labelNames: ['endpoint'] as const, registers: [this.registry] });
   readonly notificationStatus = new Counter({ name: 'registry_notifications_status_total', help: 'Notification POST answers by status and endpoint', labelNames: ['code', 'endpoint'] as const, registers: [this.registry] });
 
+  /** The scheduled cleanup (gc.schedule: policies, then garbage collection); only the replica that ran a period counts it. */
+  readonly cleanupLastRun = new Gauge({ name: 'wharf_cleanup_last_run_timestamp_seconds', help: 'When the last cleanup run on this replica started (Unix time)', registers: [this.registry] });
+  readonly cleanupLastDuration = new Gauge({ name: 'wharf_cleanup_last_run_duration_seconds', help: 'How long the last cleanup run on this replica took', registers: [this.registry] });
+  readonly cleanupRuns = new Counter({ name: 'wharf_cleanup_runs_total', help: 'Cleanup runs on this replica by outcome (ok, failed)', labelNames: ['outcome'] as const, registers: [this.registry] });
+  readonly cleanupTagsUntagged = new Counter({ name: 'wharf_cleanup_tags_untagged_total', help: 'Tags removed by the policies', registers: [this.registry] });
+  readonly cleanupManifestsDeleted = new Counter({ name: 'wharf_cleanup_manifests_deleted_total', help: 'Manifests deleted by cleanup runs', registers: [this.registry] });
+  readonly cleanupBlobsDeleted = new Counter({ name: 'wharf_cleanup_blobs_deleted_total', help: 'Blobs deleted by cleanup runs', registers: [this.registry] });
+  readonly cleanupBytesFreed = new Counter({ name: 'wharf_cleanup_bytes_freed_total', help: 'Bytes of blob data deleted by cleanup runs', registers: [this.registry] });
+
   constructor(defaults = true) {
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'wharf_' });
   }

@@ -10,6 +10,7 @@ import { readFile, stat } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
+import { describeFsError, fileState } from '../config/files.js';
 import type { Access } from './access.js';
 import type { BruteForceGuard } from './bruteforce.js';
 import { basicCredentials, challenge, clientAddress, tooManyRequests, type AccessController, type AuthResult } from './controller.js';
@@ -20,6 +21,8 @@ export interface HtpasswdOptions {
   path: string;
   log: Logger;
   guard: BruteForceGuard;
+  /** The config key that names the file, for error messages (default: the file's path alone). */
+  key?: string;
   /** How long a verified credential is remembered. */
   cacheTtlMs?: number;
   /** How often, at most, the file's modification time is checked. */
@@ -28,22 +31,26 @@ export interface HtpasswdOptions {
 
 const MAX_CACHE = 10_000;
 
-/** Creates a missing htpasswd file as Distribution does: dir 0700, file 0600, user `docker` with a random password. */
-export async function provisionHtpasswd(path: string, log: Logger): Promise<void> {
-  try {
-    await stat(path);
-    return;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+/**
+ * Creates a missing htpasswd file as Distribution does: dir 0700, file 0600, user `docker` with a random password.
+ * A path that is a directory or cannot be read is an error naming `key` and the path.
+ */
+export async function provisionHtpasswd(path: string, log: Logger, key = 'htpasswd'): Promise<void> {
+  const state = fileState(key, path, 'an htpasswd file');
+  if (state === 'file') return;
+  if (typeof state === 'object') throw new Error(state.problem);
   const password = randomBytes(32).toString('base64url');
   const line = `docker:${await hashBcrypt(password, 10)}\n`;
-  const fd = openSync(path, 'wx', 0o600);
   try {
-    writeSync(fd, line);
-  } finally {
-    closeSync(fd);
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const fd = openSync(path, 'wx', 0o600);
+    try {
+      writeSync(fd, line);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    throw new Error(`${key}: ${path} does not exist and cannot be created: ${describeFsError(err)}`);
   }
   log.warn({ user: 'docker', password, path }, 'htpasswd file is missing: created it with a default user; this password is shown only once');
 }
@@ -66,8 +73,13 @@ export class HtpasswdAccess implements AccessController {
 
   /** Loads the file (creating it when missing). Call once before serving. */
   async init(): Promise<void> {
-    await provisionHtpasswd(this.opts.path, this.opts.log);
-    await this.load();
+    const key = this.opts.key ?? 'htpasswd';
+    await provisionHtpasswd(this.opts.path, this.opts.log, key);
+    try {
+      await this.load();
+    } catch (err) {
+      throw new Error(`${key}: cannot read ${this.opts.path}: ${describeFsError(err)}`);
+    }
   }
 
   private async load(): Promise<void> {

@@ -27,7 +27,7 @@ const METHODS: { [K in keyof AuthConfig]-?: (params: NonNullable<AuthConfig[K]>,
     return sillyAccess({ realm: p.realm, service: p.service ?? DEFAULT_SILLY_SERVICE });
   },
   htpasswd: async (p, { log, guard }) => {
-    const h = new HtpasswdAccess({ realm: p.realm, path: p.path, log, guard });
+    const h = new HtpasswdAccess({ realm: p.realm, path: p.path, key: 'auth.htpasswd.path', log, guard });
     await h.init();
     return h;
   },

@@ -5,7 +5,9 @@
  *   accounts:     user names, globs (`ci-*`; `*` is any authenticated user), `anonymous`, or `group:<name>`
  *   repositories: globs over repository names: `*` within one path component, `**` across components,
  *                 `${account}` is the caller's user name (`${account}/**` is the user's own namespace)
- *   actions:      pull, push, delete, or `*`
+ *   actions:      pull, push, delete, `overwrite`, or `*` (every action but overwrite)
+ *   overwrite:    may move or delete tags that `policies[].immutable` protects; never implied by `*`, because
+ *                 immutability is a promise to every puller that a broad grant should not break by accident
  *   catalog:      true/false: whether the account may list the catalog (decided by the first matching rule
  *                 that sets it); the catalog then shows only repositories the caller may pull.
  */
@@ -109,7 +111,12 @@ export class AccessPolicy {
     if (a.type === 'registry') return a.name === 'catalog' && this.mayListCatalog(account);
     if (a.type !== 'repository') return false;
     const actions = this.actionsOn(account, a.name);
-    return actions.has('*') || actions.has(a.action);
+    return actions.has(a.action) || (actions.has('*') && a.action !== 'overwrite');
+  }
+
+  /** Whether `account` may move or delete an immutable tag in repository `name` (the `overwrite` action). */
+  mayOverwrite(account: Account, name: string): boolean {
+    return this.actionsOn(account, name).has('overwrite');
   }
 
   allowsAll(account: Account, access: Access[]): boolean {

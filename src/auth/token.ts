@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { compactVerify } from 'jose';
 import type { Logger } from 'pino';
+import { describeFsError } from '../config/files.js';
 import type { Access } from './access.js';
 import { challenge, type AccessController, type AuthResult } from './controller.js';
 import { jwkThumbprint, libtrustKeyId, parsePemBundle, verifyChain } from './keys.js';
@@ -83,7 +84,7 @@ export class TokenAccess implements AccessController {
       try {
         pem = readFileSync(rootcertbundle, 'utf8');
       } catch (err) {
-        throw new Error(`auth.token.rootcertbundle: cannot read ${rootcertbundle}: ${(err as Error).message}`);
+        throw new Error(`auth.token.rootcertbundle: cannot read ${rootcertbundle}: ${describeFsError(err)}`);
       }
       this.roots = parsePemBundle(pem);
       for (const cert of this.roots) {
@@ -97,7 +98,7 @@ export class TokenAccess implements AccessController {
       try {
         set = JSON.parse(readFileSync(jwks, 'utf8')) as typeof set;
       } catch (err) {
-        throw new Error(`auth.token.jwks: cannot read ${jwks}: ${(err as Error).message}`);
+        throw new Error(`auth.token.jwks: cannot read ${jwks}: ${describeFsError(err)}`);
       }
       for (const jwk of set.keys ?? []) {
         const { d: _private, ...pub } = jwk;

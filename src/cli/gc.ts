@@ -1,17 +1,24 @@
 /**
- * `wharf garbage-collect [--dry-run] [--delete-untagged] [--grace <duration>] config.yml`: Distribution's
- * `registry garbage-collect` (same flags, `-d` and `-m` included), safe to run while the registry serves.
+ * `wharf garbage-collect [--dry-run] [--delete-untagged] [--policies] [--grace <duration>] config.yml`:
+ * Distribution's `registry garbage-collect` (same flags, `-d` and `-m` included), safe to run while the registry
+ * serves. `--policies` first applies the `policies` (src/policies), as `gc.schedule` does inside the server.
  * Prints each removed item, then one summary line; a progress line only when stdout is a terminal.
  */
 import { ConfigError, loadConfig, storageDriverOf } from '../config/load.js';
 import { parseDuration } from '../config/duration.js';
 import { garbageCollect, type GcProgress, type GcReport } from '../registry/gc.js';
+import { runCleanup } from '../policies/cleanup.js';
+import { PolicySet } from '../policies/match.js';
+import type { PoliciesConfig } from '../policies/schema.js';
 import { createDriver } from '../storage/index.js';
+import { formatPlan, offlineRegistry } from './policies.js';
 
 export interface GcCommandOptions {
   dryRun?: boolean;
   deleteUntagged?: boolean;
   grace?: string;
+  /** Apply the `policies` first (retention), then collect. */
+  policies?: boolean;
 }
 
 export interface GcIo {
@@ -74,7 +81,9 @@ export async function garbageCollectCommand(configPath: string | undefined, opts
     if (ms === null || ms < 0) return fail(`--grace: not a duration: ${JSON.stringify(opts.grace)} (use e.g. "0s", "30m", "1h")`);
     graceMs = ms;
   }
+  if (opts.policies && opts.deleteUntagged) return fail('--policies and --delete-untagged cannot be combined: with --policies the policies decide which untagged manifests go');
   const { name, params } = storageDriverOf(config);
+  if (opts.policies) return policiesRun(name, params, config.policies, { dryRun: opts.dryRun, graceMs }, io, fail);
   if (name === 'inmemory') io.err.write('warning: the inmemory driver keeps nothing between processes: there is nothing to collect\n');
 
   const tty = io.out.isTTY === true;
@@ -99,6 +108,11 @@ export async function garbageCollectCommand(configPath: string | undefined, opts
     await driver.close?.();
   }
   if (tty) io.out.write('\r\x1b[K');
+  printReport(report, io);
+  return 0;
+}
+
+function printReport(report: GcReport, io: GcIo): void {
   const verb = report.dryRun ? 'would remove' : 'removed';
   for (const m of report.manifestsRemoved) io.out.write(`${verb} manifest ${m.repository}@${m.digest}\n`);
   for (const b of report.blobsRemoved) io.out.write(`${verb} blob ${b.digest} (${b.size} bytes)\n`);
@@ -106,5 +120,33 @@ export async function garbageCollectCommand(configPath: string | undefined, opts
   for (const t of report.temporaryFiles) io.out.write(`${verb} temporary file ${t} (an interrupted write)\n`);
   for (const w of report.warnings) io.err.write(`warning: ${w}\n`);
   io.out.write(`${summary(report)}\n`);
-  return 0;
+}
+
+/** `--policies`: the cleanup run of src/policies/cleanup.ts once; with --dry-run its plan. */
+async function policiesRun(
+  name: string,
+  params: Record<string, unknown>,
+  rules: PoliciesConfig,
+  opts: { dryRun?: boolean; graceMs: number },
+  io: GcIo,
+  fail: (m: string) => number,
+): Promise<number> {
+  if (rules.length === 0) io.err.write('warning: no policies are configured: only garbage collection runs\n');
+  const driver = createDriver(name, params);
+  try {
+    const report = await runCleanup({ registry: offlineRegistry(driver), policies: new PolicySet(rules) }, { graceMs: opts.graceMs, dryRun: opts.dryRun });
+    if (!report.gc) {
+      io.out.write(`${formatPlan(report.plan, { untag: 'would untag', del: 'would delete', free: 'would free' }).join('\n')}\n`);
+      io.out.write('dry run, nothing changed\n');
+      return 0;
+    }
+    for (const t of report.untagged) io.out.write(`untagged ${t.repository}:${t.tag} ${t.digest}\n`);
+    for (const t of report.skipped) io.out.write(`kept ${t.repository}:${t.tag} (pushed again since the plan)\n`);
+    printReport(report.gc, io);
+    return 0;
+  } catch (err) {
+    return fail(`failed, nothing more was removed: ${(err as Error).message}`);
+  } finally {
+    await driver.close?.();
+  }
 }

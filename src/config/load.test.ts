@@ -178,7 +178,7 @@ test('a config using filesystem, delete, headers, validation and catalog loads a
 
 test('version is required and must be 0.1', () => {
   let err = configError(() => parse('storage: inmemory\n'));
-  assert.deepEqual(err.problems, ['version: required key is missing']);
+  assert.deepEqual(err.problems, ['version: required (write version: 0.1 at the top of the file)']);
   for (const v of ['0.2', '"1.0"', 'abc', '[0.1]']) {
     err = configError(() => parse(`version: ${v}\nstorage: inmemory\n`));
     assert.equal(err.problems.length, 1, v);
@@ -213,7 +213,7 @@ catalog:
   for (const p of paths) assert.ok(err.message.includes(`  - ${p}: `), `the message lists ${p}`);
 });
 
-test('unknown keys warn with their path and do not fail', () => {
+test('unknown keys warn with their path (and the key they look like) and do not fail', () => {
   const { config, warnings } = parse(`version: 0.1
 storage:
   inmemory:
@@ -223,7 +223,7 @@ http:
   adr: :6000
 frobnicate: true
 `);
-  assert.deepEqual(warnings.sort(), ['frobnicate: unknown key, ignored', 'http.adr: unknown key, ignored', 'storage.delet: unknown key, ignored']);
+  assert.deepEqual(warnings.sort(), ['frobnicate: unknown key, ignored', 'http.adr: unknown key, did you mean addr? (ignored)', 'storage.delet: unknown key, did you mean delete? (ignored)']);
   assert.equal(config.http.addr, ':5000');
   assert.equal(config.storage.delete.enabled, false);
 });
@@ -235,7 +235,7 @@ test('exactly one storage driver', () => {
   err = configError(() => parse('version: 0.1\nstorage:\n  delete:\n    enabled: true\n'));
   assert.match(err.problems[0], /^storage: exactly one storage driver is required/);
   err = configError(() => parse('version: 0.1\n'));
-  assert.deepEqual(err.problems, ['storage: required key is missing']);
+  assert.deepEqual(err.problems, ['storage: required (one storage driver, e.g. filesystem with rootdirectory: /var/lib/registry)']);
 });
 
 test('storage: inmemory in its scalar form', () => {

@@ -1,12 +1,15 @@
 /**
  * Config loading: YAML (file, or the embedded default) -> REGISTRY_* overrides -> one validated, frozen Config.
- * Every problem is collected with its key path and reported in one ConfigError; unknown keys only warn.
+ * Every problem is collected with its key path and reported in one ConfigError; unknown keys warn, except the
+ * misspelt security settings unknown.ts turns into errors.
  */
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
-import { z } from 'zod';
 import { applyEnvOverrides } from './env.js';
+import { issueMessage } from './messages.js';
 import { configSchema, STORAGE_DRIVER_KEYS, type Config } from './schema.js';
+import { unknownKeys, unknownKeyMessage } from './unknown.js';
+import { configWarnings } from './warnings.js';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[], readonly source: string, readonly warnings: string[] = []) {
@@ -61,36 +64,6 @@ function get(obj: unknown, path: string[]): unknown {
     cur = (cur as Record<string, unknown>)[p];
   }
   return cur;
-}
-
-/** Key paths present in `value` that `schema` does not know. Records of free-form maps are not descended. */
-export function unknownKeys(schema: z.ZodTypeAny, value: unknown, path: string[] = []): string[] {
-  let s: z.ZodTypeAny = schema;
-  for (;;) {
-    if (s instanceof z.ZodOptional || s instanceof z.ZodNullable) s = s.unwrap();
-    else if (s instanceof z.ZodDefault) s = s._def.innerType;
-    else if (s instanceof z.ZodEffects) s = s.innerType();
-    else break;
-  }
-  if (typeof value !== 'object' || value === null) return [];
-  if (s instanceof z.ZodUnion) {
-    const options = s.options as z.ZodTypeAny[];
-    const objectOption = options.find((o) => o instanceof z.ZodObject);
-    return objectOption ? unknownKeys(objectOption, value, path) : [];
-  }
-  if (s instanceof z.ZodObject) {
-    const shape = s.shape as Record<string, z.ZodTypeAny>;
-    const out: string[] = [];
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-      if (!(k in shape)) out.push([...path, k].join('.'));
-      else out.push(...unknownKeys(shape[k], v, [...path, k]));
-    }
-    return out;
-  }
-  if (s instanceof z.ZodArray && Array.isArray(value)) {
-    return value.flatMap((v, i) => unknownKeys(s.element, v, [...path, String(i)]));
-  }
-  return [];
 }
 
 function deepFreeze<T>(o: T): T {
@@ -149,18 +122,13 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
 
   const parsed = configSchema.safeParse(tree);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const where = issue.path.join('.') || '(root)';
-      const missing = (issue.code === z.ZodIssueCode.invalid_type || issue.code === z.ZodIssueCode.invalid_union) && get(tree, issue.path.map(String)) === undefined;
-      const message = missing ? 'required key is missing' : issue.message;
-      problems.push(`${where}: ${message}`);
-    }
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.') || '(root)'}: ${issueMessage(issue, tree)}`);
   }
 
   for (const o of overrides) if (o.ignored) warnings.push(`environment variable ${o.variable}: ${o.ignored}, ignored`);
-  for (const key of unknownKeys(configSchema, tree)) {
-    const fromEnv = overrides.find((o) => !o.ignored && `${o.path.join('.')}.`.startsWith(`${key}.`));
-    warnings.push(fromEnv ? `${key}: unknown key (from environment variable ${fromEnv.variable}), ignored` : `${key}: unknown key, ignored`);
+  for (const u of unknownKeys(configSchema, tree)) {
+    const fromEnv = overrides.find((o) => !o.ignored && `${o.path.join('.')}.`.startsWith(`${u.path}.`));
+    (u.fatal ? problems : warnings).push(unknownKeyMessage(u, fromEnv?.variable));
   }
 
   for (const item of NOT_YET) {
@@ -178,6 +146,7 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
   }
   if (!config.http.prefix.startsWith('/')) config.http.prefix = `/${config.http.prefix}`;
   if (!config.http.prefix.endsWith('/')) config.http.prefix = `${config.http.prefix}/`;
+  warnings.push(...configWarnings(config, tree));
   return { config: deepFreeze(config), warnings, source };
 }
 

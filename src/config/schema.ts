@@ -4,29 +4,11 @@
  * reported by `unsupported()` in load.ts.
  */
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+import { policiesSchema, scheduleSchema } from '../policies/schema.js';
+import { AUTH_METHOD_NAMES, authSchema } from './authschema.js';
+import { anyMap, bool, duration, intish, looseSection, text } from './types.js';
 
-const duration = (def: string) =>
-  z
-    .union([z.string(), z.number()])
-    .default(def)
-    .transform((v, ctx) => {
-      const ms = parseDuration(v);
-      if (ms === null || ms < 0) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `not a duration: ${JSON.stringify(v)} (use e.g. "10s", "5m", "168h")` });
-        return z.NEVER;
-      }
-      return ms;
-    });
-
-const bool = z.boolean();
-/** An integer, also when YAML or an environment variable gave it as a string. */
-const intish = z.union([z.number().int(), z.string().regex(/^\d+$/)]).transform(Number);
-/** Free text that YAML may have read as a number or boolean (`secret: 0123`, `REGISTRY_HTTP_SECRET=123456`). */
-const text = z.union([z.string(), z.number(), z.boolean()]).transform(String);
-const anyMap = z.record(z.unknown());
-/** A section wharf only checks loosely for now: any mapping. */
-const looseSection = z.union([anyMap, z.null()]).optional();
+export { AUTH_METHOD_NAMES };
 
 const logSchema = z
   .object({
@@ -160,32 +142,6 @@ const validationSchema = z
   })
   .default({});
 
-const authSchema = z
-  .object({
-    silly: z.object({ realm: text, service: text.optional() }).optional(),
-    htpasswd: z.object({ realm: text, path: z.string().min(1) }).optional(),
-    token: z
-      .object({
-        realm: text,
-        service: text,
-        issuer: text,
-        rootcertbundle: z.string().min(1).optional(),
-        jwks: z.string().min(1).optional(),
-        autoredirect: bool.default(false),
-        autoredirectpath: z.string().default('/auth/token'),
-        signingalgorithms: z.array(z.string()).optional(),
-      })
-      .superRefine((t, ctx) => {
-        if (!t.rootcertbundle && !t.jwks) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'token auth requires rootcertbundle or jwks (at least one token signing key)' });
-      })
-      .optional(),
-    none: z.union([anyMap, z.null()]).optional(),
-  })
-  .superRefine((a, ctx) => {
-    const methods = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
-    if (methods.length > 1) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `exactly one auth method may be configured, found ${methods.join(', ')}` });
-  });
-
 /** The actions an event can carry (Distribution's EventAction constants). */
 export const EVENT_ACTIONS = ['pull', 'push', 'mount', 'delete'] as const;
 
@@ -277,8 +233,11 @@ const bruteforceSchema = z
   })
   .default({});
 
-/** wharf's own: `wharf garbage-collect` never collects blobs or manifests younger than `graceperiod`. */
-const gcSchema = z.object({ graceperiod: duration('1h') }).default({});
+/**
+ * wharf's own: `wharf garbage-collect` never collects blobs or manifests younger than `graceperiod`; with
+ * `schedule`, `wharf serve` runs the `policies` and garbage collection itself (src/policies/schema.ts).
+ */
+const gcSchema = z.object({ graceperiod: duration('1h'), schedule: scheduleSchema.optional() }).default({});
 
 /** wharf's own: per-repository access rules (see src/auth/policy.ts for the matching rules). */
 const accessSchema = z
@@ -289,7 +248,7 @@ const accessSchema = z
         z.object({
           accounts: z.array(z.string().min(1)).min(1),
           repositories: z.array(z.string().min(1)).default([]),
-          actions: z.array(z.enum(['pull', 'push', 'delete', '*'])).default([]),
+          actions: z.array(z.enum(['pull', 'push', 'delete', 'overwrite', '*'])).default([]),
           catalog: bool.optional(),
         }),
       )
@@ -343,12 +302,13 @@ export const configSchema = z.object({
   log: logSchema,
   loglevel: z.enum(['error', 'warn', 'info', 'debug']).optional(),
   storage: storageSchema,
-  auth: z.union([authSchema, z.null()]).optional(),
+  auth: authSchema,
   bruteforce: bruteforceSchema,
   access: accessSchema.optional(),
   tokenserver: tokenServerSchema.optional(),
   ui: uiSchema,
   gc: gcSchema,
+  policies: z.preprocess((v) => v ?? undefined, policiesSchema),
   middleware: looseSection,
   http: httpSchema,
   notifications: z.preprocess((v) => v ?? undefined, notificationsSchema),

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { remoteAddr } from '../notifications/event.js';
 import type { EventInput, Notifier } from '../notifications/index.js';
 import { errorBody, OciError } from '../oci/errors.js';
+import type { TagGuard } from '../policies/immutable.js';
 import type { Registry } from '../registry/registry.js';
 import type { UploadStateCodec } from '../registry/uploadstate.js';
 
@@ -19,6 +20,8 @@ export interface AppContext {
   catalogMaxEntries: number;
   /** notifications.endpoints: where handlers report pushes, pulls, mounts and deletes (see notify). */
   events?: Pick<Notifier, 'enabled' | 'write'>;
+  /** policies[].immutable: refuses moving or deleting immutable tags (absent: no policies). */
+  tagGuard?: TagGuard;
 }
 
 export interface Params {

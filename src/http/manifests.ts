@@ -1,4 +1,5 @@
 /** `/v2/<name>/manifests/<reference>`: GET/HEAD with Distribution's Accept negotiation, PUT, DELETE. */
+import { createHash } from 'node:crypto';
 import { ociError } from '../oci/errors.js';
 import { MT } from '../oci/mediatypes.js';
 import { isValidTag, parseDigest, parseReference, type Digest, type Reference } from '../oci/names.js';
@@ -79,7 +80,9 @@ export async function putManifest(ctx: Ctx): Promise<void> {
   const name = ctx.params.name!;
   const ref = parseReference(ctx.params.reference!);
   const bytes = await readBody(ctx.req, MAX_MANIFEST_BYTES, () => ociError('MANIFEST_INVALID', { limit: MAX_MANIFEST_BYTES }, `manifest is larger than ${MAX_MANIFEST_BYTES} bytes`));
-  const { registry } = ctx.app;
+  const { registry, tagGuard } = ctx.app;
+  // Before anything is stored: a refused push leaves no untagged manifest behind.
+  if (ref.tag !== undefined && tagGuard) await tagGuard.checkPut(registry, name, ref.tag, parseDigest(`sha256:${createHash('sha256').update(bytes).digest('hex')}`)!, ctx.user || null);
   const m = await registry.manifests.put(name, bytes, ctx.req.headers['content-type'], ref.digest);
   if (ref.tag !== undefined) await registry.tags.tag(name, ref.tag, m.digest);
   notify(ctx, { action: 'push', kind: 'manifest', repository: name, digest: m.digest.value, mediaType: m.mediaType, size: m.bytes.length, tag: ref.tag, manifest: m.parsed.body });
@@ -95,12 +98,14 @@ export async function putManifest(ctx: Ctx): Promise<void> {
 export async function deleteManifest(ctx: Ctx): Promise<void> {
   const name = ctx.params.name!;
   const ref = existingReference(ctx);
-  const { registry } = ctx.app;
+  const { registry, tagGuard } = ctx.app;
   if (!registry.options.deleteEnabled) throw ociError('UNSUPPORTED');
   if (ref.tag !== undefined) {
+    await tagGuard?.checkDeleteTag(registry, name, ref.tag, ctx.user || null);
     await registry.tags.untag(name, ref.tag);
     notify(ctx, { action: 'delete', kind: 'tag', repository: name, tag: ref.tag });
   } else {
+    await tagGuard?.checkDeleteManifest(registry, name, ref.digest, ctx.user || null);
     await registry.manifests.delete(name, ref.digest);
     notify(ctx, { action: 'delete', kind: 'manifest', repository: name, digest: ref.digest.value });
     for (const tag of await registry.tags.lookup(name, ref.digest)) {

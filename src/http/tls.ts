@@ -1,11 +1,14 @@
 /**
  * HTTPS settings from `http.tls`: certificate and key (checked to match), client CAs with Distribution's
- * `clientauth` modes, `minimumtls`, Go-named `ciphersuites`, and hot reload of the certificate files.
+ * `clientauth` modes, `minimumtls`, Go-named `ciphersuites`, hot reload of the certificate files, and
+ * Distribution's 400 answer to plain HTTP sent to the TLS port.
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync, unwatchFile, watchFile } from 'node:fs';
-import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import type { SecureContextOptions, Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import { describeFsError } from '../config/files.js';
 
 export interface TlsSettings {
   certificate?: string;
@@ -53,7 +56,7 @@ function read(path: string, what: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new Error(`http.tls.${what}: cannot read ${path}: ${(err as Error).message}`);
+    throw new Error(`http.tls.${what}: cannot read ${path}: ${describeFsError(err)}`);
   }
 }
 
@@ -170,4 +173,48 @@ export function watchTlsFiles(s: TlsSettings, log: Logger, apply: (m: TlsMateria
     if (timer) clearTimeout(timer);
     for (const f of files) unwatchFile(f, onChange);
   };
+}
+
+/** The first five bytes of a plain HTTP request Go's net/http recognises on its TLS port (tlsRecordHeaderLooksLikeHTTP). */
+const HTTP_STARTS = new Set(['GET /', 'HEAD ', 'POST ', 'PUT /', 'OPTIO']);
+/** Distribution's answer to them, byte for byte (Go writes it on the raw connection, then closes it). */
+export const PLAIN_HTTP_ANSWER = 'HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n';
+/** How long a connection may stay silent before its first bytes (Node's own TLS handshake timeout). */
+const FIRST_BYTES_TIMEOUT_MS = 120_000;
+
+/**
+ * Puts a look at each connection's first bytes in front of a TLS (HTTPS or HTTP/2) server: a TLS record (a
+ * ClientHello starts with 0x16) goes on to the server's own TLS handling, untouched; a plain HTTP request gets
+ * Distribution's 400 instead of a silently closed connection. Anything else goes to TLS, which refuses it as Go does.
+ * The server keeps listening itself, so ALPN, setSecureContext (certificate reload) and close() work as before.
+ */
+export function answerPlainHttp(server: TlsServer): void {
+  const tlsListeners = server.listeners('connection') as Array<(socket: Socket) => void>;
+  if (tlsListeners.length !== 1) throw new Error('answerPlainHttp: expected the TLS server to have its one connection listener');
+  const [toTls] = tlsListeners;
+  server.removeListener('connection', toTls);
+  server.on('connection', (socket: Socket) => {
+    let seen: Buffer = Buffer.alloc(0);
+    const onError = () => socket.destroy();
+    const onTimeout = () => socket.destroy();
+    const onData = (chunk: Buffer) => {
+      seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
+      if (seen[0] !== 0x16 && seen.length < 5) return;
+      socket.removeListener('data', onData);
+      socket.removeListener('timeout', onTimeout);
+      socket.setTimeout(0);
+      socket.pause();
+      if (seen[0] !== 0x16 && HTTP_STARTS.has(seen.subarray(0, 5).toString('latin1'))) {
+        socket.setTimeout(5000, () => socket.destroy());
+        socket.end(PLAIN_HTTP_ANSWER);
+        return;
+      }
+      socket.removeListener('error', onError);
+      socket.unshift(seen);
+      toTls.call(server, socket);
+    };
+    socket.on('error', onError);
+    socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, onTimeout);
+    socket.on('data', onData);
+  });
 }

@@ -68,6 +68,11 @@ export interface GcOptions {
   dryRun?: boolean;
   /** Also remove manifests no tag reaches (except index children and referrers of kept manifests). */
   deleteUntagged?: boolean;
+  /**
+   * Repository -> manifest digests to remove (retention's decision, src/policies): candidates like untagged ones
+   * under deleteUntagged, so still kept when a tag, the grace period or a kept manifest reaches them.
+   */
+  removeManifests?: ReadonlyMap<string, ReadonlySet<string>>;
   /** Content younger than this is never collected (default 1 hour). */
   graceMs?: number;
   /** Wait between parking candidates and the second scan (default 3 s). */
@@ -180,7 +185,7 @@ export async function allRepositories(driver: StorageDriver): Promise<string[]> 
 
 class Collector {
   private readonly driver: StorageDriver;
-  private readonly opts: Required<Omit<GcOptions, 'progress' | 'now'>> & Pick<GcOptions, 'progress'>;
+  private readonly opts: Required<Omit<GcOptions, 'progress' | 'now' | 'removeManifests'>> & Pick<GcOptions, 'progress' | 'removeManifests'>;
   private readonly cutoff: number;
   /** Parsed manifests by digest (content-addressed, so never stale); null when unreadable. */
   private readonly manifests = new Map<string, ParsedManifest | null>();
@@ -195,6 +200,7 @@ class Collector {
       settleMs: opts.settleMs ?? DEFAULT_SETTLE_MS,
       concurrency: opts.concurrency ?? 32,
       progress: opts.progress,
+      removeManifests: opts.removeManifests,
     };
     this.cutoff = start - this.opts.graceMs;
     this.report = { dryRun: this.opts.dryRun, manifestsRemoved: [], blobsRemoved: [], bytesFreed: 0, layerLinksRemoved: 0, repositoriesRemoved: [], restored: 0, temporaryFiles: [], warnings: [], durationMs: 0 };
@@ -429,7 +435,8 @@ class Collector {
    */
   private async keptRevisions(scan: RepoScan): Promise<Set<string>> {
     const all = [...scan.revisions.values()];
-    if (!this.opts.deleteUntagged) return new Set(all.map((r) => r.digest.value));
+    const requested = this.opts.removeManifests?.get(scan.name);
+    if (!this.opts.deleteUntagged && !requested) return new Set(all.map((r) => r.digest.value));
     const kept = new Set<string>();
     const queue: string[] = [];
     const keep = (d: string) => {
@@ -441,6 +448,7 @@ class Collector {
     for (const d of scan.tags.values()) keep(d);
     // A parked link's time says when it was parked (drivers differ on whether a move keeps it): not young.
     for (const r of all) if (!r.parked && r.modTime >= this.cutoff) keep(r.digest.value);
+    if (!this.opts.deleteUntagged) for (const r of all) if (!requested!.has(r.digest.value)) keep(r.digest.value);
     const subjects = new Map<string, string[]>();
     await this.map(all, async (r) => {
       const m = await this.load(r.digest);

@@ -24,9 +24,12 @@ export class Registry {
   readonly uploads: UploadStore;
   readonly manifests: ManifestStore;
   readonly tags: TagStore;
+  /** What the registry remembers about storage; whoever deletes behind the stores' backs (cleanup) must forget. */
+  readonly cache: DescriptorCache;
 
   constructor(readonly driver: StorageDriver, readonly options: RegistryOptions) {
     const cache = options.cache ?? new InMemoryDescriptorCache();
+    this.cache = cache;
     this.blobs = new BlobStore(driver, cache);
     this.uploads = new UploadStore(driver, this.blobs, options.uploadLocks ?? new LocalUploadLocks());
     this.manifests = new ManifestStore(driver, this.blobs, options.validation, cache);

@@ -2,7 +2,8 @@
  * The UI's JSON endpoints, for what the v2 API lacks: who the caller is and what the registry allows
  * (`session`), a searchable repository list with tag counts and push times (`repositories`), tags with their
  * digest, size, platforms and push time (`tags`), whether the caller may delete in a repository (`permissions`),
- * and image configs that a blob redirect would put out of the page's reach (`config`). Each asks the auth method
+ * image configs that a blob redirect would put out of the page's reach (`config`), and what cleanup would do to
+ * a repository, with the bytes each tag holds alone (`lifecycle`, see src/policies). Each asks the auth method
  * for the same access as the v2 endpoint it extends, so a refusal is the same 401 challenge (with its scope, for
  * token auth) or 403 DENIED, and the access rules apply unchanged.
  */
@@ -12,7 +13,9 @@ import type { AccessController, AuthResult } from '../auth/controller.js';
 import { JSON_TYPE, sendErrors } from '../http/context.js';
 import { ociError, OciError, toOciError } from '../oci/errors.js';
 import { checkDigest, checkName } from '../oci/names.js';
+import type { PolicySet } from '../policies/match.js';
 import type { Registry } from '../registry/registry.js';
+import { repositoryLifecycle } from './lifecycle.js';
 import { mapLimit, Summaries, tagPushedAt } from './summary.js';
 
 export interface UiApiOptions {
@@ -20,6 +23,9 @@ export interface UiApiOptions {
   registry: Registry;
   /** storage.delete.enabled and not read-only. */
   deleteEnabled: boolean;
+  /** The lifecycle rules in force, and gc.graceperiod (for `lifecycle`). */
+  policies?: PolicySet;
+  graceMs?: number;
   onError: (err: unknown) => void;
 }
 
@@ -59,6 +65,13 @@ export class UiApi {
         case 'config':
           body = await this.config(req, query);
           break;
+        case 'lifecycle': {
+          const name = checkName(query.get('repository') ?? '');
+          await this.require(req, repositoryAccess(name, ['pull']));
+          if ((await this.opts.registry.tags.all(name)) === null) throw ociError('NAME_UNKNOWN', { name });
+          body = await repositoryLifecycle(this.opts.registry, this.opts.policies, name, this.opts.graceMs ?? 3_600_000);
+          break;
+        }
         default:
           throw ociError('UNSUPPORTED', { endpoint }, 'no such UI endpoint');
       }

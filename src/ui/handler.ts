@@ -15,6 +15,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AccessController } from '../auth/controller.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from 'pino';
+import type { PolicySet } from '../policies/match.js';
 import type { Registry } from '../registry/registry.js';
 import { UiApi } from './api.js';
 
@@ -25,6 +26,8 @@ export interface UiOptions {
   /** http.prefix without its trailing slash ("" for "/"). */
   prefix: string;
   log: Logger;
+  /** The lifecycle rules in force (for the cleanup preview). */
+  policies?: PolicySet;
 }
 
 export interface UiRoute {
@@ -69,7 +72,7 @@ export async function createUi(opts: UiOptions): Promise<UiRoute> {
   const page: Asset = { body: html, type: 'text/html; charset=utf-8', etag: etagOf(html) };
   const security = securityHeaders(opts.config);
   const deleteEnabled = opts.config.storage.delete.enabled && !opts.config.storage.maintenance.readonly.enabled;
-  const api = new UiApi({ auth: opts.auth, registry: opts.registry, deleteEnabled, onError: (err) => opts.log.error({ err }, 'ui: request failed') });
+  const api = new UiApi({ auth: opts.auth, registry: opts.registry, deleteEnabled, policies: opts.policies, graceMs: opts.config.gc.graceperiod, onError: (err) => opts.log.error({ err }, 'ui: request failed') });
 
   const isPage = (path: string) => path === base || (base !== '/' && path === base.slice(0, -1));
 

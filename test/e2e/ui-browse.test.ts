@@ -129,7 +129,7 @@ describe('web UI: browsing', { skip: CHROMIUM_MISSING }, () => {
     assert.match(facts, /application\/vnd\.oci\.image\.index\.v1\+json/);
     assert.equal(await page.locator('dl.facts .size').first().getAttribute('data-bytes'), String(fx.indexTotal));
     const host = new URL(w.url).host;
-    assert.deepEqual(await page.locator('.pull code').allTextContents(), [`docker pull ${host}/demo/app:latest`, `podman pull ${host}/demo/app:latest`]);
+    assert.deepEqual(await page.locator('.pull code').allTextContents(), [`docker pull ${host}/demo/app:latest`, `podman pull --tls-verify=false ${host}/demo/app:latest`]);
     const ref = page.locator('table.referrers tbody tr');
     assert.equal(await ref.count(), 1);
     assert.equal(await ref.locator('th').textContent(), SBOM_TYPE);

@@ -367,12 +367,25 @@ function pullHost() {
   return ds.host || location.host;
 }
 
-/** @param {string} name @param {string} ref */
+/**
+ * The pull commands for this registry, matching its scheme: over plain HTTP podman (and skopeo, buildah) refuse
+ * every registry, localhost included, without `--tls-verify=false`; docker accepts plain HTTP only from 127.0.0.0/8
+ * by itself, so elsewhere it needs the registry in `insecure-registries`.
+ * @param {string} name @param {string} ref
+ */
 function pullCommands(name, ref) {
-  const image = `${pullHost()}/${name}${ref.includes(':') ? '@' : ':'}${ref}`;
-  const loopback = /^(localhost|127\.|\[::1\])/.test(location.hostname);
-  const insecure = location.protocol === 'http:' && !loopback;
-  return h('section', { class: 'pull', 'aria-labelledby': 'pull-h' }, h('h2', { id: 'pull-h' }, 'Pull'), copyable('Docker', `docker pull ${image}`), copyable('Podman', `podman pull ${insecure ? '--tls-verify=false ' : ''}${image}`));
+  const host = pullHost();
+  const image = `${host}/${name}${ref.includes(':') ? '@' : ':'}${ref}`;
+  const plain = location.protocol === 'http:';
+  const loopback = /^(localhost|127\.|\[::1\])/.test(host);
+  return h(
+    'section',
+    { class: 'pull', 'aria-labelledby': 'pull-h' },
+    h('h2', { id: 'pull-h' }, 'Pull'),
+    copyable('Docker', `docker pull ${image}`),
+    copyable('Podman', `podman pull ${plain ? '--tls-verify=false ' : ''}${image}`),
+    plain && !loopback ? h('p', { class: 'muted hint' }, 'This registry speaks plain HTTP: Docker pulls from it only once ', h('code', null, `"insecure-registries": ["${host}"]`), ' is in /etc/docker/daemon.json (then restart dockerd).') : null,
+  );
 }
 
 /**
@@ -404,8 +417,9 @@ async function deleteReference(name, ref, what) {
   }
   const body = await r.json().catch(() => null);
   const code = body?.errors?.[0]?.code ?? '';
+  const message = code === 'DENIED' && typeof body?.errors?.[0]?.message === 'string' ? ` ${body.errors[0].message}` : '';
   announce(`Could not delete ${what}: HTTP ${r.status} ${code}`);
-  alertBox(`Could not delete ${what}: the registry answered HTTP ${r.status}${code ? ` (${code})` : ''}.`);
+  alertBox(`Could not delete ${what}: the registry answered HTTP ${r.status}${code ? ` (${code})` : ''}.${message}`);
   return false;
 }
 
@@ -475,7 +489,8 @@ async function loadRepositories(results, query, page) {
     h('span', null, `Page ${r.body.page} of ${pages} · ${total} ${total === 1 ? 'repository' : 'repositories'}`),
     page < pages ? h('a', { href: pageHref(query, page + 1), rel: 'next' }, 'Next →') : h('span', { class: 'muted' }, 'Next →'),
   );
-  results.replaceChildren(table('Repositories', ['Repository', 'Tags', 'Last push'], rows, { class: 'repos' }), pages > 1 ? nav : null);
+  // replaceChildren() would render a null as the text "null": only the pager when there is more than one page.
+  results.replaceChildren(table('Repositories', ['Repository', 'Tags', 'Last push'], rows, { class: 'repos' }), ...(pages > 1 ? [nav] : []));
 }
 
 /** @param {string} query @param {number} page */
@@ -534,7 +549,36 @@ async function viewRepository(name, q) {
     );
   };
   render();
-  show(crumbs(['Repositories', '#/'], [name]), title(name), h('p', { class: 'muted' }, `${tags.length} ${tags.length === 1 ? 'tag' : 'tags'}`), body);
+  show(crumbs(['Repositories', '#/'], [name]), title(name), h('p', { class: 'muted' }, `${tags.length} ${tags.length === 1 ? 'tag' : 'tags'}`), body, lifecyclePanel(name));
+}
+
+/**
+ * The cleanup preview (GET _ui/api/lifecycle): what the lifecycle rules would untag and delete here, the bytes that
+ * frees, and the bytes each tag holds alone. Loaded when opened: the server scans the whole registry for it.
+ * @param {string} name
+ */
+function lifecyclePanel(name) {
+  const content = h('div', { class: 'lifecycle-body' }, h('p', { class: 'muted' }, 'Loading…'));
+  const panel = h('details', { class: 'lifecycle', id: 'lifecycle' }, h('summary', null, 'Cleanup preview'), content);
+  let loaded = false;
+  panel.addEventListener('toggle', async () => {
+    if (!(/** @type {HTMLDetailsElement} */ (panel).open) || loaded) return;
+    loaded = true;
+    const r = await getJson(`${UI_API}lifecycle?repository=${encodeURIComponent(name)}`, { scope: `repository:${name}:pull` });
+    if (!r.ok) {
+      content.replaceChildren(failure(r, 'the cleanup preview'));
+      return;
+    }
+    const p = r.body;
+    const untag = new Set(p.untag.map((/** @type {any} */ t) => t.tag));
+    const verdict = (/** @type {any} */ t) => (t.immutable ? 'immutable, kept' : untag.has(t.tag) ? 'untagged' : 'kept');
+    const rows = p.tags.map((/** @type {any} */ t) => h('tr', { 'data-tag': t.tag, 'data-cleanup': verdict(t) }, h('th', { scope: 'row' }, t.tag), h('td', { class: 'num' }, sizeEl(t.alone)), h('td', null, verdict(t))));
+    const summary = p.rule
+      ? h('p', { class: 'lifecycle-summary' }, `Rule policies[${p.rule.index}] (${p.rule.repositories.join(', ')}): a cleanup run would untag ${p.untag.length} ${p.untag.length === 1 ? 'tag' : 'tags'} and delete ${p.deleteManifests.length} ${p.deleteManifests.length === 1 ? 'manifest' : 'manifests'}, freeing `, sizeEl(p.bytesFreed), '.')
+      : h('p', { class: 'lifecycle-summary' }, 'No lifecycle rule governs this repository: cleanup keeps all of it.');
+    content.replaceChildren(summary, table(`Cleanup preview of ${name}`, ['Tag', 'Held alone', 'Cleanup'], rows, { class: 'tags lifecycle-tags' }));
+  });
+  return panel;
 }
 
 /** @param {string} name @param {string} ref tag or digest */

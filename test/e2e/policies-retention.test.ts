@@ -1,0 +1,145 @@
+/**
+ * Retention end to end on the filesystem: the shared scenario (policies-fixture.ts) pushed over HTTP, push times
+ * set on the links with fs.utimes, then `wharf policies plan --json` and `wharf garbage-collect --policies`
+ * against the running server's data directory. The plan lists exactly the expected removals, the run removes
+ * exactly those (and frees the bytes the plan said), every kept image pulls complete with skopeo (all platforms),
+ * kept referrers stay listed and complete, and `wharf config check` explains the rule.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { startWharf, testConfig, type Wharf } from './harness.js';
+import { eventually } from './ops.js';
+import { complete, listTags, policiesYaml, pushItem, scenario, wharfCli } from './policies-fixture.js';
+import { copy, SKOPEO, SKOPEO_MISSING } from './skopeo.js';
+
+const HOUR = 3_600_000;
+
+function walk(dir: string): string[] {
+  return (readdirSync(dir, { recursive: true }) as string[]).map((p) => join(dir, p)).filter((p) => statSync(p).isFile());
+}
+
+const V2 = ['docker', 'registry', 'v2'];
+const hexOf = (d: string) => d.slice('sha256:'.length);
+
+interface PlanJson {
+  repositories: Array<{ repository: string; rule: number; untag: Array<{ tag: string }>; deleteManifests: Array<{ digest: string }> }>;
+  blobs: Array<{ digest: string; size: number }>;
+  bytesFreed: number;
+}
+
+describe('retention on the filesystem: plan, run, pull', { skip: SKOPEO ? false : SKOPEO_MISSING }, () => {
+  let w: Wharf;
+  let work: string;
+  let reg: string;
+  const s = scenario(true);
+  let plan: PlanJson;
+
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'wharf-e2e-policies-'));
+    w = await startWharf({ config: testConfig({ extra: `gc:\n  graceperiod: 1h\n${policiesYaml('168h')}` }) });
+    reg = `127.0.0.1:${w.port}`;
+    for (const { item, tag } of s.pushOrder) await pushItem(w.url, item, tag);
+    // Everything was pushed 30 days ago, except what follows; build-N's tag (N-40) hours ago, so build-30 is newest.
+    const now = Date.now();
+    const age = (path: string, ms: number) => utimesSync(path, new Date(now - ms), new Date(now - ms));
+    for (const f of walk(w.dataDir)) age(f, 30 * 24 * HOUR);
+    const repo = (...p: string[]) => join(w.dataDir, ...V2, 'repositories', ...p);
+    for (const b of s.builds) age(repo('ci', 'app', '_manifests', 'tags', b.tag!, 'current', 'link'), (40 - Number(b.tag!.slice(6))) * HOUR);
+    for (const t of ['v1.0', 'v2.0', 'release-1']) age(repo('ci', 'app', '_manifests', 'tags', t, 'current', 'link'), 100 * HOUR);
+    age(repo('ci', 'app', '_manifests', 'revisions', 'sha256', hexOf(s.orphanYoung!.manifest.digest), 'link'), 24 * HOUR);
+  });
+
+  after(async () => {
+    await w?.cleanup();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  test('the scenario is in place: 30 builds and the other tags are listed', async () => {
+    const tags = await listTags(w.url, 'ci/app');
+    assert.equal(tags.filter((t) => t.startsWith('build-')).length, 30);
+    assert.ok(tags.includes('v1.0') && tags.includes('release-1'));
+  });
+
+  test('wharf policies plan lists exactly the expected removals and the bytes they free', async () => {
+    const run = await wharfCli(w.dir, 'policies', 'plan', '--json');
+    assert.equal(run.code, 0, run.stderr);
+    plan = JSON.parse(run.stdout) as PlanJson;
+    assert.deepEqual(plan.repositories.map((r) => [r.repository, r.rule]), [['ci/app', 0]], 'other/lib follows no rule');
+    const untag = plan.repositories.flatMap((r) => r.untag.map((t) => `${r.repository}:${t.tag}`)).sort();
+    assert.deepEqual(untag, s.untag);
+    const deleted = plan.repositories.flatMap((r) => r.deleteManifests.map((m) => `${r.repository}@${m.digest}`)).sort();
+    assert.deepEqual(deleted, s.fixture.expectedDeleted());
+    const freed = s.fixture.expectedFreed();
+    assert.deepEqual(Object.fromEntries(plan.blobs.map((b) => [b.digest, b.size])), Object.fromEntries([...freed].sort()));
+    assert.equal(plan.bytesFreed, [...freed.values()].reduce((a, b) => a + b, 0));
+    assert.ok(!freed.has(s.fixture.base.blob.digest), 'the shared base layer is not freed');
+    const text = await wharfCli(w.dir, 'policies', 'plan');
+    assert.match(text.stdout, new RegExp(`^untag ci/app:build-1 sha256:[0-9a-f]{64} pushed `, 'm'));
+    assert.match(text.stdout, new RegExp(`# total: 21 tags, ${deleted.length} manifests, ${freed.size} blobs, .* \\(${plan.bytesFreed} bytes\\) freed`));
+  });
+
+  test('a dry run of garbage-collect --policies changes nothing', async () => {
+    const run = await wharfCli(w.dir, 'garbage-collect', '--policies', '--dry-run');
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^would untag ci\/app:build-1 /m);
+    assert.equal((await listTags(w.url, 'ci/app')).length, s.keptTags.length + 21);
+  });
+
+  test('garbage-collect --policies removes exactly the plan, and frees the bytes it said', async () => {
+    const run = await wharfCli(w.dir, 'garbage-collect', '--policies');
+    assert.equal(run.code, 0, run.stderr);
+    const lines = (re: RegExp) => [...run.stdout.matchAll(re)].map((m) => m[1]).sort();
+    assert.deepEqual(lines(/^untagged (\S+) /gm), s.untag);
+    assert.deepEqual(lines(/^removed manifest (\S+)$/gm), s.fixture.expectedDeleted());
+    assert.deepEqual(lines(/^removed blob (\S+) /gm), plan.blobs.map((b) => b.digest).sort());
+    assert.equal(Number(/ (\d+) bytes\), /.exec(run.stdout)?.[1]), plan.bytesFreed);
+    assert.deepEqual(await listTags(w.url, 'ci/app'), s.keptTags);
+    for (const d of plan.blobs) assert.ok(!existsSync(join(w.dataDir, ...V2, 'blobs', 'sha256', hexOf(d.digest).slice(0, 2), hexOf(d.digest), 'data')), `${d.digest} is gone from disk`);
+  });
+
+  test('deleted manifests answer 404; every kept manifest and blob answers complete', async () => {
+    const deleted = new Set(s.fixture.expectedDeleted());
+    for (const i of s.fixture.all()) {
+      const key = `${i.repo}@${i.manifest.digest}`;
+      if (deleted.has(key)) {
+        // The server trusts a revision link it cached for up to 15 s (another process, the CLI, deleted it).
+        const gone = await eventually(async () => {
+          const r = await fetch(`${w.url}/v2/${i.repo}/manifests/${i.manifest.digest}`, { method: 'HEAD', headers: { Accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json' } });
+          return r.status === 404;
+        }, 30_000, 500);
+        assert.ok(gone, `${key} was deleted`);
+      } else {
+        assert.ok(await complete(w.url, i), `${key} is complete`);
+      }
+    }
+  });
+
+  test('kept referrers are still listed for their subjects', async () => {
+    for (const r of s.keptReferrers) {
+      const subject = JSON.parse(r.manifest.bytes.toString()).subject.digest as string;
+      const res = await fetch(`${w.url}/v2/${r.repo}/referrers/${subject}`);
+      const body = (await res.json()) as { manifests: Array<{ digest: string }> };
+      assert.deepEqual(body.manifests.map((m) => m.digest), [r.manifest.digest]);
+    }
+  });
+
+  test('every kept tag pulls complete with skopeo, all platforms', async () => {
+    const kept: Array<[string, string]> = [...s.keptTags.map((t): [string, string] => ['ci/app', t]), ['other/lib', 'stable']];
+    for (const [repo, tag] of kept) {
+      const out = join(work, `pull-${repo.replace('/', '-')}-${tag}`);
+      await copy(`docker://${reg}/${repo}:${tag}`, `oci:${out}:x`, '--all');
+      assert.ok(existsSync(join(out, 'index.json')), `${repo}:${tag}`);
+    }
+  });
+
+  test('wharf config check explains the rule', async () => {
+    const run = await wharfCli(w.dir, 'config', 'check');
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /# {3}policies\[0\] \(ci\/\*\*, first match wins\): tags v\*, release-\* are immutable \(and always kept\); cleanup keeps of tags: the 10 most recently pushed; every one of tags v\*;/);
+    assert.match(run.stdout, /manifests no tag reaches are deleted once pushed more than 168h ago/);
+  });
+});
+
