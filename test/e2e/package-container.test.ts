@@ -276,11 +276,15 @@ auth:
     await copy(`docker://127.0.0.1:${c.port}/from/distribution:v1`, `oci:${join(work, 'pulled-dist')}:v1`);
   });
 
-  test('--user: runs as that user on a volume it owns, and changes no ownership', async () => {
+  test('--user: runs as that user on a volume it owns, and changes no ownership; Distribution v3\'s config path', async () => {
     const own = join(work, 'user-data');
     mkdirSync(own, { mode: 0o755 });
     chownSync(own, 6000, 6000);
-    const c = await start('user', [`${own}:/var/lib/registry`], ['--user', '6000:6000']);
+    const v3 = join(work, 'distribution-conf');
+    mkdirSync(v3);
+    writeFileSync(join(v3, 'config.yml'), 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\nhttp:\n  addr: :5000\n');
+    const c = await start('user', [`${own}:/var/lib/registry`, `${v3}:/etc/distribution:ro`], ['--user', '6000:6000']);
+    assert.match(await podman.logs(c.name), /config=\/etc\/distribution\/config\.yml/);
     await copy(`oci:${layout.dir}:v1`, `docker://127.0.0.1:${c.port}/as/user:v1`);
     assert.equal((await procStatus(c.name, '1')).Uid.split(/\s+/)[0], '6000');
     assert.equal(statSync(join(own, 'docker')).uid, 6000);
