@@ -7,6 +7,7 @@ import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { bruteForceGuard, createAuth } from './auth/index.js';
+import { TrustedProxies } from './auth/clientaddress.js';
 import { AccessPolicy } from './auth/policy.js';
 import { storageDriverOf } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -24,6 +25,8 @@ import { createDriver } from './storage/index.js';
 import { createSharedState } from './redis/index.js';
 import { createUi } from './ui/handler.js';
 import { instrumented } from './storage/instrumented.js';
+import { StorageWriteState } from './storage/writestate.js';
+import { clientErrorHandler, connectHandler, installProcessGuard } from './http/safety.js';
 import { createLifecycle } from './policies/index.js';
 
 export interface RunningRegistry {
@@ -60,7 +63,8 @@ function isLoopback(addr: string): boolean {
 export async function startRegistry(config: Readonly<Config>, log: Logger): Promise<RunningRegistry> {
   const { name, params } = storageDriverOf(config);
   const metrics = new Metrics();
-  const driver = instrumented(createDriver(name, params), metrics);
+  const writes = new StorageWriteState((full) => metrics.storageFull.set(full ? 1 : 0));
+  const driver = instrumented(createDriver(name, params), metrics, writes);
   const shared = createSharedState(config, log);
   const registry = new Registry(driver, {
     cache: shared.cache,
@@ -81,7 +85,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     log.warn('http.secret is not set: a random secret is used; uploads cannot be continued by another instance or after a restart. Set http.secret when running several replicas.');
   }
 
-  const guard = bruteForceGuard(config, shared.bruteForce);
+  const guard = bruteForceGuard(config, shared.bruteForce, { log, metrics });
   // The token server first: it may generate the certificate that auth.token.rootcertbundle names.
   // One policy object for the registry and its token server, so that SIGHUP replaces the rules for both.
   const policy = config.access ? new AccessPolicy(config.access) : undefined;
@@ -94,6 +98,11 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
   const sd = config.health.storagedriver;
   const health = new HealthChecks(driver, { enabled: sd.enabled, intervalMs: sd.interval, threshold: sd.threshold }, log);
   if (shared.redis) health.addDegradedCheck('redis', () => shared.redis!.failure());
+  // A full or read-only storage still serves every read: reported, but never unready.
+  health.addDegradedCheck('storage', () => {
+    writes.recheck(driver);
+    return writes.failure();
+  });
   health.start();
   let draining = false;
   const debug = config.http.debug;
@@ -102,7 +111,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
   const purging = config.storage.maintenance.uploadpurging;
   const stopPurging =
     purging.enabled && !config.storage.maintenance.readonly.enabled
-      ? schedulePurging(driver, { ageMs: purging.age, intervalMs: purging.interval, dryRun: purging.dryrun, firstDelayMs: Math.min(Math.random() * 30 * 60_000, purging.interval) }, log)
+      ? schedulePurging(driver, { ageMs: purging.age, intervalMs: purging.interval, dryRun: purging.dryrun, firstDelayMs: Math.min(Math.random() * 30 * 60_000, purging.interval), onPurged: (uuid) => registry.uploads.forget(uuid) }, log)
       : () => {};
 
   const events = new Notifier(config.notifications, { log, httpAddr: config.http.addr, hooks: metricsHooks(metrics) });
@@ -119,10 +128,12 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     metrics,
     probes,
     ui,
+    trustedProxies: new TrustedProxies(config.http.trustedproxies),
     tokenServer: tokenServer ? { path: tokenServer.path, handle: (req, res) => tokenServer.server.handle(req, res) } : undefined,
   });
 
-  const timeouts = { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 };
+  // The Host header is checked by the handler (src/http/framing.ts), which answers in the registry's shape.
+  const timeouts = { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000, requireHostHeader: false };
   const tls = config.http.tls;
   let server: Server | ReturnType<typeof createSecureServer>;
   let stopWatching = () => {};
@@ -152,6 +163,9 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
     if (config.http.h2c?.enabled) log.warn('http.h2c is not supported yet: serving HTTP/1.1 only');
     server = createServer(timeouts, handler);
   }
+  server.on('clientError', clientErrorHandler(config.http.headers, log));
+  server.on('connect', connectHandler(config.http.headers));
+  const removeGuard = installProcessGuard(log);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     if (config.http.net === 'unix') server.listen(config.http.addr, resolve);
@@ -160,6 +174,8 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       server.listen(port, host, resolve);
     }
   });
+  // After listening, an 'error' (accept failing with EMFILE under a flood of connections) must not end the process.
+  server.on('error', (err) => log.error({ err }, 'server error; still listening'));
   const a = server.address();
   const address = typeof a === 'string' ? a : `${(a as AddressInfo).address}:${(a as AddressInfo).port}`;
 
@@ -239,6 +255,7 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
       for (const s of h2Sessions) s.destroy();
       await driver.close?.();
       await shared.close();
+      removeGuard();
     },
   };
 }

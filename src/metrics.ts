@@ -22,7 +22,11 @@ export class Metrics {
     buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
     registers: [this.registry],
   });
+  readonly storageFull = new Gauge({ name: 'registry_storage_full', help: '1 while storage refuses writes (full disk, quota or read-only), else 0', registers: [this.registry] });
   readonly authFailures = new Counter({ name: 'registry_auth_failures_total', help: 'Refused requests that presented credentials (or were rate-limited), by auth method and error code', labelNames: ['method', 'code'] as const, registers: [this.registry] });
+  /** Login throttling (src/auth/bruteforce.ts); `reason` is the limit: address, pair (a user name from one address) or user (user-wide). */
+  readonly authThrottled = new Counter({ name: 'registry_auth_throttled_total', help: 'Password checks refused with 429 while a login throttle is in force, by the limit that imposed it (address, pair, user)', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly authThrottleStarts = new Counter({ name: 'registry_auth_throttle_starts_total', help: 'Login throttles started (a limit reached on a key that had none), by limit (address, pair, user)', labelNames: ['reason'] as const, registers: [this.registry] });
 
   /** Distribution's notification metrics; `type` is Events (queued), Successes, Failures (non-2xx/3xx), Errors (no answer), and wharf's Dropped (queue full). */
   readonly notificationEvents = new Counter({ name: 'registry_notifications_events_total', help: 'Notification events by endpoint and outcome', labelNames: ['type', 'endpoint'] as const, registers: [this.registry] });

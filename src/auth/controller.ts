@@ -58,10 +58,8 @@ export function tooManyRequests(retryAfterSeconds: number): AuthResult {
   };
 }
 
-/** The client's address as the socket sees it. */
-export function clientAddress(req: IncomingMessage): string | undefined {
-  return req.socket.remoteAddress?.replace(/^::ffff:/, '');
-}
+/** The client's address: the TCP peer, or what a trusted proxy says (src/auth/clientaddress.ts). */
+export { clientAddress } from './clientaddress.js';
 
 /** `Authorization: Basic` credentials, or null when absent or not Basic. Passwords may contain ':'. */
 export function basicCredentials(req: IncomingMessage): { user: string; password: string } | null {

@@ -131,7 +131,8 @@ export class HtpasswdAccess implements AccessController {
 
   async authorize(req: IncomingMessage, access: Access[]): Promise<AuthResult> {
     const creds = basicCredentials(req);
-    if (!creds) return challenge(access, this.header);
+    // podman and skopeo send empty Basic credentials when not logged in: that is "not logged in", not a guess.
+    if (!creds || creds.user === '') return challenge(access, this.header);
     const r = await this.verify(creds.user, creds.password, clientAddress(req));
     if (r.ok) return { granted: true, user: creds.user };
     return r.retryAfter ? tooManyRequests(r.retryAfter) : challenge(access, this.header, 'invalid');
@@ -144,11 +145,13 @@ export class HtpasswdAccess implements AccessController {
   }
 
   /**
-   * Checks a password: refused while the user or address is blocked (even with credentials still in the cache:
-   * the block is the contract), from the cache when verified recently, else by bcrypt; failures count toward
-   * the brute-force limit.
+   * Checks a password: refused while this user from this address is throttled (even with credentials still in
+   * the cache, and whether the password is right or not: an answer that differed would tell a guesser which guess
+   * was right), from the cache when verified recently, else by bcrypt; failures count toward the throttle.
+   * An empty user name is no login at all: refused, never counted.
    */
   async verify(user: string, password: string, address: string | undefined): Promise<{ ok: true } | { ok: false; retryAfter?: number }> {
+    if (user === '') return { ok: false };
     // Hot path (a cached credential, no failures seen): no promise but the one this function returns.
     if (Date.now() - this.lastCheck >= (this.opts.checkIntervalMs ?? 1000)) await this.maybeReload();
     const blocked = this.opts.guard.retryAfter(user, address);
@@ -163,11 +166,11 @@ export class HtpasswdAccess implements AccessController {
     const hash = this.users.get(user);
     const ok = (await verifyBcrypt(password, hash ?? this.dummyHash)) && hash !== undefined;
     if (!ok) {
-      await this.opts.guard.recordFailure(user, address);
-      this.opts.log.warn({ user, remote: address }, 'htpasswd: authentication failed');
+      const { counted } = await this.opts.guard.recordFailure(user, password, address);
+      this.opts.log.warn({ user, remote: address, ...(counted ? {} : { repeated: true }) }, 'htpasswd: authentication failed');
       return { ok: false };
     }
-    await this.opts.guard.recordSuccess(user);
+    await this.opts.guard.recordSuccess(user, address);
     if (this.cache.size >= MAX_CACHE) this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(k, { user, expires: now + (this.opts.cacheTtlMs ?? 60_000) });
     return { ok: true };

@@ -1,7 +1,10 @@
 /** The auth method registry: `auth:` in config.yml -> one AccessController. A new method is one file plus one line. */
+import { createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { BruteForceGuard, type BruteForceStore } from './bruteforce.js';
+import type { Metrics } from '../metrics.js';
+import { BruteForceGuard, type ThrottleReason, type ThrottleStore } from './bruteforce.js';
+import { throttlePolicyOf } from './bruteforcepolicy.js';
 import { openAccess, type AccessController } from './controller.js';
 import { HtpasswdAccess } from './htpasswd.js';
 import { AccessPolicy, withPolicy } from './policy.js';
@@ -34,10 +37,31 @@ const METHODS: { [K in keyof AuthConfig]-?: (params: NonNullable<AuthConfig[K]>,
   token: async (p, { log }) => TokenAccess.create({ ...p, log }),
 };
 
-/** The failed-login guard; `store` shares the counts between replicas (default: this process only). */
-export function bruteForceGuard(config: Readonly<Config>, store?: BruteForceStore): BruteForceGuard {
-  const b = config.bruteforce;
-  return new BruteForceGuard({ enabled: b.enabled, maxFailures: b.maxfailures, windowMs: b.window, blockMs: b.blockfor }, Date.now, store);
+const STARTED: Record<ThrottleReason, string> = {
+  address: 'login throttling: this address reached its limit of failed logins (any user names); its password checks get 429 with a growing Retry-After',
+  pair: 'login throttling: this user name reached its limit of failed logins from this address; its password checks from there get 429 with a growing Retry-After',
+  user: 'login throttling: this user name reached its user-wide limit of failed logins (all addresses); this address, and each one that fails for it, is slowed from its first failure',
+};
+
+/**
+ * The login throttle; `store` shares the counts between replicas (default: this process only). The failed-password
+ * hashes are keyed by a secret derived from http.secret, so that replicas recognise each other's (random without it).
+ * Each throttle start is logged once (user name and address, never a password) and counted; so is each refusal.
+ */
+export function bruteForceGuard(config: Readonly<Config>, store?: ThrottleStore, deps: { log?: Logger; metrics?: Metrics } = {}): BruteForceGuard {
+  const secret = config.http.secret ? createHmac('sha256', config.http.secret).update('wharf login throttle').digest() : undefined;
+  const { log, metrics } = deps;
+  return new BruteForceGuard(throttlePolicyOf(config.bruteforce), {
+    store,
+    secret,
+    hooks: {
+      throttled: (reason) => metrics?.authThrottled.inc({ reason }),
+      started: ({ reason, user, address }) => {
+        metrics?.authThrottleStarts.inc({ reason });
+        log?.warn({ user, remote: address, limit: reason }, STARTED[reason]);
+      },
+    },
+  });
 }
 
 export async function createAccessController(config: Readonly<Config>, deps: AuthDeps): Promise<AccessController> {

@@ -4,10 +4,11 @@
  * token keys, TLS certificate and key). Exit 0 when it would start, 1 otherwise.
  */
 import YAML from 'yaml';
+import { describePolicy, throttlePolicyOf } from '../auth/bruteforcepolicy.js';
 import { authFileProblems } from '../config/files.js';
 import { ConfigError, loadConfig } from '../config/load.js';
-import { explainPolicies } from '../policies/match.js';
 import type { Config } from '../config/schema.js';
+import { explainPolicies } from '../policies/match.js';
 import { loadTlsMaterial, tlsWarnings } from '../http/tls.js';
 
 /** Keys whose values are secrets, wherever they appear. */
@@ -21,6 +22,19 @@ export function maskSecrets(value: unknown): unknown {
     out[k] = SECRET_KEYS.has(k.toLowerCase()) && v !== undefined && v !== null && v !== '' ? '********' : maskSecrets(v);
   }
   return out;
+}
+
+/** Login throttling and the client address in words, as YAML comments after the configuration. */
+function explainThrottling(config: Readonly<Config>): string[] {
+  const proxies = config.http.trustedproxies;
+  return [
+    '',
+    'login throttling (bruteforce):',
+    ...describePolicy(throttlePolicyOf(config.bruteforce)).map((l) => `  - ${l}`),
+    proxies.length === 0
+      ? '  - the client address is the TCP peer; X-Forwarded-For and Forwarded are ignored (http.trustedproxies is empty)'
+      : `  - the client address is taken from X-Forwarded-For (else Forwarded) when the peer is one of ${proxies.join(', ')} (http.trustedproxies): the right-most address no trusted proxy vouches for`,
+  ];
 }
 
 /** 90000000 -> "25h", 5400000 -> "1h30m", 1500 -> "1.5s". */
@@ -57,6 +71,7 @@ export function configCheck(path: string | undefined, out: NodeJS.WritableStream
     const rules = explainPolicies(config.policies, formatMs);
     if (rules.length > 0) out.write(`# what the policies do (a repository follows the first rule that matches it):\n${rules.map((r) => `#   ${r}`).join('\n')}\n`);
     if (config.gc.schedule) out.write(`# gc.schedule: cleanup (policies, then garbage collection) runs every ${formatMs(config.gc.schedule.interval)}, ${formatMs(config.gc.schedule.offset)} after each multiple of it since 1970-01-01 UTC\n`);
+    out.write(explainThrottling(config).map((l) => `# ${l}\n`).join(''));
     for (const w of warnings) err.write(`warning: ${w}\n`);
     err.write(warnings.length > 0 ? `configuration is valid, with ${warnings.length} warning(s)\n` : 'configuration is valid\n');
     return 0;

@@ -7,6 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseAddr } from '../app.js';
+import { rememberClientAddress, TrustedProxies } from '../auth/clientaddress.js';
 import { bruteForceGuard } from '../auth/index.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
@@ -49,14 +50,16 @@ export async function tokenServerCommand(configPath: string | undefined, err: No
   const { host, port } = parseAddr(ts.addr);
   let built;
   try {
-    built = (await createTokenServer(config, log, bruteForceGuard(config)))!;
+    built = (await createTokenServer(config, log, bruteForceGuard(config, undefined, { log })))!;
   } catch (e) {
     err.write(`wharf token-server: cannot start: ${(e as Error).message}\n`);
     return 1;
   }
   const { server: tokens, path, reload } = built;
   const NOT_FOUND = JSON.stringify({ errors: [{ code: 'NOT_FOUND', message: `the token endpoint is ${path}` }] }) + '\n';
+  const proxies = new TrustedProxies(config.http.trustedproxies);
   const server = createServer({ keepAliveTimeout: 65_000, headersTimeout: 60_000 }, (req, res) => {
+    rememberClientAddress(req, proxies);
     const reqPath = (req.url ?? '/').split('?')[0];
     if (reqPath === path) {
       void tokens.handle(req, res);

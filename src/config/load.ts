@@ -144,6 +144,13 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
     config.log.level = config.loglevel as Config['log']['level'];
     warnings.push('loglevel: deprecated, use log.level');
   }
+  if (get(tree, ['bruteforce', 'blockfor']) !== undefined) {
+    warnings.push(
+      get(tree, ['bruteforce', 'backoff', 'max']) !== undefined
+        ? 'bruteforce.blockfor: deprecated, and ignored because bruteforce.backoff.max is set'
+        : 'bruteforce.blockfor: deprecated: logins are no longer blocked for a fixed time; blockfor is read as bruteforce.backoff.max, the longest Retry-After (delays start at backoff.initial and double with each failure); rename it',
+    );
+  }
   if (!config.http.prefix.startsWith('/')) config.http.prefix = `/${config.http.prefix}`;
   if (!config.http.prefix.endsWith('/')) config.http.prefix = `${config.http.prefix}/`;
   warnings.push(...configWarnings(config, tree));

@@ -3,7 +3,9 @@
  * so that an unknown key can be warned about; keys of features wharf does not have yet parse, and are
  * reported by `unsupported()` in load.ts.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
+import { parseDuration } from './duration.js';
 import { policiesSchema, scheduleSchema } from '../policies/schema.js';
 import { AUTH_METHOD_NAMES, authSchema } from './authschema.js';
 import { anyMap, bool, duration, intish, looseSection, text } from './types.js';
@@ -87,6 +89,21 @@ const storageSchema = z
 
 export const STORAGE_DRIVER_KEYS = ['filesystem', 'inmemory', 's3', 'gcs', 'azure', 'swift', 'oss'] as const;
 
+/** `http.trustedproxies`: a list (or a comma/space separated string, e.g. from REGISTRY_HTTP_TRUSTEDPROXIES) of addresses and CIDR blocks. */
+const trustedProxiesSchema = z
+  .union([z.string().transform((s) => s.split(/[\s,]+/).filter((x) => x !== '')), z.array(z.string())])
+  .default([])
+  .superRefine((list, ctx) => {
+    list.forEach((entry, i) => {
+      const [addr, bits, extra] = entry.split('/');
+      const family = isIP(addr.replace(/^\[|\]$/g, ''));
+      const max = family === 4 ? 32 : 128;
+      if (family === 0 || extra !== undefined || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= max))) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [i], message: `not an IP address or CIDR block: ${JSON.stringify(entry)} (e.g. 10.0.0.5, 10.0.0.0/8, fd00::/8)` });
+      }
+    });
+  });
+
 const httpSchema = z
   .object({
     addr: z.string().default(':5000'),
@@ -119,6 +136,8 @@ const httpSchema = z
       .optional(),
     http2: z.object({ disabled: bool.default(false) }).optional(),
     h2c: z.object({ enabled: bool.default(false) }).optional(),
+    /** wharf's own: proxies whose X-Forwarded-For / Forwarded name the client (src/auth/clientaddress.ts). */
+    trustedproxies: trustedProxiesSchema,
   })
   .default({});
 
@@ -223,15 +242,44 @@ const redisSchema = z
 
 export type RedisConfig = z.output<typeof redisSchema>;
 
-/** wharf's own: failed-login limits for htpasswd and the token endpoint. */
+/**
+ * wharf's own: login throttling for every password check (src/auth/bruteforce.ts has the contract). The limits
+ * on one address and on one user name across addresses default to 3 and 10 times `maxfailures`. `blockfor`
+ * (the old fixed block) is read as `backoff.max` when that is not set; load.ts warns about it.
+ */
 const bruteforceSchema = z
   .object({
     enabled: bool.default(true),
     maxfailures: z.number().int().positive().default(10),
-    window: duration('5m'),
-    blockfor: duration('15m'),
+    addressmaxfailures: z.number().int().positive().optional(),
+    usermaxfailures: z.number().int().nonnegative().optional(),
+    window: duration('30m'),
+    backoff: z.object({ initial: duration('1s'), max: z.union([z.string(), z.number()]).optional() }).default({}),
+    blockfor: z.union([z.string(), z.number()]).optional(),
+  })
+  .transform((b, ctx) => {
+    const maxKey = b.backoff.max !== undefined ? 'max' : 'blockfor';
+    const max = parseDuration(b.backoff.max ?? b.blockfor ?? '15m');
+    if (max === null || max < 0) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: maxKey === 'max' ? ['backoff', 'max'] : ['blockfor'], message: `not a duration: ${JSON.stringify(b.backoff.max ?? b.blockfor)} (use e.g. "10s", "5m", "168h")` });
+      return z.NEVER;
+    }
+    if (b.backoff.initial <= 0 || max < b.backoff.initial) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['backoff'], message: 'backoff.initial must be above 0 and at most backoff.max' });
+      return z.NEVER;
+    }
+    return {
+      enabled: b.enabled,
+      maxfailures: b.maxfailures,
+      addressmaxfailures: b.addressmaxfailures ?? 3 * b.maxfailures,
+      usermaxfailures: b.usermaxfailures ?? 10 * b.maxfailures,
+      window: b.window,
+      backoff: { initial: b.backoff.initial, max },
+    };
   })
   .default({});
+
+export type BruteforceConfig = z.output<typeof bruteforceSchema>;
 
 /**
  * wharf's own: `wharf garbage-collect` never collects blobs or manifests younger than `graceperiod`; with

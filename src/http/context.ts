@@ -31,6 +31,15 @@ export interface Params {
   uuid?: string;
 }
 
+/** The socket facts of a request, taken when it arrived (the socket may be gone by the time they are used). */
+export interface Peer {
+  address?: string;
+  port?: number;
+  localAddress?: string;
+  localPort?: number;
+  encrypted: boolean;
+}
+
 export interface Ctx {
   req: IncomingMessage;
   res: ServerResponse;
@@ -48,6 +57,7 @@ export interface Ctx {
   /** Whether this caller may pull repository `name` (the catalog lists only those). */
   mayPull: (name: string) => boolean;
   requestId: string;
+  peer: Peer;
 }
 
 export const JSON_TYPE = 'application/json; charset=utf-8';
@@ -58,7 +68,7 @@ export function urlFor(ctx: Ctx, path: string): string {
   if (ctx.app.relativeUrls) return p;
   if (ctx.app.host) return `${ctx.app.host.replace(/\/$/, '')}${p}`;
   const h = ctx.req.headers;
-  const proto = firstForwarded(h['x-forwarded-proto']) ?? ((ctx.req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http');
+  const proto = firstForwarded(h['x-forwarded-proto']) ?? (ctx.peer.encrypted ? 'https' : 'http');
   const host = firstForwarded(h['x-forwarded-host']) ?? h.host ?? (h[':authority'] as string | undefined) ?? 'localhost';
   return `${proto}://${host}${p}`;
 }
@@ -71,17 +81,22 @@ export function notify(ctx: Ctx, event: EventInput): void {
   const sink = ctx.app.events;
   if (!sink?.enabled) return;
   const h = ctx.req.headers;
-  sink.write(event, {
-    request: {
-      id: ctx.requestId,
-      addr: remoteAddr(h, ctx.req.socket),
-      host: h.host ?? (h[':authority'] as string | undefined),
-      method: ctx.method,
-      useragent: h['user-agent'] ?? '',
-    },
-    actor: ctx.user,
-    url: (path) => urlFor(ctx, path),
-  });
+  try {
+    sink.write(event, {
+      request: {
+        id: ctx.requestId,
+        addr: remoteAddr(h, { remoteAddress: ctx.peer.address, remotePort: ctx.peer.port }),
+        host: h.host ?? (h[':authority'] as string | undefined),
+        method: ctx.method,
+        useragent: h['user-agent'] ?? '',
+      },
+      actor: ctx.user,
+      url: (path) => urlFor(ctx, path),
+    });
+  } catch (err) {
+    // The action succeeded: a notification that cannot be built is logged, never the request's failure.
+    ctx.app.log.error({ err, request_id: ctx.requestId }, 'notifications: cannot report an event');
+  }
 }
 
 function firstForwarded(v: string | string[] | undefined): string | undefined {
@@ -114,13 +129,22 @@ export function sendErrors(res: ServerResponse, method: string, errors: OciError
   res.end(method === 'HEAD' ? undefined : body);
 }
 
+/**
+ * The request body as an iterable that leaves the request alone when the consumer stops early (a refused or
+ * failed write): destroying it would reset the connection before the error is answered; Node discards the rest
+ * of the body once the response is sent.
+ */
+export function bodyOf(req: IncomingMessage): AsyncIterable<Buffer> {
+  return req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
+}
+
 /** Reads a small request body, refusing more than `limit` bytes. */
 export async function readBody(req: IncomingMessage, limit: number, onTooLarge: () => Error): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > limit) throw onTooLarge();
   const parts: Buffer[] = [];
   let total = 0;
-  for await (const chunk of req) {
+  for await (const chunk of bodyOf(req)) {
     total += (chunk as Buffer).length;
     if (total > limit) throw onTooLarge();
     parts.push(chunk as Buffer);

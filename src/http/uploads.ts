@@ -6,7 +6,7 @@ import { ociError } from '../oci/errors.js';
 import { checkDigest, checkName } from '../oci/names.js';
 import type { UploadState } from '../registry/uploadstate.js';
 import type { UploadInfo, WriteOptions } from '../registry/uploads.js';
-import { contentLength, notify, sendEmpty, uploadRange, urlFor, type Ctx } from './context.js';
+import { bodyOf, contentLength, notify, sendEmpty, uploadRange, urlFor, type Ctx } from './context.js';
 
 function uploadHeaders(ctx: Ctx, info: UploadInfo): Record<string, string> {
   const state = ctx.app.codec.pack({ name: info.name, uuid: info.uuid, offset: info.offset, startedAt: info.startedAt });
@@ -96,7 +96,7 @@ export async function startUpload(ctx: Ctx): Promise<void> {
   if (digestParam !== null) {
     const digest = checkDigest(digestParam);
     const info = await registry.uploads.start(name);
-    const { size } = await registry.uploads.complete(name, info.uuid, digest, ctx.req, { length: contentLength(ctx.req) });
+    const { size } = await registry.uploads.complete(name, info.uuid, digest, bodyOf(ctx.req), { length: contentLength(ctx.req) });
     notify(ctx, { action: 'push', kind: 'blob', repository: name, digest: digest.value, size });
     return blobCreated(ctx, name, digest.value);
   }
@@ -106,7 +106,7 @@ export async function startUpload(ctx: Ctx): Promise<void> {
 
 export async function patchUpload(ctx: Ctx): Promise<void> {
   const range = parseContentRange(ctx);
-  const after = await ctx.app.registry.uploads.append(ctx.params.name!, ctx.params.uuid!, ctx.req, writeOptions(ctx, range));
+  const after = await ctx.app.registry.uploads.append(ctx.params.name!, ctx.params.uuid!, bodyOf(ctx.req), writeOptions(ctx, range));
   sendEmpty(ctx, 202, uploadHeaders(ctx, after));
 }
 
@@ -116,7 +116,7 @@ export async function putUpload(ctx: Ctx): Promise<void> {
   const digest = checkDigest(digestParam);
   const range = parseContentRange(ctx);
   const name = ctx.params.name!;
-  const body = hasBody(ctx) ? ctx.req : null;
+  const body = hasBody(ctx) ? bodyOf(ctx.req) : null;
   const { size } = await ctx.app.registry.uploads.complete(name, ctx.params.uuid!, digest, body, writeOptions(ctx, range));
   notify(ctx, { action: 'push', kind: 'blob', repository: name, digest: digest.value, size });
   blobCreated(ctx, name, digest.value);

@@ -179,13 +179,19 @@ export class Endpoint {
     }
   }
 
+  /** Delivers until the queue is empty; never rejects (nobody awaits it but `drained`). */
   private async run(): Promise<void> {
     try {
       for (;;) {
         const event = this.queue.shift();
         if (event === undefined || this.stopped) return;
         this.opts.hooks?.pending?.(this.name, this.queue.length);
-        await this.deliver(event);
+        try {
+          await this.deliver(event);
+        } catch (err) {
+          // An event that cannot even be serialised is dropped, not retried forever, and the queue goes on.
+          this.opts.log.error({ err, endpoint: this.name }, `notifications: dropped an event for endpoint ${this.name} that cannot be sent`);
+        }
       }
     } finally {
       this.running = false;

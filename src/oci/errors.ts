@@ -40,11 +40,16 @@ export class OciError extends Error {
   /** Extra response headers (e.g. Retry-After, WWW-Authenticate). */
   readonly headers: Record<string, string>;
 
-  constructor(code: ErrorCode, detail: unknown = NO_DETAIL, opts: { message?: string; headers?: Record<string, string> } = {}) {
+  /**
+   * `status` replaces the code's status only for refusals of the HTTP layer itself (malformed framing, a request
+   * line without version, a foreign origin), answered before any registry route: the spec names no code for them,
+   * and their body still has the registry's shape.
+   */
+  constructor(code: ErrorCode, detail: unknown = NO_DETAIL, opts: { message?: string; headers?: Record<string, string>; status?: number } = {}) {
     super(opts.message ?? ERROR_CODES[code].message);
     this.code = code;
     this.detail = detail;
-    this.status = ERROR_CODES[code].status;
+    this.status = opts.status ?? ERROR_CODES[code].status;
     this.headers = opts.headers ?? {};
   }
 

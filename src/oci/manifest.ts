@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { ociError } from './errors.js';
 import { MT } from './mediatypes.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from './json.js';
 import { parseDigest } from './names.js';
 
 const digestString = z.string().refine((s) => parseDigest(s) !== null, { message: 'invalid digest' });
@@ -24,7 +25,8 @@ const descriptor = z
   .object({
     mediaType: z.string().min(1),
     digest: digestString,
-    size: z.number().int().nonnegative(),
+    // A safe integer: 1e30 or 2^70 written out are integers to JSON.parse, but not sizes anything can hold.
+    size: z.number().refine((n) => Number.isSafeInteger(n) && n >= 0, { message: 'size must be a non-negative integer below 2^53' }),
     urls: z.array(z.string()).optional(),
     annotations: z.record(z.string()).optional(),
     artifactType: z.string().optional(),
@@ -79,6 +81,7 @@ function invalid(message: string, detail?: unknown): never {
  * Content-Type is refused.
  */
 export function parseManifest(bytes: Buffer, contentType: string | undefined): ParsedManifest {
+  if (nestsDeeperThan(bytes, MAX_JSON_DEPTH)) invalid(`manifest nests deeper than ${MAX_JSON_DEPTH} levels`);
   let json: unknown;
   try {
     json = JSON.parse(bytes.toString('utf8'));

@@ -12,6 +12,11 @@ export const MAX_NAME_LENGTH = 255;
 export const DIGEST_ALGORITHMS = { sha256: 64, sha384: 96, sha512: 128 } as const;
 export type DigestAlgorithm = keyof typeof DIGEST_ALGORITHMS;
 
+/** Whether `name` is one of DIGEST_ALGORITHMS: the one list every other module asks. */
+export function isSupportedAlgorithm(name: string): name is DigestAlgorithm {
+  return Object.prototype.hasOwnProperty.call(DIGEST_ALGORITHMS, name);
+}
+
 export interface Digest {
   algorithm: DigestAlgorithm;
   hex: string;
@@ -37,9 +42,9 @@ export function checkName(name: string): string {
 export function parseDigest(s: string): Digest | null {
   const m = DIGEST_RE.exec(s);
   if (!m) return null;
-  const algorithm = m[1] as DigestAlgorithm;
-  const len = (DIGEST_ALGORITHMS as Record<string, number>)[algorithm];
-  if (len === undefined) return null;
+  const algorithm = m[1];
+  if (!isSupportedAlgorithm(algorithm)) return null;
+  const len = DIGEST_ALGORITHMS[algorithm];
   const hex = m[2];
   if (hex.length !== len || !/^[a-f0-9]+$/.test(hex)) return null;
   return { algorithm, hex, value: s };

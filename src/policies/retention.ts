@@ -13,6 +13,7 @@
  * name stays, and are never counted by `recent`.
  */
 import { immutableIn, type CompiledRule } from './match.js';
+import { parseDigest } from '../oci/names.js';
 
 export interface TagState {
   tag: string;
@@ -42,12 +43,15 @@ export interface RepositorySelection extends TagSelection {
   deleteManifests: string[];
 }
 
-const REFERRER_TAG = /^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})(\..+)?$/;
+const REFERRER_TAG = /^([a-z0-9]+)-([0-9a-f]+)(\..+)?$/;
 
-/** The manifest a referrers-schema tag names (`sha256-<hex>.sig` -> `sha256:<hex>`), or null for an ordinary tag. */
+/**
+ * The manifest a referrers-schema tag names (`sha256-<hex>.sig` -> `sha256:<hex>`), or null for an ordinary tag.
+ * The algorithm and its hex length are those of src/oci/names.ts (sha256, sha384, sha512).
+ */
 export function referrerTagSubject(tag: string): string | null {
   const m = REFERRER_TAG.exec(tag);
-  return m ? `${m[1]}:${m[2]}` : null;
+  return m ? (parseDigest(`${m[1]}:${m[2]}`)?.value ?? null) : null;
 }
 
 const collator = new Intl.Collator('en', { numeric: true });

@@ -141,10 +141,12 @@ export class RedisConnection {
         this.reportedDown = false;
       } catch (err) {
         this.down((err as Error).message);
-      } finally {
-        this.recovering = null;
       }
-    })();
+      // Cleared in a .finally(), not in the body: with no hooks the body never awaits, so a `finally` inside it
+      // would run before `??=` stores the promise, which would then stay set and block every later recovery.
+    })().finally(() => {
+      this.recovering = null;
+    });
     return this.recovering;
   }
 

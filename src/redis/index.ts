@@ -4,11 +4,11 @@
  * it stays in this process, as for a single replica.
  */
 import type { Logger } from 'pino';
-import { MemoryBruteForceStore, type BruteForceStore } from '../auth/bruteforce.js';
+import { MemoryThrottleStore, type ThrottleStore } from '../auth/bruteforce.js';
 import type { Config } from '../config/schema.js';
 import { InMemoryDescriptorCache, type DescriptorCache } from '../registry/cache.js';
 import { LocalUploadLocks, type UploadLocks } from '../registry/locks.js';
-import { RedisBruteForceStore } from './bruteforce.js';
+import { RedisThrottleStore } from './bruteforce.js';
 import { RedisConnection } from './connection.js';
 import { RedisDescriptorCache } from './descriptorcache.js';
 import { RedisUploadLocks } from './locks.js';
@@ -16,7 +16,7 @@ import { RedisUploadLocks } from './locks.js';
 export interface SharedState {
   cache: DescriptorCache;
   uploadLocks: UploadLocks;
-  bruteForce?: BruteForceStore;
+  bruteForce?: ThrottleStore;
   /** For the `redis` health check; absent without Redis. */
   redis?: RedisConnection;
   close(): Promise<void>;
@@ -33,7 +33,7 @@ export function createSharedState(config: Readonly<Config>, log: Logger): Shared
   return {
     cache,
     uploadLocks: new RedisUploadLocks(redis),
-    bruteForce: new RedisBruteForceStore(redis, new MemoryBruteForceStore()),
+    bruteForce: new RedisThrottleStore(redis, new MemoryThrottleStore()),
     redis,
     close: () => redis.close(),
   };

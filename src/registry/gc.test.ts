@@ -335,3 +335,45 @@ describe('garbage collection: concurrent pushes', () => {
     await assert.rejects(() => pushManifest(server, 'a', again, MT.ociManifest, 'v1'), /manifest verification failed/);
   });
 });
+
+describe('garbage collection: digest algorithms', () => {
+  test('a tag whose link names a sha384 revision keeps that manifest, its blobs and its repository', async () => {
+    const reg = newRegistry();
+    const config = await pushBlob(reg, 'alg/384', 'config-384');
+    const layer = await pushBlob(reg, 'alg/384', 'layer-384');
+    const body = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MT.ociManifest,
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config.value, size: 10 },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer.value, size: 9 }],
+      }),
+    );
+    const d384 = parseDigest(`sha384:${createHash('sha384').update(body).digest('hex')}`)!;
+    const m = await reg.manifests.put('alg/384', body, MT.ociManifest, d384);
+    await reg.tags.tag('alg/384', 'v1', m.digest);
+    const r = await garbageCollect(reg.driver, aged({ deleteUntagged: true }));
+    assert.deepEqual(r.manifestsRemoved, []);
+    assert.deepEqual(r.blobsRemoved, []);
+    assert.deepEqual(r.repositoriesRemoved, []);
+    assert.ok(await reg.manifests.isLinked('alg/384', d384, true));
+    for (const b of [config, layer, d384]) assert.notEqual(await reg.blobs.globalSize(b, true), null);
+  });
+
+  test('a kept manifest that does not parse makes the run remove nothing', async () => {
+    const reg = newRegistry();
+    const kept = await pushImage(reg, 'alg/blind', 'kept', { tag: 'v1' });
+    const orphan = await pushBlob(reg, 'alg/blind', 'an orphan');
+    // A revision whose blob is not a manifest (or one nested beyond the limit, stored by an older version).
+    const junk = Buffer.from('['.repeat(100) + ']'.repeat(100));
+    const d = digestOf(junk);
+    await reg.driver.putContent(blobData(d), junk);
+    await reg.driver.putContent(revisionLink('alg/blind', d), Buffer.from(d.value));
+    // Without --delete-untagged every revision is kept, this one too (with it, the untagged junk would just go).
+    const r = await garbageCollect(reg.driver, aged());
+    assert.deepEqual(r.blobsRemoved, []);
+    assert.deepEqual(r.manifestsRemoved, []);
+    assert.match(r.warnings.join('\n'), /nothing was removed/);
+    for (const b of [...kept.blobs, orphan]) assert.notEqual(await reg.blobs.globalSize(b, true), null);
+  });
+});

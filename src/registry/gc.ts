@@ -34,10 +34,11 @@
  *    such a manifest answer 404, and no write path trusts that cache.
  */
 import { parseManifest, type ParsedManifest } from '../oci/manifest.js';
-import { parseDigest, type Digest } from '../oci/names.js';
+import { isSupportedAlgorithm, parseDigest, type Digest } from '../oci/names.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
 import {
   basename,
+  BLOBS,
   blobAlgorithmDir,
   blobData,
   blobDir,
@@ -53,13 +54,13 @@ import {
   revisionLink,
   revisionQuarantine,
   revisionsDir,
+  revisionsRoot,
   tagCurrentLink,
   tagsDir,
   uploadData,
   uploadsDir,
 } from './paths.js';
 
-const ALGORITHMS = ['sha256', 'sha512'] as const;
 export const DEFAULT_GRACE_MS = 60 * 60 * 1000;
 export const DEFAULT_SETTLE_MS = 3000;
 
@@ -189,7 +190,14 @@ class Collector {
   private readonly cutoff: number;
   /** Parsed manifests by digest (content-addressed, so never stale); null when unreadable. */
   private readonly manifests = new Map<string, ParsedManifest | null>();
+  /** Digests whose blob exists but does not parse as a manifest. */
+  private readonly unparseable = new Set<string>();
   private readonly report: GcReport;
+  /**
+   * Set when a kept manifest exists but cannot be understood (unparseable, or under a digest algorithm wharf does
+   * not support): what it references is unknown, so this run removes no blob at all.
+   */
+  private blind = false;
 
   constructor(driver: StorageDriver, opts: GcOptions, start: number) {
     this.driver = driver;
@@ -230,6 +238,7 @@ class Collector {
 
     // 2. Mark.
     const marked = await this.mark(scans, removedKeys);
+    if (this.blind) return this.removeNothing();
 
     // 3. Candidates: unmarked blobs whose data and links are all older than the grace period.
     const blobs = await this.listBlobs(!dryRun);
@@ -295,6 +304,12 @@ class Collector {
       }
     }
     const markedNow = await this.mark(rescans, new Set(finalRemovals.map((r) => `${r.repo}@${r.digest.value}`)));
+    if (this.blind) {
+      // Something became unreadable between the scans: put every parked copy back.
+      for (const { repo, digest } of finalRemovals) await this.unpark(revisionQuarantine(repo, digest), revisionLink(repo, digest));
+      for (const c of parked.values()) await this.unpark(blobQuarantine(c.digest), blobData(c.digest));
+      return this.removeNothing();
+    }
     const linksNow = await this.layerLinksTo(new Set(parked.keys()));
     const toDelete: Array<{ digest: Digest; size: number }> = [];
     let checked = 0;
@@ -344,6 +359,17 @@ class Collector {
     return this.report;
   }
 
+  /** The report of a blind run (see `blind`): nothing removed. */
+  private removeNothing(): GcReport {
+    this.warn('a kept manifest cannot be understood, so what it references is unknown: nothing was removed');
+    this.report.manifestsRemoved = [];
+    this.report.blobsRemoved = [];
+    this.report.bytesFreed = 0;
+    this.report.layerLinksRemoved = 0;
+    this.report.repositoriesRemoved = [];
+    return this.report;
+  }
+
   private addBlob(d: Digest, size: number): void {
     this.report.blobsRemoved.push({ digest: d.value, size });
     this.report.bytesFreed += size;
@@ -362,6 +388,32 @@ class Collector {
     else await ignoreNotFound(this.driver.move(from, to));
   }
 
+  /**
+   * The digest algorithms whose directories `dir` holds (`blobs/`, `_manifests/revisions/`, `_layers/`), whatever
+   * wrote them. One wharf cannot verify is reported; manifests under it make the run blind (see `blind`).
+   */
+  private async algorithms(dir: string, kind: 'blobs' | 'revisions' | 'layers'): Promise<string[]> {
+    const out: string[] = [];
+    for (const entry of await listOrEmpty(this.driver, dir)) {
+      const name = basename(entry);
+      if (isSupportedAlgorithm(name)) out.push(name);
+      else if (kind === 'revisions' && (await listOrEmpty(this.driver, entry)).length > 0) {
+        this.blind = true;
+        this.warn(`${entry} holds manifests of an unsupported digest algorithm; no blob is removed`);
+      }
+    }
+    return out;
+  }
+
+  private blindBy(digest: string): void {
+    this.blind = true;
+    this.warn(`manifest ${digest} is kept but does not parse`);
+  }
+
+  private warn(message: string): void {
+    if (!this.report.warnings.includes(message)) this.report.warnings.push(message);
+  }
+
   private async scanAll(recover: boolean): Promise<RepoScan[]> {
     const names = await allRepositories(this.driver);
     let done = 0;
@@ -375,7 +427,7 @@ class Collector {
   /** Revisions (with their link's age) and tags of one repository. `recover` puts back leftovers of an interrupted run. */
   private async scanRepo(name: string, recover: boolean): Promise<RepoScan> {
     const revisions = new Map<string, Revision>();
-    for (const algorithm of ALGORITHMS) {
+    for (const algorithm of await this.algorithms(revisionsRoot(name), 'revisions')) {
       const entries = await listOrEmpty(this.driver, revisionsDir(name, algorithm));
       await this.map(entries, async (e) => {
         const digest = parseDigest(`${algorithm}:${basename(e)}`);
@@ -421,7 +473,8 @@ class Collector {
         break;
       } catch (err) {
         if (isNotFound(err)) continue;
-        break; // unparseable
+        this.unparseable.add(d.value);
+        break;
       }
     }
     this.manifests.set(d.value, parsed);
@@ -460,6 +513,7 @@ class Collector {
       for (const referrer of subjects.get(d) ?? []) keep(referrer);
       const digest = parseDigest(d);
       const m = digest ? await this.load(digest) : null;
+      if (this.unparseable.has(d)) this.blindBy(d);
       if (m?.kind === 'index') for (const child of m.body.manifests) keep(child.digest);
     }
     return kept;
@@ -476,7 +530,8 @@ class Collector {
       marked.add(d.value);
       const m = await this.load(d);
       if (!m) {
-        this.report.warnings.push(`manifest ${d.value} cannot be read; the blobs it references are not marked by it`);
+        if (this.unparseable.has(d.value)) this.blindBy(d.value);
+        else this.warn(`manifest ${d.value} cannot be read; the blobs it references are not marked by it`);
         return;
       }
       // All layers, foreign ones (with urls) included, as Distribution marks them.
@@ -498,7 +553,7 @@ class Collector {
   /** Every blob in the global store (with or without data). `recover` puts back blobs parked by an interrupted run. */
   private async listBlobs(recover: boolean): Promise<Digest[]> {
     const out: Digest[] = [];
-    for (const algorithm of ALGORITHMS) {
+    for (const algorithm of await this.algorithms(BLOBS, 'blobs')) {
       const prefixes = await listOrEmpty(this.driver, blobAlgorithmDir(algorithm));
       const dirs = (await this.map(prefixes, (p) => listOrEmpty(this.driver, p))).flat();
       await this.map(dirs, async (dir) => {
@@ -517,7 +572,7 @@ class Collector {
     if (digests.size === 0) return out;
     const repos = await allRepositories(this.driver);
     await this.map(repos, async (repo) => {
-      for (const algorithm of ALGORITHMS) {
+      for (const algorithm of await this.algorithms(layersDir(repo), 'layers')) {
         const entries = await listOrEmpty(this.driver, layersAlgorithmDir(repo, algorithm));
         for (const e of entries) {
           const d = parseDigest(`${algorithm}:${basename(e)}`);
@@ -538,7 +593,7 @@ class Collector {
    * (`repo@digest`, for dry runs), and no sign of a push in progress: a young `_layers` link or upload.
    */
   private async emptied(name: string, ignoring: Set<string>): Promise<boolean> {
-    for (const algorithm of ALGORITHMS) {
+    for (const algorithm of await this.algorithms(revisionsRoot(name), 'revisions')) {
       for (const e of await listOrEmpty(this.driver, revisionsDir(name, algorithm))) {
         const d = parseDigest(`${algorithm}:${basename(e)}`);
         if (!d || ignoring.has(`${name}@${d.value}`)) continue;
@@ -549,7 +604,7 @@ class Collector {
       const st = await statOrNull(this.driver, uploadData(name, basename(upload)));
       if (!st || st.modTime.getTime() >= this.cutoff) return false;
     }
-    for (const algorithm of ALGORITHMS) {
+    for (const algorithm of await this.algorithms(layersDir(name), 'layers')) {
       for (const e of await listOrEmpty(this.driver, layersAlgorithmDir(name, algorithm))) {
         const d = parseDigest(`${algorithm}:${basename(e)}`);
         const st = d ? await statOrNull(this.driver, layerLink(name, d)) : null;

@@ -32,6 +32,11 @@ export class Lru<K, V> {
     this.total -= e.weight;
   }
 
+  /** Number of entries held. */
+  get size(): number {
+    return this.map.size;
+  }
+
   clear(): void {
     this.map.clear();
     this.total = 0;

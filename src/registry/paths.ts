@@ -15,7 +15,8 @@ export const repoDir = (name: string) => `${REPOSITORIES}/${name}`;
 export const layerLink = (name: string, d: Digest) => `${repoDir(name)}/_layers/${d.algorithm}/${d.hex}/link`;
 export const layersDir = (name: string) => `${repoDir(name)}/_layers`;
 export const manifestsDir = (name: string) => `${repoDir(name)}/_manifests`;
-export const revisionsDir = (name: string, algorithm: string) => `${manifestsDir(name)}/revisions/${algorithm}`;
+export const revisionsRoot = (name: string) => `${manifestsDir(name)}/revisions`;
+export const revisionsDir = (name: string, algorithm: string) => `${revisionsRoot(name)}/${algorithm}`;
 export const revisionDir = (name: string, d: Digest) => `${revisionsDir(name, d.algorithm)}/${d.hex}`;
 export const revisionLink = (name: string, d: Digest) => `${revisionDir(name, d)}/link`;
 /** wharf only: where garbage collection parks a revision link it is about to remove. */

@@ -12,7 +12,14 @@ export interface PurgeResult {
   kept: number;
 }
 
-export async function purgeUploads(driver: StorageDriver, opts: { olderThan: Date; dryRun: boolean }, log: Logger): Promise<PurgeResult> {
+export interface PurgeOptions {
+  olderThan: Date;
+  dryRun: boolean;
+  /** Called with the uuid of each session removed, so that the process drops what it holds for it. */
+  onPurged?: (uuid: string) => void;
+}
+
+export async function purgeUploads(driver: StorageDriver, opts: PurgeOptions, log: Logger): Promise<PurgeResult> {
   const result: PurgeResult = { purged: [], kept: 0 };
   async function list(dir: string): Promise<string[]> {
     try {
@@ -43,7 +50,10 @@ export async function purgeUploads(driver: StorageDriver, opts: { olderThan: Dat
           const t = await startedAt(session);
           if (t && t < opts.olderThan) {
             result.purged.push(session);
-            if (!opts.dryRun) await driver.delete(session).catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
+            if (!opts.dryRun) {
+              await driver.delete(session).catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
+              opts.onPurged?.(basename(session));
+            }
           } else {
             result.kept++;
           }
@@ -59,11 +69,11 @@ export async function purgeUploads(driver: StorageDriver, opts: { olderThan: Dat
 }
 
 /** Runs purging every `interval`, the first run after a random delay up to 30 minutes as Distribution does (shorter in tests). */
-export function schedulePurging(driver: StorageDriver, opts: { ageMs: number; intervalMs: number; dryRun: boolean; firstDelayMs: number }, log: Logger): () => void {
+export function schedulePurging(driver: StorageDriver, opts: { ageMs: number; intervalMs: number; dryRun: boolean; firstDelayMs: number; onPurged?: (uuid: string) => void }, log: Logger): () => void {
   let timer: NodeJS.Timeout;
   const run = async () => {
     try {
-      await purgeUploads(driver, { olderThan: new Date(Date.now() - opts.ageMs), dryRun: opts.dryRun }, log);
+      await purgeUploads(driver, { olderThan: new Date(Date.now() - opts.ageMs), dryRun: opts.dryRun, onPurged: opts.onPurged }, log);
     } catch (err) {
       log.error({ err: (err as Error).message }, 'upload purging failed');
     }

@@ -36,9 +36,17 @@ export class TagStore {
     throw ociError('MANIFEST_UNKNOWN', { Tag: tag });
   }
 
+  /** Points the tag at `d`. When that fails (a full disk), a tag that did not exist before is not left half made. */
   async tag(name: string, tag: string, d: Digest): Promise<void> {
-    await this.driver.putContent(tagIndexLink(name, tag, d), Buffer.from(d.value));
-    await this.driver.putContent(tagCurrentLink(name, tag), Buffer.from(d.value));
+    try {
+      await this.driver.putContent(tagIndexLink(name, tag, d), Buffer.from(d.value));
+      await this.driver.putContent(tagCurrentLink(name, tag), Buffer.from(d.value));
+    } catch (err) {
+      // A tag directory without its current link would be listed by tags/list; remove it unless the tag exists.
+      const exists = await this.driver.stat(tagCurrentLink(name, tag)).then(() => true, () => false);
+      if (!exists) await this.driver.delete(tagDir(name, tag)).catch(() => undefined);
+      throw err;
+    }
   }
 
   async untag(name: string, tag: string): Promise<void> {

@@ -9,6 +9,7 @@ import type { Digest } from '../oci/names.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
 import type { BlobStore } from './blobs.js';
 import { LocalUploadLocks, type UploadLocks } from './locks.js';
+import { Lru } from './lru.js';
 import { uploadData, uploadDir, uploadStartedAt } from './paths.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -49,12 +50,31 @@ async function* tap(source: AsyncIterable<Buffer>, hash: Hash, counter: { n: num
   if (limit !== undefined && counter.n !== limit) throw ociError('SIZE_INVALID', undefined, `received ${counter.n} bytes, expected ${limit}`);
 }
 
+/**
+ * Hash states kept (a few hundred bytes each). Past this many, the least recently written session loses its state
+ * and is re-hashed from its data file if it ever continues; sessions abandoned, purged, or finished by another
+ * replica thus cost memory only until pushed out.
+ */
+export const MAX_HASH_STATES = 10_000;
+
 export class UploadStore {
-  private readonly hashes = new Map<string, HashState>();
+  private readonly hashes: Lru<string, HashState>;
   /** Sessions this process is writing to, with their size before the write: a status answers that until it ends. */
   private readonly writing = new Map<string, number>();
 
-  constructor(private readonly driver: StorageDriver, private readonly blobs: BlobStore, private readonly locks: UploadLocks = new LocalUploadLocks()) {}
+  constructor(private readonly driver: StorageDriver, private readonly blobs: BlobStore, private readonly locks: UploadLocks = new LocalUploadLocks(), maxHashStates = MAX_HASH_STATES) {
+    this.hashes = new Lru(maxHashStates);
+  }
+
+  /** Hash states held in memory (for tests and metrics). */
+  get hashStates(): number {
+    return this.hashes.size;
+  }
+
+  /** Drops what this process holds for a session removed behind its back (upload purging). */
+  forget(uuid: string): void {
+    this.hashes.delete(uuid);
+  }
 
   static isValidId(id: string): boolean {
     return UUID_RE.test(id);
@@ -68,8 +88,8 @@ export class UploadStore {
   async start(name: string): Promise<UploadInfo> {
     const uuid = randomUUID();
     const startedAt = new Date().toISOString();
+    // No hash state yet: that of an empty session costs nothing to make when the first byte comes.
     await this.driver.putContent(uploadStartedAt(name, uuid), Buffer.from(startedAt));
-    this.hashes.set(uuid, { sha256: createHash('sha256'), offset: 0 });
     return { name, uuid, offset: 0, startedAt };
   }
 
@@ -183,7 +203,7 @@ export class UploadStore {
   }
 
   private async remove(name: string, uuid: string): Promise<void> {
-    this.hashes.delete(uuid);
+    this.forget(uuid);
     await this.driver.delete(uploadDir(name, uuid)).catch((err) => {
       if (!isNotFound(err)) throw err;
     });

@@ -92,6 +92,18 @@ export class StorageUnavailableError extends Error {
   }
 }
 
+/**
+ * The backend refuses a write for lack of space or quota (`full`: ENOSPC, EDQUOT, S3 507 or QuotaExceeded) or
+ * because it is read-only or refuses writes (`readonly`: EROFS, S3 403 on a write). Answered as 503 UNAVAILABLE
+ * saying so; reads keep working.
+ */
+export class StorageFullError extends StorageUnavailableError {
+  constructor(driver: string, reason: unknown, readonly kind: 'full' | 'readonly') {
+    super(driver, reason);
+    this.name = 'StorageFullError';
+  }
+}
+
 export function isNotFound(err: unknown): boolean {
   return err instanceof PathNotFoundError;
 }

@@ -7,7 +7,7 @@ import { dirname, join, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { InvalidOffsetError, PathNotFoundError, type FileInfo, type StorageDriver } from './driver.js';
+import { InvalidOffsetError, PathNotFoundError, StorageFullError, type FileInfo, type StorageDriver } from './driver.js';
 
 export interface FilesystemOptions {
   rootdirectory: string;
@@ -42,6 +42,23 @@ const fclose = promisify(fs.close);
 const fsyncFd = promisify(fs.fsync);
 
 const codeOf = (err: unknown) => (err as NodeJS.ErrnoException).code;
+
+/** A write refused by the file system for space, quota or a read-only mount, as the driver-neutral error. */
+function refusal(err: unknown): unknown {
+  const code = codeOf(err);
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new StorageFullError('filesystem', err, 'full');
+  if (code === 'EROFS') return new StorageFullError('filesystem', err, 'readonly');
+  return err;
+}
+
+/** Runs a write; a refusal for space or permission becomes StorageFullError. */
+async function writing<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw refusal(err);
+  }
+}
 
 function notFoundCode(err: unknown): boolean {
   const code = codeOf(err);
@@ -98,45 +115,80 @@ export class FilesystemDriver implements StorageDriver {
   /**
    * Creates `dir` and its missing parents, starting below the deepest ancestor known to exist: a new tag's
    * `index/sha256/<hex>` costs one mkdir per new level and no failed attempts. Falls back to a recursive mkdir
-   * from the top when the hint was stale.
+   * from the top when the hint was stale. Returns the directories it created, outermost first; when it fails
+   * (a full disk), those it had created are removed again.
    */
-  private async ensureDir(dir: string): Promise<void> {
-    if (this.dirs.has(dir)) return;
+  private async ensureDir(dir: string): Promise<string[]> {
+    if (this.dirs.has(dir)) return [];
     const missing: string[] = [];
     let d = dir;
     while (d.length > this.root.length && !this.dirs.has(d)) {
       missing.push(d);
       d = dirname(d);
     }
-    if (d.length <= this.root.length) {
-      // Nothing known (a cold start): one recursive mkdir.
-      await fs.promises.mkdir(dir, { recursive: true });
-    } else {
-      try {
-        for (const m of missing.reverse()) {
-          await mkdir(m).catch((err) => {
-            if (codeOf(err) !== 'EEXIST') throw err;
-          });
+    missing.reverse();
+    const created: string[] = [];
+    try {
+      if (d.length <= this.root.length) {
+        // Nothing known (a cold start): one recursive mkdir, which returns the first directory it made.
+        const first = await fs.promises.mkdir(dir, { recursive: true });
+        if (first !== undefined) created.push(...missing.filter((m) => m.length >= first.length));
+      } else {
+        try {
+          for (const m of missing) {
+            await mkdir(m).then(
+              () => created.push(m),
+              (err) => {
+                if (codeOf(err) !== 'EEXIST') throw err;
+              },
+            );
+          }
+        } catch (err) {
+          if (codeOf(err) !== 'ENOENT') throw err;
+          this.dirs.delete(d);
+          const first = await fs.promises.mkdir(dir, { recursive: true });
+          if (first !== undefined) created.push(...missing.filter((m) => m.length >= first.length && !created.includes(m)));
         }
-      } catch (err) {
-        if (codeOf(err) !== 'ENOENT') throw err;
-        this.dirs.delete(d);
-        await fs.promises.mkdir(dir, { recursive: true });
       }
+    } catch (err) {
+      await this.removeCreated(created);
+      throw err;
     }
     this.known(dir);
+    return created;
   }
 
-  /** Runs `fn`, which writes into `dir`; if `dir` vanished meanwhile (ENOENT), recreates it and runs `fn` once more. */
+  /** Removes directories a failed write created (outermost first in `created`), while they are still empty. */
+  private async removeCreated(created: string[]): Promise<void> {
+    for (const c of [...created].reverse()) {
+      this.dirs.delete(c);
+      // ENOTEMPTY: another writer uses it now; it stays.
+      if (!(await rmdir(c).then(() => true, () => false))) break;
+    }
+  }
+
+  /**
+   * Runs `fn`, which writes into `dir`; if `dir` vanished meanwhile (ENOENT), recreates it and runs `fn` once more.
+   * When `fn` fails, the directories created for it are removed again: a failed write leaves nothing visible.
+   */
   private async inDir<T>(dir: string, fn: () => Promise<T>): Promise<T> {
-    await this.ensureDir(dir);
+    const created = await this.ensureDir(dir);
     try {
       return await fn();
     } catch (err) {
-      if (codeOf(err) !== 'ENOENT') throw err;
+      if (codeOf(err) !== 'ENOENT') {
+        await this.removeCreated(created);
+        throw err;
+      }
       this.dirs.delete(dir);
-      await this.ensureDir(dir);
-      return fn();
+      const again = await this.ensureDir(dir);
+      try {
+        return await fn();
+      } catch (err2) {
+        await this.removeCreated(again);
+        await this.removeCreated(created);
+        throw err2;
+      }
     }
   }
 
@@ -147,14 +199,19 @@ export class FilesystemDriver implements StorageDriver {
   async putContent(path: string, data: Buffer): Promise<void> {
     const target = this.full(path);
     const tmp = `${target}.tmp-${randomBytes(6).toString('hex')}`;
-    await this.inDir(dirname(target), () => writeFile(tmp, data, { flush: this.fsync }));
-    try {
-      await rename(tmp, target);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    await this.syncDir(dirname(target));
+    await writing(() =>
+      this.inDir(dirname(target), async () => {
+        try {
+          await writeFile(tmp, data, { flush: this.fsync });
+          await rename(tmp, target);
+        } catch (err) {
+          // A partly written temporary file (a full disk) is removed at once, not left for garbage collection.
+          await rm(tmp, { force: true }).catch(() => undefined);
+          throw err;
+        }
+      }),
+    );
+    await writing(() => this.syncDir(dirname(target)));
   }
 
   async reader(path: string, offset = 0, end?: number): Promise<Readable> {
@@ -175,7 +232,11 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
-  async append(path: string, source: AsyncIterable<Buffer>): Promise<number> {
+  append(path: string, source: AsyncIterable<Buffer>): Promise<number> {
+    return writing(() => this.appendFile(path, source));
+  }
+
+  private async appendFile(path: string, source: AsyncIterable<Buffer>): Promise<number> {
     const target = this.full(path);
     // Creating exclusively tells a new file (size 0, removed again on failure) from an existing one in one call.
     let created = true;
@@ -223,7 +284,7 @@ export class FilesystemDriver implements StorageDriver {
     } catch (err) {
       // ENOENT here means the source is missing: inDir already recreated the destination's directory.
       if (notFoundCode(err)) throw new PathNotFoundError(src);
-      throw err;
+      throw refusal(err);
     }
   }
 
@@ -232,7 +293,11 @@ export class FilesystemDriver implements StorageDriver {
    * and one rmdir; a file is a failed listing and one unlink. Anything deeper, or changing while we delete it,
    * goes to a recursive rm. Hints for directories below `path` stay: a stale one only costs a retry.
    */
-  async delete(path: string): Promise<void> {
+  delete(path: string): Promise<void> {
+    return writing(() => this.deleteTree(path));
+  }
+
+  private async deleteTree(path: string): Promise<void> {
     const target = this.full(path);
     let entries: fs.Dirent[];
     try {

@@ -27,7 +27,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Readable } from 'node:stream';
-import { InvalidOffsetError, PathNotFoundError, StorageUnavailableError, type FileInfo, type StorageDriver } from './driver.js';
+import { InvalidOffsetError, PathNotFoundError, StorageFullError, StorageUnavailableError, type FileInfo, type StorageDriver } from './driver.js';
 
 const MIN_PART = 5 * 1024 * 1024;
 const MAX_COPY = 5 * 1024 * 1024 * 1024;
@@ -174,16 +174,28 @@ export class S3Driver implements StorageDriver {
     return `${this.key(path)}${SEG}`;
   }
 
-  /** Runs an S3 call; 404s become PathNotFoundError, failures that survived the SDK's retries StorageUnavailableError. */
-  private async call<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs an S3 call; 404s become PathNotFoundError, failures that survived the SDK's retries StorageUnavailableError.
+   * A write refused for quota (507, QuotaExceeded) or permission (403: a bucket policy or a read-only user)
+   * becomes StorageFullError, as a full disk does on the filesystem driver.
+   */
+  private async call<T>(path: string, fn: () => Promise<T>, write = false): Promise<T> {
     try {
       return await fn();
     } catch (err) {
       if (isMissing(err)) throw new PathNotFoundError(path);
       const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      const code = (err as { name?: string; Code?: string }).Code ?? (err as Error).name;
+      if (status === 507 || code === 'QuotaExceeded' || code === 'InsufficientStorage') throw new StorageFullError(this.name, err, 'full');
+      if (write && status === 403) throw new StorageFullError(this.name, err, 'readonly');
       if (status === undefined || status >= 500 || (err as Error).name === 'TimeoutError') throw new StorageUnavailableError(this.name, err);
       throw err;
     }
+  }
+
+  /** A call that writes (see call). */
+  private write<T>(path: string, fn: () => Promise<T>): Promise<T> {
+    return this.call(path, fn, true);
   }
 
   private async listAll(prefix: string, delimiter?: string): Promise<{ objects: Array<{ key: string; size: number; modTime: Date }>; prefixes: string[] }> {
@@ -233,7 +245,7 @@ export class S3Driver implements StorageDriver {
   }
 
   async putContent(path: string, data: Buffer): Promise<void> {
-    await this.call(path, () =>
+    await this.write(path, () =>
       this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(path), Body: data, ContentLength: data.length, StorageClass: this.storageClass, ...this.sse })),
     );
   }
@@ -321,7 +333,7 @@ export class S3Driver implements StorageDriver {
     let bufLen = 0;
     const uploadPart = (chunks: Buffer[], length: number): Promise<void> => {
       const PartNumber = ++partNo;
-      return this.call(path, () =>
+      return this.write(path, () =>
         this.client.send(new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber, Body: Readable.from(chunks), ContentLength: length })),
       ).then((r) => {
         parts.push({ ETag: r.ETag!, PartNumber });
@@ -329,7 +341,7 @@ export class S3Driver implements StorageDriver {
     };
     const flushPart = async () => {
       if (!uploadId) {
-        const r = await this.call(path, () => this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, StorageClass: this.storageClass, ...this.sse })));
+        const r = await this.write(path, () => this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, StorageClass: this.storageClass, ...this.sse })));
         uploadId = r.UploadId!;
       }
       const chunks = buf;
@@ -354,13 +366,13 @@ export class S3Driver implements StorageDriver {
       }
       if (!uploadId) {
         const body = Buffer.concat(buf, bufLen);
-        await this.call(path, () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: bufLen, StorageClass: this.storageClass, ...this.sse })));
+        await this.write(path, () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: bufLen, StorageClass: this.storageClass, ...this.sse })));
         return written;
       }
       if (bufLen > 0) await flushPart();
       if (inFlight) await inFlight;
       parts.sort((a, b) => a.PartNumber - b.PartNumber);
-      await this.call(path, () => this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } })));
+      await this.write(path, () => this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } })));
       return written;
     } catch (err) {
       if (inFlight) await (inFlight as Promise<void>).catch(() => undefined);
@@ -397,7 +409,7 @@ export class S3Driver implements StorageDriver {
   /** Server-side copy of one object, multipart above the threshold. */
   private async copyObject(path: string, from: string, to: string, size: number): Promise<void> {
     if (size <= Math.min(this.copyThreshold, MAX_COPY)) {
-      await this.call(path, () =>
+      await this.write(path, () =>
         this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}`, StorageClass: this.storageClass, ...this.sse })),
       );
       return;
@@ -407,7 +419,7 @@ export class S3Driver implements StorageDriver {
 
   /** Builds `to` from `parts` (in order) with one multipart upload: UploadPartCopy where S3 allows it. */
   private async assemble(path: string, to: string, parts: Segment[]): Promise<void> {
-    const mpu = await this.call(path, () => this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: to, StorageClass: this.storageClass, ...this.sse })));
+    const mpu = await this.write(path, () => this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: to, StorageClass: this.storageClass, ...this.sse })));
     const uploadId = mpu.UploadId!;
     const done: Array<{ ETag: string; PartNumber: number }> = [];
     try {
@@ -419,7 +431,7 @@ export class S3Driver implements StorageDriver {
           const job = jobs[n];
           const PartNumber = n + 1;
           if (job.kind === 'copy') {
-            const r = await this.call(path, () =>
+            const r = await this.write(path, () =>
               this.client.send(
                 new UploadPartCopyCommand({
                   Bucket: this.bucket,
@@ -436,14 +448,14 @@ export class S3Driver implements StorageDriver {
             const bufs: Buffer[] = [];
             for (const p of job.pieces) for await (const c of await this.getRange(path, p.key, p.start, p.end)) bufs.push(c as Buffer);
             const body = Buffer.concat(bufs);
-            const r = await this.call(path, () => this.client.send(new UploadPartCommand({ Bucket: this.bucket, Key: to, UploadId: uploadId, PartNumber, Body: body, ContentLength: body.length })));
+            const r = await this.write(path, () => this.client.send(new UploadPartCommand({ Bucket: this.bucket, Key: to, UploadId: uploadId, PartNumber, Body: body, ContentLength: body.length })));
             done.push({ ETag: r.ETag!, PartNumber });
           }
         }
       };
       await Promise.all(Array.from({ length: Math.min(this.copyConcurrency, jobs.length) }, worker));
       done.sort((a, b) => a.PartNumber - b.PartNumber);
-      await this.call(path, () => this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: to, UploadId: uploadId, MultipartUpload: { Parts: done } })));
+      await this.write(path, () => this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: to, UploadId: uploadId, MultipartUpload: { Parts: done } })));
     } catch (err) {
       await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: to, UploadId: uploadId })).catch(() => undefined);
       throw err;
@@ -469,7 +481,7 @@ export class S3Driver implements StorageDriver {
   private async deleteKeys(path: string, keys: string[]): Promise<void> {
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000);
-      await this.call(path, () => this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } })));
+      await this.write(path, () => this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } })));
     }
   }
 

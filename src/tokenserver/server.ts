@@ -14,7 +14,7 @@ import { basicCredentials, clientAddress } from '../auth/controller.js';
 import type { AccessPolicy } from '../auth/policy.js';
 import type { SigningKey } from './keys.js';
 
-/** Checks a user's password, counting failures toward the brute-force limit. */
+/** Checks a user's password, throttled and counting failures (src/auth/bruteforce.ts); an empty user name is refused uncounted. */
 export interface UserVerifier {
   verify(user: string, password: string, address: string | undefined): Promise<{ ok: true } | { ok: false; retryAfter?: number }>;
   /** Whether the user still exists (checked when a refresh token is used). */
@@ -155,7 +155,8 @@ export class TokenServer {
     this.checkService(q.get('service'));
     const creds = basicCredentials(req);
     let account: string | null = null;
-    if (creds) {
+    // Empty Basic credentials (podman and skopeo when not logged in) ask for an anonymous token: no login, nothing counted.
+    if (creds && creds.user !== '') {
       await this.login(creds.user, creds.password, clientAddress(req));
       account = creds.user;
     }

@@ -5,7 +5,7 @@
  *   authenticated but not allowed -> 403 DENIED;
  * - the `access` claim is the intersection of the requested scopes (several `scope` parameters, space-separated
  *   scopes) and the rules; anonymous tokens carry `sub: ""` and only what anonymous may do;
- * - a wrong password is 401 and counts toward `bruteforce` (429 + Retry-After at the token endpoint);
+ * - a wrong password is 401 and counts toward login throttling (429 + Retry-After at the token endpoint);
  * - OAuth2 POST: grant_type=password (+ access_type=offline -> refresh_token) and grant_type=refresh_token; a
  *   refresh token is never a registry bearer token; a removed user's refresh token is refused (invalid_grant);
  * - expires_in/issued_at and tokenserver.expiration; the generated key (0600) and certificate (0644) are reused
@@ -398,10 +398,10 @@ describe('built-in token server with auth.token and access rules', () => {
   });
 });
 
-describe('built-in token server: brute-force limit at the token endpoint', () => {
+describe('built-in token server: login throttling at the token endpoint (more in throttle-tokenserver.test.ts)', () => {
   let w: Wharf;
   before(async () => {
-    w = await startWith('bruteforce:\n  maxfailures: 3\n  window: 1m\n  blockfor: 90s\n');
+    w = await startWith('bruteforce:\n  maxfailures: 3\n  window: 1m\n  backoff:\n    initial: 90s\n    max: 1h\n');
   });
   after(async () => {
     await w?.cleanup();
@@ -418,6 +418,7 @@ describe('built-in token server: brute-force limit at the token endpoint', () =>
     const post = await postToken(w.url, { grant_type: 'password', username: 'alice', password: USERS.alice, service: SERVICE, client_id: 'e2e' });
     assert.equal(post.status, 429);
     assert.ok(Number(post.headers.get('retry-after')) > 0);
+    assert.equal((await getToken(w.url, [], ['bob', USERS.bob])).status, 200, 'another user from the same address is not throttled');
   });
 });
 

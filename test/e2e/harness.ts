@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
+/** The wharf under test; WHARF_E2E_MAIN points the e2e tests at another build (e.g. to see a test fail without a fix). */
+export const MAIN = process.env.WHARF_E2E_MAIN || fileURLToPath(new URL('../../src/main.js', import.meta.url));
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -106,7 +107,8 @@ export async function startWharf(opts: StartOptions = {}): Promise<Wharf> {
   writeFileSync(configPath, text);
   const args = opts.args ?? ['serve', configPath];
   const command = [...(opts.wrap ?? []), process.execPath, MAIN, ...args];
-  const proc = spawn(command[0], command.slice(1), { env: { ...cleanEnv(), ...(opts.env ?? {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The process guard is off: a request that crashes wharf must show as a dead process, not as a log line.
+  const proc = spawn(command[0], command.slice(1), { env: { ...cleanEnv(), WHARF_PROCESS_GUARD: 'off', ...(opts.env ?? {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
