@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 /** The `wharf` command: serve, config check (and the other subcommands registered below). */
-import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { startRegistry } from './app.js';
 import { configCheck } from './cli/configcheck.js';
@@ -9,9 +8,11 @@ import { policiesPlanCommand } from './cli/policies.js';
 import { HELP as HTPASSWD_HELP, runHtpasswd, terminalPrompt } from './cli/htpasswd.js';
 import { tokenServerCommand } from './cli/tokenserver.js';
 import { ConfigError, loadConfig } from './config/load.js';
+import { resolveConfigPath } from './config/path.js';
 import { createLogger } from './log.js';
+import { buildInfo, versionText } from './version.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const build = buildInfo();
 
 const program = new Command();
 program
@@ -19,7 +20,7 @@ program
   // Program options only before the subcommand, so `wharf htpasswd -v` is htpasswd's -v, not --version.
   .enablePositionalOptions()
   .description('A private OCI container image registry, a drop-in replacement for CNCF Distribution (registry:2).')
-  .version(pkg.version, '-v, --version', 'print the version')
+  .version(versionText(build), '-v, --version', 'print the version (and the git commit it was built from)')
   .addHelpText(
     'after',
     `
@@ -29,7 +30,8 @@ Examples:
   REGISTRY_HTTP_ADDR=:5001 wharf serve config.yml
 
 The config file is Distribution's config.yml; REGISTRY_* environment variables override its keys
-(e.g. REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY). Without an argument, REGISTRY_CONFIGURATION_PATH is used.`,
+(e.g. REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY). Without an argument, REGISTRY_CONFIGURATION_PATH is used, else
+the first existing file of the colon-separated WHARF_CONFIG_PATHS (the container image sets it), else the default.`,
   );
 
 program
@@ -37,7 +39,7 @@ program
   .description('run the registry HTTP server')
   .argument('[config]', 'path of config.yml (default: $REGISTRY_CONFIGURATION_PATH, else the embedded default)')
   .action(async (configPath?: string) => {
-    const path = configPath ?? process.env.REGISTRY_CONFIGURATION_PATH;
+    const path = resolveConfigPath(configPath);
     let loaded;
     try {
       loaded = loadConfig({ path });
@@ -55,7 +57,7 @@ program
       log.fatal(`cannot start: ${err.message}`);
       process.exit(1);
     });
-    log.info({ version: pkg.version, config: loaded.source }, `listening on ${running.address}`);
+    log.info({ version: build.version, commit: build.commit ?? undefined, config: loaded.source }, `listening on ${running.address}`);
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
@@ -94,7 +96,7 @@ configCmd
   .description('print the effective configuration (secrets masked) and every problem with its key path; exit 1 on errors')
   .argument('[config]', 'path of config.yml (default: $REGISTRY_CONFIGURATION_PATH, else the embedded default)')
   .action((configPath?: string) => {
-    process.exitCode = configCheck(configPath ?? process.env.REGISTRY_CONFIGURATION_PATH, process.stdout, process.stderr);
+    process.exitCode = configCheck(resolveConfigPath(configPath), process.stdout, process.stderr);
   });
 
 program
@@ -106,7 +108,7 @@ program
   .option('--grace <duration>', 'never collect content younger than this (default: gc.graceperiod, 1h)')
   .option('--policies', 'first apply the policies (untag and delete what they do not keep), as gc.schedule does in the server')
   .action(async (configPath: string | undefined, opts: { dryRun?: boolean; deleteUntagged?: boolean; grace?: string; policies?: boolean }) => {
-    process.exitCode = await garbageCollectCommand(configPath, opts, { out: process.stdout, err: process.stderr });
+    process.exitCode = await garbageCollectCommand(resolveConfigPath(configPath), opts, { out: process.stdout, err: process.stderr });
   });
 
 program
@@ -117,7 +119,7 @@ program
   .argument('[config]', 'path of config.yml (default: $REGISTRY_CONFIGURATION_PATH)')
   .option('--json', 'print the plan as JSON')
   .action(async (configPath: string | undefined, opts: { json?: boolean }) => {
-    process.exitCode = await policiesPlanCommand(configPath, opts, { out: process.stdout, err: process.stderr });
+    process.exitCode = await policiesPlanCommand(resolveConfigPath(configPath), opts, { out: process.stdout, err: process.stderr });
   });
 
 program
@@ -141,7 +143,7 @@ program
   .description('run only the built-in Docker token server (tokenserver.path on tokenserver.addr), for registries elsewhere')
   .argument('[config]', 'path of config.yml (default: $REGISTRY_CONFIGURATION_PATH)')
   .action(async (configPath?: string) => {
-    const running = await tokenServerCommand(configPath ?? process.env.REGISTRY_CONFIGURATION_PATH, process.stderr);
+    const running = await tokenServerCommand(resolveConfigPath(configPath), process.stderr);
     if (running === 1) process.exit(1);
     const stop = () => void running.close().then(() => process.exit(0));
     process.on('SIGTERM', stop);
