@@ -13,7 +13,8 @@ import { blobData } from '../registry/paths.js';
 import type { Registry } from '../registry/registry.js';
 import type { PolicySet } from './match.js';
 import { reach, referrersOf, selectRepository, type TagState } from './retention.js';
-import { mapLimit, scanRegistry, type RepositoryState, type ScannedManifest } from './scan.js';
+import { mapLimit } from '../storage/maplimit.js';
+import { scanRegistry, type RepositoryState, type ScannedManifest } from './scan.js';
 
 export interface RepositoryPlan {
   repository: string;

@@ -9,6 +9,7 @@ import { isNotFound } from '../storage/driver.js';
 import { revisionLink, tagCurrentLink } from '../registry/paths.js';
 import type { Registry } from '../registry/registry.js';
 import type { ManifestNode, TagState } from './retention.js';
+import { mapLimit } from '../storage/maplimit.js';
 
 export interface ScannedManifest extends ManifestNode {
   /**
@@ -22,20 +23,6 @@ export interface RepositoryState {
   name: string;
   tags: TagState[];
   manifests: ScannedManifest[];
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight, keeping the order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 async function mtime(registry: Registry, path: string): Promise<number | null> {

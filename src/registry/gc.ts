@@ -36,6 +36,7 @@
 import { parseManifest, type ParsedManifest } from '../oci/manifest.js';
 import { isSupportedAlgorithm, parseDigest, type Digest } from '../oci/names.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
+import { mapLimit } from '../storage/maplimit.js';
 import {
   basename,
   BLOBS,
@@ -121,20 +122,6 @@ interface RepoScan {
   tags: Map<string, string>;
   /** Whether `_manifests` existed (some drivers have no empty directories). */
   hasManifests: boolean;
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 async function listOrEmpty(driver: StorageDriver, path: string): Promise<string[]> {

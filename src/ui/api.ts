@@ -16,7 +16,8 @@ import { checkDigest, checkName } from '../oci/names.js';
 import type { PolicySet } from '../policies/match.js';
 import type { Registry } from '../registry/registry.js';
 import { repositoryLifecycle } from './lifecycle.js';
-import { mapLimit, Summaries, tagPushedAt } from './summary.js';
+import { mapLimit } from '../storage/maplimit.js';
+import { Summaries, tagPushedAt } from './summary.js';
 
 export interface UiApiOptions {
   auth: AccessController;
