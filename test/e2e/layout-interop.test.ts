@@ -444,7 +444,8 @@ function trickle(url: string, method: string, data: Buffer): { done: Promise<num
 /** Bytes sitting in the repository's upload sessions on disk. */
 function uploadBytes(root: string, name: string): number {
   const dir = join(root, V2, 'repositories', ...name.split('/'), '_uploads');
-  return files(dir).reduce((n, p) => n + statSync(join(dir, p)).size, 0);
+  // A write's temporary file may be renamed between the listing and its stat: it then counts as nothing.
+  return files(dir).reduce((n, p) => n + (statSync(join(dir, p), { throwIfNoEntry: false })?.size ?? 0), 0);
 }
 
 async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
