@@ -98,11 +98,21 @@ export function startSchedule(opts: ScheduleOptions): () => void {
     await got.complete().catch((err: Error) => log.warn({ err: err.message }, 'scheduled cleanup: cannot mark the period done'));
   };
 
+  let last: number | null = null;
+  const run = (period: number, end: number) => {
+    last = period;
+    void attempt(period, end, false).finally(arm);
+  };
   const arm = () => {
-    const { nextStart } = periodOf(Date.now(), schedule);
-    later(nextStart - Date.now(), () => {
-      const { period, end } = periodOf(Math.max(Date.now(), nextStart), schedule);
-      void attempt(period, end, false).finally(arm);
+    if (stopped) return;
+    const now = Date.now();
+    const current = periodOf(now, schedule);
+    // A run that outlasted its period lands in the next one, whose boundary this replica missed while busy: that
+    // period may be held by a replica that died since, so it is attempted now (a 'done' answer costs one call).
+    if (last !== null && current.period > last) return run(current.period, current.end);
+    later(current.nextStart - now, () => {
+      const { period, end } = periodOf(Math.max(Date.now(), current.nextStart), schedule);
+      run(period, end);
     });
   };
   arm();
