@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { makeImage, OCI_MANIFEST, pushManifest, sha256, startWharf, type Wharf } from './harness.js';
+import { makeImage, OCI_MANIFEST, pushManifest, sha256, startWharf, storedRepositories, type Wharf } from './harness.js';
 import { assertError, assertNoStack, call, rawHttp } from './api.js';
 
 let w: Wharf;
@@ -19,20 +19,6 @@ before(async () => {
 after(async () => {
   await w?.cleanup();
 });
-
-/** Repository names stored on disk (directories holding `_manifests`, `_layers` or `_uploads`). */
-function storedRepositories(): string[] {
-  const root = join(w.dataDir, 'docker/registry/v2/repositories');
-  const out: string[] = [];
-  const walk = (dir: string, prefix: string) => {
-    if (!existsSync(dir)) return;
-    const entries = readdirSync(dir);
-    if (entries.some((e) => e.startsWith('_'))) out.push(prefix);
-    for (const e of entries) if (!e.startsWith('_')) walk(join(dir, e), prefix ? `${prefix}/${e}` : e);
-  };
-  walk(root, '');
-  return out.sort();
-}
 
 const HEX = 'a'.repeat(64);
 
@@ -51,7 +37,7 @@ describe('digests', () => {
       }
       assertError(await call(w.url, `/v2/ok/repo/referrers/${enc}`), 400, 'DIGEST_INVALID');
       assertError(await call(w.url, `/v2/ok/bad-digest/blobs/uploads/?digest=${enc}`, { method: 'POST', body: 'data' }), 400, 'DIGEST_INVALID');
-      assert.ok(!storedRepositories().includes('ok/bad-digest') || (await blobCount('ok/bad-digest')) === 0);
+      assert.ok(!storedRepositories(w.dataDir).includes('ok/bad-digest') || (await blobCount('ok/bad-digest')) === 0);
     });
   }
 
@@ -93,7 +79,7 @@ describe('repository names', () => {
         const r = await call(w.url, path, { method, ...(init ?? {}) });
         assertError(r, 400, 'NAME_INVALID');
       }
-      assert.deepEqual(storedRepositories().filter((n) => !n.startsWith('ok/')), []);
+      assert.deepEqual(storedRepositories(w.dataDir).filter((n) => !n.startsWith('ok/')), []);
     });
   }
 
@@ -120,7 +106,7 @@ describe('repository names', () => {
     assert.ok(!existsSync(join(w.dir, 'escape')));
     assert.ok(!existsSync(join(w.dataDir, 'escape')));
     assert.ok(!existsSync(join(w.dataDir, 'docker/registry/v2/escape')));
-    assert.ok(!storedRepositories().some((n) => n.includes('escape')));
+    assert.ok(!storedRepositories(w.dataDir).some((n) => n.includes('escape')));
   });
 });
 
@@ -173,7 +159,7 @@ describe('routes and methods', () => {
     assert.equal(w.proc.exitCode, null);
     const r = await call(w.url, '/v2/');
     assert.equal(r.status, 200);
-    for (const name of storedRepositories()) assert.match(name, /^(ok\/|a{127}\/)/);
+    for (const name of storedRepositories(w.dataDir)) assert.match(name, /^(ok\/|a{127}\/)/);
     assert.doesNotMatch(w.output(), /TypeError|RangeError|ReferenceError/);
   });
 });

@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -219,4 +219,17 @@ export async function makeImage(url: string, name: string, seed = 'x'): Promise<
       layers: [{ mediaType: OCI_LAYER, digest: layer, size: layerBytes.length }],
     },
   };
+}
+
+/** Repository names (directories holding `_` entries) in a filesystem data directory, sorted. */
+export function storedRepositories(dataDir: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string, prefix: string) => {
+    if (!existsSync(dir)) return;
+    const entries = readdirSync(dir);
+    if (entries.some((e) => e.startsWith('_'))) out.push(prefix);
+    for (const e of entries) if (!e.startsWith('_')) walk(join(dir, e), prefix ? `${prefix}/${e}` : e);
+  };
+  walk(join(dataDir, 'docker/registry/v2/repositories'), '');
+  return out.sort();
 }

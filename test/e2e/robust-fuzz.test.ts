@@ -6,11 +6,10 @@
  * WHARF_FUZZ_COUNT changes the number of requests.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { makeImage, OCI_INDEX, OCI_MANIFEST, startWharf, type Wharf } from './harness.js';
+import { makeImage, OCI_INDEX, OCI_MANIFEST, startWharf, storedRepositories, type Wharf } from './harness.js';
 import { call, rel } from './api.js';
 import { alive, firstResponse, prng, repoLinks } from './robust.js';
 
@@ -258,19 +257,6 @@ function repoOf(target: string): string | null {
   }
 }
 
-/** Repository names (directories holding `_` entries) in the data directory. */
-function storedRepositories(): string[] {
-  const out: string[] = [];
-  const walk = (dir: string, prefix: string) => {
-    if (!existsSync(dir)) return;
-    const entries = readdirSync(dir);
-    if (entries.some((e) => e.startsWith('_'))) out.push(prefix);
-    for (const e of entries) if (!e.startsWith('_')) walk(join(dir, e), prefix ? `${prefix}/${e}` : e);
-  };
-  walk(join(w.dataDir, 'docker/registry/v2/repositories'), '');
-  return out;
-}
-
 test(`fuzz: ${COUNT} mutated requests`, { timeout: 120_000 }, async (t) => {
   t.diagnostic(`seed ${SEED} (replay with WHARF_FUZZ_SEED=${SEED})`);
   const pid = w.proc.pid!;
@@ -309,7 +295,7 @@ test(`fuzz: ${COUNT} mutated requests`, { timeout: 120_000 }, async (t) => {
     assert.equal((await call(w.url, '/v2/')).status, 200);
     assert.doesNotMatch(w.output(), /TypeError|RangeError|ReferenceError|unexpected error|unhandled/);
     // Nothing refused is stored: a repository holding links had some request accepted.
-    for (const repo of storedRepositories()) {
+    for (const repo of storedRepositories(w.dataDir)) {
       if (repo === 'fz/base' || /^fz\/s\d+$/.test(repo) || accepted.has(repo)) continue;
       const links = repoLinks(w.dataDir, repo);
       assert.deepEqual(links, [], `${repo} holds content though every request to it was refused`);
