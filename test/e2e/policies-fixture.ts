@@ -5,6 +5,7 @@
  * `other/lib` (no rule) sharing a layer with build-1. The fixture keeps its own books of what each item holds,
  * so the expected removals are computed here, independently of wharf's code.
  */
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -225,3 +226,21 @@ export function wharfCli(dir: string, ...args: string[]): Promise<Run> {
   return new Promise((resolve) => proc.once('close', (code) => resolve({ code, stdout, stderr })));
 }
 
+
+/** What `wharf policies plan --json` prints. */
+export interface PlanJson {
+  repositories: Array<{ repository: string; rule: number; untag: Array<{ tag: string }>; deleteManifests: Array<{ digest: string }> }>;
+  blobs: Array<{ digest: string; size: number }>;
+  bytesFreed: number;
+}
+
+/** `garbage-collect --policies` (run) removed exactly what the scenario and the plan said, and freed its bytes. */
+export async function assertRunMatchesPlan(url: string, run: Run, s: Scenario, plan: PlanJson): Promise<void> {
+  assert.equal(run.code, 0, run.stderr);
+  const lines = (re: RegExp) => [...run.stdout.matchAll(re)].map((m) => m[1]).sort();
+  assert.deepEqual(lines(/^untagged (\S+) /gm), s.untag);
+  assert.deepEqual(lines(/^removed manifest (\S+)$/gm), s.fixture.expectedDeleted());
+  assert.deepEqual(lines(/^removed blob (\S+) /gm), plan.blobs.map((b) => b.digest).sort());
+  assert.equal(Number(/ (\d+) bytes\), /.exec(run.stdout)?.[1]), plan.bytesFreed);
+  assert.deepEqual(await listTags(url, 'ci/app'), s.keptTags);
+}
