@@ -31,6 +31,7 @@ export function formatPlan(plan: Plan, verb: { untag: string; del: string; free:
   for (const r of plan.repositories) {
     out.push(`# ${r.repository} (policies[${r.rule}]): keeps ${r.keep.length} tags, ${verb.untag} ${r.untag.length}, ${verb.del} ${r.deleteManifests.length} manifests`);
     for (const t of r.untag) out.push(`${verb.untag} ${r.repository}:${t.tag} ${t.digest} pushed ${iso(t.pushedAt)}`);
+    for (const t of r.deferred) out.push(`# later: ${r.repository}:${t.tag} ${t.digest} (its manifest is younger than the grace period)`);
     for (const m of r.deleteManifests) out.push(`${verb.del} manifest ${r.repository}@${m.digest} pushed ${iso(m.pushedAt)}`);
     tags += r.untag.length;
     manifests += r.deleteManifests.length;
@@ -50,6 +51,7 @@ export function planJson(plan: Plan): unknown {
       rule: r.rule,
       keep: r.keep.map((t) => ({ tag: t.tag, digest: t.digest, pushed: iso(t.pushedAt) })),
       untag: r.untag.map((t) => ({ tag: t.tag, digest: t.digest, pushed: iso(t.pushedAt) })),
+      deferred: r.deferred.map((t) => ({ tag: t.tag, digest: t.digest, pushed: iso(t.pushedAt) })),
       deleteManifests: r.deleteManifests.map((m) => ({ digest: m.digest, pushed: iso(m.pushedAt) })),
     })),
     blobs: plan.blobs,

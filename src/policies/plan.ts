@@ -22,6 +22,8 @@ export interface RepositoryPlan {
   rule: number;
   keep: TagState[];
   untag: TagState[];
+  /** Tags the rule untags that wait (kept, in `keep`) until their manifest is older than the grace period. */
+  deferred: TagState[];
   deleteManifests: Array<{ digest: string; pushedAt: number }>;
 }
 
@@ -61,6 +63,7 @@ export function decide(states: readonly RepositoryState[], policies: PolicySet, 
       rule: rule.index,
       keep: sel.keep,
       untag: sel.untag,
+      deferred: sel.deferred,
       deleteManifests: sel.deleteManifests.map((d) => ({ digest: d, pushedAt: byDigest.get(d)!.pushedAt })),
     });
   }

@@ -148,6 +148,27 @@ describe('selectRepository: what a kept manifest reaches stays', () => {
     assert.deepEqual(sel.deleteManifests, [dg(2)]);
   });
 
+  test('a tag whose manifest is younger than the grace period waits, so that it and its manifest go together later', () => {
+    const r = rule(`  - repositories: ["ci/**"]\n    keep:\n      - recent: 1\n`);
+    // old was pushed 20 ms before new, both a moment ago: old is not among the 1 most recent.
+    const tags = [
+      { tag: 'old', digest: dg(1), pushedAt: NOW - 520 },
+      { tag: 'new', digest: dg(2), pushedAt: NOW - 500 },
+    ];
+    const manifests = [img(1, NOW - 520), img(2, NOW - 500), img(3, NOW - 510, 1)];
+    const now = selectRepository(r, tags, manifests, NOW, 1000);
+    assert.deepEqual([names(now.keep), names(now.untag), names(now.deferred), now.deleteManifests], [['new', 'old'], [], ['old'], []]);
+    // One grace period later both old and its referrer 3 are old enough: untagged and deleted in the same run.
+    const later = selectRepository(r, tags, manifests, NOW + 1000, 1000);
+    assert.deepEqual([names(later.keep), names(later.untag), names(later.deferred), later.deleteManifests], [['new'], ['old'], [], [dg(1), dg(3)]]);
+    // A young manifest that another kept tag holds anyway is no reason to wait: the tag is untagged at once.
+    const shared = [...tags, { tag: 'old-alias', digest: dg(2), pushedAt: NOW - 530 }];
+    assert.deepEqual(names(selectRepository(r, shared, manifests, NOW, 1000).untag), ['old-alias']);
+    // An old tag whose manifest only a young referrer still reaches waits too: untagged now, both would stay.
+    const reached = selectRepository(r, [{ tag: 'old', digest: dg(1), pushedAt: NOW - 100 * HOUR }, tags[1]], [img(1), img(2, NOW - 500), img(3, NOW - 510, 1)], NOW, 1000);
+    assert.deepEqual([names(reached.deferred), reached.deleteManifests], [['old'], []]);
+  });
+
   test('referrer-schema tags follow the manifest they name, and are never counted by recent', () => {
     const r = rule(`  - repositories: ["ci/**"]\n    keep:\n      - recent: 1\n`);
     const manifests = [img(1), img(2), img(91), img(92)];

@@ -37,6 +37,8 @@ export interface TagSelection {
 }
 
 export interface RepositorySelection extends TagSelection {
+  /** Tags the rule untags, kept (in `keep`) this run because their manifest is younger than the grace period. */
+  deferred: TagState[];
   /** Digests of the manifests that stay. */
   keptManifests: Set<string>;
   /** Digests of the manifests to delete, sorted. */
@@ -126,14 +128,45 @@ export function selectRepository(rule: CompiledRule, tags: readonly TagState[], 
     refs,
   );
   const roots = new Set(keep.map((t) => t.digest));
+  const young = new Set<string>();
   for (const m of manifests) {
-    if (m.pushedAt >= now - graceMs) roots.add(m.digest);
+    if (m.pushedAt >= now - graceMs) young.add(m.digest);
     const oldEnough = rule.deleteUntaggedMs !== undefined && m.pushedAt < now - rule.deleteUntaggedMs;
     if (!reachedBefore.has(m.digest) && !oldEnough) roots.add(m.digest);
   }
-  // Referrer-schema tags follow the manifest they name; what they point at then stays too (to a fixed point).
   const followers = tags.filter((t) => referrerTagSubject(t.tag) !== null);
-  let kept = reach(roots, nodes, refs);
+  const graced = closure(new Set([...roots, ...young]), followers, nodes, refs);
+  let kept = graced.kept;
+  const keptFollowers = graced.keptFollowers;
+  // An untagged tag whose manifest stays anyway (another kept tag, an index) is still untagged: the rule said so.
+  let keepTags = [...keep, ...followers.filter((t) => keptFollowers.has(t.tag))];
+  let untagTags = [...untag, ...followers.filter((t) => !keptFollowers.has(t.tag))];
+  // But a tag whose manifest stays only because it is younger than the grace period waits for a later run:
+  // untagged now, the manifest would be "already untagged" then, and stay for good without `deleteuntagged`.
+  const withoutGrace = closure(roots, followers, nodes, refs).kept;
+  const deferred = untagTags.filter((t) => kept.has(t.digest) && !withoutGrace.has(t.digest));
+  keepTags.push(...deferred);
+  untagTags = untagTags.filter((t) => !deferred.includes(t));
+  if (!rule.keep) {
+    // Without keep no tag is removed, referrer-schema ones included.
+    keepTags = [...keepTags, ...untagTags];
+    untagTags = [];
+    for (const t of keepTags) roots.add(t.digest);
+    kept = closure(new Set([...roots, ...young]), followers, nodes, refs).kept;
+  }
+  keepTags.sort(byRecency);
+  untagTags.sort(byRecency);
+  const deleteManifests = manifests.map((m) => m.digest).filter((d) => !kept.has(d)).sort();
+  return { keep: keepTags, untag: untagTags, deferred: rule.keep ? deferred.sort(byRecency) : [], keptManifests: kept, deleteManifests };
+}
+
+/**
+ * What stays when `roots` do: everything they reach, and referrer-schema tags follow the manifest they name, so
+ * what such a tag points at stays too (to a fixed point).
+ */
+function closure(roots: Set<string>, followers: readonly TagState[], nodes: ReadonlyMap<string, ManifestNode>, refs: ReadonlyMap<string, readonly string[]>): { kept: Set<string>; keptFollowers: Set<string> } {
+  const seeds = new Set(roots);
+  let kept = reach(seeds, nodes, refs);
   const keptFollowers = new Set<string>();
   for (let changed = true; changed; ) {
     changed = false;
@@ -141,22 +174,11 @@ export function selectRepository(rule: CompiledRule, tags: readonly TagState[], 
       if (keptFollowers.has(t.tag) || !kept.has(referrerTagSubject(t.tag)!)) continue;
       keptFollowers.add(t.tag);
       if (!kept.has(t.digest)) {
-        roots.add(t.digest);
+        seeds.add(t.digest);
         changed = true;
       }
     }
-    if (changed) kept = reach(roots, nodes, refs);
+    if (changed) kept = reach(seeds, nodes, refs);
   }
-  // An untagged tag whose manifest stays anyway (another kept tag, an index) is still untagged: the rule said so.
-  const keepTags = [...keep, ...followers.filter((t) => keptFollowers.has(t.tag))].sort(byRecency);
-  const untagTags = [...untag, ...followers.filter((t) => !keptFollowers.has(t.tag))].sort(byRecency);
-  if (!rule.keep) {
-    // Without keep no tag is removed, referrer-schema ones included.
-    keepTags.push(...untagTags.splice(0));
-    keepTags.sort(byRecency);
-    for (const t of keepTags) roots.add(t.digest);
-    kept = reach(roots, nodes, refs);
-  }
-  const deleteManifests = manifests.map((m) => m.digest).filter((d) => !kept.has(d)).sort();
-  return { keep: keepTags, untag: untagTags, keptManifests: kept, deleteManifests };
+  return { kept, keptFollowers };
 }

@@ -16,7 +16,7 @@ export async function repositoryLifecycle(registry: Registry, policies: PolicySe
   const state = states.find((s) => s.name === name);
   const iso = (t: number) => new Date(t).toISOString();
   const tags = (state?.tags ?? []).map((t) => ({ tag: t.tag, digest: t.digest, pushed: iso(t.pushedAt), alone: alone.get(t.tag) ?? 0, immutable: rule ? policies!.immutable(name, t.tag) !== null : false }));
-  if (!rule || !policies) return { name, rule: null, tags, untag: [], deleteManifests: [], bytesFreed: 0 };
+  if (!rule || !policies) return { name, rule: null, tags, untag: [], deferred: [], deleteManifests: [], bytesFreed: 0 };
   const plan = await makePlan(registry, policies, { graceMs, states });
   const mine = plan.repositories.find((r) => r.repository === name);
   const removed = new Set(mine?.deleteManifests.map((m) => m.digest) ?? []);
@@ -28,6 +28,7 @@ export async function repositoryLifecycle(registry: Registry, policies: PolicySe
     rule: { index: rule.index, repositories: rule.source.repositories, immutable: rule.source.immutable, keep: rule.source.keep ?? null, deleteuntagged: rule.source.deleteuntagged ?? null },
     tags,
     untag: (mine?.untag ?? []).map((t) => ({ tag: t.tag, digest: t.digest, pushed: iso(t.pushedAt) })),
+    deferred: (mine?.deferred ?? []).map((t) => ({ tag: t.tag, digest: t.digest, pushed: iso(t.pushedAt) })),
     deleteManifests: (mine?.deleteManifests ?? []).map((m) => ({ digest: m.digest, pushed: iso(m.pushedAt) })),
     blobs: freed.length,
     bytesFreed: freed.reduce((n, b) => n + b.size, 0),

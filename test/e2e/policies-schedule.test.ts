@@ -105,7 +105,8 @@ notifications:
     assert.ok(await eventually(async () => (await listTags(replicas.a.w.url, 'ci/app')).join() === 'new', 4 * INTERVAL_S * 1000, 200), 'the old tag was never untagged');
     const ran = (['a', 'b'] as const).find((n) => /cleanup: untagged ci\/app:old/.test(replicas[n].w.output()))!;
     assert.ok(ran, 'one replica logged the untag');
-    // The untagged manifest may go in a later period than its tag (its grace), run by either replica.
+    // A tag pushed within the grace period waits for a later period, so that its manifest goes with it (before,
+    // an untag in the first second left the manifest behind for good); look on both replicas.
     const deleted = new RegExp(`cleanup: deleted manifest ci/app@${old.manifest.digest}`);
     let remover: 'a' | 'b' | undefined;
     assert.ok(

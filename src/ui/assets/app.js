@@ -576,7 +576,8 @@ function lifecyclePanel(name) {
     }
     const p = r.body;
     const untag = new Set(p.untag.map((/** @type {any} */ t) => t.tag));
-    const verdict = (/** @type {any} */ t) => (t.immutable ? 'immutable, kept' : untag.has(t.tag) ? 'untagged' : 'kept');
+    const later = new Set(p.deferred.map((/** @type {any} */ t) => t.tag));
+    const verdict = (/** @type {any} */ t) => (t.immutable ? 'immutable, kept' : untag.has(t.tag) ? 'untagged' : later.has(t.tag) ? 'untagged in a later run (pushed within the grace period)' : 'kept');
     const rows = p.tags.map((/** @type {any} */ t) => h('tr', { 'data-tag': t.tag, 'data-cleanup': verdict(t) }, h('th', { scope: 'row' }, t.tag), h('td', { class: 'num' }, sizeEl(t.alone)), h('td', null, verdict(t))));
     const summary = p.rule
       ? h('p', { class: 'lifecycle-summary' }, `Rule policies[${p.rule.index}] (${p.rule.repositories.join(', ')}): a cleanup run would untag ${p.untag.length} ${p.untag.length === 1 ? 'tag' : 'tags'} and delete ${p.deleteManifests.length} ${p.deleteManifests.length === 1 ? 'manifest' : 'manifests'}, freeing `, sizeEl(p.bytesFreed), '.')
