@@ -6,7 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseAddr } from '../app.js';
+import { parseAddr } from '../app/addr.js';
 import { rememberClientAddress, TrustedProxies } from '../auth/clientaddress.js';
 import { bruteForceGuard } from '../auth/index.js';
 import { ConfigError, loadConfig } from '../config/load.js';
