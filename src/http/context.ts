@@ -27,12 +27,11 @@ export interface AppContext {
   tagGuard?: TagGuard;
 }
 
-export interface Params {
-  name?: string;
-  reference?: string;
-  digest?: string;
-  uuid?: string;
-}
+/** The path parameters a route can capture (src/http/routes.ts). */
+export type ParamName = 'name' | 'reference' | 'digest' | 'uuid';
+
+/** The parameters of a route that captures `P`: each one present, percent-decoded, not yet validated. */
+export type Params<P extends ParamName = never> = Readonly<Record<P, string>>;
 
 /** The socket facts of a request, taken when it arrived (the socket may be gone by the time they are used). */
 export interface Peer {
@@ -43,7 +42,8 @@ export interface Peer {
   encrypted: boolean;
 }
 
-export interface Ctx {
+/** What a handler gets; `P` names the path parameters its route captures (the route table checks that they match). */
+export interface Ctx<P extends ParamName = never> {
   req: IncomingMessage;
   res: ServerResponse;
   app: AppContext;
@@ -53,7 +53,7 @@ export interface Ctx {
   /** The raw query string (after '?'), or "". */
   rawQuery: string;
   query: URLSearchParams;
-  params: Params;
+  params: Params<P>;
   user?: string;
   /** Whether this caller may pull every repository (no per-repository rules apply to it). */
   readsAll: boolean;

@@ -29,18 +29,18 @@ function etagMatches(ctx: Ctx, d: Digest): boolean {
  * as Distribution answers (its route does not match) and the conformance suite expects. Only a PUT is told
  * TAG_INVALID.
  */
-function existingReference(ctx: Ctx): Reference {
-  const raw = ctx.params.reference!;
+function existingReference(ctx: Ctx<'reference'>): Reference {
+  const raw = ctx.params.reference;
   if (!raw.includes(':') && !isValidTag(raw)) throw ociError('MANIFEST_UNKNOWN', { Tag: raw });
   return parseReference(raw);
 }
 
-export async function getManifest(ctx: Ctx): Promise<void> {
+export async function getManifest(ctx: Ctx<'name' | 'reference'>): Promise<void> {
   const ref = existingReference(ctx);
   const { registry, proxy } = ctx.app;
   // A proxied repository is kept under its local name; events and errors keep the name the client sent.
-  const proxied = proxy?.route(ctx.params.name!, ctx.query) ?? null;
-  const name = proxied?.local ?? ctx.params.name!;
+  const proxied = proxy?.route(ctx.params.name, ctx.query) ?? null;
+  const name = proxied?.local ?? ctx.params.name;
   let digest = proxied ? await proxy!.manifests.resolve(proxied, ref) : (ref.digest ?? (await registry.tags.get(name, ref.tag!)));
   if (etagMatches(ctx, digest)) {
     ctx.res.writeHead(304);
@@ -69,7 +69,7 @@ export async function getManifest(ctx: Ctx): Promise<void> {
     digest = childDigest;
   }
 
-  if (ctx.method === 'GET') notify(ctx, { action: 'pull', kind: 'manifest', repository: ctx.params.name!, digest: digest.value, mediaType: m.mediaType, size: m.bytes.length, tag: ref.tag, manifest: m.parsed.body });
+  if (ctx.method === 'GET') notify(ctx, { action: 'pull', kind: 'manifest', repository: ctx.params.name, digest: digest.value, mediaType: m.mediaType, size: m.bytes.length, tag: ref.tag, manifest: m.parsed.body });
   ctx.res.writeHead(200, {
     'Content-Type': m.mediaType,
     'Content-Length': m.bytes.length,
@@ -79,9 +79,9 @@ export async function getManifest(ctx: Ctx): Promise<void> {
   ctx.res.end(ctx.method === 'HEAD' ? undefined : m.bytes);
 }
 
-export async function putManifest(ctx: Ctx): Promise<void> {
-  const name = ctx.params.name!;
-  const ref = parseReference(ctx.params.reference!);
+export async function putManifest(ctx: Ctx<'name' | 'reference'>): Promise<void> {
+  const name = ctx.params.name;
+  const ref = parseReference(ctx.params.reference);
   const bytes = await readBody(ctx.req, MAX_MANIFEST_BYTES, () => ociError('MANIFEST_INVALID', { limit: MAX_MANIFEST_BYTES }, `manifest is larger than ${MAX_MANIFEST_BYTES} bytes`));
   const { registry, tagGuard } = ctx.app;
   // Before anything is stored: a refused push leaves no untagged manifest behind.
@@ -98,8 +98,8 @@ export async function putManifest(ctx: Ctx): Promise<void> {
   sendEmpty(ctx, 201, headers);
 }
 
-export async function deleteManifest(ctx: Ctx): Promise<void> {
-  const name = ctx.params.name!;
+export async function deleteManifest(ctx: Ctx<'name' | 'reference'>): Promise<void> {
+  const name = ctx.params.name;
   const ref = existingReference(ctx);
   const { registry, tagGuard } = ctx.app;
   if (!registry.options.deleteEnabled) throw ociError('UNSUPPORTED');

@@ -3,10 +3,10 @@ import { MT } from '../oci/mediatypes.js';
 import { checkDigest } from '../oci/names.js';
 import type { Ctx } from './context.js';
 
-export async function getReferrers(ctx: Ctx): Promise<void> {
-  const subject = checkDigest(ctx.params.digest!);
+export async function getReferrers(ctx: Ctx<'name' | 'digest'>): Promise<void> {
+  const subject = checkDigest(ctx.params.digest);
   const artifactType = ctx.query.get('artifactType') ?? undefined;
-  const manifests = await ctx.app.registry.manifests.referrers(ctx.params.name!, subject, artifactType);
+  const manifests = await ctx.app.registry.manifests.referrers(ctx.params.name, subject, artifactType);
   const body = JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests });
   const headers: Record<string, string | number> = { 'Content-Type': MT.ociIndex, 'Content-Length': Buffer.byteLength(body) };
   if (artifactType !== undefined) headers['OCI-Filters-Applied'] = 'artifactType';

@@ -4,8 +4,8 @@ import { page } from '../registry/catalog.js';
 import { sendJson, type Ctx } from './context.js';
 import { linkHeader, parseN } from './pagination.js';
 
-export async function getTags(ctx: Ctx): Promise<void> {
-  const name = ctx.params.name!;
+export async function getTags(ctx: Ctx<'name'>): Promise<void> {
+  const name = ctx.params.name;
   const n = parseN(ctx, Number.MAX_SAFE_INTEGER);
   const last = ctx.query.get('last') ?? undefined;
   const all = await ctx.app.registry.tags.all(ctx.app.proxy?.route(name, ctx.query)?.local ?? name);

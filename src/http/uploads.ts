@@ -37,7 +37,7 @@ function parseContentRange(ctx: Ctx): { start: number; length: number } | undefi
 }
 
 /** The client's `_state`, when present: it must be ours and for this repository and upload. */
-function clientState(ctx: Ctx): UploadState | undefined {
+function clientState(ctx: Ctx<'name' | 'uuid'>): UploadState | undefined {
   const raw = ctx.query.get('_state');
   if (raw === null) return undefined;
   const state = ctx.app.codec.unpack(raw);
@@ -49,7 +49,7 @@ function clientState(ctx: Ctx): UploadState | undefined {
  * What a write to the session is checked against, under the session's lock: the stored offset must be where the
  * client's `_state` says it left off (unless a Content-Range names the start; that is checked instead).
  */
-function writeOptions(ctx: Ctx, range: { start: number; length: number } | undefined): WriteOptions {
+function writeOptions(ctx: Ctx<'name' | 'uuid'>, range: { start: number; length: number } | undefined): WriteOptions {
   const state = clientState(ctx);
   return {
     start: range?.start,
@@ -61,9 +61,9 @@ function writeOptions(ctx: Ctx, range: { start: number; length: number } | undef
   };
 }
 
-async function session(ctx: Ctx): Promise<UploadInfo> {
+async function session(ctx: Ctx<'name' | 'uuid'>): Promise<UploadInfo> {
   const state = clientState(ctx);
-  return ctx.app.registry.uploads.status(ctx.params.name!, ctx.params.uuid!, state?.startedAt);
+  return ctx.app.registry.uploads.status(ctx.params.name, ctx.params.uuid, state?.startedAt);
 }
 
 function hasBody(ctx: Ctx): boolean {
@@ -71,8 +71,8 @@ function hasBody(ctx: Ctx): boolean {
   return len !== undefined ? len > 0 : ctx.req.headers['transfer-encoding'] !== undefined;
 }
 
-export async function startUpload(ctx: Ctx): Promise<void> {
-  const name = ctx.params.name!;
+export async function startUpload(ctx: Ctx<'name'>): Promise<void> {
+  const name = ctx.params.name;
   const { registry } = ctx.app;
   const mount = ctx.query.get('mount');
   if (mount !== null) {
@@ -104,30 +104,30 @@ export async function startUpload(ctx: Ctx): Promise<void> {
   sendEmpty(ctx, 202, uploadHeaders(ctx, info));
 }
 
-export async function patchUpload(ctx: Ctx): Promise<void> {
+export async function patchUpload(ctx: Ctx<'name' | 'uuid'>): Promise<void> {
   const range = parseContentRange(ctx);
-  const after = await ctx.app.registry.uploads.append(ctx.params.name!, ctx.params.uuid!, bodyOf(ctx.req), writeOptions(ctx, range));
+  const after = await ctx.app.registry.uploads.append(ctx.params.name, ctx.params.uuid, bodyOf(ctx.req), writeOptions(ctx, range));
   sendEmpty(ctx, 202, uploadHeaders(ctx, after));
 }
 
-export async function putUpload(ctx: Ctx): Promise<void> {
+export async function putUpload(ctx: Ctx<'name' | 'uuid'>): Promise<void> {
   const digestParam = ctx.query.get('digest');
   if (digestParam === null) throw ociError('DIGEST_INVALID', undefined, 'digest missing from the upload completion request');
   const digest = checkDigest(digestParam);
   const range = parseContentRange(ctx);
-  const name = ctx.params.name!;
+  const name = ctx.params.name;
   const body = hasBody(ctx) ? bodyOf(ctx.req) : null;
-  const { size } = await ctx.app.registry.uploads.complete(name, ctx.params.uuid!, digest, body, writeOptions(ctx, range));
+  const { size } = await ctx.app.registry.uploads.complete(name, ctx.params.uuid, digest, body, writeOptions(ctx, range));
   notify(ctx, { action: 'push', kind: 'blob', repository: name, digest: digest.value, size });
   blobCreated(ctx, name, digest.value);
 }
 
-export async function getUpload(ctx: Ctx): Promise<void> {
+export async function getUpload(ctx: Ctx<'name' | 'uuid'>): Promise<void> {
   const info = await session(ctx);
   sendEmpty(ctx, 204, uploadHeaders(ctx, info));
 }
 
-export async function deleteUpload(ctx: Ctx): Promise<void> {
+export async function deleteUpload(ctx: Ctx<'name' | 'uuid'>): Promise<void> {
   const info = await session(ctx);
   await ctx.app.registry.uploads.cancel(info.name, info.uuid);
   sendEmpty(ctx, 204);
