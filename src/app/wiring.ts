@@ -91,9 +91,10 @@ export async function wire(config: Readonly<Config>, log: Logger): Promise<Wired
 }
 
 async function wireStorage(config: Readonly<Config>, log: Logger, metrics: Metrics) {
-  const { name, params } = storageDriverOf(config);
+  const storage = storageDriverOf(config);
+  const { name } = storage;
   const writes = new StorageWriteState((full) => metrics.storageFull.set(full ? 1 : 0));
-  const driver = instrumented(await createDriver(name, params), metrics, writes);
+  const driver = instrumented(await createDriver(storage), metrics, writes);
   const shared = await createSharedState(config, log);
   const registry = new Registry(driver, {
     cache: shared.cache,

@@ -4,7 +4,7 @@
  * serves. `--policies` first applies the `policies` (src/policies), as `gc.schedule` does inside the server.
  * Prints each removed item, then one summary line; a progress line only when stdout is a terminal.
  */
-import { ConfigError, loadConfig, storageDriverOf } from '../config/load.js';
+import { ConfigError, loadConfig, storageDriverOf, type DriverConfig } from '../config/load.js';
 import { parseDuration } from '../config/duration.js';
 import { garbageCollect, type GcProgress, type GcReport } from '../registry/gc.js';
 import { runCleanup } from '../policies/cleanup.js';
@@ -82,8 +82,9 @@ export async function garbageCollectCommand(configPath: string | undefined, opts
     graceMs = ms;
   }
   if (opts.policies && opts.deleteUntagged) return fail('--policies and --delete-untagged cannot be combined: with --policies the policies decide which untagged manifests go');
-  const { name, params } = storageDriverOf(config);
-  if (opts.policies) return policiesRun(name, params, config.policies, { dryRun: opts.dryRun, graceMs }, io, fail);
+  const storage = storageDriverOf(config);
+  const { name } = storage;
+  if (opts.policies) return policiesRun(storage, config.policies, { dryRun: opts.dryRun, graceMs }, io, fail);
   if (name === 'inmemory') io.err.write('warning: the inmemory driver keeps nothing between processes: there is nothing to collect\n');
 
   const tty = io.out.isTTY === true;
@@ -98,7 +99,7 @@ export async function garbageCollectCommand(configPath: string | undefined, opts
     : undefined;
 
   let report: GcReport;
-  const driver = await createDriver(name, params);
+  const driver = await createDriver(storage);
   try {
     report = await garbageCollect(driver, { dryRun: opts.dryRun, deleteUntagged: opts.deleteUntagged, graceMs, progress });
   } catch (err) {
@@ -124,15 +125,14 @@ function printReport(report: GcReport, io: GcIo): void {
 
 /** `--policies`: the cleanup run of src/policies/cleanup.ts once; with --dry-run its plan. */
 async function policiesRun(
-  name: string,
-  params: Record<string, unknown>,
+  storage: DriverConfig,
   rules: PoliciesConfig,
   opts: { dryRun?: boolean; graceMs: number },
   io: GcIo,
   fail: (m: string) => number,
 ): Promise<number> {
   if (rules.length === 0) io.err.write('warning: no policies are configured: only garbage collection runs\n');
-  const driver = await createDriver(name, params);
+  const driver = await createDriver(storage);
   try {
     const report = await runCleanup({ registry: offlineRegistry(driver), policies: new PolicySet(rules) }, { graceMs: opts.graceMs, dryRun: opts.dryRun });
     if (!report.gc) {

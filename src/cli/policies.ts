@@ -81,8 +81,7 @@ export async function policiesPlanCommand(configPath: string | undefined, opts: 
   const config = loadFor('policies plan', configPath, io);
   if (!config) return 1;
   if (config.policies.length === 0) io.err.write('warning: no policies are configured: nothing would be untagged or deleted\n');
-  const { name, params } = storageDriverOf(config);
-  const driver = await createDriver(name, params);
+  const driver = await createDriver(storageDriverOf(config));
   try {
     const plan = await makePlan(offlineRegistry(driver), new PolicySet(config.policies), { graceMs: config.gc.graceperiod });
     io.out.write(opts.json ? `${JSON.stringify(planJson(plan), null, 2)}\n` : `${formatPlan(plan).join('\n')}\n`);

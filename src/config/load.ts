@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { applyEnvOverrides } from './env.js';
 import { issueMessage } from './messages.js';
-import { configSchema, STORAGE_DRIVER_KEYS, type Config } from './schema.js';
+import { configSchema, type Config, type FilesystemConfig, type S3Config } from './schema.js';
 import { unknownKeys, unknownKeyMessage } from './unknown.js';
 import { configWarnings } from './warnings.js';
 
@@ -156,9 +156,20 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
   return { config: deepFreeze(config), warnings, source };
 }
 
+/** The storage driver a config names, with its section as the schema typed and defaulted it. */
+export type DriverConfig =
+  | { name: 'filesystem'; params: FilesystemConfig }
+  | { name: 's3'; params: S3Config }
+  | { name: 'inmemory'; params: Record<string, unknown> }
+  | { name: 'gcs' | 'azure' | 'swift' | 'oss'; params: Record<string, unknown> };
+
 /** The one storage driver named in the config, with its parameters. */
-export function storageDriverOf(config: Config): { name: string; params: Record<string, unknown> } {
-  const s = config.storage as Record<string, unknown>;
-  const name = STORAGE_DRIVER_KEYS.find((k) => s[k] !== undefined)!;
-  return { name, params: (s[name] as Record<string, unknown> | null) ?? {} };
+export function storageDriverOf(config: Readonly<Config>): DriverConfig {
+  const s = config.storage;
+  if (s.filesystem) return { name: 'filesystem', params: s.filesystem };
+  if (s.s3) return { name: 's3', params: s.s3 };
+  if (s.inmemory !== undefined) return { name: 'inmemory', params: s.inmemory ?? {} };
+  // Refused by NOT_YET before a config gets here; named so that createDriver says which.
+  const name = (['gcs', 'azure', 'swift', 'oss'] as const).find((k) => s[k] !== undefined)!;
+  return { name, params: {} };
 }

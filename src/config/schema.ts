@@ -1,7 +1,7 @@
 /**
  * The shape of Distribution's config.yml, as zod schemas. Every key Distribution documents is known here,
  * so that an unknown key can be warned about; keys of features wharf does not have yet parse, and are
- * reported by `unsupported()` in load.ts.
+ * reported by `NOT_YET` in load.ts; keys that parse but have no effect are warned about by warnings.ts.
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
@@ -24,6 +24,50 @@ const logSchema = z
   })
   .default({});
 
+const MiB = 1024 * 1024;
+/** S3's smallest multipart part. */
+const MIN_PART = 5 * MiB;
+
+/** `storage.filesystem`. `maxthreads` parses (Distribution's key) but has no effect: warnings.ts says so. */
+const filesystemSchema = z.object({ rootdirectory: z.string().min(1).default('/var/lib/registry'), maxthreads: z.number().int().min(25).optional(), fsync: bool.optional() });
+export type FilesystemConfig = z.output<typeof filesystemSchema>;
+
+/**
+ * `storage.s3`, with Distribution's defaults; the driver (src/storage/s3.ts) takes this as it is. `v4auth: false`
+ * and `loglevel` parse but have no effect (warnings.ts); `usedualstack` and `accelerate` apply to AWS endpoints only.
+ */
+export const s3Schema = z.object({
+  accesskey: text.optional(),
+  secretkey: text.optional(),
+  sessiontoken: text.optional(),
+  region: z.string().min(1),
+  regionendpoint: z.string().optional(),
+  forcepathstyle: bool.default(false),
+  bucket: z.string().min(1),
+  encrypt: bool.default(false),
+  keyid: z.string().optional(),
+  secure: bool.default(true),
+  skipverify: bool.default(false),
+  v4auth: bool.default(true),
+  chunksize: intish.refine((n) => n >= MIN_PART, 'must be at least 5 MiB (5242880)').default(10 * MiB),
+  multipartcopychunksize: intish.refine((n) => n >= MIN_PART, 'must be at least 5 MiB (5242880)').default(32 * MiB),
+  multipartcopymaxconcurrency: intish.refine((n) => n >= 1, 'must be at least 1').default(16),
+  multipartcopythresholdsize: intish.default(32 * MiB),
+  rootdirectory: z.string().default(''),
+  storageclass: z.string().default('STANDARD'),
+  objectacl: z.string().optional(),
+  useragent: z.string().optional(),
+  usedualstack: bool.optional(),
+  accelerate: bool.optional(),
+  loglevel: z.string().optional(),
+  /** Attempts per request, with the SDK's exponential backoff between them. */
+  maxattempts: intish.default(5),
+  /** wharf's own, ms: connection set-up, and socket inactivity before a request fails (then retried). */
+  connecttimeout: intish.default(5000),
+  requesttimeout: intish.default(60_000),
+});
+export type S3Config = z.output<typeof s3Schema>;
+
 const storageSchema = z
   .object({
     delete: z.object({ enabled: bool.default(false) }).default({}),
@@ -43,40 +87,11 @@ const storageSchema = z
       .default({}),
     cache: z.object({ blobdescriptor: z.string().default('inmemory'), blobdescriptorsize: z.number().int().positive().optional() }).default({}),
     tag: z.object({ concurrencylimit: z.number().int().positive().optional() }).default({}),
-    filesystem: z
-      // nullable(), not a union with null: a union reports a bad field as "storage.filesystem: Invalid input".
-      .object({ rootdirectory: z.string().min(1).default('/var/lib/registry'), maxthreads: z.number().int().min(25).optional(), fsync: bool.optional() })
-      .nullable()
-      .optional(),
+    // `filesystem:` with nothing under it means every default (not a union with null: a union reports a bad field
+    // as "storage.filesystem: Invalid input").
+    filesystem: z.preprocess((v) => (v === null ? {} : v), filesystemSchema.optional()),
     inmemory: z.union([anyMap, z.null()]).optional(),
-    s3: z
-      .object({
-        accesskey: text.optional(),
-        secretkey: text.optional(),
-        sessiontoken: text.optional(),
-        region: z.string().min(1),
-        regionendpoint: z.string().optional(),
-        forcepathstyle: bool.default(false),
-        bucket: z.string().min(1),
-        encrypt: bool.default(false),
-        keyid: z.string().optional(),
-        secure: bool.default(true),
-        skipverify: bool.default(false),
-        v4auth: bool.default(true),
-        chunksize: intish.refine((n) => n >= 5 * 1024 * 1024, 'must be at least 5 MiB (5242880)').optional(),
-        multipartcopychunksize: intish.refine((n) => n >= 5 * 1024 * 1024, 'must be at least 5 MiB (5242880)').optional(),
-        multipartcopymaxconcurrency: intish.refine((n) => n >= 1, 'must be at least 1').optional(),
-        multipartcopythresholdsize: intish.optional(),
-        rootdirectory: z.string().default(''),
-        storageclass: z.string().default('STANDARD'),
-        objectacl: z.string().optional(),
-        useragent: z.string().optional(),
-        usedualstack: bool.optional(),
-        accelerate: bool.optional(),
-        loglevel: z.string().optional(),
-        maxattempts: intish.optional(),
-      })
-      .optional(),
+    s3: s3Schema.optional(),
     gcs: looseSection,
     azure: looseSection,
     swift: looseSection,
@@ -209,7 +224,8 @@ export type NotificationsConfig = z.output<typeof notificationsSchema>;
 
 /**
  * `redis`: Distribution v3's keys (go-redis UniversalOptions), v2's single `addr` too. One address is one server;
- * several are a Redis Cluster. Pool sizes parse but do not apply: ioredis pipelines every command over one connection.
+ * several are a Redis Cluster. Pool sizes parse but do not apply (warnings.ts says so): ioredis pipelines every
+ * command over one connection per server.
  */
 const redisSchema = z
   .object({

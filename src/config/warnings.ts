@@ -2,6 +2,7 @@
  * Settings that are valid but make clients fail or leave the registry open without saying so: warned at start
  * and by `wharf config check`, never refused (Distribution accepts them).
  */
+import { noEffectWarnings } from './noeffect.js';
 import type { Config } from './schema.js';
 
 function isAbsoluteHttpUrl(s: string): boolean {
@@ -26,5 +27,6 @@ export function configWarnings(config: Readonly<Config>, tree: Record<string, un
   }
   if (auth?.silly && !isAbsoluteHttpUrl(auth.silly.realm)) out.push(realmWarning('auth.silly.realm', auth.silly.realm));
   if (auth?.token && !auth.token.autoredirect && !isAbsoluteHttpUrl(auth.token.realm)) out.push(realmWarning('auth.token.realm', auth.token.realm));
+  out.push(...noEffectWarnings(config, tree));
   return out;
 }

@@ -1,21 +1,23 @@
 /**
  * The driver registry: a new driver is one file plus one line here. Drivers are imported when configured: the S3
- * SDK alone is about 20 MiB of a process's memory.
+ * SDK alone is about 20 MiB of a process's memory. Each factory gets its config section as the schema typed and
+ * defaulted it (src/config/schema.ts): no defaults are restated here.
  */
+import type { DriverConfig } from '../config/load.js';
 import { checked } from './checked.js';
 import type { StorageDriver } from './driver.js';
-import type { S3Options } from './s3.js';
 
-type Factory = (params: Record<string, unknown>) => Promise<StorageDriver>;
+type Factories = { [K in DriverConfig['name']]?: (params: Extract<DriverConfig, { name: K }>['params']) => Promise<StorageDriver> };
 
-export const DRIVERS: Record<string, Factory> = {
-  filesystem: async (p) => new (await import('./filesystem.js')).FilesystemDriver({ rootdirectory: String(p.rootdirectory ?? '/var/lib/registry'), fsync: p.fsync === true }),
+export const DRIVERS: Factories = {
+  filesystem: async (p) => new (await import('./filesystem.js')).FilesystemDriver(p),
   inmemory: async () => new (await import('./inmemory.js')).InMemoryDriver(),
-  s3: async (p) => new (await import('./s3.js')).S3Driver(p as unknown as S3Options),
+  s3: async (p) => new (await import('./s3.js')).S3Driver(p),
 };
 
-export async function createDriver(name: string, params: Record<string, unknown>): Promise<StorageDriver> {
-  const factory = DRIVERS[name];
-  if (!factory) throw new Error(`storage driver ${JSON.stringify(name)} is not supported yet`);
-  return checked(await factory(params));
+export async function createDriver(d: DriverConfig): Promise<StorageDriver> {
+  // TypeScript cannot correlate d.name with d.params across the union: DRIVERS' type ties each factory to its own.
+  const factory = DRIVERS[d.name] as ((params: DriverConfig['params']) => Promise<StorageDriver>) | undefined;
+  if (!factory) throw new Error(`storage driver ${JSON.stringify(d.name)} is not supported yet`);
+  return checked(await factory(d.params));
 }

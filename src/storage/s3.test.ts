@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { s3Unavailable, startS3, type S3Server } from '../../test/e2e/s3server.js';
+import { s3Schema } from '../config/schema.js';
 import { planParts, S3Driver } from './s3.js';
 import { runDriverSuite } from './suite.js';
 
@@ -36,7 +37,7 @@ if (reason) {
 } else {
   before(async () => {
     server = await startS3();
-    const d = new S3Driver({ bucket, region: server.region, regionendpoint: server.endpoint, accesskey: server.accessKey, secretkey: server.secretKey, forcepathstyle: true });
+    const d = new S3Driver(s3Schema.parse({ bucket, region: server.region, regionendpoint: server.endpoint, accesskey: server.accessKey, secretkey: server.secretKey, forcepathstyle: true }));
     await d.client.send(new CreateBucketCommand({ Bucket: bucket }));
     await d.close();
   });
@@ -48,7 +49,7 @@ if (reason) {
     name: 's3',
     newDriver: async () => {
       const root = `suite/${randomBytes(6).toString('hex')}`;
-      const driver = new S3Driver({ bucket, region: server!.region, regionendpoint: server!.endpoint, accesskey: server!.accessKey, secretkey: server!.secretKey, forcepathstyle: true, rootdirectory: root, chunksize: 5 * MiB });
+      const driver = new S3Driver(s3Schema.parse({ bucket, region: server!.region, regionendpoint: server!.endpoint, accesskey: server!.accessKey, secretkey: server!.secretKey, forcepathstyle: true, rootdirectory: root, chunksize: 5 * MiB }));
       return {
         driver,
         cleanup: async () => {

@@ -22,44 +22,26 @@ import {
   S3Client,
   UploadPartCommand,
   UploadPartCopyCommand,
+  type ObjectCannedACL,
   type S3ClientConfig,
   type StorageClass,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Readable } from 'node:stream';
+import type { S3Config } from '../config/schema.js';
 import { InvalidOffsetError, PathNotFoundError, StorageFullError, StorageUnavailableError, type FileInfo, type StorageDriver } from './driver.js';
 
 const MIN_PART = 5 * 1024 * 1024;
 const MAX_COPY = 5 * 1024 * 1024 * 1024;
 const SEG = '.seg/';
 
-export interface S3Options {
-  bucket: string;
-  region?: string;
-  regionendpoint?: string;
-  accesskey?: string;
-  secretkey?: string;
-  sessiontoken?: string;
-  forcepathstyle?: boolean;
-  secure?: boolean;
-  skipverify?: boolean;
-  encrypt?: boolean;
-  keyid?: string;
-  chunksize?: number;
-  multipartcopychunksize?: number;
-  multipartcopymaxconcurrency?: number;
-  multipartcopythresholdsize?: number;
-  rootdirectory?: string;
-  storageclass?: string;
-  objectacl?: string;
-  /** Attempts per request, with the SDK's exponential backoff between them. */
-  maxattempts?: number;
-  /** wharf's own: ms to establish a connection, and of socket inactivity before a request fails (then retried). */
-  connecttimeout?: number;
-  requesttimeout?: number;
+/** Tuning that is no config key (the tests shorten it); the rest is `storage.s3` as the schema defaulted it. */
+export interface S3Tuning {
   /** Presigned URL lifetime for redirects, ms. */
   redirectexpiry?: number;
 }
+
+export type S3Options = S3Config & S3Tuning;
 
 /** One part of a multipart assembly: a server-side copy of a range, or small ranges read and uploaded together. */
 export type PartJob = { kind: 'copy'; key: string; start: number; end: number } | { kind: 'upload'; pieces: Array<{ key: string; start: number; end: number }> };
@@ -124,6 +106,37 @@ function isMissing(err: unknown): boolean {
   return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.name === 'NoSuchUpload' || e?.$metadata?.httpStatusCode === 404;
 }
 
+/** The SDK client's settings for `o`: endpoint, credentials, retries, timeouts, TLS verification, user agent. */
+function clientConfig(o: S3Options): S3ClientConfig {
+  let endpoint = o.regionendpoint;
+  if (endpoint && !/^https?:\/\//.test(endpoint)) endpoint = `${o.secure ? 'https' : 'http'}://${endpoint}`;
+  const cfg: S3ClientConfig = {
+    region: o.region,
+    endpoint,
+    forcePathStyle: o.forcepathstyle,
+    maxAttempts: o.maxattempts,
+    // Bounded waits: a dead endpoint fails each attempt within connectionTimeout, a stalled one after
+    // requestTimeout of socket inactivity; after the retries the error is StorageUnavailableError (503).
+    requestHandler: {
+      connectionTimeout: o.connecttimeout,
+      requestTimeout: o.requesttimeout,
+      // skipverify: the endpoint's certificate is not checked (a self-signed test or in-house endpoint).
+      ...(o.skipverify ? { httpsAgent: { rejectUnauthorized: false } } : {}),
+    },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    customUserAgent: o.useragent,
+  };
+  // As in Distribution, the AWS endpoint variants apply to AWS's own endpoints: with regionendpoint they are
+  // ignored (the SDK would refuse the combination; warnings.ts says so at start).
+  if (!endpoint) {
+    if (o.usedualstack) cfg.useDualstackEndpoint = true;
+    if (o.accelerate) cfg.useAccelerateEndpoint = true;
+  }
+  if (o.accesskey && o.secretkey) cfg.credentials = { accessKeyId: o.accesskey, secretAccessKey: o.secretkey, sessionToken: o.sessiontoken };
+  return cfg;
+}
+
 export class S3Driver implements StorageDriver {
   readonly name = 's3';
   readonly client: S3Client;
@@ -134,35 +147,24 @@ export class S3Driver implements StorageDriver {
   private readonly copyThreshold: number;
   private readonly copyConcurrency: number;
   private readonly storageClass?: StorageClass;
+  private readonly acl: { ACL?: ObjectCannedACL };
   private readonly sse: { ServerSideEncryption?: 'AES256' | 'aws:kms'; SSEKMSKeyId?: string };
   private readonly redirectExpiry: number;
 
   constructor(o: S3Options) {
-    if (!o.bucket) throw new Error('storage.s3.bucket is required');
     this.bucket = o.bucket;
-    this.root = (o.rootdirectory ?? '').replace(/^\/+|\/+$/g, '');
-    this.chunkSize = Math.max(o.chunksize ?? 10 * 1024 * 1024, MIN_PART);
-    this.copyChunk = Math.max(o.multipartcopychunksize ?? 32 * 1024 * 1024, MIN_PART);
-    this.copyThreshold = o.multipartcopythresholdsize ?? 32 * 1024 * 1024;
-    this.copyConcurrency = o.multipartcopymaxconcurrency ?? 16;
-    this.storageClass = o.storageclass && o.storageclass !== 'NONE' ? (o.storageclass as StorageClass) : undefined;
+    this.root = o.rootdirectory.replace(/^\/+|\/+$/g, '');
+    this.chunkSize = o.chunksize;
+    this.copyChunk = o.multipartcopychunksize;
+    this.copyThreshold = o.multipartcopythresholdsize;
+    this.copyConcurrency = o.multipartcopymaxconcurrency;
+    this.storageClass = o.storageclass !== 'NONE' ? (o.storageclass as StorageClass) : undefined;
+    // Distribution's objectacl (default "private") is sent only when configured: buckets with ACLs disabled (AWS's
+    // default since 2023) refuse any other, and an absent ACL is private.
+    this.acl = o.objectacl !== undefined ? { ACL: o.objectacl as ObjectCannedACL } : {};
     this.sse = o.encrypt ? (o.keyid ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: o.keyid } : { ServerSideEncryption: 'AES256' }) : {};
     this.redirectExpiry = o.redirectexpiry ?? 20 * 60_000;
-    let endpoint = o.regionendpoint;
-    if (endpoint && !/^https?:\/\//.test(endpoint)) endpoint = `${o.secure === false ? 'http' : 'https'}://${endpoint}`;
-    const cfg: S3ClientConfig = {
-      region: o.region ?? 'us-east-1',
-      endpoint,
-      forcePathStyle: o.forcepathstyle ?? false,
-      maxAttempts: o.maxattempts ?? 5,
-      // Bounded waits: a dead endpoint fails each attempt within connectionTimeout, a stalled one after
-      // requestTimeout of socket inactivity; after the retries the error is StorageUnavailableError (503).
-      requestHandler: { connectionTimeout: o.connecttimeout ?? 5000, requestTimeout: o.requesttimeout ?? 60_000 },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    };
-    if (o.accesskey && o.secretkey) cfg.credentials = { accessKeyId: o.accesskey, secretAccessKey: o.secretkey, sessionToken: o.sessiontoken };
-    this.client = new S3Client(cfg);
+    this.client = new S3Client(clientConfig(o));
   }
 
   private key(path: string): string {
@@ -246,7 +248,7 @@ export class S3Driver implements StorageDriver {
 
   async putContent(path: string, data: Buffer): Promise<void> {
     await this.write(path, () =>
-      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(path), Body: data, ContentLength: data.length, StorageClass: this.storageClass, ...this.sse })),
+      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(path), Body: data, ContentLength: data.length, StorageClass: this.storageClass, ...this.acl, ...this.sse })),
     );
   }
 
@@ -341,7 +343,7 @@ export class S3Driver implements StorageDriver {
     };
     const flushPart = async () => {
       if (!uploadId) {
-        const r = await this.write(path, () => this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, StorageClass: this.storageClass, ...this.sse })));
+        const r = await this.write(path, () => this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, StorageClass: this.storageClass, ...this.acl, ...this.sse })));
         uploadId = r.UploadId!;
       }
       const chunks = buf;
@@ -366,7 +368,7 @@ export class S3Driver implements StorageDriver {
       }
       if (!uploadId) {
         const body = Buffer.concat(buf, bufLen);
-        await this.write(path, () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: bufLen, StorageClass: this.storageClass, ...this.sse })));
+        await this.write(path, () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: bufLen, StorageClass: this.storageClass, ...this.acl, ...this.sse })));
         return written;
       }
       if (bufLen > 0) await flushPart();
@@ -410,7 +412,7 @@ export class S3Driver implements StorageDriver {
   private async copyObject(path: string, from: string, to: string, size: number): Promise<void> {
     if (size <= Math.min(this.copyThreshold, MAX_COPY)) {
       await this.write(path, () =>
-        this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}`, StorageClass: this.storageClass, ...this.sse })),
+        this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}`, StorageClass: this.storageClass, ...this.acl, ...this.sse })),
       );
       return;
     }
@@ -419,7 +421,7 @@ export class S3Driver implements StorageDriver {
 
   /** Builds `to` from `parts` (in order) with one multipart upload: UploadPartCopy where S3 allows it. */
   private async assemble(path: string, to: string, parts: Segment[]): Promise<void> {
-    const mpu = await this.write(path, () => this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: to, StorageClass: this.storageClass, ...this.sse })));
+    const mpu = await this.write(path, () => this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: to, StorageClass: this.storageClass, ...this.acl, ...this.sse })));
     const uploadId = mpu.UploadId!;
     const done: Array<{ ETag: string; PartNumber: number }> = [];
     try {
