@@ -64,6 +64,8 @@ import {
 
 export const DEFAULT_GRACE_MS = 60 * 60 * 1000;
 export const DEFAULT_SETTLE_MS = 3000;
+/** Temporary files younger than this are never removed, even with no grace period. */
+const TEMPORARY_MIN_AGE_MS = 10 * 60 * 1000;
 
 export interface GcOptions {
   /** Report what would be removed; change nothing. */
@@ -212,8 +214,11 @@ class Collector {
 
   async run(): Promise<GcReport> {
     const { dryRun } = this.opts;
-    // 0. Leftovers of interrupted writes: a write takes milliseconds, so one older than the grace period is dead.
-    this.report.temporaryFiles = (await this.driver.sweepTemporary?.(new Date(this.cutoff), dryRun)) ?? [];
+    // 0. Leftovers of interrupted writes: a write takes milliseconds, so one older than the grace period, and at
+    // least TEMPORARY_MIN_AGE_MS old, is dead (with --grace 0s alone, a write under way would lose its file: a 500).
+    const start = this.cutoff + this.opts.graceMs;
+    const temporaryCutoff = Math.min(this.cutoff, start - TEMPORARY_MIN_AGE_MS);
+    this.report.temporaryFiles = (await this.driver.sweepTemporary?.(new Date(temporaryCutoff), dryRun)) ?? [];
 
     // 1. Scan and decide which manifests stay.
     const scans = await this.scanAll(!dryRun);
