@@ -83,7 +83,7 @@ export async function policiesPlanCommand(configPath: string | undefined, opts: 
   if (config.policies.length === 0) io.err.write('warning: no policies are configured: nothing would be untagged or deleted\n');
   const driver = await createDriver(storageDriverOf(config));
   try {
-    const plan = await makePlan(offlineRegistry(driver), new PolicySet(config.policies), { graceMs: config.gc.graceperiod });
+    const plan = await makePlan(offlineRegistry(driver), new PolicySet(config.policies), { graceMs: config.gc.graceperiod, exact: true });
     io.out.write(opts.json ? `${JSON.stringify(planJson(plan), null, 2)}\n` : `${formatPlan(plan).join('\n')}\n`);
     return 0;
   } catch (err) {
