@@ -31,7 +31,7 @@ function logstashLine(json: string): string {
 
 export function createLogger(opts: { level: string; formatter: Formatter; fields?: Record<string, unknown>; destination?: NodeJS.WritableStream }): Logger {
   const out = opts.destination ?? process.stderr;
-  const level = opts.level === 'warn' ? 'warn' : opts.level;
+  const { level } = opts;
   const base = { ...(opts.fields ?? {}) };
   if (opts.formatter === 'json') return pino({ level, base, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (l, n) => ({ level: LEVEL_NAMES[n] ?? l }) } }, out);
   const convert = opts.formatter === 'text' ? textLine : logstashLine;

@@ -155,7 +155,7 @@ export async function readBody(req: IncomingMessage, limit: number, onTooLarge: 
   return Buffer.concat(parts, total);
 }
 
-/** The declared Content-Length, undefined when absent; throws on a malformed value. */
+/** The declared Content-Length: undefined when absent, and when not a non-negative safe integer. */
 export function contentLength(req: IncomingMessage): number | undefined {
   const v = req.headers['content-length'];
   if (v === undefined) return undefined;

@@ -6,8 +6,4 @@ export const MT = {
   dockerSchema1Signed: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
   ociIndex: 'application/vnd.oci.image.index.v1+json',
-  ociEmpty: 'application/vnd.oci.empty.v1+json',
 } as const;
-
-export const MANIFEST_MEDIA_TYPES: readonly string[] = [MT.dockerManifest, MT.dockerList, MT.ociManifest, MT.ociIndex];
-export const INDEX_MEDIA_TYPES: readonly string[] = [MT.dockerList, MT.ociIndex];

@@ -60,6 +60,9 @@ class TokenError extends Error {
   }
 }
 
+/** The largest token request form accepted (a password grant is a few hundred bytes). */
+const MAX_FORM_BYTES = 64 * 1024;
+
 export class TokenServer {
   constructor(private readonly opts: TokenServerOptions) {}
 
@@ -171,12 +174,15 @@ export class TokenServer {
   }
 
   private async post(req: IncomingMessage): Promise<Record<string, unknown>> {
-    let raw = '';
-    for await (const chunk of req) {
-      raw += chunk;
-      if (raw.length > 64 * 1024) throw new TokenError(400, { error: 'invalid_request', error_description: 'request too large' });
+    // Decoded once, whole: a chunk boundary may split a UTF-8 sequence.
+    const parts: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_FORM_BYTES) throw new TokenError(400, { error: 'invalid_request', error_description: 'request too large' });
+      parts.push(chunk);
     }
-    const form = new URLSearchParams(raw);
+    const form = new URLSearchParams(Buffer.concat(parts, size).toString('utf8'));
     this.checkService(form.get('service'));
     const grantType = form.get('grant_type');
     let account: string;
