@@ -5,7 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { s3Unavailable, startS3, type S3Server } from '../../test/e2e/s3server.js';
 import { s3Schema } from '../config/schema.js';
-import { planParts, S3Driver } from './s3.js';
+import { S3Driver } from './s3.js';
+import { planParts } from './s3parts.js';
 import { runDriverSuite } from './suite.js';
 
 const MiB = 1024 * 1024;

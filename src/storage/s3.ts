@@ -23,118 +23,24 @@ import {
   UploadPartCommand,
   UploadPartCopyCommand,
   type ObjectCannedACL,
-  type S3ClientConfig,
   type StorageClass,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Readable } from 'node:stream';
-import type { S3Config } from '../config/schema.js';
+import { clientConfig, isMissing, type S3Options } from './s3client.js';
+import { MIN_PART, planParts, type PartJob } from './s3parts.js';
 import { InvalidOffsetError, PathNotFoundError, StorageFullError, StorageUnavailableError, type FileInfo, type StorageDriver } from './driver.js';
 
-const MIN_PART = 5 * 1024 * 1024;
 const MAX_COPY = 5 * 1024 * 1024 * 1024;
 const SEG = '.seg/';
 
-/** Tuning that is no config key (the tests shorten it); the rest is `storage.s3` as the schema defaulted it. */
-export interface S3Tuning {
-  /** Presigned URL lifetime for redirects, ms. */
-  redirectexpiry?: number;
-}
-
-export type S3Options = S3Config & S3Tuning;
-
-/** One part of a multipart assembly: a server-side copy of a range, or small ranges read and uploaded together. */
-export type PartJob = { kind: 'copy'; key: string; start: number; end: number } | { kind: 'upload'; pieces: Array<{ key: string; start: number; end: number }> };
-
-/**
- * Plans the parts that assemble `segments` in order. Every part but the last is at least 5 MiB (S3's rule):
- * ranges of large segments are copied server-side in `copyChunk` pieces; small segments, and the bytes needed to
- * top them up to 5 MiB, are read and uploaded (so at most ~5 MiB passes through wharf per such part).
- */
-export function planParts(segments: Array<{ key: string; size: number }>, copyChunk: number): PartJob[] {
-  const jobs: PartJob[] = [];
-  let pending: Array<{ key: string; start: number; end: number }> = [];
-  let pendingSize = 0;
-  const flush = () => {
-    if (pendingSize > 0) jobs.push({ kind: 'upload', pieces: pending });
-    pending = [];
-    pendingSize = 0;
-  };
-  segments.forEach((seg, i) => {
-    const last = i === segments.length - 1;
-    let start = 0;
-    if (pendingSize > 0) {
-      const take = Math.min(MIN_PART - pendingSize, seg.size);
-      if (take > 0) pending.push({ key: seg.key, start: 0, end: take });
-      pendingSize += take;
-      start = take;
-      if (pendingSize >= MIN_PART) flush();
-    }
-    const rest = seg.size - start;
-    if (rest <= 0) return;
-    if (rest < MIN_PART && !last) {
-      pending.push({ key: seg.key, start, end: seg.size });
-      pendingSize += rest;
-      return;
-    }
-    if (pendingSize > 0) {
-      // Only reachable on the last segment: the pending bytes must precede it in their own (final-sized) part.
-      pending.push({ key: seg.key, start, end: seg.size });
-      pendingSize += rest;
-      return;
-    }
-    while (start < seg.size) {
-      let end = Math.min(start + copyChunk, seg.size);
-      if (seg.size - end > 0 && seg.size - end < MIN_PART) end = seg.size;
-      jobs.push({ kind: 'copy', key: seg.key, start, end });
-      start = end;
-    }
-  });
-  flush();
-  return jobs;
-}
+export type { S3Options, S3Tuning } from './s3client.js';
 
 interface Segment {
   key: string;
   offset: number;
   size: number;
   modTime: Date;
-}
-
-function isMissing(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number }; Code?: string };
-  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.name === 'NoSuchUpload' || e?.$metadata?.httpStatusCode === 404;
-}
-
-/** The SDK client's settings for `o`: endpoint, credentials, retries, timeouts, TLS verification, user agent. */
-function clientConfig(o: S3Options): S3ClientConfig {
-  let endpoint = o.regionendpoint;
-  if (endpoint && !/^https?:\/\//.test(endpoint)) endpoint = `${o.secure ? 'https' : 'http'}://${endpoint}`;
-  const cfg: S3ClientConfig = {
-    region: o.region,
-    endpoint,
-    forcePathStyle: o.forcepathstyle,
-    maxAttempts: o.maxattempts,
-    // Bounded waits: a dead endpoint fails each attempt within connectionTimeout, a stalled one after
-    // requestTimeout of socket inactivity; after the retries the error is StorageUnavailableError (503).
-    requestHandler: {
-      connectionTimeout: o.connecttimeout,
-      requestTimeout: o.requesttimeout,
-      // skipverify: the endpoint's certificate is not checked (a self-signed test or in-house endpoint).
-      ...(o.skipverify ? { httpsAgent: { rejectUnauthorized: false } } : {}),
-    },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    customUserAgent: o.useragent,
-  };
-  // As in Distribution, the AWS endpoint variants apply to AWS's own endpoints: with regionendpoint they are
-  // ignored (the SDK would refuse the combination; warnings.ts says so at start).
-  if (!endpoint) {
-    if (o.usedualstack) cfg.useDualstackEndpoint = true;
-    if (o.accelerate) cfg.useAccelerateEndpoint = true;
-  }
-  if (o.accesskey && o.secretkey) cfg.credentials = { accessKeyId: o.accesskey, secretAccessKey: o.secretkey, sessionToken: o.sessiontoken };
-  return cfg;
 }
 
 export class S3Driver implements StorageDriver {
