@@ -154,5 +154,6 @@ async function worker(spec: LoadSpec): Promise<LoadResult> {
 
 if (!isMainThread && parentPort && (workerData as LoadSpec | undefined)?.url) {
   const port = parentPort;
-  worker(workerData as LoadSpec).then((r) => port.postMessage(r));
+  // A rejection is unhandled on purpose: it ends the worker, and the parent sees it as the worker's 'error'.
+  void worker(workerData as LoadSpec).then((r) => port.postMessage(r));
 }

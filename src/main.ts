@@ -63,7 +63,13 @@ program
       if (stopping) return;
       stopping = true;
       log.info(`${signal} received: draining for up to ${config.http.draintimeout} ms`);
-      running.shutdown(config.http.draintimeout).then(() => process.exit(0));
+      running.shutdown(config.http.draintimeout).then(
+        () => process.exit(0),
+        (err: Error) => {
+          log.fatal({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));

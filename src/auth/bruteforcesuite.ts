@@ -29,8 +29,9 @@ export interface SuiteOptions {
 
 export function runThrottleStoreSuite(name: string, o: SuiteOptions): void {
   const skipped = (title: string) => o.skip?.find((s) => s.tests.includes(title))?.reason;
-  const test = (title: string, fn: (t: { store: ThrottleStore; t0: number; id: string }) => Promise<void>) =>
+  const test = (title: string, fn: (t: { store: ThrottleStore; t0: number; id: string }) => Promise<void>): void => {
     it(title, { skip: skipped(title) }, () => fn({ store: o.store(), t0: o.now(), id: randomBytes(4).toString('hex') }));
+  };
   const p = SUITE_POLICY;
   let n = 0;
   const pw = () => `guess-${n++}`;

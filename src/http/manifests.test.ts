@@ -15,7 +15,6 @@ describe('Accept negotiation', () => {
   let oci: Pushed;
   let list: Pushed;
   let index: Pushed;
-  let armOnly: Pushed;
 
   before(async () => {
     reg = await startTestRegistry();
@@ -23,7 +22,7 @@ describe('Accept negotiation', () => {
     oci = await pushImage(reg, 'n/r', 'oci', MT.ociManifest);
     list = await pushManifest(reg, 'n/r', 'list', indexOf(MT.dockerList, [docker]), MT.dockerList);
     index = await pushManifest(reg, 'n/r', 'index', indexOf(MT.ociIndex, [oci]), MT.ociIndex);
-    armOnly = await pushManifest(reg, 'n/r', 'arm', indexOf(MT.dockerList, [docker], [{ architecture: 'arm64', os: 'linux' }]), MT.dockerList);
+    await pushManifest(reg, 'n/r', 'arm', indexOf(MT.dockerList, [docker], [{ architecture: 'arm64', os: 'linux' }]), MT.dockerList);
   });
   after(() => reg.close());
 

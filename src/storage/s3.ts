@@ -28,7 +28,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Readable } from 'node:stream';
 import { clientConfig, isMissing, type S3Options } from './s3client.js';
-import { MIN_PART, planParts, type PartJob } from './s3parts.js';
+import { planParts } from './s3parts.js';
 import { InvalidOffsetError, PathNotFoundError, StorageFullError, StorageUnavailableError, type FileInfo, type StorageDriver } from './driver.js';
 
 const MAX_COPY = 5 * 1024 * 1024 * 1024;
@@ -183,13 +183,13 @@ export class S3Driver implements StorageDriver {
     if (offset > size) throw new InvalidOffsetError(path, offset);
     const stop = Math.min(end ?? size, size);
     const wanted = segs.filter((s) => s.offset + s.size > offset && s.offset < stop);
-    const self = this;
+    const range = (key: string, from: number, to: number) => this.getRange(path, key, from, to);
     return Readable.from(
       (async function* () {
         for (const s of wanted) {
           const from = Math.max(0, offset - s.offset);
           const to = Math.min(s.size, stop - s.offset);
-          for await (const chunk of await self.getRange(path, s.key, from, to)) yield chunk as Buffer;
+          for await (const chunk of await range(s.key, from, to)) yield chunk as Buffer;
         }
       })(),
     );

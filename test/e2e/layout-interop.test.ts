@@ -509,7 +509,7 @@ describe('crash safety and restarts on one data directory', () => {
   const cases: Array<{ how: string; send: (name: string, digest: string) => Promise<{ done: Promise<number | Error> }> }> = [
     {
       how: 'a streamed PATCH',
-      send: async (name, _digest) => {
+      send: async (name) => {
         const post = await fetch(`${w.url}/v2/${name}/blobs/uploads/`, { method: 'POST' });
         assert.equal(post.status, 202);
         return trickle(new URL(post.headers.get('location')!, w.url).href, 'PATCH', big);

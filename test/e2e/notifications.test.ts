@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freePort, makeImage, OCI_MANIFEST, pushBlob, pushManifest, sha256, startWharf, testConfig, type Wharf } from './harness.js';
+import { freePort, makeImage, OCI_MANIFEST, pushBlob, sha256, startWharf, testConfig, type Wharf } from './harness.js';
 import { call, startSession, withQuery } from './api.js';
 import { eventually, metric, scrape } from './ops.js';
 

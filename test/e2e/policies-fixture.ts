@@ -160,7 +160,7 @@ export function scenario(withYoungOrphan: boolean): Scenario & { builds: Item[];
   // The same text gives the same layer: build-1's own.
   const sharedWithOther = f.image('other/lib', 'stable', 'lib', true, 0, 'amd64', layer('own build-1 amd64'));
   const release = f.image('ci/app', 'release-1', 'release-1', true, 0);
-  const v2 = f.image('ci/app', 'v2.0', 'v2.0', true, 0);
+  f.image('ci/app', 'v2.0', 'v2.0', true, 0);
   const keptReferrers = [f.referrer(builds[24], true), f.referrer(builds[27], true)];
   f.referrer(builds[4], false);
   f.signature(builds[2], false);

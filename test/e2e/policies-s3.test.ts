@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startWharf, type Wharf } from './harness.js';
 import { eventually, sleep } from './ops.js';
-import { assertRunMatchesPlan, complete, listTags, policiesYaml, pushItem, scenario, wharfCli, type PlanJson } from './policies-fixture.js';
+import { assertRunMatchesPlan, complete, policiesYaml, pushItem, scenario, wharfCli, type PlanJson } from './policies-fixture.js';
 import { s3Unavailable, startS3, type S3Server } from './s3server.js';
 import { createBucket, listKeys, wharfS3Config } from './s3wharf.js';
 import { copy, SKOPEO, SKOPEO_MISSING } from './skopeo.js';

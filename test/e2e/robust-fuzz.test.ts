@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { makeImage, OCI_INDEX, OCI_MANIFEST, startWharf, storedRepositories, type Wharf } from './harness.js';
 import { call, rel } from './api.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
 import { PathNotFoundError } from '../driver.js';
-import { chunks, failingAfter, sha256, MiB, type DefineTest } from './kit.js';
+import { chunks, failingAfter, MiB, type DefineTest } from './kit.js';
 
 export function appendTests(test: DefineTest): void {
   // append

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { checked } from '../checked.js';
 import { InvalidPathError, type StorageDriver } from '../driver.js';
-import { chunks, sha256, type DefineTest } from './kit.js';
+import { chunks, type DefineTest } from './kit.js';
 
 /** Paths `checked()` must refuse for every method. */
 const INVALID_PATHS = [
