@@ -14,7 +14,15 @@ export default tseslint.config(
       // node:test's test(), it() and describe() return promises the runner itself awaits: not floating.
       '@typescript-eslint/no-floating-promises': [
         'error',
-        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }] },
+        {
+          allowForKnownSafeCalls: [
+            {
+              from: 'package',
+              package: 'node:test',
+              name: ['test', 'it', 'describe', 'suite', 'before', 'after', 'beforeEach', 'afterEach'],
+            },
+          ],
+        },
       ],
       // `const { secret, ...rest } = o` is how a key is left out of a copy: the named key is meant to go unused.
       '@typescript-eslint/no-unused-vars': ['error', { ignoreRestSiblings: true }],

@@ -428,7 +428,7 @@ function alertBox(text) {
   main.prepend(h('p', { class: 'notice notice-error', role: 'alert' }, text));
 }
 
-/** @param {any[]} headers @param {any[][]} rows @param {string} caption */
+/** @param {string} caption @param {any[]} headers @param {Node[]} rows (the table's rows, `tr` elements) */
 function table(caption, headers, rows, attrs = {}) {
   return h('div', { class: 'table-wrap' }, h('table', attrs, h('caption', { class: 'visually-hidden' }, caption), h('thead', null, h('tr', null, headers.map((x) => (x instanceof Node ? x : h('th', { scope: 'col' }, x))))), h('tbody', null, rows)));
 }
@@ -517,6 +517,7 @@ function cachedMark(/** @type {string | null} */ upstream) {
   return upstream ? h('span', { class: 'cached', title: `Pull-through cache of ${upstream}` }, ` cache of ${upstream}`) : null;
 }
 
+/** @param {string} name @param {URLSearchParams} q */
 async function viewRepository(name, q) {
   show(crumbs(['Repositories', '#/'], [name]), title(name), h('p', { class: 'muted' }, 'Loading tags…'));
   const r = await getJson(`${UI_API}tags?repository=${encodeURIComponent(name)}`, { scope: `repository:${name}:pull` });
