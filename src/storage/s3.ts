@@ -7,28 +7,21 @@
  * `<key>.seg/<16-digit offset>`, each written by one append (streamed, multipart when large; aborted on failure,
  * so appends are all or nothing). Segments are readable, so any replica can continue or re-hash an upload.
  * Moving a segmented file into place assembles it server-side with UploadPartCopy; segments smaller than S3's
- * 5 MiB minimum part size are read through and re-uploaded (bounded by that minimum).
+ * 5 MiB minimum part size are read through and re-uploaded (bounded by that minimum): s3transfer.ts.
  */
 import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
   CopyObjectCommand,
-  CreateMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
-  UploadPartCommand,
-  UploadPartCopyCommand,
-  type ObjectCannedACL,
-  type StorageClass,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Readable } from 'node:stream';
-import { clientConfig, isMissing, type S3Options } from './s3client.js';
-import { planParts } from './s3parts.js';
+import { clientConfig, isMissing, objectParams, type S3Options } from './s3client.js';
+import { assemble, streamObject, type S3Access } from './s3transfer.js';
 import { InvalidOffsetError, PathNotFoundError, StorageFullError, StorageUnavailableError, type FileInfo, type StorageDriver } from './driver.js';
 
 const MAX_COPY = 5 * 1024 * 1024 * 1024;
@@ -48,29 +41,27 @@ export class S3Driver implements StorageDriver {
   readonly client: S3Client;
   private readonly bucket: string;
   private readonly root: string;
-  private readonly chunkSize: number;
-  private readonly copyChunk: number;
   private readonly copyThreshold: number;
-  private readonly copyConcurrency: number;
-  private readonly storageClass?: StorageClass;
-  private readonly acl: { ACL?: ObjectCannedACL };
-  private readonly sse: { ServerSideEncryption?: 'AES256' | 'aws:kms'; SSEKMSKeyId?: string };
   private readonly redirectExpiry: number;
+  /** What the multipart transfers (s3transfer.ts) use of this driver. */
+  private readonly access: S3Access;
 
   constructor(o: S3Options) {
     this.bucket = o.bucket;
     this.root = o.rootdirectory.replace(/^\/+|\/+$/g, '');
-    this.chunkSize = o.chunksize;
-    this.copyChunk = o.multipartcopychunksize;
     this.copyThreshold = o.multipartcopythresholdsize;
-    this.copyConcurrency = o.multipartcopymaxconcurrency;
-    this.storageClass = o.storageclass !== 'NONE' ? (o.storageclass as StorageClass) : undefined;
-    // Distribution's objectacl (default "private") is sent only when configured: buckets with ACLs disabled (AWS's
-    // default since 2023) refuse any other, and an absent ACL is private.
-    this.acl = o.objectacl !== undefined ? { ACL: o.objectacl as ObjectCannedACL } : {};
-    this.sse = o.encrypt ? (o.keyid ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: o.keyid } : { ServerSideEncryption: 'AES256' }) : {};
     this.redirectExpiry = o.redirectexpiry ?? 20 * 60_000;
     this.client = new S3Client(clientConfig(o));
+    this.access = {
+      client: this.client,
+      bucket: this.bucket,
+      objectParams: objectParams(o),
+      chunkSize: o.chunksize,
+      copyChunk: o.multipartcopychunksize,
+      copyConcurrency: o.multipartcopymaxconcurrency,
+      write: (path, fn) => this.write(path, fn),
+      getRange: (path, key, start, end) => this.getRange(path, key, start, end),
+    };
   }
 
   private key(path: string): string {
@@ -154,7 +145,7 @@ export class S3Driver implements StorageDriver {
 
   async putContent(path: string, data: Buffer): Promise<void> {
     await this.write(path, () =>
-      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(path), Body: data, ContentLength: data.length, StorageClass: this.storageClass, ...this.acl, ...this.sse })),
+      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(path), Body: data, ContentLength: data.length, ...this.access.objectParams })),
     );
   }
 
@@ -211,7 +202,7 @@ export class S3Driver implements StorageDriver {
     const segKey = `${this.segPrefix(path)}${String(size).padStart(16, '0')}`;
     let written: number;
     try {
-      written = await this.streamObject(path, segKey, source);
+      written = await streamObject(this.access, path, segKey, source);
     } catch (err) {
       if (plain && plain.size > 0) await this.deleteKeys(path, [firstSeg]).catch(() => undefined);
       throw err;
@@ -223,70 +214,6 @@ export class S3Driver implements StorageDriver {
       else await this.deleteKeys(path, [segKey]);
     }
     return size + written;
-  }
-
-  /**
-   * Streams `source` into object `key`: one PutObject when it fits in a part, else a multipart upload whose parts
-   * are uploaded while the next is read (at most two parts in memory). On any failure the multipart upload is
-   * aborted, nothing is stored, and the source's own error (if it failed) is rethrown.
-   */
-  private async streamObject(path: string, key: string, source: AsyncIterable<Buffer>): Promise<number> {
-    let uploadId: string | undefined;
-    const parts: Array<{ ETag: string; PartNumber: number }> = [];
-    let inFlight: Promise<void> | null = null;
-    let partNo = 0;
-    let sourceError: unknown;
-    let written = 0;
-    let buf: Buffer[] = [];
-    let bufLen = 0;
-    const uploadPart = (chunks: Buffer[], length: number): Promise<void> => {
-      const PartNumber = ++partNo;
-      return this.write(path, () =>
-        this.client.send(new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber, Body: Readable.from(chunks), ContentLength: length })),
-      ).then((r) => {
-        parts.push({ ETag: r.ETag!, PartNumber });
-      });
-    };
-    const flushPart = async () => {
-      if (!uploadId) {
-        const r = await this.write(path, () => this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, StorageClass: this.storageClass, ...this.acl, ...this.sse })));
-        uploadId = r.UploadId!;
-      }
-      const chunks = buf;
-      const length = bufLen;
-      buf = [];
-      bufLen = 0;
-      if (inFlight) await inFlight;
-      inFlight = uploadPart(chunks, length);
-      inFlight.catch(() => undefined);
-    };
-    try {
-      try {
-        for await (const chunk of source) {
-          buf.push(chunk);
-          bufLen += chunk.length;
-          written += chunk.length;
-          if (bufLen >= this.chunkSize) await flushPart();
-        }
-      } catch (err) {
-        sourceError = err;
-        throw err;
-      }
-      if (!uploadId) {
-        const body = Buffer.concat(buf, bufLen);
-        await this.write(path, () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: bufLen, StorageClass: this.storageClass, ...this.acl, ...this.sse })));
-        return written;
-      }
-      if (bufLen > 0) await flushPart();
-      if (inFlight) await inFlight;
-      parts.sort((a, b) => a.PartNumber - b.PartNumber);
-      await this.write(path, () => this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } })));
-      return written;
-    } catch (err) {
-      if (inFlight) await (inFlight as Promise<void>).catch(() => undefined);
-      if (uploadId) await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
-      throw sourceError ?? err;
-    }
   }
 
   async stat(path: string): Promise<FileInfo> {
@@ -318,56 +245,11 @@ export class S3Driver implements StorageDriver {
   private async copyObject(path: string, from: string, to: string, size: number): Promise<void> {
     if (size <= Math.min(this.copyThreshold, MAX_COPY)) {
       await this.write(path, () =>
-        this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}`, StorageClass: this.storageClass, ...this.acl, ...this.sse })),
+        this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}`, ...this.access.objectParams })),
       );
       return;
     }
-    await this.assemble(path, to, [{ key: from, offset: 0, size, modTime: new Date() }]);
-  }
-
-  /** Builds `to` from `parts` (in order) with one multipart upload: UploadPartCopy where S3 allows it. */
-  private async assemble(path: string, to: string, parts: Segment[]): Promise<void> {
-    const mpu = await this.write(path, () => this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: to, StorageClass: this.storageClass, ...this.acl, ...this.sse })));
-    const uploadId = mpu.UploadId!;
-    const done: Array<{ ETag: string; PartNumber: number }> = [];
-    try {
-      const jobs = planParts(parts, this.copyChunk);
-      let next = 0;
-      const worker = async () => {
-        while (next < jobs.length) {
-          const n = next++;
-          const job = jobs[n];
-          const PartNumber = n + 1;
-          if (job.kind === 'copy') {
-            const r = await this.write(path, () =>
-              this.client.send(
-                new UploadPartCopyCommand({
-                  Bucket: this.bucket,
-                  Key: to,
-                  UploadId: uploadId,
-                  PartNumber,
-                  CopySource: `${this.bucket}/${encodeURIComponent(job.key).replace(/%2F/g, '/')}`,
-                  CopySourceRange: job.end > job.start ? `bytes=${job.start}-${job.end - 1}` : undefined,
-                }),
-              ),
-            );
-            done.push({ ETag: r.CopyPartResult!.ETag!, PartNumber });
-          } else {
-            const bufs: Buffer[] = [];
-            for (const p of job.pieces) for await (const c of await this.getRange(path, p.key, p.start, p.end)) bufs.push(c as Buffer);
-            const body = Buffer.concat(bufs);
-            const r = await this.write(path, () => this.client.send(new UploadPartCommand({ Bucket: this.bucket, Key: to, UploadId: uploadId, PartNumber, Body: body, ContentLength: body.length })));
-            done.push({ ETag: r.ETag!, PartNumber });
-          }
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(this.copyConcurrency, jobs.length) }, worker));
-      done.sort((a, b) => a.PartNumber - b.PartNumber);
-      await this.write(path, () => this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: to, UploadId: uploadId, MultipartUpload: { Parts: done } })));
-    } catch (err) {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: to, UploadId: uploadId })).catch(() => undefined);
-      throw err;
-    }
+    await assemble(this.access, path, to, [{ key: from, size }]);
   }
 
   async move(src: string, dst: string): Promise<void> {
@@ -382,7 +264,7 @@ export class S3Driver implements StorageDriver {
     const total = segs.reduce((n, s) => n + s.size, 0);
     if (total === 0) await this.putContent(dst, Buffer.alloc(0));
     else if (segs.length === 1) await this.copyObject(src, segs[0].key, this.key(dst), segs[0].size);
-    else await this.assemble(src, this.key(dst), segs.filter((s) => s.size > 0));
+    else await assemble(this.access, src, this.key(dst), segs.filter((s) => s.size > 0));
     await this.deleteKeys(src, segs.map((s) => s.key));
   }
 

@@ -1,5 +1,5 @@
 /** The S3 driver's options and the SDK client settings made from them, and what counts as not found. */
-import type { S3ClientConfig } from '@aws-sdk/client-s3';
+import type { ObjectCannedACL, S3ClientConfig, StorageClass } from '@aws-sdk/client-s3';
 import type { S3Config } from '../config/schema.js';
 
 /** Tuning that is no config key (the tests shorten it); the rest is `storage.s3` as the schema defaulted it. */
@@ -45,4 +45,15 @@ export function clientConfig(o: S3Options): S3ClientConfig {
   }
   if (o.accesskey && o.secretkey) cfg.credentials = { accessKeyId: o.accesskey, secretAccessKey: o.secretkey, sessionToken: o.sessiontoken };
   return cfg;
+}
+
+/** What every object write carries: storage class, canned ACL, server-side encryption. */
+export function objectParams(o: S3Options): { StorageClass?: StorageClass; ACL?: ObjectCannedACL; ServerSideEncryption?: 'AES256' | 'aws:kms'; SSEKMSKeyId?: string } {
+  return {
+    StorageClass: o.storageclass !== 'NONE' ? (o.storageclass as StorageClass) : undefined,
+    // Distribution's objectacl (default "private") is sent only when configured: buckets with ACLs disabled (AWS's
+    // default since 2023) refuse any other, and an absent ACL is private.
+    ...(o.objectacl !== undefined ? { ACL: o.objectacl as ObjectCannedACL } : {}),
+    ...(o.encrypt ? (o.keyid ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: o.keyid } : { ServerSideEncryption: 'AES256' as const }) : {}),
+  };
 }
