@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { ociError } from '../oci/errors.js';
 import type { Digest } from '../oci/names.js';
 import { isNotFound, type ReadHandle, type StorageDriver } from '../storage/driver.js';
+import { contentOrNull, orIfNotFound, statOrNull } from '../storage/notfound.js';
 import { InMemoryDescriptorCache, type DescriptorCache } from './cache.js';
 import { blobData, layerLink } from './paths.js';
 
@@ -25,15 +26,10 @@ export class BlobStore {
   async globalSize(d: Digest, fresh = false): Promise<number | null> {
     const cached = fresh ? undefined : await this.cache.size(d.value);
     if (cached !== undefined) return cached;
-    try {
-      const st = await this.driver.stat(blobData(d));
-      if (st.isDir) return null;
-      await this.cache.setSize(d.value, st.size);
-      return st.size;
-    } catch (err) {
-      if (isNotFound(err)) return null;
-      throw err;
-    }
+    const st = await statOrNull(this.driver, blobData(d));
+    if (!st || st.isDir) return null;
+    await this.cache.setSize(d.value, st.size);
+    return st.size;
   }
 
   /**
@@ -43,20 +39,15 @@ export class BlobStore {
    */
   async isLinked(name: string, d: Digest, fresh = false): Promise<boolean> {
     if (!fresh && (await this.cache.linked('layer', name, d.value))) return true;
-    try {
-      if (fresh) {
-        const st = await this.driver.stat(layerLink(name, d));
-        if (st.isDir || st.size !== d.value.length) return false;
-      } else {
-        const content = (await this.driver.getContent(layerLink(name, d))).toString('utf8').trim();
-        if (content !== d.value) return false;
-      }
-      await this.cache.setLinked('layer', name, d.value);
-      return true;
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      throw err;
+    if (fresh) {
+      const st = await statOrNull(this.driver, layerLink(name, d));
+      if (!st || st.isDir || st.size !== d.value.length) return false;
+    } else {
+      const content = await contentOrNull(this.driver, layerLink(name, d));
+      if (content?.toString('utf8').trim() !== d.value) return false;
     }
+    await this.cache.setLinked('layer', name, d.value);
+    return true;
   }
 
   /** The blob as seen from repository `name`; throws BLOB_UNKNOWN when not linked there or missing. */
@@ -108,10 +99,7 @@ export class BlobStore {
     if (!(await this.isLinked(name, d))) throw ociError('BLOB_UNKNOWN', d.value);
     await this.cache.forgetLink('layer', name, d.value);
     try {
-      await this.driver.delete(layerLink(name, d).replace(/\/link$/, ''));
-    } catch (err) {
-      if (isNotFound(err)) throw ociError('BLOB_UNKNOWN', d.value);
-      throw err;
+      if ((await orIfNotFound(this.driver.delete(layerLink(name, d).replace(/\/link$/, '')), 'missing')) === 'missing') throw ociError('BLOB_UNKNOWN', d.value);
     } finally {
       // Again: another replica may have re-cached the link from storage between the first forget and the delete.
       await this.cache.forgetLink('layer', name, d.value);

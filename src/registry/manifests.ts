@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { ociError } from '../oci/errors.js';
 import { artifactTypeOf, parseManifest, referencedBlobs, type Descriptor, type ParsedManifest } from '../oci/manifest.js';
 import { DIGEST_ALGORITHMS, parseDigest, type Digest } from '../oci/names.js';
-import { isNotFound, type StorageDriver } from '../storage/driver.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { contentOrNull, listOrEmpty, orIfNotFound } from '../storage/notfound.js';
 import type { BlobStore } from './blobs.js';
 import { InMemoryDescriptorCache, type DescriptorCache } from './cache.js';
 import { Lru } from './lru.js';
@@ -46,15 +47,10 @@ export class ManifestStore {
   /** Whether the repository links the manifest; `fresh` skips the cache (garbage collection may have unlinked it). */
   async isLinked(name: string, d: Digest, fresh = false): Promise<boolean> {
     if (!fresh && (await this.links.linked('manifest', name, d.value))) return true;
-    try {
-      const content = (await this.driver.getContent(revisionLink(name, d))).toString('utf8').trim();
-      if (content !== d.value) return false;
-      await this.links.setLinked('manifest', name, d.value);
-      return true;
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      throw err;
-    }
+    const content = await contentOrNull(this.driver, revisionLink(name, d));
+    if (content?.toString('utf8').trim() !== d.value) return false;
+    await this.links.setLinked('manifest', name, d.value);
+    return true;
   }
 
   /** The manifest as seen from repository `name`; throws MANIFEST_UNKNOWN. */
@@ -69,13 +65,8 @@ export class ManifestStore {
   async load(d: Digest): Promise<StoredManifest | null> {
     const cached = this.cache.get(d.value);
     if (cached) return cached;
-    let bytes: Buffer;
-    try {
-      bytes = await this.blobs.getSmall(d);
-    } catch (err) {
-      if (isNotFound(err)) return null;
-      throw err;
-    }
+    const bytes = await orIfNotFound(this.blobs.getSmall(d), null);
+    if (!bytes) return null;
     let parsed: ParsedManifest;
     try {
       parsed = parseManifest(bytes, undefined);
@@ -170,14 +161,7 @@ export class ManifestStore {
   async revisions(name: string): Promise<Digest[]> {
     const out: Digest[] = [];
     for (const algorithm of Object.keys(DIGEST_ALGORITHMS)) {
-      let entries: string[];
-      try {
-        entries = await this.driver.list(revisionsDir(name, algorithm));
-      } catch (err) {
-        if (isNotFound(err)) continue;
-        throw err;
-      }
-      for (const e of entries) {
+      for (const e of await listOrEmpty(this.driver, revisionsDir(name, algorithm))) {
         const d = parseDigest(`${algorithm}:${basename(e)}`);
         if (d) out.push(d);
       }

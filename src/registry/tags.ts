@@ -2,6 +2,7 @@
 import { ociError } from '../oci/errors.js';
 import { parseDigest, type Digest } from '../oci/names.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
+import { orIfNotFound, statOrNull } from '../storage/notfound.js';
 import { Lru } from './lru.js';
 import { basename, tagCurrentLink, tagDir, tagIndexLink, tagsDir } from './paths.js';
 
@@ -50,25 +51,15 @@ export class TagStore {
   }
 
   async untag(name: string, tag: string): Promise<void> {
-    try {
-      await this.driver.stat(tagCurrentLink(name, tag));
-      await this.driver.delete(tagDir(name, tag));
-    } catch (err) {
-      if (isNotFound(err)) throw ociError('MANIFEST_UNKNOWN', { Tag: tag });
-      throw err;
-    }
+    const unknown = () => ociError('MANIFEST_UNKNOWN', { Tag: tag });
+    if (!(await statOrNull(this.driver, tagCurrentLink(name, tag)))) throw unknown();
+    if ((await orIfNotFound(this.driver.delete(tagDir(name, tag)), 'gone')) === 'gone') throw unknown();
   }
 
   /** All tag names, sorted; null when the repository has no tags directory. */
   async all(name: string): Promise<string[] | null> {
-    let entries: string[];
-    try {
-      entries = await this.driver.list(tagsDir(name));
-    } catch (err) {
-      if (isNotFound(err)) return null;
-      throw err;
-    }
-    return entries.map(basename).sort();
+    const entries = await orIfNotFound(this.driver.list(tagsDir(name)), null);
+    return entries && entries.map(basename).sort();
   }
 
   /** Tags whose current link points at `d`. */

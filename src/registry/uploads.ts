@@ -7,6 +7,7 @@ import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { ociError } from '../oci/errors.js';
 import type { Digest } from '../oci/names.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
+import { ignoreNotFound, statOrNull } from '../storage/notfound.js';
 import type { BlobStore } from './blobs.js';
 import { LocalUploadLocks, type UploadLocks } from './locks.js';
 import { Lru } from './lru.js';
@@ -103,10 +104,7 @@ export class UploadStore {
     try {
       const [started, offset] = await Promise.all([
         startedAt !== undefined ? this.driver.stat(startedAtFile).then(() => startedAt) : this.driver.getContent(startedAtFile).then((b) => b.toString('utf8').trim()),
-        this.driver.stat(uploadData(name, uuid)).then(
-          (st) => st.size,
-          (err) => (isNotFound(err) ? 0 : Promise.reject(err)),
-        ),
+        statOrNull(this.driver, uploadData(name, uuid)).then((st) => st?.size ?? 0),
       ]);
       // An append is all or nothing, so a write in progress here is not part of the session yet.
       return { name, uuid, offset: this.writing.get(uuid) ?? offset, startedAt: started };
@@ -204,9 +202,7 @@ export class UploadStore {
 
   private async remove(name: string, uuid: string): Promise<void> {
     this.forget(uuid);
-    await this.driver.delete(uploadDir(name, uuid)).catch((err) => {
-      if (!isNotFound(err)) throw err;
-    });
+    await ignoreNotFound(this.driver.delete(uploadDir(name, uuid)));
   }
 
   async cancel(name: string, uuid: string): Promise<void> {
