@@ -69,7 +69,8 @@ export interface GcOptions {
 export interface GcReport {
   dryRun: boolean;
   manifestsRemoved: Array<{ repository: string; digest: string }>;
-  blobsRemoved: Array<{ digest: string; size: number }>;
+  /** With the repositories whose layer link to the blob was removed (the ones a `delete` event names). */
+  blobsRemoved: Array<{ digest: string; size: number; repositories: string[] }>;
   bytesFreed: number;
   layerLinksRemoved: number;
   repositoriesRemoved: string[];
@@ -143,7 +144,7 @@ class Collector {
   private async preview(plan: Plan): Promise<GcReport> {
     const report = this.emptyReport();
     report.manifestsRemoved = plan.removals.map((r) => ({ repository: r.repo, digest: r.rev.digest.value }));
-    for (const c of plan.candidates.values()) this.addBlob(report, c);
+    for (const c of plan.candidates.values()) this.addBlob(report, c, (plan.links.get(c.digest.value) ?? []).map((l) => l.repo));
     report.layerLinksRemoved = [...plan.candidates.keys()].reduce((n, d) => n + (plan.links.get(d)?.length ?? 0), 0);
     for (const scan of plan.snapshot.repos) {
       if (scan.hasManifests && (await this.scanner.emptied(scan.name, plan.removedKeys))) report.repositoriesRemoved.push(scan.name);
@@ -171,7 +172,7 @@ class Collector {
     const report = this.emptyReport();
     const { tally } = sweeper;
     report.manifestsRemoved = tally.manifestsRemoved;
-    for (const c of tally.blobsRemoved) this.addBlob(report, c);
+    for (const b of tally.blobsRemoved) this.addBlob(report, b, b.repositories);
     report.layerLinksRemoved = tally.layerLinksRemoved;
     report.restored = tally.restored;
     // Repositories left without manifests leave the catalog.
@@ -211,8 +212,8 @@ class Collector {
     return { dryRun: this.dryRun, manifestsRemoved: [], blobsRemoved: [], bytesFreed: 0, layerLinksRemoved: 0, repositoriesRemoved: [], restored: 0, temporaryFiles: [], warnings: this.findings.warnings, durationMs: 0 };
   }
 
-  private addBlob(report: GcReport, c: BlobCandidate): void {
-    report.blobsRemoved.push({ digest: c.digest.value, size: c.size });
+  private addBlob(report: GcReport, c: BlobCandidate, repositories: string[]): void {
+    report.blobsRemoved.push({ digest: c.digest.value, size: c.size, repositories: repositories.sort() });
     report.bytesFreed += c.size;
   }
 }

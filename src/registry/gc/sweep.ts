@@ -36,7 +36,8 @@ export interface Removal {
 /** What the sweep did, for the report. */
 export interface SweepTally {
   manifestsRemoved: Array<{ repository: string; digest: string }>;
-  blobsRemoved: BlobCandidate[];
+  /** With the repositories whose `_layers` link to the blob was removed. */
+  blobsRemoved: Array<BlobCandidate & { repositories: string[] }>;
   layerLinksRemoved: number;
   restored: number;
 }
@@ -119,15 +120,17 @@ export class Sweeper {
     await this.map(blobs, async (c) => {
       await ignoreNotFound(this.driver.delete(blobQuarantine(c.digest)));
       await removeIfEmpty(this.driver, blobDir(c.digest));
-      this.tally.blobsRemoved.push(c);
+      const unlinked: string[] = [];
       for (const l of links.get(c.digest.value) ?? []) {
         // Checked again just before: a link written since the second scan belongs to a new upload.
         const st = await statOrNull(this.driver, layerLink(l.repo, c.digest));
         if (st && st.modTime.getTime() < this.cutoff) {
           await ignoreNotFound(this.driver.delete(layerLinkDir(l.repo, c.digest)));
           this.tally.layerLinksRemoved++;
+          unlinked.push(l.repo);
         }
       }
+      this.tally.blobsRemoved.push({ ...c, repositories: unlinked });
       this.progress('deleting', ++deleted, total);
     });
   }
