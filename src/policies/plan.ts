@@ -8,8 +8,6 @@
  * the run is kept by GC even so; the plan cannot see that and is then a little larger than the run.
  */
 import { parseDigest } from '../oci/names.js';
-import { isNotFound } from '../storage/driver.js';
-import { blobData } from '../registry/paths.js';
 import type { Registry } from '../registry/registry.js';
 import type { PolicySet } from './match.js';
 import { reach, referrersOf, selectRepository, type TagState } from './retention.js';
@@ -75,13 +73,8 @@ export function decide(states: readonly RepositoryState[], policies: PolicySet, 
 async function oldBlobSize(registry: Registry, digest: string, cutoff: number): Promise<number | null> {
   const d = parseDigest(digest);
   if (!d) return null;
-  try {
-    const st = await registry.driver.stat(blobData(d));
-    return st.modTime.getTime() < cutoff ? st.size : null;
-  } catch (err) {
-    if (isNotFound(err)) return null;
-    throw err;
-  }
+  const st = await registry.blobs.stored(d);
+  return st && st.modTime.getTime() < cutoff ? st.size : null;
 }
 
 export interface PlanOptions {

@@ -6,9 +6,11 @@ import type { Readable } from 'node:stream';
 import { ociError } from '../oci/errors.js';
 import type { Digest } from '../oci/names.js';
 import { isNotFound, type ReadHandle, type StorageDriver } from '../storage/driver.js';
-import { contentOrNull, orIfNotFound, statOrNull } from '../storage/notfound.js';
+import { statOrNull } from '../storage/notfound.js';
 import { InMemoryDescriptorCache, type DescriptorCache } from './cache.js';
-import { blobData, layerLink } from './paths.js';
+import { checkDelete, checkWrite, UNGUARDED, type WriteGuard } from './guard.js';
+import { LinkStore } from './links.js';
+import { blobData } from './paths.js';
 
 export interface BlobInfo {
   digest: Digest;
@@ -17,7 +19,16 @@ export interface BlobInfo {
 
 export class BlobStore {
   /** Blob sizes and `_layers` links known to exist (see cache.ts). */
-  constructor(private readonly driver: StorageDriver, private readonly cache: DescriptorCache = new InMemoryDescriptorCache()) {}
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly cache: DescriptorCache = new InMemoryDescriptorCache(),
+    private readonly guard: WriteGuard = UNGUARDED,
+  ) {
+    this.links = new LinkStore(driver, cache);
+  }
+
+  /** The repositories' `_layers` links; ManifestStore shares it for revision links. */
+  readonly links: LinkStore;
 
   /**
    * Size of the blob in the global store, or null when absent. `fresh` skips the cache: write paths use it,
@@ -37,17 +48,8 @@ export class BlobStore {
    * of the digest's length is there: links are written whole (or, by Distribution, nearly so), and a stat is a
    * quarter of the calls of a read.
    */
-  async isLinked(name: string, d: Digest, fresh = false): Promise<boolean> {
-    if (!fresh && (await this.cache.linked('layer', name, d.value))) return true;
-    if (fresh) {
-      const st = await statOrNull(this.driver, layerLink(name, d));
-      if (!st || st.isDir || st.size !== d.value.length) return false;
-    } else {
-      const content = await contentOrNull(this.driver, layerLink(name, d));
-      if (content?.toString('utf8').trim() !== d.value) return false;
-    }
-    await this.cache.setLinked('layer', name, d.value);
-    return true;
+  isLinked(name: string, d: Digest, fresh = false): Promise<boolean> {
+    return this.links.isLinked('layer', name, d, fresh);
   }
 
   /** The blob as seen from repository `name`; throws BLOB_UNKNOWN when not linked there or missing. */
@@ -86,9 +88,14 @@ export class BlobStore {
     return this.driver.redirectURL(method, blobData(d));
   }
 
+  /** The data file of `d` in the global store (size and modification time), or null when absent. Uncached. */
+  async stored(d: Digest): Promise<{ size: number; modTime: Date } | null> {
+    return statOrNull(this.driver, blobData(d));
+  }
+
   async link(name: string, d: Digest): Promise<void> {
-    await this.driver.putContent(layerLink(name, d), Buffer.from(d.value));
-    await this.cache.setLinked('layer', name, d.value);
+    checkWrite(this.guard);
+    await this.links.link('layer', name, d);
   }
 
   /**
@@ -96,14 +103,8 @@ export class BlobStore {
    * includes the empty `_layers/<alg>/<hex>/` directory Distribution leaves behind when it deletes a blob.
    */
   async unlink(name: string, d: Digest): Promise<void> {
-    if (!(await this.isLinked(name, d))) throw ociError('BLOB_UNKNOWN', d.value);
-    await this.cache.forgetLink('layer', name, d.value);
-    try {
-      if ((await orIfNotFound(this.driver.delete(layerLink(name, d).replace(/\/link$/, '')), 'missing')) === 'missing') throw ociError('BLOB_UNKNOWN', d.value);
-    } finally {
-      // Again: another replica may have re-cached the link from storage between the first forget and the delete.
-      await this.cache.forgetLink('layer', name, d.value);
-    }
+    checkDelete(this.guard);
+    if (!(await this.links.unlink('layer', name, d))) throw ociError('BLOB_UNKNOWN', d.value);
   }
 
   /** Moves a verified file into the global store; an existing blob with the same digest is kept as is. */

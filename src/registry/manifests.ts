@@ -7,10 +7,10 @@ import { ociError } from '../oci/errors.js';
 import { artifactTypeOf, parseManifest, referencedBlobs, type Descriptor, type ParsedManifest } from '../oci/manifest.js';
 import { DIGEST_ALGORITHMS, parseDigest, type Digest } from '../oci/names.js';
 import type { StorageDriver } from '../storage/driver.js';
-import { contentOrNull, listOrEmpty, orIfNotFound } from '../storage/notfound.js';
+import { listOrEmpty, orIfNotFound, statOrNull } from '../storage/notfound.js';
 import type { BlobStore } from './blobs.js';
-import { InMemoryDescriptorCache, type DescriptorCache } from './cache.js';
 import { Lru } from './lru.js';
+import { checkDelete, checkWrite, UNGUARDED, type WriteGuard } from './guard.js';
 import { basename, revisionLink, revisionsDir } from './paths.js';
 
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -36,21 +36,17 @@ export class ManifestStore {
   /** Called after a manifest was linked into repository `name` (the catalog learns of new repositories so). */
   onLinked: (name: string) => void = () => {};
 
-  /** `links` remembers revision links known to exist (see cache.ts); content stays in this process. */
+  /** Revision links go through the blob store's LinkStore (links.ts), shared with layer links; content stays in this process. */
   constructor(
     private readonly driver: StorageDriver,
     private readonly blobs: BlobStore,
     private readonly validation: ValidationOptions,
-    private readonly links: DescriptorCache = new InMemoryDescriptorCache(),
+    private readonly guard: WriteGuard = UNGUARDED,
   ) {}
 
   /** Whether the repository links the manifest; `fresh` skips the cache (garbage collection may have unlinked it). */
-  async isLinked(name: string, d: Digest, fresh = false): Promise<boolean> {
-    if (!fresh && (await this.links.linked('manifest', name, d.value))) return true;
-    const content = await contentOrNull(this.driver, revisionLink(name, d));
-    if (content?.toString('utf8').trim() !== d.value) return false;
-    await this.links.setLinked('manifest', name, d.value);
-    return true;
+  isLinked(name: string, d: Digest, fresh = false): Promise<boolean> {
+    return this.blobs.links.isLinked('manifest', name, d, fresh);
   }
 
   /** The manifest as seen from repository `name`; throws MANIFEST_UNKNOWN. */
@@ -83,6 +79,7 @@ export class ManifestStore {
    * Returns the stored manifest; the caller tags it.
    */
   async put(name: string, bytes: Buffer, contentType: string | undefined, expected?: Digest): Promise<StoredManifest> {
+    checkWrite(this.guard);
     const parsed = parseManifest(bytes, contentType);
     const algorithm = expected?.algorithm ?? 'sha256';
     const hex = createHash(algorithm).update(bytes).digest('hex');
@@ -90,8 +87,7 @@ export class ManifestStore {
     if (expected && expected.hex !== hex) throw ociError('DIGEST_INVALID', { digest: expected.value }, 'provided digest did not match uploaded content');
     if (!this.validation.disabled) await this.verify(name, parsed);
     await this.blobs.putSmall(digest, bytes);
-    await this.driver.putContent(revisionLink(name, digest), Buffer.from(digest.value));
-    await this.links.setLinked('manifest', name, digest.value);
+    await this.blobs.links.link('manifest', name, digest);
     this.onLinked(name);
     const m: StoredManifest = { digest, bytes, mediaType: parsed.mediaType, parsed };
     this.cache.set(digest.value, m);
@@ -147,14 +143,13 @@ export class ManifestStore {
 
   /** Unlinks the manifest from the repository (the blob stays for garbage collection); MANIFEST_UNKNOWN without detail, as Distribution answers. */
   async delete(name: string, d: Digest): Promise<void> {
-    if (!(await this.isLinked(name, d))) throw ociError('MANIFEST_UNKNOWN');
-    await this.links.forgetLink('manifest', name, d.value);
-    try {
-      await this.driver.delete(revisionLink(name, d).replace(/\/link$/, ''));
-    } finally {
-      // Again: another replica may have re-cached the link from storage between the first forget and the delete.
-      await this.links.forgetLink('manifest', name, d.value);
-    }
+    checkDelete(this.guard);
+    if (!(await this.blobs.links.unlink('manifest', name, d))) throw ociError('MANIFEST_UNKNOWN');
+  }
+
+  /** When the manifest was linked into the repository (its revision link's modification time); null when it is not. */
+  async linkedAt(name: string, d: Digest): Promise<Date | null> {
+    return (await statOrNull(this.driver, revisionLink(name, d)))?.modTime ?? null;
   }
 
   /** Digests of every manifest linked in the repository. */

@@ -9,6 +9,7 @@ import type { Digest } from '../oci/names.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
 import { ignoreNotFound, statOrNull } from '../storage/notfound.js';
 import type { BlobStore } from './blobs.js';
+import { checkWrite, UNGUARDED, type WriteGuard } from './guard.js';
 import { LocalUploadLocks, type UploadLocks } from './locks.js';
 import { Lru } from './lru.js';
 import { uploadData, uploadDir, uploadStartedAt } from './paths.js';
@@ -63,7 +64,13 @@ export class UploadStore {
   /** Sessions this process is writing to, with their size before the write: a status answers that until it ends. */
   private readonly writing = new Map<string, number>();
 
-  constructor(private readonly driver: StorageDriver, private readonly blobs: BlobStore, private readonly locks: UploadLocks = new LocalUploadLocks(), maxHashStates = MAX_HASH_STATES) {
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly blobs: BlobStore,
+    private readonly locks: UploadLocks = new LocalUploadLocks(),
+    maxHashStates = MAX_HASH_STATES,
+    private readonly guard: WriteGuard = UNGUARDED,
+  ) {
     this.hashes = new Lru(maxHashStates);
   }
 
@@ -87,6 +94,7 @@ export class UploadStore {
    * files fewer per blob is measurable.
    */
   async start(name: string): Promise<UploadInfo> {
+    checkWrite(this.guard);
     const uuid = randomUUID();
     const startedAt = new Date().toISOString();
     // No hash state yet: that of an empty session costs nothing to make when the first byte comes.
@@ -149,6 +157,7 @@ export class UploadStore {
 
   /** Appends `body` and returns the new state. */
   async append(name: string, uuid: string, body: AsyncIterable<Buffer>, opts: WriteOptions = {}): Promise<UploadInfo> {
+    checkWrite(this.guard);
     return this.exclusive(uuid, async () => {
       const info = await this.current(name, uuid, opts);
       // The driver returns the new size, and `exclusive` keeps this process's writers out: no need to re-read the state.
@@ -177,6 +186,7 @@ export class UploadStore {
    * global store, then links it in the repository. On a mismatch nothing is committed and the session is removed.
    */
   async complete(name: string, uuid: string, digest: Digest, body: AsyncIterable<Buffer> | null, opts: WriteOptions = {}): Promise<{ size: number }> {
+    checkWrite(this.guard);
     return this.exclusive(uuid, async () => {
       const info = await this.current(name, uuid, opts);
       let size = info.offset;
@@ -205,7 +215,30 @@ export class UploadStore {
     await ignoreNotFound(this.driver.delete(uploadDir(name, uuid)));
   }
 
+  /**
+   * Stores a blob whose bytes come from elsewhere (the pull-through cache) through a session of its own: `source`
+   * is appended while `verified` settles (it rejects when the bytes do not hash to `d`); only when both succeed is
+   * the data committed and linked into `name`. The session is removed in every case.
+   */
+  async ingest(name: string, d: Digest, source: AsyncIterable<Buffer>, verified: Promise<void>): Promise<void> {
+    checkWrite(this.guard);
+    const uuid = randomUUID();
+    const path = uploadData(name, uuid);
+    try {
+      await this.driver.putContent(uploadStartedAt(name, uuid), Buffer.from(new Date().toISOString()));
+      // Both settle before the session is removed: the append ends (keeping nothing) once the source fails.
+      const [appended, checked] = await Promise.allSettled([this.driver.append(path, source), verified]);
+      if (checked.status === 'rejected') throw checked.reason;
+      if (appended.status === 'rejected') throw appended.reason;
+      await this.blobs.commit(path, d, appended.value);
+      await this.blobs.link(name, d);
+    } finally {
+      await this.driver.delete(uploadDir(name, uuid)).catch(() => undefined);
+    }
+  }
+
   async cancel(name: string, uuid: string): Promise<void> {
+    checkWrite(this.guard);
     await this.status(name, uuid);
     await this.remove(name, uuid);
   }
