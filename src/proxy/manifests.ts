@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { ociError, OciError } from '../oci/errors.js';
 import { MT } from '../oci/mediatypes.js';
 import { parseDigest, type Digest, type Reference } from '../oci/names.js';
+import { ManifestUnknown, RegistryError } from '../registry/errors.js';
 import { MAX_MANIFEST_BYTES } from '../registry/manifests.js';
 import type { Registry } from '../registry/registry.js';
 import { readSmallBytes, UpstreamError, type UpstreamResponse } from './client.js';
@@ -75,7 +76,7 @@ export class ManifestProxy {
       const digest = await this.registry.tags.get(local, tag);
       return (await this.cached(local, digest)) ? { digest, ageMs: Date.now() - pushedAt.getTime() } : null;
     } catch (err) {
-      if (err instanceof OciError && err.code === 'MANIFEST_UNKNOWN') return null;
+      if (err instanceof ManifestUnknown) return null;
       throw err;
     }
   }
@@ -144,7 +145,7 @@ export class ManifestProxy {
     try {
       await this.registry.cachedManifests.put(route.local, bytes, typeof type === 'string' ? type.split(';')[0].trim() : undefined, actual);
     } catch (err) {
-      if (err instanceof OciError) throw new UpstreamError('status', `sent an unusable manifest for ${route.remote}:${reference}: ${err.message}`, 502);
+      if (err instanceof OciError || err instanceof RegistryError) throw new UpstreamError('status', `sent an unusable manifest for ${route.remote}:${reference}: ${err.message}`, 502);
       throw err;
     }
     return actual;

@@ -3,7 +3,7 @@
  * A blob is visible in a repository only through its link; the data file appears only complete.
  */
 import type { Readable } from 'node:stream';
-import { ociError } from '../oci/errors.js';
+import { BlobUnknown } from './errors.js';
 import type { Digest } from '../oci/names.js';
 import { isNotFound, type ReadHandle, type StorageDriver } from '../storage/driver.js';
 import { statOrNull } from '../storage/notfound.js';
@@ -58,7 +58,7 @@ export class BlobStore {
       const size = await this.globalSize(d);
       if (size !== null) return { digest: d, size };
     }
-    throw ociError('BLOB_UNKNOWN', d.value);
+    throw new BlobUnknown(d.value);
   }
 
   async open(d: Digest, start: number, end: number): Promise<Readable> {
@@ -78,7 +78,7 @@ export class BlobStore {
     } catch (err) {
       if (isNotFound(err)) {
         await this.cache.forgetSize(d.value);
-        throw ociError('BLOB_UNKNOWN', d.value);
+        throw new BlobUnknown(d.value);
       }
       throw err;
     }
@@ -104,7 +104,7 @@ export class BlobStore {
    */
   async unlink(name: string, d: Digest): Promise<void> {
     checkDelete(this.guard);
-    if (!(await this.links.unlink('layer', name, d))) throw ociError('BLOB_UNKNOWN', d.value);
+    if (!(await this.links.unlink('layer', name, d))) throw new BlobUnknown(d.value);
   }
 
   /** Moves a verified file into the global store; an existing blob with the same digest is kept as is. */

@@ -3,7 +3,7 @@
  * false refuses deletes (both UNSUPPORTED, as Distribution answers). The server's own upkeep (the pull-through
  * cache filling, cache expiry, cleanup runs) works through unguarded stores (Registry.upkeep).
  */
-import { ociError } from '../oci/errors.js';
+import { Unsupported } from './errors.js';
 
 export interface WriteGuard {
   readOnly: boolean;
@@ -13,10 +13,10 @@ export interface WriteGuard {
 export const UNGUARDED: WriteGuard = Object.freeze({ readOnly: false, deleteEnabled: true });
 
 export function checkWrite(guard: WriteGuard): void {
-  if (guard.readOnly) throw ociError('UNSUPPORTED', undefined, 'the registry is in read-only mode');
+  if (guard.readOnly) throw new Unsupported(undefined, 'the registry is in read-only mode');
 }
 
 export function checkDelete(guard: WriteGuard): void {
   checkWrite(guard);
-  if (!guard.deleteEnabled) throw ociError('UNSUPPORTED');
+  if (!guard.deleteEnabled) throw new Unsupported();
 }

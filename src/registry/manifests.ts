@@ -3,7 +3,7 @@
  * Put validates structure and that every referenced blob (and index child, per `validation`) exists.
  */
 import { createHash } from 'node:crypto';
-import { ociError } from '../oci/errors.js';
+import { DigestInvalid, ManifestBlobUnknown, ManifestInvalid, ManifestUnknown, ManifestVerificationError, type RegistryError } from './errors.js';
 import { artifactTypeOf, parseManifest, referencedBlobs, type Descriptor, type ParsedManifest } from '../oci/manifest.js';
 import { DIGEST_ALGORITHMS, parseDigest, type Digest } from '../oci/names.js';
 import type { StorageDriver } from '../storage/driver.js';
@@ -51,9 +51,9 @@ export class ManifestStore {
 
   /** The manifest as seen from repository `name`; throws MANIFEST_UNKNOWN. */
   async get(name: string, d: Digest): Promise<StoredManifest> {
-    if (!(await this.isLinked(name, d))) throw ociError('MANIFEST_UNKNOWN', { Name: name, Revision: d.value });
+    if (!(await this.isLinked(name, d))) throw new ManifestUnknown({ Name: name, Revision: d.value });
     const m = await this.load(d);
-    if (!m) throw ociError('MANIFEST_UNKNOWN', { Name: name, Revision: d.value });
+    if (!m) throw new ManifestUnknown({ Name: name, Revision: d.value });
     return m;
   }
 
@@ -84,7 +84,7 @@ export class ManifestStore {
     const algorithm = expected?.algorithm ?? 'sha256';
     const hex = createHash(algorithm).update(bytes).digest('hex');
     const digest = parseDigest(`${algorithm}:${hex}`)!;
-    if (expected && expected.hex !== hex) throw ociError('DIGEST_INVALID', { digest: expected.value }, 'provided digest did not match uploaded content');
+    if (expected && expected.hex !== hex) throw new DigestInvalid(expected.value);
     if (!this.validation.disabled) await this.verify(name, parsed);
     await this.blobs.putSmall(digest, bytes);
     await this.blobs.links.link('manifest', name, digest);
@@ -95,7 +95,7 @@ export class ManifestStore {
   }
 
   private async verify(name: string, parsed: ParsedManifest): Promise<void> {
-    const errors = [];
+    const errors: RegistryError[] = [];
     if (parsed.kind === 'image') {
       for (const layer of parsed.body.layers) {
         if (layer.urls && layer.urls.length > 0) this.checkUrls(layer);
@@ -108,12 +108,12 @@ export class ManifestStore {
           return linked && size !== null ? null : desc.digest;
         }),
       );
-      for (const digest of missing) if (digest !== null) errors.push(ociError('MANIFEST_BLOB_UNKNOWN', digest));
+      for (const digest of missing) if (digest !== null) errors.push(new ManifestBlobUnknown(digest));
     } else {
       for (const child of parsed.body.manifests) {
         if (!this.mustExist(child)) continue;
         const d = parseDigest(child.digest)!;
-        if (!(await this.isLinked(name, d, true))) errors.push(ociError('MANIFEST_BLOB_UNKNOWN', child.digest));
+        if (!(await this.isLinked(name, d, true))) errors.push(new ManifestBlobUnknown(child.digest));
       }
     }
     if (errors.length > 0) throw new ManifestVerificationError(errors);
@@ -129,7 +129,7 @@ export class ManifestStore {
       } catch {
         ok = false;
       }
-      if (!ok) throw ociError('MANIFEST_INVALID', { url: u }, 'layer URL is not allowed by validation.manifests.urls');
+      if (!ok) throw new ManifestInvalid({ url: u }, 'layer URL is not allowed by validation.manifests.urls');
     }
   }
 
@@ -144,7 +144,7 @@ export class ManifestStore {
   /** Unlinks the manifest from the repository (the blob stays for garbage collection); MANIFEST_UNKNOWN without detail, as Distribution answers. */
   async delete(name: string, d: Digest): Promise<void> {
     checkDelete(this.guard);
-    if (!(await this.blobs.links.unlink('manifest', name, d))) throw ociError('MANIFEST_UNKNOWN');
+    if (!(await this.blobs.links.unlink('manifest', name, d))) throw new ManifestUnknown();
   }
 
   /** When the manifest was linked into the repository (its revision link's modification time); null when it is not. */
@@ -184,10 +184,5 @@ export class ManifestStore {
   }
 }
 
-/** Several verification errors at once, each reported in the response body. */
-export class ManifestVerificationError extends Error {
-  constructor(readonly errors: ReturnType<typeof ociError>[]) {
-    super('manifest verification failed');
-  }
-}
+export { ManifestVerificationError } from './errors.js';
 

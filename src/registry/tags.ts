@@ -1,5 +1,5 @@
 /** Tags: `_manifests/tags/<tag>/current/link` plus the tag's history under `index/`. */
-import { ociError } from '../oci/errors.js';
+import { ManifestUnknown } from './errors.js';
 import { parseDigest, type Digest } from '../oci/names.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
 import { orIfNotFound, statOrNull } from '../storage/notfound.js';
@@ -35,7 +35,7 @@ export class TagStore {
       if (!isNotFound(err)) throw err;
       this.cache.delete(key);
     }
-    throw ociError('MANIFEST_UNKNOWN', { Tag: tag });
+    throw new ManifestUnknown({ Tag: tag });
   }
 
   /** Points the tag at `d`. When that fails (a full disk), a tag that did not exist before is not left half made. */
@@ -54,7 +54,7 @@ export class TagStore {
 
   async untag(name: string, tag: string): Promise<void> {
     checkDelete(this.guard);
-    const unknown = () => ociError('MANIFEST_UNKNOWN', { Tag: tag });
+    const unknown = () => new ManifestUnknown({ Tag: tag });
     if (!(await statOrNull(this.driver, tagCurrentLink(name, tag)))) throw unknown();
     if ((await orIfNotFound(this.driver.delete(tagDir(name, tag)), 'gone')) === 'gone') throw unknown();
   }

@@ -4,7 +4,7 @@
  * another process (or after a restart) is re-hashed from its data file.
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
-import { ociError } from '../oci/errors.js';
+import { DigestInvalid, RangeInvalid, SizeInvalid, UploadUnknown } from './errors.js';
 import type { Digest } from '../oci/names.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
 import { ignoreNotFound, statOrNull } from '../storage/notfound.js';
@@ -45,11 +45,11 @@ async function* empty(): AsyncGenerator<Buffer> {}
 async function* tap(source: AsyncIterable<Buffer>, hash: Hash, counter: { n: number }, limit?: number): AsyncGenerator<Buffer> {
   for await (const chunk of source) {
     counter.n += chunk.length;
-    if (limit !== undefined && counter.n > limit) throw ociError('SIZE_INVALID', undefined, 'request body is larger than its Content-Length or Content-Range');
+    if (limit !== undefined && counter.n > limit) throw new SizeInvalid('request body is larger than its Content-Length or Content-Range');
     hash.update(chunk);
     yield chunk;
   }
-  if (limit !== undefined && counter.n !== limit) throw ociError('SIZE_INVALID', undefined, `received ${counter.n} bytes, expected ${limit}`);
+  if (limit !== undefined && counter.n !== limit) throw new SizeInvalid(`received ${counter.n} bytes, expected ${limit}`);
 }
 
 /**
@@ -107,7 +107,7 @@ export class UploadStore {
    * when the caller knows it from a verified `_state`, saves reading it.
    */
   async status(name: string, uuid: string, startedAt?: string): Promise<UploadInfo> {
-    if (!UploadStore.isValidId(uuid)) throw ociError('BLOB_UPLOAD_UNKNOWN', { uuid });
+    if (!UploadStore.isValidId(uuid)) throw new UploadUnknown(uuid);
     const startedAtFile = uploadStartedAt(name, uuid);
     try {
       const [started, offset] = await Promise.all([
@@ -117,7 +117,7 @@ export class UploadStore {
       // An append is all or nothing, so a write in progress here is not part of the session yet.
       return { name, uuid, offset: this.writing.get(uuid) ?? offset, startedAt: started };
     } catch (err) {
-      if (isNotFound(err)) throw ociError('BLOB_UPLOAD_UNKNOWN', { uuid });
+      if (isNotFound(err)) throw new UploadUnknown(uuid);
       throw err;
     }
   }
@@ -127,7 +127,7 @@ export class UploadStore {
     const info = await this.status(name, uuid, opts.startedAt);
     opts.check?.(info);
     if (opts.start !== undefined && opts.start !== info.offset) {
-      throw ociError('RANGE_INVALID', undefined, `chunk starts at ${opts.start} but the upload has ${info.offset} bytes`);
+      throw new RangeInvalid(undefined, `chunk starts at ${opts.start} but the upload has ${info.offset} bytes`);
     }
     return info;
   }
@@ -135,7 +135,7 @@ export class UploadStore {
   /** One request at a time per session (across replicas sharing the locks): a second concurrent write is refused rather than interleaved. */
   private async exclusive<T>(uuid: string, fn: () => Promise<T>): Promise<T> {
     const release = await this.locks.acquire(uuid);
-    if (!release) throw ociError('RANGE_INVALID', { uuid }, 'another request is writing to this upload');
+    if (!release) throw new RangeInvalid({ uuid }, 'another request is writing to this upload');
     try {
       return await fn();
     } finally {
@@ -195,7 +195,7 @@ export class UploadStore {
       const actual = await this.digestOf(name, uuid, digest, size);
       if (actual !== digest.hex) {
         await this.cancel(name, uuid);
-        throw ociError('DIGEST_INVALID', { digest: digest.value }, 'provided digest did not match uploaded content');
+        throw new DigestInvalid(digest.value);
       }
       await this.blobs.commit(uploadData(name, uuid), digest, size);
       await Promise.all([this.blobs.link(name, digest), this.remove(name, uuid)]);
