@@ -52,7 +52,8 @@ export async function runCleanup(deps: CleanupDeps, opts: CleanupOptions): Promi
   const startedAt = Date.now();
   const t0 = performance.now();
   const { registry, log } = deps;
-  const plan = await makePlan(registry, deps.policies, { graceMs: opts.graceMs, now: startedAt });
+  // A dry run reports the plan, so it counts every blob the run would free; a real run's GC report is the truth.
+  const plan = await makePlan(registry, deps.policies, { graceMs: opts.graceMs, now: startedAt, exact: opts.dryRun });
   const report: CleanupReport = { plan, untagged: [], skipped: [], gc: null, startedAt, durationMs: 0 };
   if (opts.dryRun) {
     report.durationMs = Math.round(performance.now() - t0);

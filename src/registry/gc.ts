@@ -44,6 +44,8 @@ export { allRepositories } from './walk.js';
 
 export const DEFAULT_GRACE_MS = 60 * 60 * 1000;
 export const DEFAULT_SETTLE_MS = 3000;
+/** Temporary files younger than this are never removed, even with no grace period. */
+const TEMPORARY_MIN_AGE_MS = 10 * 60 * 1000;
 
 export interface GcOptions {
   /** Report what would be removed; change nothing. */
@@ -102,10 +104,14 @@ class Collector {
   private readonly dryRun: boolean;
   private readonly settleMs: number;
 
+  /** The cutoff for temporary files: the grace period's, and at least TEMPORARY_MIN_AGE_MS before the start. */
+  private readonly temporaryCutoff: number;
+
   constructor(private readonly driver: StorageDriver, private readonly opts: GcOptions, start: number) {
     const cutoff = start - (opts.graceMs ?? DEFAULT_GRACE_MS);
     const concurrency = opts.concurrency ?? 32;
     const progress = (phase: GcProgress['phase'], done: number, total: number) => opts.progress?.({ phase, done, total });
+    this.temporaryCutoff = Math.min(cutoff, start - TEMPORARY_MIN_AGE_MS);
     this.dryRun = opts.dryRun ?? false;
     this.settleMs = opts.settleMs ?? DEFAULT_SETTLE_MS;
     this.policy = { cutoff, deleteUntagged: opts.deleteUntagged ?? false, removeManifests: opts.removeManifests };
@@ -118,8 +124,9 @@ class Collector {
   }
 
   async run(): Promise<GcReport> {
-    // Leftovers of interrupted writes: a write takes milliseconds, so one older than the grace period is dead.
-    const temporaryFiles = (await this.driver.sweepTemporary?.(new Date(this.policy.cutoff), this.dryRun)) ?? [];
+    // Leftovers of interrupted writes: a write takes milliseconds, so one older than the grace period, and at
+    // least TEMPORARY_MIN_AGE_MS old, is dead (with --grace 0s alone, a write under way would lose its file: a 500).
+    const temporaryFiles = (await this.driver.sweepTemporary?.(new Date(this.temporaryCutoff), this.dryRun)) ?? [];
     const plan = await this.plan();
     if (!plan) return this.removeNothing(temporaryFiles);
     const report = this.dryRun ? await this.preview(plan) : await this.apply(plan);
