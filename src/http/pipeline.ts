@@ -9,8 +9,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AccessController } from '../auth/controller.js';
 import { OciError } from '../oci/errors.js';
-import { ManifestVerificationError } from '../registry/manifests.js';
 import { countBodyBytes, type Metrics } from '../metrics.js';
+import { domainErrors } from './domainerrors.js';
 import { sendErrors, type AppContext, type Ctx, type ParamName, type Peer } from './context.js';
 import type { Handler, MatchedParams, Route } from './routes.js';
 
@@ -95,7 +95,7 @@ export class Exchange implements Ctx {
   fail(err: unknown): void {
     try {
       discardRest(this.req);
-      const errors = err instanceof ManifestVerificationError ? err.errors : [this.site.mapError(err, this.requestId)];
+      const errors = domainErrors(err) ?? [this.site.mapError(err, this.requestId)];
       sendErrors(this.res, this.method, errors);
     } catch (e) {
       this.app.log.error({ err: e, request_id: this.requestId }, 'cannot answer a failed request');
