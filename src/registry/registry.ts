@@ -5,7 +5,7 @@ import { InMemoryDescriptorCache, type DescriptorCache } from './cache.js';
 import { RepositoryIndex } from './catalog.js';
 import { LocalUploadLocks, type UploadLocks } from './locks.js';
 import { ManifestStore, type ValidationOptions } from './manifests.js';
-import { TagStore } from './tags.js';
+import { TagStore, type TagChanges } from './tags.js';
 import { UploadStore } from './uploads.js';
 
 export interface RegistryOptions {
@@ -19,6 +19,10 @@ export interface RegistryOptions {
   uploadLocks?: UploadLocks;
   /** How old the kept repository list may get before it is revalidated against storage (see catalog.ts). */
   catalogRevalidateMs?: number;
+  /** How long a tag looked up for a pull is trusted (default DEFAULT_TAG_TRUST_MS). */
+  tagTrustMs?: number;
+  /** Tag changes shared with other processes (Redis); without it, theirs are seen within tagTrustMs. */
+  tagChanges?: TagChanges;
 }
 
 /** Default catalog revalidation interval: a second where it is a stat per directory (filesystem). */
@@ -41,7 +45,7 @@ export class Registry {
     this.blobs = new BlobStore(driver, cache);
     this.uploads = new UploadStore(driver, this.blobs, options.uploadLocks ?? new LocalUploadLocks());
     this.manifests = new ManifestStore(driver, this.blobs, options.validation, cache);
-    this.tags = new TagStore(driver);
+    this.tags = new TagStore(driver, { trustMs: options.tagTrustMs, changes: options.tagChanges });
     this.cachedManifests = new ManifestStore(driver, this.blobs, { ...options.validation, disabled: true }, cache);
     this.catalog = new RepositoryIndex(driver, options.catalogRevalidateMs ?? DEFAULT_REVALIDATE_MS);
     this.manifests.onLinked = (name) => this.catalog.added(name);
