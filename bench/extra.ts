@@ -39,7 +39,7 @@ export interface ExtraParams {
 const USER = 'bench';
 const PASSWORD = 'bench-password';
 
-function makeCertificate(dir: string): { certificate: string; key: string; ca: Buffer } {
+export function makeCertificate(dir: string): { certificate: string; key: string; ca: Buffer } {
   ensureDebianPackage('openssl', '/usr/bin/openssl');
   const certificate = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
