@@ -33,9 +33,9 @@ export class TagStore {
   /**
    * `name:tag` -> the link's version and digest, and when storage last confirmed it. Within the trust window an
    * entry answers without storage; after it, a stat (cheaper than a read) confirms the version or the link is
-   * re-read. No write path trusts this cache: it only answers get().
+   * re-read. No write path trusts this cache: only forPull() answers from it without asking storage.
    */
-  private readonly cache = new Lru<string, { version: string; digest: Digest; checkedAt: number }>(100_000);
+  private readonly cache = new Lru<string, { version: string | undefined; digest: Digest; checkedAt: number }>(100_000);
   /**
    * Bumped by every change this process makes or hears of. A lookup that saw it move while it read storage does
    * not cache what it read: it may have read the link from before the change.
@@ -96,7 +96,8 @@ export class TagStore {
       const before = version ?? (cached === undefined ? (await this.driver.stat(link)).version : undefined);
       const d = parseDigest((await this.driver.getContent(link)).toString('utf8').trim());
       if (d) {
-        if (before !== undefined && epoch === this.epoch) this.cache.set(key, { version: before, digest: d, checkedAt: started });
+        // Without a version (S3) the entry still serves pulls for the window; after it, it is re-read.
+        if (epoch === this.epoch) this.cache.set(key, { version: before, digest: d, checkedAt: started });
         return d;
       }
     } catch (err) {
