@@ -5,52 +5,18 @@
  * A probe for tuning the TLS and HTTP/2 paths; `npm run bench` has the HTTPS rows of record.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, constants } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeBlob, pushMonolithic } from './blobs.js';
 import { makeCertificate } from './extra.js';
 import { keepAliveAgent } from './http.js';
-import { OCI_MANIFEST, pushImage } from './images.js';
-import { cpuSeconds, curlGet, rawGet } from './pulls.js';
+import { h2Load } from './h2load.js';
+import { pushImage } from './images.js';
+import { curlGet, rawGet } from './pulls.js';
 import { median } from './stats.js';
 import { startServer, type RunningServer, type ServerKind } from './servers.js';
 
 const BLOB = makeBlob(256 * 1024 * 1024);
-
-/** Manifest GETs over one HTTP/2 session, `streams` in flight, for `ms`; returns req/s and server CPU us per request. */
-async function h2Load(s: RunningServer, ca: Buffer, streams: number, ms: number): Promise<{ rps: number; cpuUs: number }> {
-  const session = connect(s.url, { ca });
-  await new Promise<void>((resolve, reject) => session.once('connect', () => resolve()).once('error', reject));
-  let done = 0;
-  let stop = false;
-  const one = (): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const req = session.request({ [constants.HTTP2_HEADER_PATH]: '/v2/bench/load/manifests/latest', accept: OCI_MANIFEST });
-      req.on('response', (h) => {
-        if (h[':status'] !== 200) reject(new Error(`HTTP/2 manifest GET: ${h[':status']}`));
-      });
-      req.on('data', () => undefined);
-      req.once('end', () => resolve());
-      req.once('error', reject);
-    });
-  const worker = async () => {
-    while (!stop) {
-      await one();
-      done++;
-    }
-  };
-  const warm = Date.now() + 1000;
-  const workers = Array.from({ length: streams }, worker);
-  while (Date.now() < warm) await new Promise((r) => setTimeout(r, 50));
-  const [n0, c0, t0] = [done, cpuSeconds(s.pid) ?? NaN, performance.now()];
-  await new Promise((r) => setTimeout(r, ms));
-  const [n1, c1, t1] = [done, cpuSeconds(s.pid) ?? NaN, performance.now()];
-  stop = true;
-  await Promise.all(workers);
-  session.close();
-  return { rps: ((n1 - n0) / (t1 - t0)) * 1000, cpuUs: ((c1 - c0) / (n1 - n0)) * 1e6 };
-}
 
 async function main(): Promise<void> {
   const rounds = Number(process.argv[2] ?? 3);
@@ -79,7 +45,7 @@ async function main(): Promise<void> {
         agent.destroy();
         add(`${kind} curl h1`, await curlGet(url, BLOB.size, { cacert: tls.certificate }));
         add(`${kind} curl h2`, await curlGet(url, BLOB.size, { cacert: tls.certificate, http2: true }));
-        const h2 = await h2Load(s, tls.ca, 32, 5000);
+        const h2 = await h2Load(s.url, s.pid, tls.ca, 32, 1000, 5000);
         add(`${kind} h2 manifest`, h2.rps);
         add(`${kind} h2 manifest cpu`, h2.cpuUs);
       }
