@@ -95,7 +95,8 @@ export interface GcProgress {
 export interface GcReport {
   dryRun: boolean;
   manifestsRemoved: Array<{ repository: string; digest: string }>;
-  blobsRemoved: Array<{ digest: string; size: number }>;
+  /** With the repositories whose layer link to the blob was removed (the ones a `delete` event names). */
+  blobsRemoved: Array<{ digest: string; size: number; repositories: string[] }>;
   bytesFreed: number;
   layerLinksRemoved: number;
   repositoriesRemoved: string[];
@@ -242,7 +243,7 @@ class Collector {
 
     if (dryRun) {
       this.report.manifestsRemoved = removals.map((r) => ({ repository: r.repo, digest: r.rev.digest.value }));
-      for (const c of candidates.values()) this.addBlob(c.digest, c.size);
+      for (const c of candidates.values()) this.addBlob(c.digest, c.size, (links.get(c.digest.value) ?? []).map((l) => l.repo));
       this.report.layerLinksRemoved = [...candidates.keys()].reduce((n, d) => n + (links.get(d)?.length ?? 0), 0);
       for (const scan of scans) if (scan.hasManifests && (await this.emptied(scan.name, removedKeys))) this.report.repositoriesRemoved.push(scan.name);
       this.sortReport();
@@ -324,15 +325,17 @@ class Collector {
     await this.map(toDelete, async (c) => {
       await ignoreNotFound(this.driver.delete(blobQuarantine(c.digest)));
       await removeIfEmpty(this.driver, blobDir(c.digest));
-      this.addBlob(c.digest, c.size);
+      const unlinked: string[] = [];
       for (const l of linksNow.get(c.digest.value) ?? []) {
         // Checked again just before: a link written since the second scan belongs to a new upload.
         const st = await statOrNull(this.driver, layerLink(l.repo, c.digest));
         if (st && st.modTime.getTime() < this.cutoff) {
           await ignoreNotFound(this.driver.delete(layerLinkDir(l.repo, c.digest)));
           this.report.layerLinksRemoved++;
+          unlinked.push(l.repo);
         }
       }
+      this.addBlob(c.digest, c.size, unlinked);
       this.progress('deleting', ++deleted, total);
     });
 
@@ -357,8 +360,8 @@ class Collector {
     return this.report;
   }
 
-  private addBlob(d: Digest, size: number): void {
-    this.report.blobsRemoved.push({ digest: d.value, size });
+  private addBlob(d: Digest, size: number, repositories: string[]): void {
+    this.report.blobsRemoved.push({ digest: d.value, size, repositories: repositories.sort() });
     this.report.bytesFreed += size;
   }
 
