@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import { parseDigest } from '../oci/names.js';
 import { InMemoryDriver } from '../storage/inmemory.js';
 import { tagCurrentLink } from './paths.js';
-import { TagStore } from './tags.js';
+import { UNGUARDED } from './guard.js';
+import { TagCache, TagStore } from './tags.js';
 
 const A = parseDigest(`sha256:${'a'.repeat(64)}`)!;
 const B = parseDigest(`sha256:${'b'.repeat(64)}`)!;
@@ -12,7 +13,7 @@ const B = parseDigest(`sha256:${'b'.repeat(64)}`)!;
 test('tag cache: a pull trusts a lookup for the window, then storage again; get() always asks storage', async () => {
   const driver = new InMemoryDriver();
   let now = 1000;
-  const tags = new TagStore(driver, { trustMs: 500, now: () => now });
+  const tags = new TagStore(driver, UNGUARDED, new TagCache({ trustMs: 500, now: () => now }));
   await tags.tag('r', 't', A);
   assert.equal((await tags.forPull('r', 't')).value, A.value);
   // Another process rewrites the link behind this one's back.
@@ -39,7 +40,7 @@ test("tag cache: a lookup in flight while this process moves the tag does not ca
       return content;
     },
   });
-  const tags = new TagStore(driver, { trustMs: 3_600_000 });
+  const tags = new TagStore(driver, UNGUARDED, new TagCache({ trustMs: 3_600_000 }));
   await tags.tag('r', 't', A);
   let release!: () => void;
   gate = new Promise((r) => (release = r));
@@ -56,10 +57,11 @@ test('tag cache: changes are published, and changes heard from others drop the c
   const driver = new InMemoryDriver();
   const published: string[] = [];
   let hear: (name: string, tag: string) => void = () => {};
-  const tags = new TagStore(driver, {
-    trustMs: 3_600_000,
-    changes: { publish: (n, t) => published.push(`${n}:${t}`), subscribe: (fn) => (hear = fn) },
-  });
+  const tags = new TagStore(
+    driver,
+    UNGUARDED,
+    new TagCache({ trustMs: 3_600_000, changes: { publish: (n, t) => published.push(`${n}:${t}`), subscribe: (fn) => (hear = fn) } }),
+  );
   await tags.tag('r', 't', A);
   assert.equal((await tags.forPull('r', 't')).value, A.value);
   await driver.putContent(tagCurrentLink('r', 't'), Buffer.from(B.value));
@@ -69,4 +71,17 @@ test('tag cache: changes are published, and changes heard from others drop the c
   await tags.untag('r', 't');
   assert.deepEqual(published, ['r:t', 'r:t']);
   await assert.rejects(tags.forPull('r', 't'), /manifest unknown/i);
+});
+
+test('tag cache: a tag moved through another store of the same process (upkeep) is seen by the next pull', async () => {
+  const driver = new InMemoryDriver();
+  const cache = new TagCache({ trustMs: 3_600_000 });
+  const client = new TagStore(driver, { readOnly: true, deleteEnabled: false }, cache);
+  const upkeep = new TagStore(driver, UNGUARDED, cache);
+  await upkeep.tag('r', 't', A);
+  assert.equal((await client.forPull('r', 't')).value, A.value);
+  await upkeep.tag('r', 't', B);
+  assert.equal((await client.forPull('r', 't')).value, B.value);
+  await upkeep.untag('r', 't');
+  await assert.rejects(client.forPull('r', 't'), /manifest unknown/i);
 });

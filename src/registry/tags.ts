@@ -1,8 +1,10 @@
 /** Tags: `_manifests/tags/<tag>/current/link` plus the tag's history under `index/`. */
-import { ociError } from '../oci/errors.js';
+import { ManifestUnknown } from './errors.js';
 import { parseDigest, type Digest } from '../oci/names.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
+import { orIfNotFound, statOrNull } from '../storage/notfound.js';
 import { Lru } from './lru.js';
+import { checkDelete, checkWrite, UNGUARDED, type WriteGuard } from './guard.js';
 import { basename, tagCurrentLink, tagDir, tagIndexLink, tagsDir } from './paths.js';
 
 /**
@@ -16,11 +18,11 @@ export interface TagChanges {
   subscribe(fn: (name: string, tag: string) => void): void;
 }
 
-export interface TagStoreOptions {
+export interface TagCacheOptions {
   /**
-   * How long a looked-up tag is trusted without asking storage (`storage.cache.tagttl`, default 1 s). A tag moved
-   * by another process (a replica, a direct write to storage) is served stale at most this long; with `changes`,
-   * a replica's push usually arrives within milliseconds. This process's own tag writes are seen at once.
+   * How long a looked-up tag is trusted by pulls without asking storage (`storage.cache.tagttl`, default 1 s). A
+   * tag moved by another process (a replica, a direct write to storage) is served stale at most this long; with
+   * `changes`, a replica's push usually arrives within milliseconds. This process's own tag writes are seen at once.
    */
   trustMs?: number;
   changes?: TagChanges;
@@ -29,23 +31,25 @@ export interface TagStoreOptions {
 
 export const DEFAULT_TAG_TRUST_MS = 1000;
 
-export class TagStore {
-  /**
-   * `name:tag` -> the link's version and digest, and when storage last confirmed it. Within the trust window an
-   * entry answers without storage; after it, a stat (cheaper than a read) confirms the version or the link is
-   * re-read. No write path trusts this cache: only forPull() answers from it without asking storage.
-   */
-  private readonly cache = new Lru<string, { version: string | undefined; digest: Digest; checkedAt: number }>(100_000);
+/**
+ * `name:tag` -> the link's version and digest, and when storage last confirmed it; one per process, shared by
+ * every TagStore over the same storage (the client-facing one and the upkeep one), so a change through either is
+ * seen by both. Within the trust window an entry answers pulls without storage; after it, a stat (cheaper than a
+ * read) confirms the version or the link is re-read. No write path trusts it: only forPull() answers from it
+ * without asking storage.
+ */
+export class TagCache {
+  readonly entries = new Lru<string, { version: string | undefined; digest: Digest; checkedAt: number }>(100_000);
   /**
    * Bumped by every change this process makes or hears of. A lookup that saw it move while it read storage does
    * not cache what it read: it may have read the link from before the change.
    */
-  private epoch = 0;
-  private readonly trustMs: number;
-  private readonly now: () => number;
+  epoch = 0;
+  readonly trustMs: number;
+  readonly now: () => number;
   private readonly changes?: TagChanges;
 
-  constructor(private readonly driver: StorageDriver, o: TagStoreOptions = {}) {
+  constructor(o: TagCacheOptions = {}) {
     this.trustMs = o.trustMs ?? DEFAULT_TAG_TRUST_MS;
     this.now = o.now ?? Date.now;
     this.changes = o.changes;
@@ -55,13 +59,18 @@ export class TagStore {
   /** Drops what is cached of `name:tag` (after a change this process made or was told of). */
   forget(name: string, tag: string): void {
     this.epoch++;
-    this.cache.delete(`${name}:${tag}`);
+    this.entries.delete(`${name}:${tag}`);
   }
 
-  private changed(name: string, tag: string): void {
+  /** This process moved or removed the tag: forget it here and tell the others. */
+  changed(name: string, tag: string): void {
     this.forget(name, tag);
     this.changes?.publish(name, tag);
   }
+}
+
+export class TagStore {
+  constructor(private readonly driver: StorageDriver, private readonly guard: WriteGuard = UNGUARDED, private readonly cache: TagCache = new TagCache()) {}
 
   /**
    * The digest a tag points at, as storage has it now (one stat when cached); throws MANIFEST_UNKNOWN (detail
@@ -80,16 +89,17 @@ export class TagStore {
   }
 
   private async resolve(name: string, tag: string, trusted: boolean): Promise<Digest> {
+    const c = this.cache;
     const key = `${name}:${tag}`;
-    const cached = this.cache.get(key);
-    const started = this.now();
-    if (trusted && cached && started - cached.checkedAt < this.trustMs) return cached.digest;
-    const epoch = this.epoch;
+    const cached = c.entries.get(key);
+    const started = c.now();
+    if (trusted && cached && started - cached.checkedAt < c.trustMs) return cached.digest;
+    const epoch = c.epoch;
     const link = tagCurrentLink(name, tag);
     try {
       const version = cached ? (await this.driver.stat(link)).version : undefined;
       if (cached && version !== undefined && version === cached.version) {
-        if (epoch === this.epoch) cached.checkedAt = started;
+        if (epoch === c.epoch) cached.checkedAt = started;
         return cached.digest;
       }
       // Stat before reading: if the link is replaced in between, the next lookup sees a new version and re-reads.
@@ -97,18 +107,19 @@ export class TagStore {
       const d = parseDigest((await this.driver.getContent(link)).toString('utf8').trim());
       if (d) {
         // Without a version (S3) the entry still serves pulls for the window; after it, it is re-read.
-        if (epoch === this.epoch) this.cache.set(key, { version: before, digest: d, checkedAt: started });
+        if (epoch === c.epoch) c.entries.set(key, { version: before, digest: d, checkedAt: started });
         return d;
       }
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      this.cache.delete(key);
+      c.entries.delete(key);
     }
-    throw ociError('MANIFEST_UNKNOWN', { Tag: tag });
+    throw new ManifestUnknown({ Tag: tag });
   }
 
   /** Points the tag at `d`. When that fails (a full disk), a tag that did not exist before is not left half made. */
   async tag(name: string, tag: string, d: Digest): Promise<void> {
+    checkWrite(this.guard);
     try {
       await this.driver.putContent(tagIndexLink(name, tag, d), Buffer.from(d.value));
       await this.driver.putContent(tagCurrentLink(name, tag), Buffer.from(d.value));
@@ -119,37 +130,48 @@ export class TagStore {
       throw err;
     } finally {
       // Before the push is answered: the next GET, here or (usually) on a replica, reads the new link.
-      this.changed(name, tag);
+      this.cache.changed(name, tag);
     }
   }
 
   async untag(name: string, tag: string): Promise<void> {
+    checkDelete(this.guard);
+    const unknown = () => new ManifestUnknown({ Tag: tag });
+    if (!(await statOrNull(this.driver, tagCurrentLink(name, tag)))) throw unknown();
     try {
-      await this.driver.stat(tagCurrentLink(name, tag));
-    } catch (err) {
-      if (isNotFound(err)) throw ociError('MANIFEST_UNKNOWN', { Tag: tag });
-      throw err;
-    }
-    try {
-      await this.driver.delete(tagDir(name, tag));
-    } catch (err) {
-      if (isNotFound(err)) throw ociError('MANIFEST_UNKNOWN', { Tag: tag });
-      throw err;
+      if ((await orIfNotFound(this.driver.delete(tagDir(name, tag)), 'gone')) === 'gone') throw unknown();
     } finally {
-      this.changed(name, tag);
+      this.cache.changed(name, tag);
     }
+  }
+
+  /**
+   * Removes the tag only when it still points at `digest` and its link was last written at `pushedAt` (ms), as a
+   * scan saw it: a push of the tag since wins. Returns whether it untagged. The check and the delete are two
+   * storage operations; a push landing between them (microseconds) is lost, as with Distribution's tag delete.
+   */
+  async untagIfUnchanged(name: string, tag: string, digest: string, pushedAt: number): Promise<boolean> {
+    checkDelete(this.guard);
+    try {
+      if ((await this.pushedAt(name, tag))?.getTime() !== pushedAt) return false;
+      if ((await this.get(name, tag)).value !== digest) return false;
+      await this.untag(name, tag);
+      return true;
+    } catch (err) {
+      if ((err as { code?: string }).code === 'MANIFEST_UNKNOWN') return false;
+      throw err;
+    }
+  }
+
+  /** When the tag was last pointed at a manifest (its current link's modification time); null when there is no such tag. */
+  async pushedAt(name: string, tag: string): Promise<Date | null> {
+    return (await statOrNull(this.driver, tagCurrentLink(name, tag)))?.modTime ?? null;
   }
 
   /** All tag names, sorted; null when the repository has no tags directory. */
   async all(name: string): Promise<string[] | null> {
-    let entries: string[];
-    try {
-      entries = await this.driver.list(tagsDir(name));
-    } catch (err) {
-      if (isNotFound(err)) return null;
-      throw err;
-    }
-    return entries.map(basename).sort();
+    const entries = await orIfNotFound(this.driver.list(tagsDir(name)), null);
+    return entries && entries.map(basename).sort();
   }
 
   /** Tags whose current link points at `d`. */
