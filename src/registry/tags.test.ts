@@ -4,6 +4,7 @@ import { parseDigest } from '../oci/names.js';
 import { InMemoryDriver } from '../storage/inmemory.js';
 import { tagCurrentLink } from './paths.js';
 import { UNGUARDED } from './guard.js';
+import { Registry } from './registry.js';
 import { TagCache, TagStore } from './tags.js';
 
 const A = parseDigest(`sha256:${'a'.repeat(64)}`)!;
@@ -70,18 +71,21 @@ test('tag cache: changes are published, and changes heard from others drop the c
   assert.equal((await tags.forPull('r', 't')).value, B.value);
   await tags.untag('r', 't');
   assert.deepEqual(published, ['r:t', 'r:t']);
-  await assert.rejects(tags.forPull('r', 't'), /manifest unknown/i);
+  await assert.rejects(tags.forPull('r', 't'), { code: 'MANIFEST_UNKNOWN' });
 });
 
-test('tag cache: a tag moved through another store of the same process (upkeep) is seen by the next pull', async () => {
-  const driver = new InMemoryDriver();
-  const cache = new TagCache({ trustMs: 3_600_000 });
-  const client = new TagStore(driver, { readOnly: true, deleteEnabled: false }, cache);
-  const upkeep = new TagStore(driver, UNGUARDED, cache);
-  await upkeep.tag('r', 't', A);
-  assert.equal((await client.forPull('r', 't')).value, A.value);
-  await upkeep.tag('r', 't', B);
-  assert.equal((await client.forPull('r', 't')).value, B.value);
-  await upkeep.untag('r', 't');
-  await assert.rejects(client.forPull('r', 't'), /manifest unknown/i);
+test('tag cache: a tag the upkeep stores move (mirror, cleanup) is seen by the next pull of the same registry', async () => {
+  const registry = new Registry(new InMemoryDriver(), {
+    deleteEnabled: false,
+    readOnly: false,
+    redirect: false,
+    tagTrustMs: 3_600_000,
+    validation: { disabled: true, urls: { allow: [], deny: [] }, indexes: { platforms: 'all', platformlist: [] } },
+  });
+  await registry.upkeep.tags.tag('r', 't', A);
+  assert.equal((await registry.tags.forPull('r', 't')).value, A.value);
+  await registry.upkeep.tags.tag('r', 't', B);
+  assert.equal((await registry.tags.forPull('r', 't')).value, B.value);
+  await registry.upkeep.tags.untag('r', 't');
+  await assert.rejects(registry.tags.forPull('r', 't'), { code: 'MANIFEST_UNKNOWN' });
 });
