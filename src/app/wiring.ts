@@ -99,6 +99,8 @@ async function wireStorage(config: Readonly<Config>, log: Logger, metrics: Metri
   const registry = new Registry(driver, {
     cache: shared.cache,
     uploadLocks: shared.uploadLocks,
+    tagTrustMs: config.storage.cache.tagttl,
+    tagChanges: shared.tagChanges,
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly.enabled,
     redirect: !config.storage.redirect.disable,
