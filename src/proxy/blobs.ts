@@ -105,11 +105,13 @@ export class BlobProxy {
     }
     const declared = Number(res.headers['content-length']);
     const spool = await Spool.create(Number.isSafeInteger(declared) && declared >= 0 ? declared : null);
+    // Before the first byte: storage must see every byte from memory.
+    const toStore = spool.storeReader();
     const filled = spool.fill(res.body, d.algorithm, d.hex, (n) => up.bytes('blob', n));
     // Observed by store() (and by every reader through the spool); never an unhandled rejection meanwhile.
     // A failed download is forgotten at once: the next request starts afresh rather than joining it.
     filled.catch(() => finished());
-    void this.store(route, d, spool, filled)
+    void this.store(route, d, toStore, filled)
       .catch((err: unknown) => {
         if (spool.state === 'failed') this.report(route, new UpstreamError('status', `${route.remote}@${d.value}: ${spool.error?.message}`, 502));
         else this.log.error({ err, upstream: up.label, repository: route.local, digest: d.value }, 'proxy: could not store a verified blob');
@@ -123,19 +125,20 @@ export class BlobProxy {
   }
 
   /** Writes the spool into an upload session of `route.local`, then commits and links it once verified. */
-  private async store(route: Route, d: Digest, spool: Spool, filled: Promise<void>): Promise<void> {
+  private async store(route: Route, d: Digest, toStore: ReturnType<Spool['storeReader']>, filled: Promise<void>): Promise<void> {
     const { driver, blobs } = this.registry;
     const uuid = randomUUID();
     const path = uploadData(route.local, uuid);
     try {
       await driver.putContent(uploadStartedAt(route.local, uuid), Buffer.from(new Date().toISOString()));
       // Both settle before the session is removed: the append ends (keeping nothing) once the spool fails.
-      const [appended, verified] = await Promise.allSettled([driver.append(path, spool.read(0)), filled]);
+      const [appended, verified] = await Promise.allSettled([driver.append(path, toStore.chunks), filled]);
       if (verified.status === 'rejected') throw verified.reason;
       if (appended.status === 'rejected') throw appended.reason;
       await blobs.commit(path, d, appended.value);
       await blobs.link(route.local, d);
     } finally {
+      toStore.close();
       await driver.delete(uploadDir(route.local, uuid)).catch(() => undefined);
     }
   }
