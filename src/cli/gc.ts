@@ -10,7 +10,9 @@ import { parseDuration } from '../config/duration.js';
 import { garbageCollect, type GcProgress, type GcReport } from '../registry/gc.js';
 import { runCleanup } from '../policies/cleanup.js';
 import { PolicySet } from '../policies/match.js';
-import type { PoliciesConfig } from '../policies/schema.js';
+import type { Config } from '../config/schema.js';
+import { createLogger } from '../log.js';
+import { Notifier } from '../notifications/index.js';
 import { createDriver } from '../storage/index.js';
 import { upstreamsOf } from '../proxy/config.js';
 import { expireOffline } from '../proxy/expiry.js';
@@ -91,7 +93,7 @@ export async function garbageCollectCommand(configPath: string | undefined, opts
     const failed = await expiryRun(config, name, params, opts.dryRun === true, io);
     if (failed) return fail(`expiry of cached content failed, nothing more was removed: ${failed}`);
   }
-  if (opts.policies) return policiesRun(name, params, config.policies, { dryRun: opts.dryRun, graceMs }, io, fail);
+  if (opts.policies) return policiesRun(name, params, config, { dryRun: opts.dryRun, graceMs }, io, fail);
   if (name === 'inmemory') io.err.write('warning: the inmemory driver keeps nothing between processes: there is nothing to collect\n');
 
   const tty = io.out.isTTY === true;
@@ -157,15 +159,17 @@ async function expiryRun(config: Readonly<Config>, name: string, params: Record<
 async function policiesRun(
   name: string,
   params: Record<string, unknown>,
-  rules: PoliciesConfig,
+  config: Config,
   opts: { dryRun?: boolean; graceMs: number },
   io: GcIo,
   fail: (m: string) => number,
 ): Promise<number> {
-  if (rules.length === 0) io.err.write('warning: no policies are configured: only garbage collection runs\n');
+  if (config.policies.length === 0) io.err.write('warning: no policies are configured: only garbage collection runs\n');
   const driver = await createDriver(name, params);
+  // The run's `delete` events go to the configured endpoints, as a scheduled run's do (problems logged to stderr).
+  const events = opts.dryRun ? undefined : new Notifier(config.notifications, { log: createLogger({ level: 'warn', formatter: 'text', destination: io.err }), httpAddr: config.http.addr });
   try {
-    const report = await runCleanup({ registry: offlineRegistry(driver), policies: new PolicySet(rules) }, { graceMs: opts.graceMs, dryRun: opts.dryRun });
+    const report = await runCleanup({ registry: offlineRegistry(driver), policies: new PolicySet(config.policies), events }, { graceMs: opts.graceMs, dryRun: opts.dryRun });
     if (!report.gc) {
       io.out.write(`${formatPlan(report.plan, { untag: 'would untag', del: 'would delete', free: 'would free' }).join('\n')}\n`);
       io.out.write('dry run, nothing changed\n');
@@ -174,10 +178,27 @@ async function policiesRun(
     for (const t of report.untagged) io.out.write(`untagged ${t.repository}:${t.tag} ${t.digest}\n`);
     for (const t of report.skipped) io.out.write(`kept ${t.repository}:${t.tag} (pushed again since the plan)\n`);
     printReport(report.gc, io);
+    if (events?.enabled && !(await deliveredWithin(events, EVENTS_WAIT_MS))) {
+      io.err.write(`warning: notifications: not every delete event was delivered within ${EVENTS_WAIT_MS / 1000} s; the rest are dropped\n`);
+    }
     return 0;
   } catch (err) {
     return fail(`failed, nothing more was removed: ${(err as Error).message}`);
   } finally {
+    events?.close();
     await driver.close?.();
+  }
+}
+
+/** How long the command waits for its events to reach the endpoints before it exits. */
+const EVENTS_WAIT_MS = 15_000;
+
+async function deliveredWithin(events: Notifier, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([events.drained().then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -84,7 +84,7 @@ export async function policiesPlanCommand(configPath: string | undefined, opts: 
   const { name, params } = storageDriverOf(config);
   const driver = await createDriver(name, params);
   try {
-    const plan = await makePlan(offlineRegistry(driver), new PolicySet(config.policies), { graceMs: config.gc.graceperiod });
+    const plan = await makePlan(offlineRegistry(driver), new PolicySet(config.policies), { graceMs: config.gc.graceperiod, exact: true });
     io.out.write(opts.json ? `${JSON.stringify(planJson(plan), null, 2)}\n` : `${formatPlan(plan).join('\n')}\n`);
     return 0;
   } catch (err) {

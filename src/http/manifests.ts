@@ -84,10 +84,15 @@ export async function putManifest(ctx: Ctx): Promise<void> {
   const ref = parseReference(ctx.params.reference!);
   const bytes = await readBody(ctx.req, MAX_MANIFEST_BYTES, () => ociError('MANIFEST_INVALID', { limit: MAX_MANIFEST_BYTES }, `manifest is larger than ${MAX_MANIFEST_BYTES} bytes`));
   const { registry, tagGuard } = ctx.app;
-  // Before anything is stored: a refused push leaves no untagged manifest behind.
-  if (ref.tag !== undefined && tagGuard) await tagGuard.checkPut(registry, name, ref.tag, parseDigest(`sha256:${createHash('sha256').update(bytes).digest('hex')}`)!, ctx.user || null);
-  const m = await registry.manifests.put(name, bytes, ctx.req.headers['content-type'], ref.digest);
-  if (ref.tag !== undefined) await registry.tags.tag(name, ref.tag, m.digest);
+  const tag = ref.tag;
+  const write = async () => {
+    const stored = await registry.manifests.put(name, bytes, ctx.req.headers['content-type'], ref.digest);
+    if (tag !== undefined) await registry.tags.tag(name, tag, stored.digest);
+    return stored;
+  };
+  // The immutability check comes before anything is stored: a refused push leaves no untagged manifest behind.
+  const sha256 = () => parseDigest(`sha256:${createHash('sha256').update(bytes).digest('hex')}`)!;
+  const m = tag !== undefined && tagGuard ? await tagGuard.putTag(registry, name, tag, sha256(), ctx.user || null, write) : await write();
   notify(ctx, { action: 'push', kind: 'manifest', repository: name, digest: m.digest.value, mediaType: m.mediaType, size: m.bytes.length, tag: ref.tag, manifest: m.parsed.body });
   const headers: Record<string, string> = {
     Location: urlFor(ctx, `/v2/${name}/manifests/${m.digest.value}`),

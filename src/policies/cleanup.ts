@@ -62,7 +62,8 @@ export async function runCleanup(deps: CleanupDeps, opts: CleanupOptions): Promi
   const startedAt = Date.now();
   const t0 = performance.now();
   const { registry, log } = deps;
-  const plan = await makePlan(registry, deps.policies, { graceMs: opts.graceMs, now: startedAt });
+  // A dry run reports the plan, so it counts every blob the run would free; a real run's GC report is the truth.
+  const plan = await makePlan(registry, deps.policies, { graceMs: opts.graceMs, now: startedAt, exact: opts.dryRun });
   const report: CleanupReport = { plan, untagged: [], skipped: [], gc: null, startedAt, durationMs: 0 };
   if (opts.dryRun) {
     report.durationMs = Math.round(performance.now() - t0);
@@ -91,7 +92,15 @@ export async function runCleanup(deps: CleanupDeps, opts: CleanupOptions): Promi
   // The registry (and, through Redis, every replica) must not answer from its cache what is gone now.
   for (const m of gc.manifestsRemoved) await registry.cache.forgetLink('manifest', m.repository, m.digest);
   for (const b of gc.blobsRemoved) await registry.cache.forgetSize(b.digest);
-  for (const b of gc.blobsRemoved) log?.info({ digest: b.digest, size: b.size }, `cleanup: deleted blob ${b.digest} (${b.size} bytes)`);
+  const manifestEvents = new Set(gc.manifestsRemoved.map((m) => `${m.repository}@${m.digest}`));
+  for (const b of gc.blobsRemoved) {
+    log?.info({ digest: b.digest, size: b.size, repositories: b.repositories }, `cleanup: deleted blob ${b.digest} (${b.size} bytes)`);
+    // As Distribution's blob delete: one event per repository the blob is gone from. A delete target is only
+    // {digest, repository}, so the stored bytes of a manifest whose delete was just sent are not sent again.
+    for (const repository of b.repositories) {
+      if (!manifestEvents.has(`${repository}@${b.digest}`)) notify({ action: 'delete', kind: 'blob', repository, digest: b.digest });
+    }
+  }
   for (const r of gc.repositoriesRemoved) log?.info({ repository: r }, `cleanup: removed empty repository ${r}`);
   for (const w of gc.warnings) log?.warn(`cleanup: ${w}`);
   report.durationMs = Math.round(performance.now() - t0);

@@ -4,11 +4,13 @@
  * one scan of storage; `wharf policies plan`, the UI and a real run all use it, so the preview is what runs.
  *
  * Blobs follow garbage collection's rules: a blob is freed when no manifest that stays (in any repository)
- * references it and its data is older than the grace period. A blob linked anew into some repository during
- * the run is kept by GC even so; the plan cannot see that and is then a little larger than the run.
+ * references it and its data is older than the grace period. With `exact`, blobs that nothing referenced before
+ * the run are counted too (a dry run of garbage collection finds them). A blob linked anew into some
+ * repository during the run is kept by GC even so; the plan cannot see that and is then a little larger.
  */
 import { parseDigest } from '../oci/names.js';
 import { isNotFound } from '../storage/driver.js';
+import { garbageCollect } from '../registry/gc.js';
 import { blobData } from '../registry/paths.js';
 import type { Registry } from '../registry/registry.js';
 import type { PolicySet } from './match.js';
@@ -89,6 +91,12 @@ export interface PlanOptions {
   now?: number;
   /** A scan already made (the UI reuses one for several questions). */
   states?: RepositoryState[];
+  /**
+   * Also the blobs no manifest referenced before the run (found by a dry run of garbage collection), which the
+   * run frees too. Costs a walk of every blob; without it, only the blobs of the manifests the plan deletes are
+   * counted (what the UI shows per repository).
+   */
+  exact?: boolean;
 }
 
 export async function makePlan(registry: Registry, policies: PolicySet, opts: PlanOptions): Promise<Plan> {
@@ -97,6 +105,13 @@ export async function makePlan(registry: Registry, policies: PolicySet, opts: Pl
   const { repositories, candidates } = decide(states, policies, now, opts.graceMs);
   const sized = await mapLimit([...candidates].sort(), 16, async (digest) => ({ digest, size: await oldBlobSize(registry, digest, now - opts.graceMs) }));
   const blobs = sized.filter((b): b is { digest: string; size: number } => b.size !== null);
+  if (opts.exact) {
+    // What garbage collection frees with nothing untagged or deleted: the blobs nothing references already.
+    const dry = await garbageCollect(registry.driver, { dryRun: true, graceMs: opts.graceMs, now });
+    const planned = new Set(blobs.map((b) => b.digest));
+    for (const b of dry.blobsRemoved) if (!planned.has(b.digest)) blobs.push({ digest: b.digest, size: b.size });
+    blobs.sort((a, b) => (a.digest < b.digest ? -1 : 1));
+  }
   return { now, graceMs: opts.graceMs, repositories, blobs, bytesFreed: blobs.reduce((n, b) => n + b.size, 0) };
 }
 

@@ -118,7 +118,7 @@ describe('garbage collection: mark and sweep', () => {
     assert.equal(orphan.value, orphanElsewhere.value);
 
     const r = await garbageCollect(reg.driver, aged());
-    assert.deepEqual(r.blobsRemoved, [{ digest: orphan.value, size: 'orphan'.length }]);
+    assert.deepEqual(r.blobsRemoved, [{ digest: orphan.value, size: 'orphan'.length, repositories: ['app', 'other'] }], 'with the repositories it was linked into');
     assert.equal(r.bytesFreed, 'orphan'.length);
     assert.equal(r.layerLinksRemoved, 2);
     assert.deepEqual(r.manifestsRemoved, []);

@@ -64,6 +64,8 @@ import {
 
 export const DEFAULT_GRACE_MS = 60 * 60 * 1000;
 export const DEFAULT_SETTLE_MS = 3000;
+/** Temporary files younger than this are never removed, even with no grace period. */
+const TEMPORARY_MIN_AGE_MS = 10 * 60 * 1000;
 
 export interface GcOptions {
   /** Report what would be removed; change nothing. */
@@ -95,7 +97,8 @@ export interface GcProgress {
 export interface GcReport {
   dryRun: boolean;
   manifestsRemoved: Array<{ repository: string; digest: string }>;
-  blobsRemoved: Array<{ digest: string; size: number }>;
+  /** With the repositories whose layer link to the blob was removed (the ones a `delete` event names). */
+  blobsRemoved: Array<{ digest: string; size: number; repositories: string[] }>;
   bytesFreed: number;
   layerLinksRemoved: number;
   repositoriesRemoved: string[];
@@ -211,8 +214,11 @@ class Collector {
 
   async run(): Promise<GcReport> {
     const { dryRun } = this.opts;
-    // 0. Leftovers of interrupted writes: a write takes milliseconds, so one older than the grace period is dead.
-    this.report.temporaryFiles = (await this.driver.sweepTemporary?.(new Date(this.cutoff), dryRun)) ?? [];
+    // 0. Leftovers of interrupted writes: a write takes milliseconds, so one older than the grace period, and at
+    // least TEMPORARY_MIN_AGE_MS old, is dead (with --grace 0s alone, a write under way would lose its file: a 500).
+    const start = this.cutoff + this.opts.graceMs;
+    const temporaryCutoff = Math.min(this.cutoff, start - TEMPORARY_MIN_AGE_MS);
+    this.report.temporaryFiles = (await this.driver.sweepTemporary?.(new Date(temporaryCutoff), dryRun)) ?? [];
 
     // 1. Scan and decide which manifests stay.
     const scans = await this.scanAll(!dryRun);
@@ -242,7 +248,7 @@ class Collector {
 
     if (dryRun) {
       this.report.manifestsRemoved = removals.map((r) => ({ repository: r.repo, digest: r.rev.digest.value }));
-      for (const c of candidates.values()) this.addBlob(c.digest, c.size);
+      for (const c of candidates.values()) this.addBlob(c.digest, c.size, (links.get(c.digest.value) ?? []).map((l) => l.repo));
       this.report.layerLinksRemoved = [...candidates.keys()].reduce((n, d) => n + (links.get(d)?.length ?? 0), 0);
       for (const scan of scans) if (scan.hasManifests && (await this.emptied(scan.name, removedKeys))) this.report.repositoriesRemoved.push(scan.name);
       this.sortReport();
@@ -324,15 +330,17 @@ class Collector {
     await this.map(toDelete, async (c) => {
       await ignoreNotFound(this.driver.delete(blobQuarantine(c.digest)));
       await removeIfEmpty(this.driver, blobDir(c.digest));
-      this.addBlob(c.digest, c.size);
+      const unlinked: string[] = [];
       for (const l of linksNow.get(c.digest.value) ?? []) {
         // Checked again just before: a link written since the second scan belongs to a new upload.
         const st = await statOrNull(this.driver, layerLink(l.repo, c.digest));
         if (st && st.modTime.getTime() < this.cutoff) {
           await ignoreNotFound(this.driver.delete(layerLinkDir(l.repo, c.digest)));
           this.report.layerLinksRemoved++;
+          unlinked.push(l.repo);
         }
       }
+      this.addBlob(c.digest, c.size, unlinked);
       this.progress('deleting', ++deleted, total);
     });
 
@@ -357,8 +365,8 @@ class Collector {
     return this.report;
   }
 
-  private addBlob(d: Digest, size: number): void {
-    this.report.blobsRemoved.push({ digest: d.value, size });
+  private addBlob(d: Digest, size: number, repositories: string[]): void {
+    this.report.blobsRemoved.push({ digest: d.value, size, repositories: repositories.sort() });
     this.report.bytesFreed += size;
   }
 

@@ -233,6 +233,13 @@ describe('garbage-collect: temporary files of interrupted writes', () => {
     assert.match(dry.stdout, new RegExp(`^would remove temporary file ${relStale.replaceAll('.', '\\.')} \\(an interrupted write\\)$`, 'm'));
     assert.ok(existsSync(stale), 'a dry run removes nothing');
 
+    // Even without a grace period a write under way keeps its temporary file (removing it made the write's rename
+    // fail: a 500 for a push racing `--grace 0s`); only those untouched for 10 minutes are interrupted writes.
+    const zero = await gc(w, '--grace', '0s', '--dry-run');
+    assert.equal(zero.code, 0, zero.stderr);
+    assert.doesNotMatch(zero.stdout, /link\.tmp-ba9876543210/);
+    assert.match(zero.stdout, /link\.tmp-0123456789ab/);
+
     const run = await gc(w);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /^removed temporary file .*link\.tmp-0123456789ab/m);

@@ -126,6 +126,28 @@ describe('immutable tags', () => {
     assert.ok(body.tags[0].alone > 0, 'v2 holds its own layer and config alone');
   });
 
+  test('racing first pushes of a new immutable tag with different digests: exactly one wins, the rest are 403', async () => {
+    const racers = Array.from({ length: 12 }, (_, i) => f.image('app/web', 'v9', `race-${i}`, true, 0));
+    // Blobs first, one image after another; then every manifest PUT at once.
+    for (const item of racers) {
+      for (const b of item.blobs) {
+        const r = await fetch(`${w.url}/v2/${item.repo}/blobs/uploads/?digest=${b.digest}`, { method: 'POST', body: new Uint8Array(b.bytes), headers: { ...as('ci'), 'Content-Type': 'application/octet-stream' } });
+        await r.arrayBuffer();
+        assert.equal(r.status, 201);
+      }
+    }
+    const put = (item: Item) => fetch(`${w.url}/v2/app/web/manifests/v9`, { method: 'PUT', body: new Uint8Array(item.manifest.bytes), headers: { ...as('ci'), 'Content-Type': item.manifest.mediaType } });
+    const answers = await Promise.all(racers.map(async (item) => {
+      const r = await put(item);
+      await r.arrayBuffer();
+      return { status: r.status, digest: item.manifest.digest };
+    }));
+    const won = answers.filter((a) => a.status === 201);
+    assert.equal(won.length, 1, JSON.stringify(answers.map((a) => a.status)));
+    assert.ok(answers.every((a) => a.status === 201 || a.status === 403), JSON.stringify(answers.map((a) => a.status)));
+    assert.equal(await digestOf('v9'), won[0].digest, 'the tag names the one push that was told 201');
+  });
+
   test('SIGHUP replaces the rules: other patterns protect, the old ones no longer do', async () => {
     writeFileSync(join(w.dir, 'config.yml'), readFileSync(join(w.dir, 'config.yml'), 'utf8').replace('immutable: ["v*"]', 'immutable: ["stable"]'));
     w.proc.kill('SIGHUP');

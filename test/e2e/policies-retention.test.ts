@@ -6,7 +6,10 @@
  * kept referrers stay listed and complete, and `wharf config check` explains the rule.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -30,12 +33,30 @@ describe('retention on the filesystem: plan, run, pull', { skip: SKOPEO ? false 
   let reg: string;
   const s = scenario(true);
   let plan: PlanJson;
+  // An upload no manifest ever referenced (a push that died before its manifest): the run frees it, so the plan counts it.
+  const stray = Buffer.from('a layer whose manifest never came');
+  const strayDigest = `sha256:${createHash('sha256').update(stray).digest('hex')}`;
+  // The notifications endpoint of the server and of the command line run (same config.yml).
+  let hook: Server;
+  const events: Array<{ action: string; target: { repository?: string; tag?: string; digest?: string }; request: { useragent: string } }> = [];
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'wharf-e2e-policies-'));
-    w = await startWharf({ config: testConfig({ extra: `gc:\n  graceperiod: 1h\n${policiesYaml('168h')}` }) });
+    hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        events.push(...(JSON.parse(body) as { events: typeof events }).events);
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    const notifications = `notifications:\n  endpoints:\n    - name: hook\n      url: http://127.0.0.1:${(hook.address() as AddressInfo).port}/events\n      timeout: 2s\n      threshold: 3\n      backoff: 1s\n`;
+    w = await startWharf({ config: testConfig({ extra: `gc:\n  graceperiod: 1h\n${policiesYaml('168h')}${notifications}` }) });
     reg = `127.0.0.1:${w.port}`;
     for (const { item, tag } of s.pushOrder) await pushItem(w.url, item, tag);
+    const up = await fetch(`${w.url}/v2/ci/app/blobs/uploads/?digest=${strayDigest}`, { method: 'POST', body: new Uint8Array(stray), headers: { 'Content-Type': 'application/octet-stream' } });
+    assert.equal(up.status, 201);
     // Everything was pushed 30 days ago, except what follows; build-N's tag (N-40) hours ago, so build-30 is newest.
     const now = Date.now();
     const age = (path: string, ms: number) => utimesSync(path, new Date(now - ms), new Date(now - ms));
@@ -48,6 +69,7 @@ describe('retention on the filesystem: plan, run, pull', { skip: SKOPEO ? false 
 
   after(async () => {
     await w?.cleanup();
+    hook?.close();
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
@@ -66,7 +88,7 @@ describe('retention on the filesystem: plan, run, pull', { skip: SKOPEO ? false 
     assert.deepEqual(untag, s.untag);
     const deleted = plan.repositories.flatMap((r) => r.deleteManifests.map((m) => `${r.repository}@${m.digest}`)).sort();
     assert.deepEqual(deleted, s.fixture.expectedDeleted());
-    const freed = s.fixture.expectedFreed();
+    const freed = s.fixture.expectedFreed().set(strayDigest, stray.length);
     assert.deepEqual(Object.fromEntries(plan.blobs.map((b) => [b.digest, b.size])), Object.fromEntries([...freed].sort()));
     assert.equal(plan.bytesFreed, [...freed.values()].reduce((a, b) => a + b, 0));
     assert.ok(!freed.has(s.fixture.base.blob.digest), 'the shared base layer is not freed');
@@ -86,6 +108,20 @@ describe('retention on the filesystem: plan, run, pull', { skip: SKOPEO ? false 
     const run = await wharfCli(w.dir, 'garbage-collect', '--policies');
     await assertRunMatchesPlan(w.url, run, s, plan);
     for (const d of plan.blobs) assert.ok(!existsSync(join(w.dataDir, ...V2, 'blobs', 'sha256', hexOf(d.digest).slice(0, 2), hexOf(d.digest), 'data')), `${d.digest} is gone from disk`);
+  });
+
+  test('the command line run sent a delete event for every tag, manifest and blob it removed, before it exited', () => {
+    const deletes = events.filter((e) => e.action === 'delete');
+    assert.ok(deletes.every((e) => e.request.useragent === 'wharf-cleanup'), 'every delete came from the run');
+    const of = (pick: (e: (typeof deletes)[number]) => string | undefined) => deletes.map(pick).filter((x): x is string => x !== undefined).sort();
+    assert.deepEqual(of((e) => (e.target.tag ? `${e.target.repository}:${e.target.tag}` : undefined)), s.untag);
+    const manifests = new Set(s.fixture.all().map((i) => i.manifest.digest));
+    assert.deepEqual(of((e) => (e.target.digest && manifests.has(e.target.digest) ? `${e.target.repository}@${e.target.digest}` : undefined)), s.fixture.expectedDeleted());
+    // A blob's event names the repository it is gone from, as Distribution's blob delete does; a deleted
+    // manifest's own stored bytes are not announced twice (a delete target is just {digest, repository}).
+    const layersAndConfigs = plan.blobs.filter((b) => !manifests.has(b.digest));
+    assert.ok(layersAndConfigs.length > 0 && layersAndConfigs.length < plan.blobs.length);
+    assert.deepEqual(of((e) => (e.target.digest && !manifests.has(e.target.digest) ? `${e.target.repository}@${e.target.digest}` : undefined)), layersAndConfigs.map((b) => `ci/app@${b.digest}`).sort());
   });
 
   test('deleted manifests answer 404; every kept manifest and blob answers complete', async () => {

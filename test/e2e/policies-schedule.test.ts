@@ -114,7 +114,7 @@ notifications:
       replicas.a.w.output() + replicas.b.w.output(),
     );
     assert.match(replicas[remover!].w.output(), new RegExp(`cleanup: deleted blob ${old.blobs[0].digest} \\(\\d+ bytes\\)`), 'its config blob');
-    assert.ok(await eventually(() => events.some((e) => e.action === 'delete' && e.target.tag === 'old') && events.some((e) => e.action === 'delete' && e.target.digest === old.manifest.digest), 10_000), JSON.stringify(events));
+    assert.ok(await eventually(() => events.some((e) => e.action === 'delete' && e.target.tag === 'old') && events.some((e) => e.action === 'delete' && e.target.digest === old.manifest.digest) && events.some((e) => e.action === 'delete' && e.target.digest === old.blobs[0].digest && e.target.repository === 'ci/app'), 10_000), JSON.stringify(events));
     const samples = parseMetrics(await (await fetch(`http://127.0.0.1:${replicas[ran].debug}/metrics`)).text());
     assert.ok(metric(samples, 'wharf_cleanup_tags_untagged_total') >= 1);
     const removed = parseMetrics(await (await fetch(`http://127.0.0.1:${replicas[remover!].debug}/metrics`)).text());
