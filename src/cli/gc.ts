@@ -16,7 +16,6 @@ import { Notifier } from '../notifications/index.js';
 import { createDriver } from '../storage/index.js';
 import { upstreamsOf } from '../proxy/config.js';
 import { expireOffline } from '../proxy/expiry.js';
-import type { Config } from '../config/schema.js';
 import { formatPlan, offlineRegistry } from './policies.js';
 
 export interface GcCommandOptions {
