@@ -7,7 +7,8 @@
  * would turn a slowdown into an outage.
  */
 import type { Logger } from 'pino';
-import { isNotFound, type StorageDriver } from './storage/driver.js';
+import type { StorageDriver } from './storage/driver.js';
+import { statOrNull } from './storage/notfound.js';
 
 export interface CheckStatus {
   healthy: boolean;
@@ -44,10 +45,10 @@ export class HealthChecks {
 
   async check(): Promise<void> {
     try {
-      await this.driver.stat('/');
+      // A missing root is a fresh, empty storage: healthy.
+      await statOrNull(this.driver, '/');
       this.ok();
     } catch (err) {
-      if (isNotFound(err)) return this.ok();
       this.consecutive++;
       this.lastError = (err as Error).message;
       if (this.consecutive === this.opts.threshold) this.log.error({ err: this.lastError }, `health: storage driver ${this.driver.name} is unhealthy`);

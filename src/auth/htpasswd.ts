@@ -50,7 +50,7 @@ export async function provisionHtpasswd(path: string, log: Logger, key = 'htpass
       closeSync(fd);
     }
   } catch (err) {
-    throw new Error(`${key}: ${path} does not exist and cannot be created: ${describeFsError(err)}`);
+    throw new Error(`${key}: ${path} does not exist and cannot be created: ${describeFsError(err)}`, { cause: err });
   }
   log.warn({ user: 'docker', password, path }, 'htpasswd file is missing: created it with a default user; this password is shown only once');
 }
@@ -78,7 +78,7 @@ export class HtpasswdAccess implements AccessController {
     try {
       await this.load();
     } catch (err) {
-      throw new Error(`${key}: cannot read ${this.opts.path}: ${describeFsError(err)}`);
+      throw new Error(`${key}: cannot read ${this.opts.path}: ${describeFsError(err)}`, { cause: err });
     }
   }
 

@@ -47,6 +47,7 @@ interface Claims {
   access?: unknown;
 }
 
+/** Why a token is refused; the underlying failure (JSON, jose) stays reachable as `cause`. */
 class InvalidToken extends Error {}
 
 function decodeJson(part: string): Record<string, unknown> {
@@ -84,7 +85,7 @@ export class TokenAccess implements AccessController {
       try {
         pem = readFileSync(rootcertbundle, 'utf8');
       } catch (err) {
-        throw new Error(`auth.token.rootcertbundle: cannot read ${rootcertbundle}: ${describeFsError(err)}`);
+        throw new Error(`auth.token.rootcertbundle: cannot read ${rootcertbundle}: ${describeFsError(err)}`, { cause: err });
       }
       this.roots = parsePemBundle(pem);
       for (const cert of this.roots) {
@@ -98,7 +99,7 @@ export class TokenAccess implements AccessController {
       try {
         set = JSON.parse(readFileSync(jwks, 'utf8')) as typeof set;
       } catch (err) {
-        throw new Error(`auth.token.jwks: cannot read ${jwks}: ${describeFsError(err)}`);
+        throw new Error(`auth.token.jwks: cannot read ${jwks}: ${describeFsError(err)}`, { cause: err });
       }
       for (const jwk of set.keys ?? []) {
         const { d: _private, ...pub } = jwk;
@@ -162,8 +163,8 @@ export class TokenAccess implements AccessController {
     try {
       header = decodeJson(parts[0]);
       claims = decodeJson(parts[1]);
-    } catch {
-      throw new InvalidToken('malformed token');
+    } catch (err) {
+      throw new InvalidToken('malformed token', { cause: err });
     }
     const alg = header.alg;
     if (typeof alg !== 'string' || !this.algorithms.includes(alg)) throw new InvalidToken(`signing algorithm ${JSON.stringify(alg)} is not accepted`);
@@ -180,7 +181,7 @@ export class TokenAccess implements AccessController {
     try {
       await compactVerify(raw, key, { algorithms: [alg] });
     } catch (err) {
-      throw new InvalidToken(`bad signature: ${(err as Error).message}`);
+      throw new InvalidToken(`bad signature: ${(err as Error).message}`, { cause: err });
     }
 
     const access: ResourceActions[] = [];

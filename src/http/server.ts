@@ -10,7 +10,7 @@ import type { AccessController } from '../auth/controller.js';
 import { ociError, OciError, toOciError } from '../oci/errors.js';
 import { checkName } from '../oci/names.js';
 import { InvalidPathError, StorageFullError, StorageUnavailableError } from '../storage/driver.js';
-import { ManifestVerificationError } from '../registry/manifests.js';
+import { domainErrors } from './domainerrors.js';
 import { sendErrors, type AppContext, type Ctx, type Peer } from './context.js';
 import { checkRequest, localAuthorities, withPort } from './framing.js';
 import { countBodyBytes, type Metrics } from '../metrics.js';
@@ -103,7 +103,7 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
     const fail = (err: unknown): void => {
       try {
         discardRest(req);
-        const errors = err instanceof ManifestVerificationError ? err.errors : [mapError(err, requestId)];
+        const errors = domainErrors(err) ?? [mapError(err, requestId)];
         sendErrors(res, method, errors);
       } catch (e) {
         app.log.error({ err: e, request_id: requestId }, 'cannot answer a failed request');

@@ -56,7 +56,7 @@ function read(path: string, what: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new Error(`http.tls.${what}: cannot read ${path}: ${describeFsError(err)}`);
+    throw new Error(`http.tls.${what}: cannot read ${path}: ${describeFsError(err)}`, { cause: err });
   }
 }
 
@@ -68,13 +68,13 @@ export function loadTlsMaterial(s: TlsSettings): TlsMaterial {
   try {
     leaf = new X509Certificate(cert);
   } catch (err) {
-    throw new Error(`http.tls.certificate: ${s.certificate} is not a PEM certificate: ${(err as Error).message}`);
+    throw new Error(`http.tls.certificate: ${s.certificate} is not a PEM certificate: ${(err as Error).message}`, { cause: err });
   }
   let privateKey;
   try {
     privateKey = createPrivateKey(key);
   } catch (err) {
-    throw new Error(`http.tls.key: ${s.key} is not a PEM private key: ${(err as Error).message}`);
+    throw new Error(`http.tls.key: ${s.key} is not a PEM private key: ${(err as Error).message}`, { cause: err });
   }
   if (!leaf.checkPrivateKey(privateKey)) throw new Error(`http.tls.key: ${s.key} does not match the certificate ${s.certificate}`);
   const ca = s.clientcas.map((p, i) => {
@@ -82,7 +82,7 @@ export function loadTlsMaterial(s: TlsSettings): TlsMaterial {
     try {
       new X509Certificate(b);
     } catch (err) {
-      throw new Error(`http.tls.clientcas.${i}: ${p} is not a PEM certificate: ${(err as Error).message}`);
+      throw new Error(`http.tls.clientcas.${i}: ${p} is not a PEM certificate: ${(err as Error).message}`, { cause: err });
     }
     return b;
   });

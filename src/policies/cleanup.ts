@@ -9,9 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { EventInput, Notifier } from '../notifications/index.js';
-import { isNotFound } from '../storage/driver.js';
-import { garbageCollect, type GcReport } from '../registry/gc.js';
-import { tagCurrentLink } from '../registry/paths.js';
+import type { GcReport } from '../registry/gc.js';
 import type { Registry } from '../registry/registry.js';
 import type { PolicySet } from './match.js';
 import { makePlan, type Plan } from './plan.js';
@@ -45,17 +43,9 @@ export interface CleanupReport {
   durationMs: number;
 }
 
-async function untagIfUnchanged(registry: Registry, name: string, t: TagState): Promise<boolean> {
-  try {
-    const st = await registry.driver.stat(tagCurrentLink(name, t.tag));
-    if (st.modTime.getTime() !== t.pushedAt) return false;
-    if ((await registry.tags.get(name, t.tag)).value !== t.digest) return false;
-    await registry.tags.untag(name, t.tag);
-    return true;
-  } catch (err) {
-    if (isNotFound(err) || (err as { code?: string }).code === 'MANIFEST_UNKNOWN') return false;
-    throw err;
-  }
+/** Untags as the plan saw the tag (see TagStore.untagIfUnchanged); cleanup is upkeep: `delete.enabled` does not apply. */
+function untagIfUnchanged(registry: Registry, name: string, t: TagState): Promise<boolean> {
+  return registry.upkeep.tags.untagIfUnchanged(name, t.tag, t.digest, t.pushedAt);
 }
 
 export async function runCleanup(deps: CleanupDeps, opts: CleanupOptions): Promise<CleanupReport> {
@@ -83,7 +73,7 @@ export async function runCleanup(deps: CleanupDeps, opts: CleanupOptions): Promi
     }
   }
   const removeManifests = new Map(plan.repositories.map((r) => [r.repository, new Set(r.deleteManifests.map((m) => m.digest))]));
-  const gc = await garbageCollect(registry.driver, { graceMs: opts.graceMs, settleMs: opts.settleMs, removeManifests });
+  const gc = await registry.collectGarbage({ graceMs: opts.graceMs, settleMs: opts.settleMs, removeManifests });
   report.gc = gc;
   for (const m of gc.manifestsRemoved) {
     log?.info({ repository: m.repository, digest: m.digest }, `cleanup: deleted manifest ${m.repository}@${m.digest}`);

@@ -9,9 +9,6 @@
  * repository during the run is kept by GC even so; the plan cannot see that and is then a little larger.
  */
 import { parseDigest } from '../oci/names.js';
-import { isNotFound } from '../storage/driver.js';
-import { garbageCollect } from '../registry/gc.js';
-import { blobData } from '../registry/paths.js';
 import type { Registry } from '../registry/registry.js';
 import type { PolicySet } from './match.js';
 import { reach, referrersOf, selectRepository, type TagState } from './retention.js';
@@ -77,13 +74,8 @@ export function decide(states: readonly RepositoryState[], policies: PolicySet, 
 async function oldBlobSize(registry: Registry, digest: string, cutoff: number): Promise<number | null> {
   const d = parseDigest(digest);
   if (!d) return null;
-  try {
-    const st = await registry.driver.stat(blobData(d));
-    return st.modTime.getTime() < cutoff ? st.size : null;
-  } catch (err) {
-    if (isNotFound(err)) return null;
-    throw err;
-  }
+  const st = await registry.blobs.stored(d);
+  return st && st.modTime.getTime() < cutoff ? st.size : null;
 }
 
 export interface PlanOptions {
@@ -107,7 +99,7 @@ export async function makePlan(registry: Registry, policies: PolicySet, opts: Pl
   const blobs = sized.filter((b): b is { digest: string; size: number } => b.size !== null);
   if (opts.exact) {
     // What garbage collection frees with nothing untagged or deleted: the blobs nothing references already.
-    const dry = await garbageCollect(registry.driver, { dryRun: true, graceMs: opts.graceMs, now });
+    const dry = await registry.collectGarbage({ dryRun: true, graceMs: opts.graceMs, now });
     const planned = new Set(blobs.map((b) => b.digest));
     for (const b of dry.blobsRemoved) if (!planned.has(b.digest)) blobs.push({ digest: b.digest, size: b.size });
     blobs.sort((a, b) => (a.digest < b.digest ? -1 : 1));

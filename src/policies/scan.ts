@@ -5,8 +5,6 @@
  * is read as it is.
  */
 import { parseDigest } from '../oci/names.js';
-import { isNotFound } from '../storage/driver.js';
-import { revisionLink, tagCurrentLink } from '../registry/paths.js';
 import type { Registry } from '../registry/registry.js';
 import type { ManifestNode, TagState } from './retention.js';
 import { mapLimit } from '../storage/maplimit.js';
@@ -25,21 +23,12 @@ export interface RepositoryState {
   manifests: ScannedManifest[];
 }
 
-async function mtime(registry: Registry, path: string): Promise<number | null> {
-  try {
-    return (await registry.driver.stat(path)).modTime.getTime();
-  } catch (err) {
-    if (isNotFound(err)) return null;
-    throw err;
-  }
-}
-
 /** One repository's tags and manifests; tags or manifests that vanish while it reads are left out. */
 export async function scanRepository(registry: Registry, name: string, concurrency = 16): Promise<RepositoryState> {
   const tagNames = (await registry.tags.all(name)) ?? [];
   const tags = (
     await mapLimit(tagNames, concurrency, async (tag): Promise<TagState | null> => {
-      const pushedAt = await mtime(registry, tagCurrentLink(name, tag));
+      const pushedAt = (await registry.tags.pushedAt(name, tag))?.getTime() ?? null;
       if (pushedAt === null) return null;
       try {
         return { tag, digest: (await registry.tags.get(name, tag)).value, pushedAt };
@@ -51,7 +40,7 @@ export async function scanRepository(registry: Registry, name: string, concurren
   const revisions = await registry.manifests.revisions(name);
   const manifests = (
     await mapLimit(revisions, concurrency, async (d): Promise<ScannedManifest | null> => {
-      const pushedAt = await mtime(registry, revisionLink(name, d));
+      const pushedAt = (await registry.manifests.linkedAt(name, d))?.getTime() ?? null;
       if (pushedAt === null) return null; // deleted, or parked by a garbage collection in progress
       const m = await registry.manifests.load(d);
       const node: ScannedManifest = { digest: d.value, pushedAt, children: [], blobs: [{ digest: d.value, size: m?.bytes.length ?? 0 }] };

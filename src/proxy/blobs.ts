@@ -5,10 +5,8 @@
  * upload would be. A blob already stored for another repository is linked once the upstream confirms that this
  * repository has it too (a HEAD), so no one reads a blob through a repository that does not hold it.
  */
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Digest } from '../oci/names.js';
-import { uploadData, uploadDir, uploadStartedAt } from '../registry/paths.js';
 import type { UploadLocks } from '../registry/locks.js';
 import type { Registry } from '../registry/registry.js';
 import { UpstreamError } from './client.js';
@@ -43,7 +41,7 @@ export class BlobProxy {
     if (this.registry.options.readOnly || (await this.registry.blobs.globalSize(d, true)) === null) return false;
     const info = await this.head(route, d).catch(() => null);
     if (!info) return false;
-    await this.registry.blobs.link(route.local, d);
+    await this.registry.upkeep.blobs.link(route.local, d);
     route.upstream.hit('blob');
     return true;
   }
@@ -128,20 +126,10 @@ export class BlobProxy {
 
   /** Writes the spool into an upload session of `route.local`, then commits and links it once verified. */
   private async store(route: Route, d: Digest, toStore: ReturnType<Spool['storeReader']>, filled: Promise<void>): Promise<void> {
-    const { driver, blobs } = this.registry;
-    const uuid = randomUUID();
-    const path = uploadData(route.local, uuid);
     try {
-      await driver.putContent(uploadStartedAt(route.local, uuid), Buffer.from(new Date().toISOString()));
-      // Both settle before the session is removed: the append ends (keeping nothing) once the spool fails.
-      const [appended, verified] = await Promise.allSettled([driver.append(path, toStore.chunks), filled]);
-      if (verified.status === 'rejected') throw verified.reason;
-      if (appended.status === 'rejected') throw appended.reason;
-      await blobs.commit(path, d, appended.value);
-      await blobs.link(route.local, d);
+      await this.registry.upkeep.uploads.ingest(route.local, d, toStore.chunks, filled);
     } finally {
       toStore.close();
-      await driver.delete(uploadDir(route.local, uuid)).catch(() => undefined);
     }
   }
 

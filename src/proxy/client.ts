@@ -11,8 +11,8 @@ import type { CredentialSource } from './credentials.js';
 
 /** The upstream could not be asked (refused, reset, timed out), or answered with an error status the caller did not expect. */
 export class UpstreamError extends Error {
-  constructor(readonly kind: 'unreachable' | 'status', message: string, readonly status?: number) {
-    super(message);
+  constructor(readonly kind: 'unreachable' | 'status', message: string, readonly status?: number, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'UpstreamError';
   }
 }
@@ -159,7 +159,7 @@ export class UpstreamClient {
         resolve({ status: body.statusCode ?? 0, headers: body.headers, body });
       });
       req.setTimeout(this.opts.timeoutMs, () => req.destroy(new UpstreamError('unreachable', `${url.host}: no answer within ${this.opts.timeoutMs} ms`)));
-      req.once('error', (err) => reject(err instanceof UpstreamError ? err : new UpstreamError('unreachable', `${url.host}: ${(err as NodeJS.ErrnoException).code ?? err.message}`)));
+      req.once('error', (err) => reject(err instanceof UpstreamError ? err : new UpstreamError('unreachable', `${url.host}: ${(err as NodeJS.ErrnoException).code ?? err.message}`, undefined, { cause: err })));
       req.end();
     });
   }
@@ -184,7 +184,7 @@ export async function readSmallBytes(body: IncomingMessage, limit: number): Prom
     }
   } catch (err) {
     if (err instanceof UpstreamError) throw err;
-    throw new UpstreamError('unreachable', `upstream body broken: ${(err as Error).message}`);
+    throw new UpstreamError('unreachable', `upstream body broken: ${(err as Error).message}`, undefined, { cause: err });
   }
   return Buffer.concat(parts, n);
 }

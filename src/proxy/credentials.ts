@@ -31,7 +31,7 @@ export function runHelper(command: string, host: string, timeoutMs = 30_000): Pr
     p.stderr.on('data', (d) => (err += d));
     p.once('error', (e) => {
       clearTimeout(timer);
-      reject(new Error(`credential helper ${command}: ${e.message}`));
+      reject(new Error(`credential helper ${command}: ${e.message}`, { cause: e }));
     });
     p.once('close', (code) => {
       clearTimeout(timer);

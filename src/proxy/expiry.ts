@@ -7,12 +7,10 @@
  */
 import type { Logger } from 'pino';
 import { parseDigest, type Digest } from '../oci/names.js';
-import { allRepositories, garbageCollect, type GcReport } from '../registry/gc.js';
-import { revisionLink, tagCurrentLink } from '../registry/paths.js';
+import type { GcReport } from '../registry/gc.js';
 import type { Registry } from '../registry/registry.js';
-import { isNotFound } from '../storage/driver.js';
-import { ProxyRouter } from './router.js';
 import type { UpstreamSpec } from './config.js';
+import { ProxyRouter } from './router.js';
 
 export interface ExpiryReport {
   tags: string[];
@@ -20,13 +18,9 @@ export interface ExpiryReport {
   gc?: GcReport;
 }
 
-async function ageOf(registry: Registry, path: string, now: number): Promise<number | null> {
-  try {
-    return now - (await registry.driver.stat(path)).modTime.getTime();
-  } catch (err) {
-    if (isNotFound(err)) return null;
-    throw err;
-  }
+/** How long ago `written` was (null when the file is gone). */
+function ageOf(written: Date | null, now: number): number | null {
+  return written && now - written.getTime();
 }
 
 /** Digests reachable from `roots` through index children, within the repository. */
@@ -47,25 +41,25 @@ async function reachable(registry: Registry, roots: Digest[]): Promise<Set<strin
 async function expireRepository(registry: Registry, name: string, ttlMs: number, now: number, dryRun: boolean, out: ExpiryReport): Promise<void> {
   const kept: Digest[] = [];
   for (const tag of (await registry.tags.all(name)) ?? []) {
-    const age = await ageOf(registry, tagCurrentLink(name, tag), now);
+    const age = ageOf(await registry.tags.pushedAt(name, tag), now);
     if (age === null) continue;
     if (age < ttlMs) {
       kept.push(await registry.tags.get(name, tag));
       continue;
     }
-    if (!dryRun) await registry.tags.untag(name, tag).catch(() => undefined);
+    if (!dryRun) await registry.upkeep.tags.untag(name, tag).catch(() => undefined);
     out.tags.push(`${name}:${tag}`);
   }
   const revisions = await registry.manifests.revisions(name);
   const young: Digest[] = [];
   for (const d of revisions) {
-    const age = await ageOf(registry, revisionLink(name, d), now);
+    const age = ageOf(await registry.manifests.linkedAt(name, d), now);
     if (age !== null && age < ttlMs) young.push(d);
   }
   const keep = await reachable(registry, [...kept, ...young]);
   for (const d of revisions) {
     if (keep.has(d.value)) continue;
-    if (!dryRun) await registry.manifests.delete(name, d).catch(() => undefined);
+    if (!dryRun) await registry.upkeep.manifests.delete(name, d).catch(() => undefined);
     out.manifests.push(`${name}@${d.value}`);
   }
 }
@@ -84,14 +78,14 @@ export async function expireCached(
 ): Promise<ExpiryReport> {
   const now = opts.now ?? Date.now();
   const out: ExpiryReport = { tags: [], manifests: [] };
-  for (const name of await allRepositories(registry.driver)) {
+  for (const name of await registry.repositoryDirectories()) {
     const r = router.route(name);
     // While its upstream is down, the cache may hold the only reachable copy: keep it.
     if (!r || r === 'unknown' || r.upstream.spec.expireMs === null || r.upstream.down) continue;
     await expireRepository(registry, name, r.upstream.spec.expireMs, now, opts.dryRun === true, out);
   }
   if (out.manifests.length > 0 && !opts.dryRun && opts.collect !== false) {
-    out.gc = await garbageCollect(registry.driver, { graceMs: opts.graceMs });
+    out.gc = await registry.collectGarbage({ graceMs: opts.graceMs });
     for (const b of out.gc.blobsRemoved) {
       const d = parseDigest(b.digest);
       if (d) await registry.blobs.forget(d);

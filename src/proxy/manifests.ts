@@ -9,10 +9,9 @@ import { ociError, OciError } from '../oci/errors.js';
 import { MT } from '../oci/mediatypes.js';
 import { parseDigest, type Digest, type Reference } from '../oci/names.js';
 import { parseManifest } from '../oci/manifest.js';
+import { ManifestUnknown, RegistryError } from '../registry/errors.js';
 import { MAX_MANIFEST_BYTES, type StoredManifest } from '../registry/manifests.js';
-import { tagCurrentLink } from '../registry/paths.js';
 import type { Registry } from '../registry/registry.js';
-import { isNotFound } from '../storage/driver.js';
 import { readSmallBytes, UpstreamError, type UpstreamResponse } from './client.js';
 import type { ProxyRoute } from './router.js';
 import { Upstream } from './upstream.js';
@@ -86,11 +85,12 @@ export class ManifestProxy {
   /** The cached tag and how old it is (since it was fetched or last revalidated), or null. */
   private async localTag(local: string, tag: string): Promise<{ digest: Digest; ageMs: number } | null> {
     try {
-      const st = await this.registry.driver.stat(tagCurrentLink(local, tag));
+      const pushedAt = await this.registry.tags.pushedAt(local, tag);
+      if (!pushedAt) return null;
       const digest = await this.registry.tags.get(local, tag);
-      return (await this.cached(local, digest)) ? { digest, ageMs: Date.now() - st.modTime.getTime() } : null;
+      return (await this.cached(local, digest)) ? { digest, ageMs: Date.now() - pushedAt.getTime() } : null;
     } catch (err) {
-      if (isNotFound(err) || (err instanceof OciError && err.code === 'MANIFEST_UNKNOWN')) return null;
+      if (err instanceof ManifestUnknown) return null;
       throw err;
     }
   }
@@ -107,7 +107,7 @@ export class ManifestProxy {
       if (local) return await this.revalidate(route, tag, local.digest);
       up.miss('manifest');
       const d = await this.fetch(route, tag);
-      if (!this.readOnly) await this.registry.tags.tag(route.local, tag, d);
+      if (!this.readOnly) await this.registry.upkeep.tags.tag(route.local, tag, d);
       return d;
     } catch (err) {
       this.report(route, err);
@@ -129,13 +129,13 @@ export class ManifestProxy {
     if (announced && announced.value === current.value) {
       up.metrics.proxyRevalidations.inc({ upstream: up.label, outcome: 'unchanged' });
       up.hit('manifest');
-      if (!this.readOnly) await this.registry.tags.tag(route.local, tag, current);
+      if (!this.readOnly) await this.registry.upkeep.tags.tag(route.local, tag, current);
       return current;
     }
     up.metrics.proxyRevalidations.inc({ upstream: up.label, outcome: 'changed' });
     up.miss('manifest');
     const d = announced && (await this.cached(route.local, announced)) ? announced : await this.fetch(route, announced?.value ?? tag, announced ?? undefined);
-    if (!this.readOnly) await this.registry.tags.tag(route.local, tag, d);
+    if (!this.readOnly) await this.registry.upkeep.tags.tag(route.local, tag, d);
     return d;
   }
 
@@ -161,7 +161,7 @@ export class ManifestProxy {
       if (this.readOnly) this.pass(route, { digest: actual, bytes, mediaType: '', parsed: parseManifest(bytes, contentType) });
       else await this.registry.cachedManifests.put(route.local, bytes, contentType, actual);
     } catch (err) {
-      if (err instanceof OciError) throw new UpstreamError('status', `sent an unusable manifest for ${route.remote}:${reference}: ${err.message}`, 502);
+      if (err instanceof OciError || err instanceof RegistryError) throw new UpstreamError('status', `sent an unusable manifest for ${route.remote}:${reference}: ${err.message}`, 502);
       throw err;
     }
     return actual;

@@ -3,11 +3,14 @@
  * A blob is visible in a repository only through its link; the data file appears only complete.
  */
 import type { Readable } from 'node:stream';
-import { ociError } from '../oci/errors.js';
+import { BlobUnknown } from './errors.js';
 import type { Digest } from '../oci/names.js';
 import { isNotFound, type ReadHandle, type StorageDriver } from '../storage/driver.js';
+import { statOrNull } from '../storage/notfound.js';
 import { InMemoryDescriptorCache, type DescriptorCache } from './cache.js';
-import { blobData, layerLink } from './paths.js';
+import { checkDelete, checkWrite, UNGUARDED, type WriteGuard } from './guard.js';
+import { LinkStore } from './links.js';
+import { blobData } from './paths.js';
 
 export interface BlobInfo {
   digest: Digest;
@@ -16,7 +19,16 @@ export interface BlobInfo {
 
 export class BlobStore {
   /** Blob sizes and `_layers` links known to exist (see cache.ts). */
-  constructor(private readonly driver: StorageDriver, private readonly cache: DescriptorCache = new InMemoryDescriptorCache()) {}
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly cache: DescriptorCache = new InMemoryDescriptorCache(),
+    private readonly guard: WriteGuard = UNGUARDED,
+  ) {
+    this.links = new LinkStore(driver, cache);
+  }
+
+  /** The repositories' `_layers` links; ManifestStore shares it for revision links. */
+  readonly links: LinkStore;
 
   /**
    * Size of the blob in the global store, or null when absent. `fresh` skips the cache: write paths use it,
@@ -25,15 +37,10 @@ export class BlobStore {
   async globalSize(d: Digest, fresh = false): Promise<number | null> {
     const cached = fresh ? undefined : await this.cache.size(d.value);
     if (cached !== undefined) return cached;
-    try {
-      const st = await this.driver.stat(blobData(d));
-      if (st.isDir) return null;
-      await this.cache.setSize(d.value, st.size);
-      return st.size;
-    } catch (err) {
-      if (isNotFound(err)) return null;
-      throw err;
-    }
+    const st = await statOrNull(this.driver, blobData(d));
+    if (!st || st.isDir) return null;
+    await this.cache.setSize(d.value, st.size);
+    return st.size;
   }
 
   /**
@@ -41,22 +48,8 @@ export class BlobStore {
    * of the digest's length is there: links are written whole (or, by Distribution, nearly so), and a stat is a
    * quarter of the calls of a read.
    */
-  async isLinked(name: string, d: Digest, fresh = false): Promise<boolean> {
-    if (!fresh && (await this.cache.linked('layer', name, d.value))) return true;
-    try {
-      if (fresh) {
-        const st = await this.driver.stat(layerLink(name, d));
-        if (st.isDir || st.size !== d.value.length) return false;
-      } else {
-        const content = (await this.driver.getContent(layerLink(name, d))).toString('utf8').trim();
-        if (content !== d.value) return false;
-      }
-      await this.cache.setLinked('layer', name, d.value);
-      return true;
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      throw err;
-    }
+  isLinked(name: string, d: Digest, fresh = false): Promise<boolean> {
+    return this.links.isLinked('layer', name, d, fresh);
   }
 
   /** The blob as seen from repository `name`; throws BLOB_UNKNOWN when not linked there or missing. */
@@ -65,7 +58,7 @@ export class BlobStore {
       const size = await this.globalSize(d);
       if (size !== null) return { digest: d, size };
     }
-    throw ociError('BLOB_UNKNOWN', d.value);
+    throw new BlobUnknown(d.value);
   }
 
   async open(d: Digest, start: number, end: number): Promise<Readable> {
@@ -85,7 +78,7 @@ export class BlobStore {
     } catch (err) {
       if (isNotFound(err)) {
         await this.cache.forgetSize(d.value);
-        throw ociError('BLOB_UNKNOWN', d.value);
+        throw new BlobUnknown(d.value);
       }
       throw err;
     }
@@ -95,9 +88,14 @@ export class BlobStore {
     return this.driver.redirectURL(method, blobData(d));
   }
 
+  /** The data file of `d` in the global store (size and modification time), or null when absent. Uncached. */
+  async stored(d: Digest): Promise<{ size: number; modTime: Date } | null> {
+    return statOrNull(this.driver, blobData(d));
+  }
+
   async link(name: string, d: Digest): Promise<void> {
-    await this.driver.putContent(layerLink(name, d), Buffer.from(d.value));
-    await this.cache.setLinked('layer', name, d.value);
+    checkWrite(this.guard);
+    await this.links.link('layer', name, d);
   }
 
   /**
@@ -105,17 +103,8 @@ export class BlobStore {
    * includes the empty `_layers/<alg>/<hex>/` directory Distribution leaves behind when it deletes a blob.
    */
   async unlink(name: string, d: Digest): Promise<void> {
-    if (!(await this.isLinked(name, d))) throw ociError('BLOB_UNKNOWN', d.value);
-    await this.cache.forgetLink('layer', name, d.value);
-    try {
-      await this.driver.delete(layerLink(name, d).replace(/\/link$/, ''));
-    } catch (err) {
-      if (isNotFound(err)) throw ociError('BLOB_UNKNOWN', d.value);
-      throw err;
-    } finally {
-      // Again: another replica may have re-cached the link from storage between the first forget and the delete.
-      await this.cache.forgetLink('layer', name, d.value);
-    }
+    checkDelete(this.guard);
+    if (!(await this.links.unlink('layer', name, d))) throw new BlobUnknown(d.value);
   }
 
   /** Moves a verified file into the global store; an existing blob with the same digest is kept as is. */

@@ -10,8 +10,11 @@
  * repositories: about 45 ms against 150 ms for a walk). Elsewhere (S3, where "directories" are key prefixes) it
  * is a full walk. One runs at a time.
  */
-import { isNotFound, type StorageDriver } from '../storage/driver.js';
-import { basename, REPOSITORIES } from './paths.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { mapLimit } from '../storage/maplimit.js';
+import { orIfNotFound, statOrNull } from '../storage/notfound.js';
+import { basename } from './paths.js';
+import { joinName as join, treePath, walkTree, WALK_CONCURRENCY as CONCURRENCY } from './walk.js';
 
 /** One directory of the tree below `repositories/` (not the `_`-prefixed ones inside a repository). */
 interface Dir {
@@ -22,9 +25,6 @@ interface Dir {
   /** Whether it holds `_manifests`: it is a repository. */
   repository: boolean;
 }
-
-/** Stats (or listings) in flight at once during a walk or revalidation (S3: below the SDK's 50 sockets). */
-const CONCURRENCY = 16;
 
 export class RepositoryIndex {
   /** Repository-name prefix ('' for `repositories/` itself) -> what was seen there. */
@@ -99,29 +99,23 @@ export class RepositoryIndex {
   }
 
   /** Lists each of `prefixes` and everything below them into `dirs`, level by level (CONCURRENCY at a time). */
-  private async walk(prefixes: string[]): Promise<void> {
-    for (let level = prefixes; level.length > 0; ) {
-      const next: string[] = [];
-      await eachLimited(level, async (prefix) => void next.push(...(await this.listOne(prefix))));
-      level = next;
-    }
+  private walk(prefixes: string[]): Promise<void> {
+    return walkTree(prefixes, (prefix) => this.listOne(prefix), CONCURRENCY);
   }
 
   /** Lists one directory into `dirs`; returns its children that are new (to be listed next). */
   private async listOne(prefix: string): Promise<string[]> {
-    const path = prefix === '' ? REPOSITORIES : `${REPOSITORIES}/${prefix}`;
-    let version: string | undefined;
-    let names: string[];
-    try {
-      // Stat before listing: a change in between leaves a new version for the next revalidation to see. Without
-      // versions (known from the root), a stat would only cost requests (S3: three per directory).
-      if (prefix === '' || this.versioned) version = (await this.driver.stat(path)).version;
-      names = (await this.driver.list(path)).map(basename);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
+    const path = treePath(prefix);
+    // Stat before listing: a change in between leaves a new version for the next revalidation to see. Without
+    // versions (known from the root), a stat would only cost requests (S3: three per directory).
+    const st = prefix === '' || this.versioned ? await statOrNull(this.driver, path) : undefined;
+    const listed = st === null ? null : await orIfNotFound(this.driver.list(path), null);
+    if (listed === null) {
       this.forget(prefix);
       return [];
     }
+    const names = listed.map(basename);
+    const version = st?.version;
     if (prefix === '') this.versioned = version !== undefined;
     const old = this.dirs.get(prefix);
     const children = names.filter((n) => !n.startsWith('_'));
@@ -133,16 +127,12 @@ export class RepositoryIndex {
   /** Stats every known directory; re-lists those whose version changed (which walks what is new below them). */
   private async revalidate(): Promise<void> {
     const changed: string[] = [];
-    await eachLimited([...this.dirs.keys()], async (prefix) => {
+    await mapLimit([...this.dirs.keys()], CONCURRENCY, async (prefix) => {
       const dir = this.dirs.get(prefix);
       if (!dir) return;
-      try {
-        const st = await this.driver.stat(prefix === '' ? REPOSITORIES : `${REPOSITORIES}/${prefix}`);
-        if (st.version !== dir.version || !st.isDir) changed.push(prefix);
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-        this.forget(prefix);
-      }
+      const st = await statOrNull(this.driver, treePath(prefix));
+      if (!st) this.forget(prefix);
+      else if (st.version !== dir.version || !st.isDir) changed.push(prefix);
     });
     // Parents first: a re-listed parent forgets the children it lost, which then need no listing of their own.
     changed.sort((a, b) => a.split('/').length - b.split('/').length);
@@ -156,16 +146,6 @@ export class RepositoryIndex {
     this.dirs.delete(prefix);
     for (const c of dir.children) this.forget(join(prefix, c));
   }
-}
-
-const join = (prefix: string, name: string) => (prefix === '' ? name : `${prefix}/${name}`);
-
-async function eachLimited<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, items.length) }, lane));
 }
 
 /** The first index whose entry is >= `key` (sorted.length when none). */

@@ -12,13 +12,19 @@ import { Registry } from './registry.js';
 
 const HOUR = 3_600_000;
 
+/** The driver under each test registry (Registry keeps its own private). */
+const drivers = new WeakMap<Registry, StorageDriver>();
+const driverOf = (reg: Registry): StorageDriver => drivers.get(reg)!;
+
 function newRegistry(driver: StorageDriver = checked(new InMemoryDriver())): Registry {
-  return new Registry(driver, {
+  const reg = new Registry(driver, {
     deleteEnabled: true,
     readOnly: false,
     redirect: false,
     validation: { disabled: false, urls: { allow: [], deny: [] }, indexes: { platforms: 'all', platformlist: [] } },
   });
+  drivers.set(reg, driver);
+  return reg;
 }
 
 function digestOf(data: Buffer | string): Digest {
@@ -93,16 +99,16 @@ async function exists(driver: StorageDriver, path: string): Promise<boolean> {
 /** Fails unless the image's manifest is linked and every blob it references is in the store and linked in `name`. */
 async function assertComplete(reg: Registry, name: string, img: Image): Promise<void> {
   assert.ok(await reg.manifests.isLinked(name, img.digest, true), `${name}@${img.digest.value} is linked`);
-  assert.ok(await exists(reg.driver, blobData(img.digest)), `manifest blob ${img.digest.value} exists`);
+  assert.ok(await exists(driverOf(reg), blobData(img.digest)), `manifest blob ${img.digest.value} exists`);
   for (const b of img.blobs) {
-    assert.ok(await exists(reg.driver, blobData(b)), `blob ${b.value} exists`);
+    assert.ok(await exists(driverOf(reg), blobData(b)), `blob ${b.value} exists`);
     assert.ok(await reg.blobs.isLinked(name, b, true), `blob ${b.value} linked in ${name}`);
   }
 }
 
 async function assertGone(reg: Registry, d: Digest): Promise<void> {
-  assert.equal(await exists(reg.driver, blobData(d)), false, `blob ${d.value} removed`);
-  assert.equal(await exists(reg.driver, blobQuarantine(d)), false, `no parked copy of ${d.value}`);
+  assert.equal(await exists(driverOf(reg), blobData(d)), false, `blob ${d.value} removed`);
+  assert.equal(await exists(driverOf(reg), blobQuarantine(d)), false, `no parked copy of ${d.value}`);
 }
 
 /** Everything already stored counts as older than the grace period. */
@@ -117,20 +123,20 @@ describe('garbage collection: mark and sweep', () => {
     const orphanElsewhere = await pushBlob(reg, 'other', 'orphan');
     assert.equal(orphan.value, orphanElsewhere.value);
 
-    const r = await garbageCollect(reg.driver, aged());
+    const r = await garbageCollect(driverOf(reg), aged());
     assert.deepEqual(r.blobsRemoved, [{ digest: orphan.value, size: 'orphan'.length, repositories: ['app', 'other'] }], 'with the repositories it was linked into');
     assert.equal(r.bytesFreed, 'orphan'.length);
     assert.equal(r.layerLinksRemoved, 2);
     assert.deepEqual(r.manifestsRemoved, []);
     assert.equal(r.dryRun, false);
     await assertGone(reg, orphan);
-    assert.equal(await exists(reg.driver, layerLink('app', orphan)), false);
-    assert.equal(await exists(reg.driver, layerLink('other', orphan)), false);
+    assert.equal(await exists(driverOf(reg), layerLink('app', orphan)), false);
+    assert.equal(await exists(driverOf(reg), layerLink('other', orphan)), false);
     await assertComplete(reg, 'app', tagged);
     await assertComplete(reg, 'app', untagged);
     assert.deepEqual(await reg.repositories(), ['app']);
 
-    const again = await garbageCollect(reg.driver, aged());
+    const again = await garbageCollect(driverOf(reg), aged());
     assert.equal(again.blobsRemoved.length, 0, 'a second run finds nothing');
   });
 
@@ -139,7 +145,7 @@ describe('garbage collection: mark and sweep', () => {
     const a = await pushImage(reg, 'a', 'shared', { tag: 'v1' });
     const b = await pushImage(reg, 'b', 'shared');
     await reg.manifests.delete('b', b.digest);
-    const r = await garbageCollect(reg.driver, aged());
+    const r = await garbageCollect(driverOf(reg), aged());
     assert.deepEqual(r.blobsRemoved, []);
     await assertComplete(reg, 'a', a);
     assert.deepEqual(await reg.repositories(), ['a'], 'b has no manifest left: it leaves the catalog');
@@ -152,12 +158,12 @@ describe('garbage collection: mark and sweep', () => {
     await pushImage(reg, 'app', 'untagged');
     await pushImage(reg, 'gone', 'only-untagged');
     await pushBlob(reg, 'app', 'orphan');
-    const before = await allFiles(reg.driver);
-    const dry = await garbageCollect(reg.driver, aged({ dryRun: true, deleteUntagged: true }));
-    assert.deepEqual(await allFiles(reg.driver), before, 'nothing changed');
+    const before = await allFiles(driverOf(reg));
+    const dry = await garbageCollect(driverOf(reg), aged({ dryRun: true, deleteUntagged: true }));
+    assert.deepEqual(await allFiles(driverOf(reg)), before, 'nothing changed');
     assert.equal(dry.dryRun, true);
     assert.equal(dry.manifestsRemoved.length, 2);
-    const real = await garbageCollect(reg.driver, aged({ deleteUntagged: true }));
+    const real = await garbageCollect(driverOf(reg), aged({ deleteUntagged: true }));
     assert.deepEqual(real.manifestsRemoved, dry.manifestsRemoved);
     assert.deepEqual(real.blobsRemoved, dry.blobsRemoved);
     assert.equal(real.bytesFreed, dry.bytesFreed);
@@ -178,12 +184,12 @@ describe('garbage collection: --delete-untagged', () => {
     const stale = await pushImage(reg, 'multi', 'stale');
     const staleIndex = await pushIndex(reg, 'multi', [stale]);
 
-    const r = await garbageCollect(reg.driver, aged({ deleteUntagged: true }));
+    const r = await garbageCollect(driverOf(reg), aged({ deleteUntagged: true }));
     assert.deepEqual(r.manifestsRemoved.map((m) => m.digest).sort(), [stale.digest.value, staleIndex.digest.value].sort());
     assert.ok(r.manifestsRemoved.every((m) => m.repository === 'multi'));
     for (const img of [amd, arm, inner, outer]) await assertComplete(reg, 'multi', img);
     for (const d of [stale.digest, staleIndex.digest, ...stale.blobs]) await assertGone(reg, d);
-    assert.equal(await exists(reg.driver, revisionLink('multi', stale.digest)), false);
+    assert.equal(await exists(driverOf(reg), revisionLink('multi', stale.digest)), false);
     assert.deepEqual(await reg.repositories(), ['multi']);
   });
 
@@ -195,7 +201,7 @@ describe('garbage collection: --delete-untagged', () => {
     const old = await pushImage(reg, 'signed', 'old');
     const oldSig = await pushImage(reg, 'signed', 'old-signature', { subject: old });
 
-    const r = await garbageCollect(reg.driver, aged({ deleteUntagged: true }));
+    const r = await garbageCollect(driverOf(reg), aged({ deleteUntagged: true }));
     assert.deepEqual(r.manifestsRemoved.map((m) => m.digest).sort(), [old.digest.value, oldSig.digest.value].sort());
     for (const img of [image, sig, sigOfSig]) await assertComplete(reg, 'signed', img);
     assert.deepEqual((await reg.manifests.referrers('signed', image.digest)).map((d) => d.digest), [sig.digest.value]);
@@ -205,7 +211,7 @@ describe('garbage collection: --delete-untagged', () => {
   test('without --delete-untagged no manifest is removed', async () => {
     const reg = newRegistry();
     const u = await pushImage(reg, 'x', 'untagged');
-    const r = await garbageCollect(reg.driver, aged());
+    const r = await garbageCollect(driverOf(reg), aged());
     assert.deepEqual(r.manifestsRemoved, []);
     await assertComplete(reg, 'x', u);
   });
@@ -214,7 +220,7 @@ describe('garbage collection: --delete-untagged', () => {
     const reg = newRegistry();
     await pushImage(reg, 'team', 'untagged');
     const nested = await pushImage(reg, 'team/app', 'nested', { tag: 'v1' });
-    const r = await garbageCollect(reg.driver, aged({ deleteUntagged: true }));
+    const r = await garbageCollect(driverOf(reg), aged({ deleteUntagged: true }));
     assert.deepEqual(r.repositoriesRemoved, ['team']);
     assert.deepEqual(await reg.repositories(), ['team/app']);
     assert.equal(await reg.tags.all('team'), null);
@@ -227,7 +233,7 @@ describe('garbage collection: grace period', () => {
     const reg = newRegistry();
     await pushImage(reg, 'young', 'untagged');
     await pushBlob(reg, 'young', 'orphan');
-    const r = await garbageCollect(reg.driver, { deleteUntagged: true, settleMs: 0 });
+    const r = await garbageCollect(driverOf(reg), { deleteUntagged: true, settleMs: 0 });
     assert.deepEqual(r.manifestsRemoved, []);
     assert.deepEqual(r.blobsRemoved, []);
     assert.deepEqual(r.repositoriesRemoved, []);
@@ -242,10 +248,10 @@ describe('garbage collection: grace period', () => {
     await new Promise((r) => setTimeout(r, 20));
     await pushBlob(reg, 'b', 'reused'); // already in the store: only a fresh _layers link in b
     const fresh = await pushImage(reg, 'c', 'fresh');
-    const r = await garbageCollect(reg.driver, { now: cutoff, graceMs: 0, deleteUntagged: true, settleMs: 0 });
+    const r = await garbageCollect(driverOf(reg), { now: cutoff, graceMs: 0, deleteUntagged: true, settleMs: 0 });
     assert.deepEqual(r.blobsRemoved.map((b) => b.digest), [plainOrphan.value]);
-    assert.ok(await exists(reg.driver, blobData(oldOrphan)));
-    assert.ok(await exists(reg.driver, layerLink('b', oldOrphan)));
+    assert.ok(await exists(driverOf(reg), blobData(oldOrphan)));
+    assert.ok(await exists(driverOf(reg), layerLink('b', oldOrphan)));
     await assertComplete(reg, 'c', fresh);
   });
 });
@@ -307,11 +313,11 @@ describe('garbage collection: concurrent pushes', () => {
   test('a run interrupted after parking is repaired by the next one', async () => {
     const reg = newRegistry();
     const img = await pushImage(reg, 'a', 'interrupted', { tag: 'v1' });
-    await reg.driver.move(blobData(img.blobs[0]), blobQuarantine(img.blobs[0]));
-    await reg.driver.move(revisionLink('a', img.digest), `${revisionLink('a', img.digest).replace(/link$/, 'gc-quarantine')}`);
-    const dry = await garbageCollect(reg.driver, aged({ dryRun: true }));
+    await driverOf(reg).move(blobData(img.blobs[0]), blobQuarantine(img.blobs[0]));
+    await driverOf(reg).move(revisionLink('a', img.digest), `${revisionLink('a', img.digest).replace(/link$/, 'gc-quarantine')}`);
+    const dry = await garbageCollect(driverOf(reg), aged({ dryRun: true }));
     assert.deepEqual(dry.blobsRemoved, [], 'a dry run neither repairs nor removes');
-    const r = await garbageCollect(reg.driver, aged());
+    const r = await garbageCollect(driverOf(reg), aged());
     assert.deepEqual(r.blobsRemoved, []);
     await assertComplete(reg, 'a', img);
   });
@@ -352,7 +358,7 @@ describe('garbage collection: digest algorithms', () => {
     const d384 = parseDigest(`sha384:${createHash('sha384').update(body).digest('hex')}`)!;
     const m = await reg.manifests.put('alg/384', body, MT.ociManifest, d384);
     await reg.tags.tag('alg/384', 'v1', m.digest);
-    const r = await garbageCollect(reg.driver, aged({ deleteUntagged: true }));
+    const r = await garbageCollect(driverOf(reg), aged({ deleteUntagged: true }));
     assert.deepEqual(r.manifestsRemoved, []);
     assert.deepEqual(r.blobsRemoved, []);
     assert.deepEqual(r.repositoriesRemoved, []);
@@ -367,10 +373,10 @@ describe('garbage collection: digest algorithms', () => {
     // A revision whose blob is not a manifest (or one nested beyond the limit, stored by an older version).
     const junk = Buffer.from('['.repeat(100) + ']'.repeat(100));
     const d = digestOf(junk);
-    await reg.driver.putContent(blobData(d), junk);
-    await reg.driver.putContent(revisionLink('alg/blind', d), Buffer.from(d.value));
+    await driverOf(reg).putContent(blobData(d), junk);
+    await driverOf(reg).putContent(revisionLink('alg/blind', d), Buffer.from(d.value));
     // Without --delete-untagged every revision is kept, this one too (with it, the untagged junk would just go).
-    const r = await garbageCollect(reg.driver, aged());
+    const r = await garbageCollect(driverOf(reg), aged());
     assert.deepEqual(r.blobsRemoved, []);
     assert.deepEqual(r.manifestsRemoved, []);
     assert.match(r.warnings.join('\n'), /nothing was removed/);

@@ -33,34 +33,14 @@
  *  - A running server may keep answering a removed manifest from its in-memory cache until restart; the blobs of
  *    such a manifest answer 404, and no write path trusts that cache.
  */
-import { parseManifest, type ParsedManifest } from '../oci/manifest.js';
-import { isSupportedAlgorithm, parseDigest, type Digest } from '../oci/names.js';
-import { isNotFound, type StorageDriver } from '../storage/driver.js';
-import { mapLimit } from '../storage/maplimit.js';
-import {
-  basename,
-  BLOBS,
-  blobAlgorithmDir,
-  blobData,
-  blobDir,
-  blobQuarantine,
-  layerLink,
-  layerLinkDir,
-  layersAlgorithmDir,
-  layersDir,
-  manifestsDir,
-  repoDir,
-  REPOSITORIES,
-  revisionDir,
-  revisionLink,
-  revisionQuarantine,
-  revisionsDir,
-  revisionsRoot,
-  tagCurrentLink,
-  tagsDir,
-  uploadData,
-  uploadsDir,
-} from './paths.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { Findings, revisionKey, type BlobCandidate, type GcProgress, type LayerLinks, type Revision, type Snapshot } from './gc/model.js';
+import { markBlobs, recheckRevisions, revisionsToRemove, type MarkPolicy } from './gc/mark.js';
+import { Scanner } from './gc/scan.js';
+import { Sweeper, type Removal } from './gc/sweep.js';
+
+export type { GcProgress } from './gc/model.js';
+export { allRepositories } from './walk.js';
 
 export const DEFAULT_GRACE_MS = 60 * 60 * 1000;
 export const DEFAULT_SETTLE_MS = 3000;
@@ -88,12 +68,6 @@ export interface GcOptions {
   progress?: (p: GcProgress) => void;
 }
 
-export interface GcProgress {
-  phase: 'scanning' | 'marking' | 'sweeping' | 'rechecking' | 'deleting';
-  done: number;
-  total: number;
-}
-
 export interface GcReport {
   dryRun: boolean;
   manifestsRemoved: Array<{ repository: string; digest: string }>;
@@ -111,512 +85,151 @@ export interface GcReport {
   durationMs: number;
 }
 
-interface Revision {
-  digest: Digest;
-  modTime: number;
-  /** Parked by an earlier phase (or an interrupted run); no `link` file. */
-  parked: boolean;
-}
-
-interface RepoScan {
-  name: string;
-  revisions: Map<string, Revision>;
-  /** tag -> digest value of its current link. */
-  tags: Map<string, string>;
-  /** Whether `_manifests` existed (some drivers have no empty directories). */
-  hasManifests: boolean;
-}
-
-async function listOrEmpty(driver: StorageDriver, path: string): Promise<string[]> {
-  try {
-    return await driver.list(path);
-  } catch (err) {
-    if (isNotFound(err)) return [];
-    throw err;
-  }
-}
-
-async function statOrNull(driver: StorageDriver, path: string) {
-  try {
-    return await driver.stat(path);
-  } catch (err) {
-    if (isNotFound(err)) return null;
-    throw err;
-  }
-}
-
-async function ignoreNotFound(p: Promise<void>): Promise<void> {
-  try {
-    await p;
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
-}
-
-/** Deletes `path` when it is an empty directory (or already gone); see the directory race at the top. */
-async function removeIfEmpty(driver: StorageDriver, path: string): Promise<boolean> {
-  const st = await statOrNull(driver, path);
-  if (!st) return true;
-  if (!st.isDir || (await listOrEmpty(driver, path)).length > 0) return false;
-  await ignoreNotFound(driver.delete(path));
-  return true;
-}
-
-/** Every repository directory (one holding `_manifests`, `_layers` or `_uploads`), with or without manifests. */
-export async function allRepositories(driver: StorageDriver): Promise<string[]> {
-  const out: string[] = [];
-  async function walk(dir: string, prefix: string): Promise<void> {
-    const names = (await listOrEmpty(driver, dir)).map(basename);
-    if (prefix !== '' && names.some((n) => n.startsWith('_'))) out.push(prefix);
-    await Promise.all(names.filter((n) => !n.startsWith('_')).map((n) => walk(`${dir}/${n}`, prefix === '' ? n : `${prefix}/${n}`)));
-  }
-  await walk(REPOSITORIES, '');
-  return out.sort();
+/** What the first scan decided: the revisions and blobs to remove. */
+interface Plan {
+  snapshot: Snapshot;
+  removals: Array<{ repo: string; rev: Revision }>;
+  /** `repo@digest` of `removals`. */
+  removedKeys: Set<string>;
+  /** Unmarked blobs whose data and links are all older than the grace period. */
+  candidates: Map<string, BlobCandidate>;
+  links: LayerLinks;
 }
 
 class Collector {
-  private readonly driver: StorageDriver;
-  private readonly opts: Required<Omit<GcOptions, 'progress' | 'now' | 'removeManifests'>> & Pick<GcOptions, 'progress' | 'removeManifests'>;
-  private readonly cutoff: number;
-  /** Parsed manifests by digest (content-addressed, so never stale); null when unreadable. */
-  private readonly manifests = new Map<string, ParsedManifest | null>();
-  /** Digests whose blob exists but does not parse as a manifest. */
-  private readonly unparseable = new Set<string>();
-  private readonly report: GcReport;
-  /**
-   * Set when a kept manifest exists but cannot be understood (unparseable, or under a digest algorithm wharf does
-   * not support): what it references is unknown, so this run removes no blob at all.
-   */
-  private blind = false;
+  private readonly findings = new Findings();
+  private readonly policy: MarkPolicy;
+  private readonly scanner: Scanner;
+  private readonly sweeper: Sweeper;
+  private readonly dryRun: boolean;
+  private readonly settleMs: number;
 
-  constructor(driver: StorageDriver, opts: GcOptions, start: number) {
-    this.driver = driver;
-    this.opts = {
-      dryRun: opts.dryRun ?? false,
-      deleteUntagged: opts.deleteUntagged ?? false,
-      graceMs: opts.graceMs ?? DEFAULT_GRACE_MS,
-      settleMs: opts.settleMs ?? DEFAULT_SETTLE_MS,
-      concurrency: opts.concurrency ?? 32,
-      progress: opts.progress,
-      removeManifests: opts.removeManifests,
-    };
-    this.cutoff = start - this.opts.graceMs;
-    this.report = { dryRun: this.opts.dryRun, manifestsRemoved: [], blobsRemoved: [], bytesFreed: 0, layerLinksRemoved: 0, repositoriesRemoved: [], restored: 0, temporaryFiles: [], warnings: [], durationMs: 0 };
+  /** The cutoff for temporary files: the grace period's, and at least TEMPORARY_MIN_AGE_MS before the start. */
+  private readonly temporaryCutoff: number;
+
+  constructor(private readonly driver: StorageDriver, private readonly opts: GcOptions, start: number) {
+    const cutoff = start - (opts.graceMs ?? DEFAULT_GRACE_MS);
+    const concurrency = opts.concurrency ?? 32;
+    const progress = (phase: GcProgress['phase'], done: number, total: number) => opts.progress?.({ phase, done, total });
+    this.temporaryCutoff = Math.min(cutoff, start - TEMPORARY_MIN_AGE_MS);
+    this.dryRun = opts.dryRun ?? false;
+    this.settleMs = opts.settleMs ?? DEFAULT_SETTLE_MS;
+    this.policy = { cutoff, deleteUntagged: opts.deleteUntagged ?? false, removeManifests: opts.removeManifests };
+    this.scanner = new Scanner(driver, cutoff, concurrency, this.findings, progress);
+    this.sweeper = new Sweeper(driver, cutoff, concurrency, progress);
   }
 
   private progress(phase: GcProgress['phase'], done: number, total: number): void {
     this.opts.progress?.({ phase, done, total });
   }
 
-  private map<T, R>(items: readonly T[], fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-    return mapLimit(items, this.opts.concurrency, fn);
-  }
-
   async run(): Promise<GcReport> {
-    const { dryRun } = this.opts;
-    // 0. Leftovers of interrupted writes: a write takes milliseconds, so one older than the grace period, and at
+    // Leftovers of interrupted writes: a write takes milliseconds, so one older than the grace period, and at
     // least TEMPORARY_MIN_AGE_MS old, is dead (with --grace 0s alone, a write under way would lose its file: a 500).
-    const start = this.cutoff + this.opts.graceMs;
-    const temporaryCutoff = Math.min(this.cutoff, start - TEMPORARY_MIN_AGE_MS);
-    this.report.temporaryFiles = (await this.driver.sweepTemporary?.(new Date(temporaryCutoff), dryRun)) ?? [];
+    const temporaryFiles = (await this.driver.sweepTemporary?.(new Date(this.temporaryCutoff), this.dryRun)) ?? [];
+    const plan = await this.plan();
+    if (!plan) return this.removeNothing(temporaryFiles);
+    const report = this.dryRun ? await this.preview(plan) : await this.apply(plan);
+    return report ? { ...report, temporaryFiles } : this.removeNothing(temporaryFiles);
+  }
 
-    // 1. Scan and decide which manifests stay.
-    const scans = await this.scanAll(!dryRun);
-    const removals: Array<{ repo: string; rev: Revision }> = [];
-    for (const scan of scans) {
-      const kept = await this.keptRevisions(scan);
-      for (const rev of scan.revisions.values()) if (!kept.has(rev.digest.value)) removals.push({ repo: scan.name, rev });
-    }
-    const removedKeys = new Set(removals.map((r) => `${r.repo}@${r.rev.digest.value}`));
-
-    // 2. Mark.
-    const marked = await this.mark(scans, removedKeys);
-    if (this.blind) return this.removeNothing();
-
-    // 3. Candidates: unmarked blobs whose data and links are all older than the grace period.
-    const blobs = await this.listBlobs(!dryRun);
-    const unmarked = blobs.filter((d) => !marked.has(d.value));
-    const candidates = new Map<string, { digest: Digest; size: number }>();
-    let swept = 0;
-    await this.map(unmarked, async (d) => {
-      const st = await statOrNull(this.driver, blobData(d));
-      this.progress('sweeping', ++swept, unmarked.length);
-      if (st && !st.isDir && st.modTime.getTime() < this.cutoff) candidates.set(d.value, { digest: d, size: st.size });
-    });
-    const links = await this.layerLinksTo(new Set(candidates.keys()));
+  /** Scan and mark (a dry run changes nothing; a real one first repairs an interrupted run). Null when blind. */
+  private async plan(): Promise<Plan | null> {
+    const snapshot = await this.scanner.snapshot(!this.dryRun);
+    const removals = revisionsToRemove(snapshot, this.policy, this.findings);
+    const removedKeys = new Set(removals.map((r) => revisionKey(r.repo, r.rev.digest.value)));
+    const marked = markBlobs(snapshot, removedKeys, this.findings, (p, d, t) => this.progress(p, d, t));
+    if (this.findings.blind) return null;
+    const blobs = await this.scanner.blobs(!this.dryRun);
+    const candidates = await this.scanner.oldBlobs(blobs.filter((d) => !marked.has(d.value)));
+    const links = await this.scanner.layerLinksTo(new Set(candidates.keys()));
     for (const [digest, repos] of links) if (repos.some((l) => l.fresh)) candidates.delete(digest);
+    return { snapshot, removals, removedKeys, candidates, links };
+  }
 
-    if (dryRun) {
-      this.report.manifestsRemoved = removals.map((r) => ({ repository: r.repo, digest: r.rev.digest.value }));
-      for (const c of candidates.values()) this.addBlob(c.digest, c.size, (links.get(c.digest.value) ?? []).map((l) => l.repo));
-      this.report.layerLinksRemoved = [...candidates.keys()].reduce((n, d) => n + (links.get(d)?.length ?? 0), 0);
-      for (const scan of scans) if (scan.hasManifests && (await this.emptied(scan.name, removedKeys))) this.report.repositoriesRemoved.push(scan.name);
-      this.sortReport();
-      return this.report;
+  /** The dry run's report: what apply() would remove if nothing changed meanwhile. */
+  private async preview(plan: Plan): Promise<GcReport> {
+    const report = this.emptyReport();
+    report.manifestsRemoved = plan.removals.map((r) => ({ repository: r.repo, digest: r.rev.digest.value }));
+    for (const c of plan.candidates.values()) this.addBlob(report, c, (plan.links.get(c.digest.value) ?? []).map((l) => l.repo));
+    report.layerLinksRemoved = [...plan.candidates.keys()].reduce((n, d) => n + (plan.links.get(d)?.length ?? 0), 0);
+    for (const scan of plan.snapshot.repos) {
+      if (scan.hasManifests && (await this.scanner.emptied(scan.name, plan.removedKeys))) report.repositoriesRemoved.push(scan.name);
     }
+    return sortReport(report);
+  }
 
-    // 4. Park every candidate.
-    await this.map(removals, async ({ repo, rev }) => {
-      if (!rev.parked) await ignoreNotFound(this.driver.move(revisionLink(repo, rev.digest), revisionQuarantine(repo, rev.digest)));
-    });
-    const parked = new Map<string, { digest: Digest; size: number }>();
-    await this.map([...candidates.values()], async (c) => {
-      try {
-        await this.driver.move(blobData(c.digest), blobQuarantine(c.digest));
-        parked.set(c.digest.value, c);
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
-    });
-
-    // 5. Let requests that checked before the parking finish their writes, then look again.
-    if ((removals.length > 0 || parked.size > 0) && this.opts.settleMs > 0) await new Promise((r) => setTimeout(r, this.opts.settleMs));
-    this.manifests.clear();
-    const rescans = await this.scanAll(false);
-    const finalRemovals: Array<{ repo: string; digest: Digest }> = [];
-    const byName = new Map(rescans.map((s) => [s.name, s]));
-    for (const scan of rescans) {
-      const kept = await this.keptRevisions(scan);
-      for (const rev of scan.revisions.values()) {
-        if (!rev.parked || !removedKeys.has(`${scan.name}@${rev.digest.value}`)) continue;
-        if (kept.has(rev.digest.value)) {
-          await this.unpark(revisionQuarantine(scan.name, rev.digest), revisionLink(scan.name, rev.digest));
-          rev.parked = false;
-          this.report.restored++;
-        } else {
-          finalRemovals.push({ repo: scan.name, digest: rev.digest });
-        }
-      }
-    }
-    // A parked revision linked again meanwhile (pushed anew): the new link wins, the parked copy goes.
-    for (const { repo, rev } of removals) {
-      const now = byName.get(repo)?.revisions.get(rev.digest.value);
-      if (now && !now.parked) {
-        await ignoreNotFound(this.driver.delete(revisionQuarantine(repo, rev.digest)));
-        this.report.restored++;
-      }
-    }
-    const markedNow = await this.mark(rescans, new Set(finalRemovals.map((r) => `${r.repo}@${r.digest.value}`)));
-    if (this.blind) {
+  /** Park, settle, scan again, put back what a push needs now, delete the rest. Null when the run turned blind. */
+  private async apply(plan: Plan): Promise<GcReport | null> {
+    const { sweeper, scanner } = this;
+    const parked = await sweeper.park(plan.removals, plan.candidates.values());
+    // Let requests that checked before the parking finish their writes, then look again.
+    if ((plan.removals.length > 0 || parked.size > 0) && this.settleMs > 0) await new Promise((r) => setTimeout(r, this.settleMs));
+    const rescan = await scanner.snapshot(false);
+    const finalRemovals = await this.settleRevisions(plan, rescan);
+    const markedNow = markBlobs(rescan, new Set(finalRemovals.map((r) => revisionKey(r.repo, r.digest.value))), this.findings, (p, d, t) => this.progress(p, d, t));
+    if (this.findings.blind) {
       // Something became unreadable between the scans: put every parked copy back.
-      for (const { repo, digest } of finalRemovals) await this.unpark(revisionQuarantine(repo, digest), revisionLink(repo, digest));
-      for (const c of parked.values()) await this.unpark(blobQuarantine(c.digest), blobData(c.digest));
-      return this.removeNothing();
+      await sweeper.putBackAll(finalRemovals, parked);
+      return null;
     }
-    const linksNow = await this.layerLinksTo(new Set(parked.keys()));
-    const toDelete: Array<{ digest: Digest; size: number }> = [];
-    let checked = 0;
-    await this.map([...parked.values()], async (c) => {
-      this.progress('rechecking', ++checked, parked.size);
-      const fresh = linksNow.get(c.digest.value)?.some((l) => l.fresh) ?? false;
-      const reuploaded = (await statOrNull(this.driver, blobData(c.digest))) !== null;
-      if (markedNow.has(c.digest.value) || fresh || reuploaded) {
-        await this.unpark(blobQuarantine(c.digest), blobData(c.digest));
-        this.report.restored++;
-      } else {
-        toDelete.push(c);
-      }
-    });
-
-    // 6. Delete what is still unreferenced.
-    let deleted = 0;
-    const total = finalRemovals.length + toDelete.length;
-    await this.map(finalRemovals, async ({ repo, digest }) => {
-      await ignoreNotFound(this.driver.delete(revisionQuarantine(repo, digest)));
-      await removeIfEmpty(this.driver, revisionDir(repo, digest));
-      this.report.manifestsRemoved.push({ repository: repo, digest: digest.value });
-      this.progress('deleting', ++deleted, total);
-    });
-    await this.map(toDelete, async (c) => {
-      await ignoreNotFound(this.driver.delete(blobQuarantine(c.digest)));
-      await removeIfEmpty(this.driver, blobDir(c.digest));
-      const unlinked: string[] = [];
-      for (const l of linksNow.get(c.digest.value) ?? []) {
-        // Checked again just before: a link written since the second scan belongs to a new upload.
-        const st = await statOrNull(this.driver, layerLink(l.repo, c.digest));
-        if (st && st.modTime.getTime() < this.cutoff) {
-          await ignoreNotFound(this.driver.delete(layerLinkDir(l.repo, c.digest)));
-          this.report.layerLinksRemoved++;
-          unlinked.push(l.repo);
-        }
-      }
-      this.addBlob(c.digest, c.size, unlinked);
-      this.progress('deleting', ++deleted, total);
-    });
-
-    // 7. Repositories left without manifests leave the catalog.
-    for (const scan of rescans) {
-      if (!scan.hasManifests || !(await this.emptied(scan.name, new Set()))) continue;
-      await this.removeRepository(scan.name);
-      this.report.repositoriesRemoved.push(scan.name);
+    const linksNow = await scanner.layerLinksTo(new Set(parked.keys()));
+    const toDelete = await sweeper.recheckBlobs(parked, async (c) => markedNow.has(c.digest.value) || (linksNow.get(c.digest.value)?.some((l) => l.fresh) ?? false) || (await scanner.hasData(c.digest)));
+    await sweeper.delete(finalRemovals, toDelete, linksNow);
+    const report = this.emptyReport();
+    const { tally } = sweeper;
+    report.manifestsRemoved = tally.manifestsRemoved;
+    for (const b of tally.blobsRemoved) this.addBlob(report, b, b.repositories);
+    report.layerLinksRemoved = tally.layerLinksRemoved;
+    report.restored = tally.restored;
+    // Repositories left without manifests leave the catalog.
+    for (const scan of rescan.repos) {
+      if (!scan.hasManifests || !(await scanner.emptied(scan.name, new Set()))) continue;
+      await sweeper.removeRepository(scan.name);
+      report.repositoriesRemoved.push(scan.name);
     }
-    this.sortReport();
-    return this.report;
-  }
-
-  /** The report of a blind run (see `blind`): nothing removed. */
-  private removeNothing(): GcReport {
-    this.warn('a kept manifest cannot be understood, so what it references is unknown: nothing was removed');
-    this.report.manifestsRemoved = [];
-    this.report.blobsRemoved = [];
-    this.report.bytesFreed = 0;
-    this.report.layerLinksRemoved = 0;
-    this.report.repositoriesRemoved = [];
-    return this.report;
-  }
-
-  private addBlob(d: Digest, size: number, repositories: string[]): void {
-    this.report.blobsRemoved.push({ digest: d.value, size, repositories: repositories.sort() });
-    this.report.bytesFreed += size;
-  }
-
-  private sortReport(): void {
-    const r = this.report;
-    r.manifestsRemoved.sort((a, b) => (a.repository + a.digest < b.repository + b.digest ? -1 : 1));
-    r.blobsRemoved.sort((a, b) => (a.digest < b.digest ? -1 : 1));
-    r.repositoriesRemoved.sort();
-  }
-
-  /** Moves a parked file back, unless the original was written again meanwhile (then the copy is dropped). */
-  private async unpark(from: string, to: string): Promise<void> {
-    if (await statOrNull(this.driver, to)) await ignoreNotFound(this.driver.delete(from));
-    else await ignoreNotFound(this.driver.move(from, to));
+    return sortReport(report);
   }
 
   /**
-   * The digest algorithms whose directories `dir` holds (`blobs/`, `_manifests/revisions/`, `_layers/`), whatever
-   * wrote them. One wharf cannot verify is reported; manifests under it make the run blind (see `blind`).
+   * The parked revisions after the second scan: reached again ones go back, relinked ones (pushed anew) lose their
+   * parked copy; returns those still to remove.
    */
-  private async algorithms(dir: string, kind: 'blobs' | 'revisions' | 'layers'): Promise<string[]> {
-    const out: string[] = [];
-    for (const entry of await listOrEmpty(this.driver, dir)) {
-      const name = basename(entry);
-      if (isSupportedAlgorithm(name)) out.push(name);
-      else if (kind === 'revisions' && (await listOrEmpty(this.driver, entry)).length > 0) {
-        this.blind = true;
-        this.warn(`${entry} holds manifests of an unsupported digest algorithm; no blob is removed`);
-      }
-    }
-    return out;
-  }
-
-  private blindBy(digest: string): void {
-    this.blind = true;
-    this.warn(`manifest ${digest} is kept but does not parse`);
-  }
-
-  private warn(message: string): void {
-    if (!this.report.warnings.includes(message)) this.report.warnings.push(message);
-  }
-
-  private async scanAll(recover: boolean): Promise<RepoScan[]> {
-    const names = await allRepositories(this.driver);
-    let done = 0;
-    return this.map(names, async (name) => {
-      const scan = await this.scanRepo(name, recover);
-      this.progress('scanning', ++done, names.length);
-      return scan;
+  private async settleRevisions(plan: Plan, rescan: Snapshot): Promise<Removal[]> {
+    const { restore, remove } = recheckRevisions(rescan, plan.removedKeys, this.policy, this.findings);
+    await this.sweeper.restoreRevisions(restore.map(({ repo, rev }) => ({ repo, digest: rev.digest })));
+    const restored = new Set(restore.map((r) => revisionKey(r.repo, r.rev.digest.value)));
+    const byName = new Map(rescan.repos.map((s) => [s.name, s]));
+    const relinked = plan.removals.filter(({ repo, rev }) => {
+      const now = byName.get(repo)?.revisions.get(rev.digest.value);
+      return now !== undefined && (!now.parked || restored.has(revisionKey(repo, rev.digest.value)));
     });
+    await this.sweeper.dropRelinked(relinked.map(({ repo, rev }) => ({ repo, digest: rev.digest })));
+    return remove.map(({ repo, rev }) => ({ repo, digest: rev.digest }));
   }
 
-  /** Revisions (with their link's age) and tags of one repository. `recover` puts back leftovers of an interrupted run. */
-  private async scanRepo(name: string, recover: boolean): Promise<RepoScan> {
-    const revisions = new Map<string, Revision>();
-    for (const algorithm of await this.algorithms(revisionsRoot(name), 'revisions')) {
-      const entries = await listOrEmpty(this.driver, revisionsDir(name, algorithm));
-      await this.map(entries, async (e) => {
-        const digest = parseDigest(`${algorithm}:${basename(e)}`);
-        if (!digest) return;
-        let st = await statOrNull(this.driver, revisionLink(name, digest));
-        let parked = false;
-        if (!st) {
-          const q = await statOrNull(this.driver, revisionQuarantine(name, digest));
-          if (!q) return;
-          if (recover) {
-            await this.unpark(revisionQuarantine(name, digest), revisionLink(name, digest));
-            st = await statOrNull(this.driver, revisionLink(name, digest));
-          }
-          if (!st) {
-            st = q;
-            parked = true;
-          }
-        }
-        revisions.set(digest.value, { digest, modTime: st.modTime.getTime(), parked });
-      });
-    }
-    const tags = new Map<string, string>();
-    const tagNames = (await listOrEmpty(this.driver, tagsDir(name))).map(basename);
-    await this.map(tagNames, async (tag) => {
-      try {
-        const d = parseDigest((await this.driver.getContent(tagCurrentLink(name, tag))).toString('utf8').trim());
-        if (d) tags.set(tag, d.value);
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
-    });
-    const hasManifests = revisions.size > 0 || tags.size > 0 || (await statOrNull(this.driver, manifestsDir(name))) !== null;
-    return { name, revisions, tags, hasManifests };
+  /** The report of a blind run (see Findings.blind): nothing removed. */
+  private removeNothing(temporaryFiles: string[]): GcReport {
+    this.findings.warn('a kept manifest cannot be understood, so what it references is unknown: nothing was removed');
+    // Candidates already put back stay counted.
+    return { ...this.emptyReport(), temporaryFiles, restored: this.sweeper.tally.restored };
   }
 
-  /** The manifest stored under `d`, read from the blob store or from its parked copy; null when unreadable. */
-  private async load(d: Digest): Promise<ParsedManifest | null> {
-    if (this.manifests.has(d.value)) return this.manifests.get(d.value)!;
-    let parsed: ParsedManifest | null = null;
-    for (const path of [blobData(d), blobQuarantine(d)]) {
-      try {
-        parsed = parseManifest(await this.driver.getContent(path), undefined);
-        break;
-      } catch (err) {
-        if (isNotFound(err)) continue;
-        this.unparseable.add(d.value);
-        break;
-      }
-    }
-    this.manifests.set(d.value, parsed);
-    return parsed;
+  private emptyReport(): GcReport {
+    return { dryRun: this.dryRun, manifestsRemoved: [], blobsRemoved: [], bytesFreed: 0, layerLinksRemoved: 0, repositoriesRemoved: [], restored: 0, temporaryFiles: [], warnings: this.findings.warnings, durationMs: 0 };
   }
 
-  /**
-   * The digests of the repository's revisions that stay. Without deleteUntagged: all. With it: those reached by a
-   * tag or younger than the grace period, then (to a fixed point) children of kept indexes and referrers of kept
-   * manifests.
-   */
-  private async keptRevisions(scan: RepoScan): Promise<Set<string>> {
-    const all = [...scan.revisions.values()];
-    const requested = this.opts.removeManifests?.get(scan.name);
-    if (!this.opts.deleteUntagged && !requested) return new Set(all.map((r) => r.digest.value));
-    const kept = new Set<string>();
-    const queue: string[] = [];
-    const keep = (d: string) => {
-      if (!kept.has(d)) {
-        kept.add(d);
-        queue.push(d);
-      }
-    };
-    for (const d of scan.tags.values()) keep(d);
-    // A parked link's time says when it was parked (drivers differ on whether a move keeps it): not young.
-    for (const r of all) if (!r.parked && r.modTime >= this.cutoff) keep(r.digest.value);
-    if (!this.opts.deleteUntagged) for (const r of all) if (!requested!.has(r.digest.value)) keep(r.digest.value);
-    const subjects = new Map<string, string[]>();
-    await this.map(all, async (r) => {
-      const m = await this.load(r.digest);
-      const subject = m?.body.subject?.digest;
-      if (subject) subjects.set(subject, [...(subjects.get(subject) ?? []), r.digest.value]);
-    });
-    while (queue.length > 0) {
-      const d = queue.pop()!;
-      for (const referrer of subjects.get(d) ?? []) keep(referrer);
-      const digest = parseDigest(d);
-      const m = digest ? await this.load(digest) : null;
-      if (this.unparseable.has(d)) this.blindBy(d);
-      if (m?.kind === 'index') for (const child of m.body.manifests) keep(child.digest);
-    }
-    return kept;
+  private addBlob(report: GcReport, c: BlobCandidate, repositories: string[]): void {
+    report.blobsRemoved.push({ digest: c.digest.value, size: c.size, repositories: repositories.sort() });
+    report.bytesFreed += c.size;
   }
+}
 
-  /** Digests of every blob reachable from the repositories' revisions, except the `removed` ones (`repo@digest`). */
-  private async mark(scans: RepoScan[], removed: Set<string>): Promise<Set<string>> {
-    const marked = new Set<string>();
-    const roots: Digest[] = [];
-    for (const scan of scans) for (const r of scan.revisions.values()) if (!removed.has(`${scan.name}@${r.digest.value}`)) roots.push(r.digest);
-    let done = 0;
-    const visit = async (d: Digest): Promise<void> => {
-      if (marked.has(d.value)) return;
-      marked.add(d.value);
-      const m = await this.load(d);
-      if (!m) {
-        if (this.unparseable.has(d.value)) this.blindBy(d.value);
-        else this.warn(`manifest ${d.value} cannot be read; the blobs it references are not marked by it`);
-        return;
-      }
-      // All layers, foreign ones (with urls) included, as Distribution marks them.
-      if (m.kind === 'image') for (const desc of [m.body.config, ...m.body.layers]) marked.add(desc.digest);
-      else {
-        for (const child of m.body.manifests) {
-          const c = parseDigest(child.digest);
-          if (c) await visit(c);
-        }
-      }
-    };
-    await this.map(roots, async (d) => {
-      await visit(d);
-      this.progress('marking', ++done, roots.length);
-    });
-    return marked;
-  }
-
-  /** Every blob in the global store (with or without data). `recover` puts back blobs parked by an interrupted run. */
-  private async listBlobs(recover: boolean): Promise<Digest[]> {
-    const out: Digest[] = [];
-    for (const algorithm of await this.algorithms(BLOBS, 'blobs')) {
-      const prefixes = await listOrEmpty(this.driver, blobAlgorithmDir(algorithm));
-      const dirs = (await this.map(prefixes, (p) => listOrEmpty(this.driver, p))).flat();
-      await this.map(dirs, async (dir) => {
-        const d = parseDigest(`${algorithm}:${basename(dir)}`);
-        if (!d) return;
-        if (recover && (await statOrNull(this.driver, blobQuarantine(d)))) await this.unpark(blobQuarantine(d), blobData(d));
-        out.push(d);
-      });
-    }
-    return out;
-  }
-
-  /** For each digest in `digests`, the repositories linking it in `_layers`, and whether that link is younger than the grace period. */
-  private async layerLinksTo(digests: Set<string>): Promise<Map<string, Array<{ repo: string; fresh: boolean }>>> {
-    const out = new Map<string, Array<{ repo: string; fresh: boolean }>>();
-    if (digests.size === 0) return out;
-    const repos = await allRepositories(this.driver);
-    await this.map(repos, async (repo) => {
-      for (const algorithm of await this.algorithms(layersDir(repo), 'layers')) {
-        const entries = await listOrEmpty(this.driver, layersAlgorithmDir(repo, algorithm));
-        for (const e of entries) {
-          const d = parseDigest(`${algorithm}:${basename(e)}`);
-          if (!d || !digests.has(d.value)) continue;
-          const st = await statOrNull(this.driver, layerLink(repo, d));
-          if (!st) continue;
-          const list = out.get(d.value) ?? [];
-          list.push({ repo, fresh: st.modTime.getTime() >= this.cutoff });
-          out.set(d.value, list);
-        }
-      }
-    });
-    return out;
-  }
-
-  /**
-   * Whether the repository (which had `_manifests`) has no revision left, ignoring the `ignoring` ones
-   * (`repo@digest`, for dry runs), and no sign of a push in progress: a young `_layers` link or upload.
-   */
-  private async emptied(name: string, ignoring: Set<string>): Promise<boolean> {
-    for (const algorithm of await this.algorithms(revisionsRoot(name), 'revisions')) {
-      for (const e of await listOrEmpty(this.driver, revisionsDir(name, algorithm))) {
-        const d = parseDigest(`${algorithm}:${basename(e)}`);
-        if (!d || ignoring.has(`${name}@${d.value}`)) continue;
-        if ((await listOrEmpty(this.driver, revisionDir(name, d))).length > 0) return false;
-      }
-    }
-    for (const upload of await listOrEmpty(this.driver, uploadsDir(name))) {
-      const st = await statOrNull(this.driver, uploadData(name, basename(upload)));
-      if (!st || st.modTime.getTime() >= this.cutoff) return false;
-    }
-    for (const algorithm of await this.algorithms(layersDir(name), 'layers')) {
-      for (const e of await listOrEmpty(this.driver, layersAlgorithmDir(name, algorithm))) {
-        const d = parseDigest(`${algorithm}:${basename(e)}`);
-        const st = d ? await statOrNull(this.driver, layerLink(name, d)) : null;
-        if (st && st.modTime.getTime() >= this.cutoff) return false;
-      }
-    }
-    return true;
-  }
-
-  /** Removes `_manifests`, `_layers` and an empty `_uploads`, then the directory and its parents while empty (old uploads stay for purging). */
-  private async removeRepository(name: string): Promise<void> {
-    await ignoreNotFound(this.driver.delete(manifestsDir(name)));
-    await ignoreNotFound(this.driver.delete(layersDir(name)));
-    await removeIfEmpty(this.driver, uploadsDir(name));
-    let path = name;
-    while (path !== '' && (await removeIfEmpty(this.driver, repoDir(path)))) path = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
-  }
+function sortReport(r: GcReport): GcReport {
+  r.manifestsRemoved.sort((a, b) => (a.repository + a.digest < b.repository + b.digest ? -1 : 1));
+  r.blobsRemoved.sort((a, b) => (a.digest < b.digest ? -1 : 1));
+  r.repositoriesRemoved.sort();
+  return r;
 }
 
 /** Runs one garbage collection over `driver`; see the top of this file for what is removed and what is safe. */

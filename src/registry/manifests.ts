@@ -3,13 +3,14 @@
  * Put validates structure and that every referenced blob (and index child, per `validation`) exists.
  */
 import { createHash } from 'node:crypto';
-import { ociError } from '../oci/errors.js';
+import { DigestInvalid, ManifestBlobUnknown, ManifestInvalid, ManifestUnknown, ManifestVerificationError, type RegistryError } from './errors.js';
 import { artifactTypeOf, parseManifest, referencedBlobs, type Descriptor, type ParsedManifest } from '../oci/manifest.js';
 import { DIGEST_ALGORITHMS, parseDigest, type Digest } from '../oci/names.js';
-import { isNotFound, type StorageDriver } from '../storage/driver.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { listOrEmpty, orIfNotFound, statOrNull } from '../storage/notfound.js';
 import type { BlobStore } from './blobs.js';
-import { InMemoryDescriptorCache, type DescriptorCache } from './cache.js';
 import { Lru } from './lru.js';
+import { checkDelete, checkWrite, UNGUARDED, type WriteGuard } from './guard.js';
 import { basename, revisionLink, revisionsDir } from './paths.js';
 
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -35,33 +36,24 @@ export class ManifestStore {
   /** Called after a manifest was linked into repository `name` (the catalog learns of new repositories so). */
   onLinked: (name: string) => void = () => {};
 
-  /** `links` remembers revision links known to exist (see cache.ts); content stays in this process. */
+  /** Revision links go through the blob store's LinkStore (links.ts), shared with layer links; content stays in this process. */
   constructor(
     private readonly driver: StorageDriver,
     private readonly blobs: BlobStore,
     private readonly validation: ValidationOptions,
-    private readonly links: DescriptorCache = new InMemoryDescriptorCache(),
+    private readonly guard: WriteGuard = UNGUARDED,
   ) {}
 
   /** Whether the repository links the manifest; `fresh` skips the cache (garbage collection may have unlinked it). */
-  async isLinked(name: string, d: Digest, fresh = false): Promise<boolean> {
-    if (!fresh && (await this.links.linked('manifest', name, d.value))) return true;
-    try {
-      const content = (await this.driver.getContent(revisionLink(name, d))).toString('utf8').trim();
-      if (content !== d.value) return false;
-      await this.links.setLinked('manifest', name, d.value);
-      return true;
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      throw err;
-    }
+  isLinked(name: string, d: Digest, fresh = false): Promise<boolean> {
+    return this.blobs.links.isLinked('manifest', name, d, fresh);
   }
 
   /** The manifest as seen from repository `name`; throws MANIFEST_UNKNOWN. */
   async get(name: string, d: Digest): Promise<StoredManifest> {
-    if (!(await this.isLinked(name, d))) throw ociError('MANIFEST_UNKNOWN', { Name: name, Revision: d.value });
+    if (!(await this.isLinked(name, d))) throw new ManifestUnknown({ Name: name, Revision: d.value });
     const m = await this.load(d);
-    if (!m) throw ociError('MANIFEST_UNKNOWN', { Name: name, Revision: d.value });
+    if (!m) throw new ManifestUnknown({ Name: name, Revision: d.value });
     return m;
   }
 
@@ -69,13 +61,8 @@ export class ManifestStore {
   async load(d: Digest): Promise<StoredManifest | null> {
     const cached = this.cache.get(d.value);
     if (cached) return cached;
-    let bytes: Buffer;
-    try {
-      bytes = await this.blobs.getSmall(d);
-    } catch (err) {
-      if (isNotFound(err)) return null;
-      throw err;
-    }
+    const bytes = await orIfNotFound(this.blobs.getSmall(d), null);
+    if (!bytes) return null;
     let parsed: ParsedManifest;
     try {
       parsed = parseManifest(bytes, undefined);
@@ -92,15 +79,15 @@ export class ManifestStore {
    * Returns the stored manifest; the caller tags it.
    */
   async put(name: string, bytes: Buffer, contentType: string | undefined, expected?: Digest): Promise<StoredManifest> {
+    checkWrite(this.guard);
     const parsed = parseManifest(bytes, contentType);
     const algorithm = expected?.algorithm ?? 'sha256';
     const hex = createHash(algorithm).update(bytes).digest('hex');
     const digest = parseDigest(`${algorithm}:${hex}`)!;
-    if (expected && expected.hex !== hex) throw ociError('DIGEST_INVALID', { digest: expected.value }, 'provided digest did not match uploaded content');
+    if (expected && expected.hex !== hex) throw new DigestInvalid(expected.value);
     if (!this.validation.disabled) await this.verify(name, parsed);
     await this.blobs.putSmall(digest, bytes);
-    await this.driver.putContent(revisionLink(name, digest), Buffer.from(digest.value));
-    await this.links.setLinked('manifest', name, digest.value);
+    await this.blobs.links.link('manifest', name, digest);
     this.onLinked(name);
     const m: StoredManifest = { digest, bytes, mediaType: parsed.mediaType, parsed };
     this.cache.set(digest.value, m);
@@ -108,7 +95,7 @@ export class ManifestStore {
   }
 
   private async verify(name: string, parsed: ParsedManifest): Promise<void> {
-    const errors = [];
+    const errors: RegistryError[] = [];
     if (parsed.kind === 'image') {
       for (const layer of parsed.body.layers) {
         if (layer.urls && layer.urls.length > 0) this.checkUrls(layer);
@@ -121,12 +108,12 @@ export class ManifestStore {
           return linked && size !== null ? null : desc.digest;
         }),
       );
-      for (const digest of missing) if (digest !== null) errors.push(ociError('MANIFEST_BLOB_UNKNOWN', digest));
+      for (const digest of missing) if (digest !== null) errors.push(new ManifestBlobUnknown(digest));
     } else {
       for (const child of parsed.body.manifests) {
         if (!this.mustExist(child)) continue;
         const d = parseDigest(child.digest)!;
-        if (!(await this.isLinked(name, d, true))) errors.push(ociError('MANIFEST_BLOB_UNKNOWN', child.digest));
+        if (!(await this.isLinked(name, d, true))) errors.push(new ManifestBlobUnknown(child.digest));
       }
     }
     if (errors.length > 0) throw new ManifestVerificationError(errors);
@@ -142,7 +129,7 @@ export class ManifestStore {
       } catch {
         ok = false;
       }
-      if (!ok) throw ociError('MANIFEST_INVALID', { url: u }, 'layer URL is not allowed by validation.manifests.urls');
+      if (!ok) throw new ManifestInvalid({ url: u }, 'layer URL is not allowed by validation.manifests.urls');
     }
   }
 
@@ -156,28 +143,20 @@ export class ManifestStore {
 
   /** Unlinks the manifest from the repository (the blob stays for garbage collection); MANIFEST_UNKNOWN without detail, as Distribution answers. */
   async delete(name: string, d: Digest): Promise<void> {
-    if (!(await this.isLinked(name, d))) throw ociError('MANIFEST_UNKNOWN');
-    await this.links.forgetLink('manifest', name, d.value);
-    try {
-      await this.driver.delete(revisionLink(name, d).replace(/\/link$/, ''));
-    } finally {
-      // Again: another replica may have re-cached the link from storage between the first forget and the delete.
-      await this.links.forgetLink('manifest', name, d.value);
-    }
+    checkDelete(this.guard);
+    if (!(await this.blobs.links.unlink('manifest', name, d))) throw new ManifestUnknown();
+  }
+
+  /** When the manifest was linked into the repository (its revision link's modification time); null when it is not. */
+  async linkedAt(name: string, d: Digest): Promise<Date | null> {
+    return (await statOrNull(this.driver, revisionLink(name, d)))?.modTime ?? null;
   }
 
   /** Digests of every manifest linked in the repository. */
   async revisions(name: string): Promise<Digest[]> {
     const out: Digest[] = [];
     for (const algorithm of Object.keys(DIGEST_ALGORITHMS)) {
-      let entries: string[];
-      try {
-        entries = await this.driver.list(revisionsDir(name, algorithm));
-      } catch (err) {
-        if (isNotFound(err)) continue;
-        throw err;
-      }
-      for (const e of entries) {
+      for (const e of await listOrEmpty(this.driver, revisionsDir(name, algorithm))) {
         const d = parseDigest(`${algorithm}:${basename(e)}`);
         if (d) out.push(d);
       }
@@ -205,10 +184,5 @@ export class ManifestStore {
   }
 }
 
-/** Several verification errors at once, each reported in the response body. */
-export class ManifestVerificationError extends Error {
-  constructor(readonly errors: ReturnType<typeof ociError>[]) {
-    super('manifest verification failed');
-  }
-}
+export { ManifestVerificationError } from './errors.js';
 

@@ -4,8 +4,10 @@
  * `startedat` is judged by its directory's modification time.
  */
 import type { Logger } from 'pino';
-import { isNotFound, type StorageDriver } from '../storage/driver.js';
-import { basename, REPOSITORIES } from './paths.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { contentOrNull, ignoreNotFound, listOrEmpty } from '../storage/notfound.js';
+import { basename } from './paths.js';
+import { joinName, treePath, walkTree } from './walk.js';
 
 export interface PurgeResult {
   purged: string[];
@@ -21,49 +23,31 @@ export interface PurgeOptions {
 
 export async function purgeUploads(driver: StorageDriver, opts: PurgeOptions, log: Logger): Promise<PurgeResult> {
   const result: PurgeResult = { purged: [], kept: 0 };
-  async function list(dir: string): Promise<string[]> {
-    try {
-      return await driver.list(dir);
-    } catch (err) {
-      if (isNotFound(err)) return [];
-      throw err;
-    }
-  }
   async function startedAt(dir: string): Promise<Date | null> {
-    try {
-      const d = new Date((await driver.getContent(`${dir}/startedat`)).toString('utf8').trim());
-      if (!Number.isNaN(d.getTime())) return d;
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    try {
-      return (await driver.stat(dir)).modTime;
-    } catch {
-      return null;
-    }
+    const text = await contentOrNull(driver, `${dir}/startedat`);
+    const d = text && new Date(text.toString('utf8').trim());
+    if (d && !Number.isNaN(d.getTime())) return d;
+    return driver.stat(dir).then((st) => st.modTime, () => null);
   }
-  async function walk(dir: string): Promise<void> {
-    for (const entry of await list(dir)) {
-      const name = basename(entry);
-      if (name === '_uploads') {
-        for (const session of await list(entry)) {
-          const t = await startedAt(session);
-          if (t && t < opts.olderThan) {
-            result.purged.push(session);
-            if (!opts.dryRun) {
-              await driver.delete(session).catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
-              opts.onPurged?.(basename(session));
-            }
-          } else {
-            result.kept++;
-          }
+  async function purgeSessions(uploads: string): Promise<void> {
+    for (const session of await listOrEmpty(driver, uploads)) {
+      const t = await startedAt(session);
+      if (t && t < opts.olderThan) {
+        result.purged.push(session);
+        if (!opts.dryRun) {
+          await ignoreNotFound(driver.delete(session));
+          opts.onPurged?.(basename(session));
         }
-      } else if (!name.startsWith('_')) {
-        await walk(entry);
+      } else {
+        result.kept++;
       }
     }
   }
-  await walk(REPOSITORIES);
+  await walkTree([''], async (prefix) => {
+    const names = (await listOrEmpty(driver, treePath(prefix))).map(basename);
+    if (names.includes('_uploads')) await purgeSessions(`${treePath(prefix)}/_uploads`);
+    return names.filter((n) => !n.startsWith('_')).map((n) => joinName(prefix, n));
+  });
   if (result.purged.length > 0) log.info({ purged: result.purged.length, kept: result.kept, dryRun: opts.dryRun }, opts.dryRun ? 'upload purging (dry run): would remove abandoned uploads' : 'upload purging: removed abandoned uploads');
   return result;
 }

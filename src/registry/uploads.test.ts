@@ -12,13 +12,20 @@ import { InMemoryDriver } from '../storage/inmemory.js';
 import { uploadData, uploadStartedAt } from './paths.js';
 import { Registry } from './registry.js';
 
+/** The driver under each test registry (Registry keeps its own private). */
+const drivers = new WeakMap<Registry, StorageDriver>();
+const driverOf = (reg: Registry): StorageDriver => drivers.get(reg)!;
+
 function newRegistry(driver: StorageDriver = new InMemoryDriver()): Registry {
-  return new Registry(checked(driver), {
+  const inner = checked(driver);
+  const reg = new Registry(inner, {
     deleteEnabled: true,
     readOnly: false,
     redirect: false,
     validation: { disabled: false, urls: { allow: [], deny: [] }, indexes: { platforms: 'all', platformlist: [] } },
   });
+  drivers.set(reg, inner);
+  return reg;
 }
 
 /** A body that yields `first`, then waits for `go()` before yielding `rest` (or failing when `rest` is an Error). */
@@ -39,7 +46,7 @@ function gatedBody(first: Buffer, rest: Buffer | Error) {
 
 /** Waits (up to 5 s) until the first part of a gated body is on disk. */
 async function fileReaches(reg: Registry, path: string, size: number): Promise<void> {
-  for (const deadline = Date.now() + 5000; (await reg.driver.stat(path)).size !== size; ) {
+  for (const deadline = Date.now() + 5000; (await driverOf(reg).stat(path)).size !== size; ) {
     if (Date.now() > deadline) throw new Error(`${path} never reached ${size} bytes`);
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -48,13 +55,13 @@ async function fileReaches(reg: Registry, path: string, size: number): Promise<v
 test('a session is its startedat file; data appears with the first byte', async () => {
   const reg = newRegistry();
   const { uuid } = await reg.uploads.start('a/b');
-  await reg.driver.stat(uploadStartedAt('a/b', uuid));
-  await assert.rejects(reg.driver.stat(uploadData('a/b', uuid)));
+  await driverOf(reg).stat(uploadStartedAt('a/b', uuid));
+  await assert.rejects(driverOf(reg).stat(uploadData('a/b', uuid)));
   assert.equal((await reg.uploads.status('a/b', uuid)).offset, 0);
   await reg.uploads.append('a/b', uuid, (async function* () {
     yield Buffer.from('abc');
   })());
-  assert.equal((await reg.driver.stat(uploadData('a/b', uuid))).size, 3);
+  assert.equal((await driverOf(reg).stat(uploadData('a/b', uuid))).size, 3);
 });
 
 test('an empty blob completes without any data written', async () => {
@@ -93,5 +100,5 @@ test('while a chunk is being written, the status is the size before it; after a 
   broken.go();
   await assert.rejects(failing, /client went away/);
   assert.equal((await reg.uploads.status('a/b', uuid)).offset, 10);
-  assert.equal((await reg.driver.getContent(uploadData('a/b', uuid))).toString(), '1234567890');
+  assert.equal((await driverOf(reg).getContent(uploadData('a/b', uuid))).toString(), '1234567890');
 });

@@ -4,10 +4,12 @@
  * another process (or after a restart) is re-hashed from its data file.
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
-import { ociError } from '../oci/errors.js';
+import { DigestInvalid, RangeInvalid, SizeInvalid, UploadUnknown } from './errors.js';
 import type { Digest } from '../oci/names.js';
 import { isNotFound, type StorageDriver } from '../storage/driver.js';
+import { ignoreNotFound, statOrNull } from '../storage/notfound.js';
 import type { BlobStore } from './blobs.js';
+import { checkWrite, UNGUARDED, type WriteGuard } from './guard.js';
 import { LocalUploadLocks, type UploadLocks } from './locks.js';
 import { Lru } from './lru.js';
 import { uploadData, uploadDir, uploadStartedAt } from './paths.js';
@@ -43,11 +45,11 @@ async function* empty(): AsyncGenerator<Buffer> {}
 async function* tap(source: AsyncIterable<Buffer>, hash: Hash, counter: { n: number }, limit?: number): AsyncGenerator<Buffer> {
   for await (const chunk of source) {
     counter.n += chunk.length;
-    if (limit !== undefined && counter.n > limit) throw ociError('SIZE_INVALID', undefined, 'request body is larger than its Content-Length or Content-Range');
+    if (limit !== undefined && counter.n > limit) throw new SizeInvalid('request body is larger than its Content-Length or Content-Range');
     hash.update(chunk);
     yield chunk;
   }
-  if (limit !== undefined && counter.n !== limit) throw ociError('SIZE_INVALID', undefined, `received ${counter.n} bytes, expected ${limit}`);
+  if (limit !== undefined && counter.n !== limit) throw new SizeInvalid(`received ${counter.n} bytes, expected ${limit}`);
 }
 
 /**
@@ -62,7 +64,13 @@ export class UploadStore {
   /** Sessions this process is writing to, with their size before the write: a status answers that until it ends. */
   private readonly writing = new Map<string, number>();
 
-  constructor(private readonly driver: StorageDriver, private readonly blobs: BlobStore, private readonly locks: UploadLocks = new LocalUploadLocks(), maxHashStates = MAX_HASH_STATES) {
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly blobs: BlobStore,
+    private readonly locks: UploadLocks = new LocalUploadLocks(),
+    maxHashStates = MAX_HASH_STATES,
+    private readonly guard: WriteGuard = UNGUARDED,
+  ) {
     this.hashes = new Lru(maxHashStates);
   }
 
@@ -86,6 +94,7 @@ export class UploadStore {
    * files fewer per blob is measurable.
    */
   async start(name: string): Promise<UploadInfo> {
+    checkWrite(this.guard);
     const uuid = randomUUID();
     const startedAt = new Date().toISOString();
     // No hash state yet: that of an empty session costs nothing to make when the first byte comes.
@@ -98,20 +107,17 @@ export class UploadStore {
    * when the caller knows it from a verified `_state`, saves reading it.
    */
   async status(name: string, uuid: string, startedAt?: string): Promise<UploadInfo> {
-    if (!UploadStore.isValidId(uuid)) throw ociError('BLOB_UPLOAD_UNKNOWN', { uuid });
+    if (!UploadStore.isValidId(uuid)) throw new UploadUnknown(uuid);
     const startedAtFile = uploadStartedAt(name, uuid);
     try {
       const [started, offset] = await Promise.all([
         startedAt !== undefined ? this.driver.stat(startedAtFile).then(() => startedAt) : this.driver.getContent(startedAtFile).then((b) => b.toString('utf8').trim()),
-        this.driver.stat(uploadData(name, uuid)).then(
-          (st) => st.size,
-          (err) => (isNotFound(err) ? 0 : Promise.reject(err)),
-        ),
+        statOrNull(this.driver, uploadData(name, uuid)).then((st) => st?.size ?? 0),
       ]);
       // An append is all or nothing, so a write in progress here is not part of the session yet.
       return { name, uuid, offset: this.writing.get(uuid) ?? offset, startedAt: started };
     } catch (err) {
-      if (isNotFound(err)) throw ociError('BLOB_UPLOAD_UNKNOWN', { uuid });
+      if (isNotFound(err)) throw new UploadUnknown(uuid);
       throw err;
     }
   }
@@ -121,7 +127,7 @@ export class UploadStore {
     const info = await this.status(name, uuid, opts.startedAt);
     opts.check?.(info);
     if (opts.start !== undefined && opts.start !== info.offset) {
-      throw ociError('RANGE_INVALID', undefined, `chunk starts at ${opts.start} but the upload has ${info.offset} bytes`);
+      throw new RangeInvalid(undefined, `chunk starts at ${opts.start} but the upload has ${info.offset} bytes`);
     }
     return info;
   }
@@ -129,7 +135,7 @@ export class UploadStore {
   /** One request at a time per session (across replicas sharing the locks): a second concurrent write is refused rather than interleaved. */
   private async exclusive<T>(uuid: string, fn: () => Promise<T>): Promise<T> {
     const release = await this.locks.acquire(uuid);
-    if (!release) throw ociError('RANGE_INVALID', { uuid }, 'another request is writing to this upload');
+    if (!release) throw new RangeInvalid({ uuid }, 'another request is writing to this upload');
     try {
       return await fn();
     } finally {
@@ -151,6 +157,7 @@ export class UploadStore {
 
   /** Appends `body` and returns the new state. */
   async append(name: string, uuid: string, body: AsyncIterable<Buffer>, opts: WriteOptions = {}): Promise<UploadInfo> {
+    checkWrite(this.guard);
     return this.exclusive(uuid, async () => {
       const info = await this.current(name, uuid, opts);
       // The driver returns the new size, and `exclusive` keeps this process's writers out: no need to re-read the state.
@@ -179,6 +186,7 @@ export class UploadStore {
    * global store, then links it in the repository. On a mismatch nothing is committed and the session is removed.
    */
   async complete(name: string, uuid: string, digest: Digest, body: AsyncIterable<Buffer> | null, opts: WriteOptions = {}): Promise<{ size: number }> {
+    checkWrite(this.guard);
     return this.exclusive(uuid, async () => {
       const info = await this.current(name, uuid, opts);
       let size = info.offset;
@@ -187,7 +195,7 @@ export class UploadStore {
       const actual = await this.digestOf(name, uuid, digest, size);
       if (actual !== digest.hex) {
         await this.cancel(name, uuid);
-        throw ociError('DIGEST_INVALID', { digest: digest.value }, 'provided digest did not match uploaded content');
+        throw new DigestInvalid(digest.value);
       }
       await this.blobs.commit(uploadData(name, uuid), digest, size);
       await Promise.all([this.blobs.link(name, digest), this.remove(name, uuid)]);
@@ -204,12 +212,33 @@ export class UploadStore {
 
   private async remove(name: string, uuid: string): Promise<void> {
     this.forget(uuid);
-    await this.driver.delete(uploadDir(name, uuid)).catch((err) => {
-      if (!isNotFound(err)) throw err;
-    });
+    await ignoreNotFound(this.driver.delete(uploadDir(name, uuid)));
+  }
+
+  /**
+   * Stores a blob whose bytes come from elsewhere (the pull-through cache) through a session of its own: `source`
+   * is appended while `verified` settles (it rejects when the bytes do not hash to `d`); only when both succeed is
+   * the data committed and linked into `name`. The session is removed in every case.
+   */
+  async ingest(name: string, d: Digest, source: AsyncIterable<Buffer>, verified: Promise<void>): Promise<void> {
+    checkWrite(this.guard);
+    const uuid = randomUUID();
+    const path = uploadData(name, uuid);
+    try {
+      await this.driver.putContent(uploadStartedAt(name, uuid), Buffer.from(new Date().toISOString()));
+      // Both settle before the session is removed: the append ends (keeping nothing) once the source fails.
+      const [appended, checked] = await Promise.allSettled([this.driver.append(path, source), verified]);
+      if (checked.status === 'rejected') throw checked.reason;
+      if (appended.status === 'rejected') throw appended.reason;
+      await this.blobs.commit(path, d, appended.value);
+      await this.blobs.link(name, d);
+    } finally {
+      await this.driver.delete(uploadDir(name, uuid)).catch(() => undefined);
+    }
   }
 
   async cancel(name: string, uuid: string): Promise<void> {
+    checkWrite(this.guard);
     await this.status(name, uuid);
     await this.remove(name, uuid);
   }

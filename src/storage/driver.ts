@@ -106,7 +106,8 @@ export class InvalidOffsetError extends Error {
 /** The backend cannot be reached or keeps failing (after the driver's own retries): answered as 503 UNAVAILABLE. */
 export class StorageUnavailableError extends Error {
   constructor(readonly driver: string, readonly reason: unknown) {
-    super(`storage ${driver} unavailable: ${(reason as Error)?.message ?? String(reason)}`);
+    // The backend's own error stays reachable as `cause` (logs show it); `reason` is the same, kept for callers.
+    super(`storage ${driver} unavailable: ${(reason as Error)?.message ?? String(reason)}`, { cause: reason });
     this.name = 'StorageUnavailableError';
   }
 }

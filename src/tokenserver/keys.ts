@@ -70,12 +70,12 @@ export async function loadOrCreateSigningKey(keyPath: string, certPath: string, 
   try {
     privateKey = createPrivateKey(readFileSync(keyPath));
   } catch (err) {
-    throw new Error(`tokenserver.key: cannot read a private key from ${keyPath}: ${(err as Error).message}`);
+    throw new Error(`tokenserver.key: cannot read a private key from ${keyPath}: ${(err as Error).message}`, { cause: err });
   }
   try {
     certificate = new X509Certificate(readFileSync(certPath));
   } catch (err) {
-    throw new Error(`tokenserver.certificate: cannot read a certificate from ${certPath}: ${(err as Error).message}`);
+    throw new Error(`tokenserver.certificate: cannot read a certificate from ${certPath}: ${(err as Error).message}`, { cause: err });
   }
   if (!certificate.checkPrivateKey(privateKey)) throw new Error(`tokenserver.key: ${keyPath} does not match the certificate ${certPath}`);
   return { privateKey, certificate, alg: algorithmFor(privateKey), kid: libtrustKeyId(certificate.publicKey), x5c: [certificate.raw.toString('base64')] };

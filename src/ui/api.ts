@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { repositoryAccess, type Access } from '../auth/access.js';
 import type { AccessController, AuthResult } from '../auth/controller.js';
 import { JSON_TYPE, sendErrors } from '../http/context.js';
+import { domainErrors } from '../http/domainerrors.js';
 import { ociError, OciError, toOciError } from '../oci/errors.js';
 import { checkDigest, checkName } from '../oci/names.js';
 import type { PolicySet } from '../policies/match.js';
@@ -82,10 +83,11 @@ export class UiApi {
       res.writeHead(200, { ...headers, 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
       res.end(method === 'HEAD' ? undefined : text);
     } catch (err) {
-      if (!(err instanceof OciError)) this.opts.onError(err);
+      const domain = domainErrors(err);
+      if (!(err instanceof OciError) && !domain) this.opts.onError(err);
       for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
       res.setHeader('Cache-Control', 'no-store');
-      sendErrors(res, method, [err instanceof OciError ? err : toOciError(err)]);
+      sendErrors(res, method, domain ?? [toOciError(err)]);
     }
   }
 

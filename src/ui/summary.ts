@@ -5,7 +5,6 @@
  */
 import { parseDigest, type Digest } from '../oci/names.js';
 import { Lru } from '../registry/lru.js';
-import { tagCurrentLink } from '../registry/paths.js';
 import type { Registry } from '../registry/registry.js';
 
 export interface ManifestSummary {
@@ -81,15 +80,10 @@ export function platformString(p: { os: string; architecture: string; variant?: 
 }
 
 /**
- * When a tag was last pointed at a manifest: the modification time of its current link, as Distribution's layout
- * has no push date. TagStore has no such query yet and src/registry is outside the UI's change, so the path comes
- * from paths.ts here; it belongs in TagStore once that gains it.
+ * When a tag was last pointed at a manifest (TagStore.pushedAt: its current link's modification time, as
+ * Distribution's layout has no push date); null when unknown, whatever the reason.
  */
 export async function tagPushedAt(registry: Registry, name: string, tag: string): Promise<Date | null> {
-  try {
-    return (await registry.driver.stat(tagCurrentLink(name, tag))).modTime;
-  } catch {
-    return null;
-  }
+  return registry.tags.pushedAt(name, tag).catch(() => null);
 }
 
