@@ -17,9 +17,13 @@ const hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 /** A server whose every GET is `spool.pipeTo(res)` of the current spool, ended on success, destroyed on failure. */
 let current: Spool;
 const server: Server = createServer((req, res) => {
-  res.writeHead(200, { 'Content-Length': current.size ?? undefined });
+  // `?start=&end=`: a byte range, as a Range request is served.
+  const q = new URL(req.url ?? '/', 'http://x').searchParams;
+  const start = Number(q.get('start') ?? 0);
+  const end = q.has('end') ? Number(q.get('end')) : undefined;
+  res.writeHead(200, { 'Content-Length': (end ?? current.size ?? 0) - start || undefined });
   res.flushHeaders();
-  current.pipeTo(res).then(
+  current.pipeTo(res, start, end).then(
     () => res.end(),
     () => res.destroy(),
   );
@@ -28,10 +32,10 @@ const listening = new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 after(() => server.close());
 
 /** GETs the spool; `paused` leaves the body unread until resume(). */
-async function client(paused = false): Promise<{ res: IncomingMessage; body: Promise<Buffer> }> {
+async function client(paused = false, query = ''): Promise<{ res: IncomingMessage; body: Promise<Buffer> }> {
   await listening;
   const { port } = server.address() as AddressInfo;
-  const res = await new Promise<IncomingMessage>((resolve, reject) => get(`http://127.0.0.1:${port}/`, resolve).once('error', reject));
+  const res = await new Promise<IncomingMessage>((resolve, reject) => get(`http://127.0.0.1:${port}/${query}`, resolve).once('error', reject));
   if (paused) res.pause();
   const body = new Promise<Buffer>((resolve, reject) => {
     const parts: Buffer[] = [];
@@ -134,5 +138,21 @@ test('a write into storage that stalls paces the download (memory stays bounded)
   await fed;
   await filled;
   assert.equal(hex(stored), hex(data));
+  current.release();
+});
+
+test('ranges while the download runs: the middle, and the end (its last byte only once verified)', async () => {
+  const data = randomBytes(6 * MiB);
+  current = await Spool.create(data.length);
+  const toStore = store(current.storeReader());
+  const body = new PassThrough();
+  const filled = current.fill(body, 'sha256', hex(data), () => {});
+  const middle = await client(false, `?start=${MiB + 7}&end=${3 * MiB}`);
+  const tail = await client(false, `?start=${5 * MiB}`);
+  await feed(body, data);
+  await filled;
+  assert.ok((await middle.body).equals(data.subarray(MiB + 7, 3 * MiB)));
+  assert.ok((await tail.body).equals(data.subarray(5 * MiB)));
+  assert.equal(hex(await toStore), hex(data));
   current.release();
 });

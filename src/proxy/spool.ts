@@ -92,7 +92,10 @@ export class Spool {
   async fill(body: Readable, algorithm: string, hex: string, onBytes: (n: number) => void): Promise<void> {
     const hash = createHash(algorithm);
     // Queued writes (not one awaited write per chunk): the file keeps up without pacing the download by its latency.
-    const file = createWriteStream('', { fd: this.fd, autoClose: false, highWaterMark: WRITE_BEHIND });
+    // By descriptor number, not FileHandle: a stream over a FileHandle holds a reference that only its own close
+    // drops, so (with autoClose off) FileHandle.close() never completed and every spool's descriptor was left to the
+    // garbage collector. The stream never closes the descriptor (autoClose off, never destroyed); maybeClose() does.
+    const file = createWriteStream('', { fd: this.fd.fd, autoClose: false, highWaterMark: WRITE_BEHIND });
     const fileFailed = new Promise<never>((_, reject) => file.once('error', reject));
     fileFailed.catch(() => undefined);
     try {
@@ -121,7 +124,9 @@ export class Spool {
       this.state = 'verified';
       this.wake();
     } catch (err) {
-      file.destroy();
+      // Ended, never destroyed: destroy() closes the descriptor even with autoClose off, and maybeClose() closing
+      // the number again could hit another file that was given it meanwhile. Ending waits for the queued writes.
+      if (!file.errored) await new Promise<void>((resolve) => file.end(() => resolve()));
       this.fail(err as Error);
       throw this.error;
     }
