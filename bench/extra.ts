@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { pull, pushMonolithic, type BlobSource } from './blobs.js';
+import { h2Load } from './h2load.js';
 import { keepAliveAgent } from './http.js';
 import { curlGet, rawGet } from './pulls.js';
 import { OCI_MANIFEST, pushImage } from './images.js';
@@ -26,6 +27,8 @@ export interface ExtraMeasured {
   tlsPullCurl?: number;
   tlsPullRaw?: number;
   tlsManifestGet?: number;
+  h2PullCurl?: number;
+  h2ManifestGet?: number;
 }
 
 export interface ExtraParams {
@@ -39,7 +42,7 @@ export interface ExtraParams {
 const USER = 'bench';
 const PASSWORD = 'bench-password';
 
-function makeCertificate(dir: string): { certificate: string; key: string; ca: Buffer } {
+export function makeCertificate(dir: string): { certificate: string; key: string; ca: Buffer } {
   ensureDebianPackage('openssl', '/usr/bin/openssl');
   const certificate = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
@@ -155,7 +158,10 @@ export async function measureExtra(kinds: ServerKind[], p: ExtraParams, runLoad:
       return v;
     });
     const tlsGet = tlsVariant('tlsManifestGet', 'HTTPS manifest GET req/s:', getLoad('HTTPS manifest GET', {}));
-    for (const v of [tlsPush, tlsCurl, tlsRaw, tlsPull, tlsGet]) await sideBySide([v]);
+    // HTTP/2 (what wharf and docker-registry both negotiate over TLS when the client offers it).
+    const h2Curl = tlsVariant('h2PullCurl', 'HTTP/2 pull by curl MB/s:', (_kind, s) => curlGet(blobUrl(s), p.tlsBlob.size, { cacert: tls.certificate, http2: true }));
+    const h2Get = tlsVariant('h2ManifestGet', 'HTTP/2 manifest GET req/s:', async (_kind, s) => (await h2Load(s.url, s.pid, tls.ca, p.connections, p.warmupMs, p.durationMs)).rps);
+    for (const v of [tlsPush, tlsCurl, tlsRaw, tlsPull, tlsGet, h2Curl, h2Get]) await sideBySide([v]);
     return out;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -55,8 +55,8 @@ export async function rawGet(agent: Agent, url: string, want: number, range?: st
 }
 
 /** `curl -o /dev/null` of `url` (HTTP/1.1, as the registry clients use); returns MB/s. Throws on a wrong status or size. */
-export function curlGet(url: string, want: number, opts: { range?: string; cacert?: string } = {}): Promise<number> {
-  const args = ['-sS', '--http1.1', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}'];
+export function curlGet(url: string, want: number, opts: { range?: string; cacert?: string; http2?: boolean } = {}): Promise<number> {
+  const args = ['-sS', opts.http2 ? '--http2' : '--http1.1', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}'];
   if (opts.range) args.push('-r', opts.range.replace(/^bytes=/, ''));
   if (opts.cacert) args.push('--cacert', opts.cacert);
   args.push(url);

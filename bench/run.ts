@@ -79,6 +79,8 @@ const rowSpecs = (): Row[] => {
     { metric: 'tlsPullRaw', label: `HTTPS blob GET ${size}, bench client counting bytes`, unit: 'MB/s', target: { ratioAtLeast: 0.9 } },
     { metric: 'tlsPull', label: `HTTPS blob GET ${size}, bench client hashing sha256`, unit: 'MB/s', target: { ratioAtLeast: 0.9 } },
     { metric: 'tlsManifestGet', label: `HTTPS manifest GET (${P.connections} conns, ${clientOf('GET')})`, unit: 'req/s', target: { ratioAtLeast: 5 } },
+    { metric: 'h2PullCurl', label: `HTTP/2 blob GET ${size}, curl --http2`, unit: 'MB/s', target: { ratioAtLeast: 0.9 } },
+    { metric: 'h2ManifestGet', label: `HTTP/2 manifest GET (${P.connections} streams, node:http2)`, unit: 'req/s', target: { ratioAtLeast: 5 } },
   ];
 };
 
@@ -98,7 +100,7 @@ async function measureExtraAll(kinds: ServerKind[], blobs: { mono: BlobSource })
   const out: Partial<Record<ServerKind, Measured>> = {};
   for (const kind of kinds) {
     const x = all[kind] ?? {};
-    out[kind] = { basic5: x.basic5, basic10: x.basic10, tlsPush: x.tlsPush, tlsPullCurl: x.tlsPullCurl, tlsPullRaw: x.tlsPullRaw, tlsPull: x.tlsPull, tlsManifestGet: x.tlsManifestGet };
+    out[kind] = { basic5: x.basic5, basic10: x.basic10, tlsPush: x.tlsPush, tlsPullCurl: x.tlsPullCurl, tlsPullRaw: x.tlsPullRaw, tlsPull: x.tlsPull, tlsManifestGet: x.tlsManifestGet, h2PullCurl: x.h2PullCurl, h2ManifestGet: x.h2ManifestGet };
     if (x.basic10 !== undefined && x.plainManifestGet) out[kind]!.basic10VsPlain = x.basic10 / x.plainManifestGet;
   }
   return out;

@@ -34,6 +34,8 @@ export interface StartOptions {
   extra?: string;
   /** Serve HTTPS with this certificate and key (PEM files). */
   tls?: { certificate: string; key: string; ca: Buffer };
+  /** Extra node options for wharf (e.g. `--cpu-prof`); ignored for docker-registry. */
+  nodeArgs?: string[];
 }
 
 function config(port: number, dataDir: string, opts: StartOptions = {}): string {
@@ -116,7 +118,7 @@ export async function startServer(kind: ServerKind, opts: StartOptions = {}): Pr
     const port = await freePort();
     const configPath = join(dir, 'config.yml');
     writeFileSync(configPath, config(port, opts.dataDir ?? join(dir, 'data'), opts));
-    const [cmd, args] = kind === 'wharf' ? [process.execPath, [WHARF_MAIN, 'serve', configPath]] : [DOCKER_REGISTRY, ['serve', configPath]];
+    const [cmd, args] = kind === 'wharf' ? [process.execPath, [...(opts.nodeArgs ?? []), WHARF_MAIN, 'serve', configPath]] : [DOCKER_REGISTRY, ['serve', configPath]];
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('REGISTRY_')) env[k] = v;
     proc = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -26,7 +26,9 @@ export type Metric =
   | 'tlsPullCurl'
   | 'tlsPullRaw'
   | 'tlsPull'
-  | 'tlsManifestGet';
+  | 'tlsManifestGet'
+  | 'h2PullCurl'
+  | 'h2ManifestGet';
 export type Measured = Partial<Record<Metric, number>>;
 
 type Target = { ratioAtLeast: number } | { ratioAtMost: number } | { wharfAtMost: number } | { wharfAtLeast: number };

@@ -68,6 +68,8 @@ export async function startRegistry(config: Readonly<Config>, log: Logger): Prom
   const registry = new Registry(driver, {
     cache: shared.cache,
     uploadLocks: shared.uploadLocks,
+    tagTrustMs: config.storage.cache.tagttl,
+    tagChanges: shared.tagChanges,
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly.enabled,
     redirect: !config.storage.redirect.disable,

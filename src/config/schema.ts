@@ -41,7 +41,14 @@ const storageSchema = z
         readonly: z.object({ enabled: bool.default(false) }).default({}),
       })
       .default({}),
-    cache: z.object({ blobdescriptor: z.string().default('inmemory'), blobdescriptorsize: z.number().int().positive().optional() }).default({}),
+    cache: z
+      .object({
+        blobdescriptor: z.string().default('inmemory'),
+        blobdescriptorsize: z.number().int().positive().optional(),
+        /** wharf: how long a tag looked up for a pull is trusted before storage is asked again (tags.ts). */
+        tagttl: duration('1s'),
+      })
+      .default({}),
     tag: z.object({ concurrencylimit: z.number().int().positive().optional() }).default({}),
     filesystem: z
       // nullable(), not a union with null: a union reports a bad field as "storage.filesystem: Invalid input".

@@ -41,7 +41,7 @@ export async function getManifest(ctx: Ctx): Promise<void> {
   // A proxied repository is kept under its local name; events and errors keep the name the client sent.
   const proxied = proxy?.route(ctx.params.name!, ctx.query) ?? null;
   const name = proxied?.local ?? ctx.params.name!;
-  let digest = proxied ? await proxy!.manifests.resolve(proxied, ref) : (ref.digest ?? (await registry.tags.get(name, ref.tag!)));
+  let digest = proxied ? await proxy!.manifests.resolve(proxied, ref) : (ref.digest ?? (await registry.tags.forPull(name, ref.tag!)));
   if (etagMatches(ctx, digest)) {
     ctx.res.writeHead(304);
     ctx.res.end();

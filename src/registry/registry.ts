@@ -6,8 +6,8 @@ import { RepositoryIndex } from './catalog.js';
 import { LocalUploadLocks, type UploadLocks } from './locks.js';
 import { ManifestStore, type ValidationOptions } from './manifests.js';
 import { garbageCollect, type GcOptions, type GcReport } from './gc.js';
-import type { WriteGuard } from './guard.js';
-import { TagStore } from './tags.js';
+import { UNGUARDED, type WriteGuard } from './guard.js';
+import { TagCache, TagStore, type TagChanges } from './tags.js';
 import { MAX_HASH_STATES, UploadStore } from './uploads.js';
 import { allRepositories } from './walk.js';
 
@@ -22,6 +22,10 @@ export interface RegistryOptions {
   uploadLocks?: UploadLocks;
   /** How old the kept repository list may get before it is revalidated against storage (see catalog.ts). */
   catalogRevalidateMs?: number;
+  /** How long a tag looked up for a pull is trusted (default DEFAULT_TAG_TRUST_MS, see tags.ts). */
+  tagTrustMs?: number;
+  /** Tag changes shared with other processes (Redis); without it, theirs are seen within tagTrustMs. */
+  tagChanges?: TagChanges;
 }
 
 /** Default catalog revalidation interval: a second where it is a stat per directory (filesystem). */
@@ -58,13 +62,15 @@ export class Registry {
     this.blobs = new BlobStore(driver, cache, guard);
     this.uploads = new UploadStore(driver, this.blobs, locks, MAX_HASH_STATES, guard);
     this.manifests = new ManifestStore(driver, this.blobs, options.validation, guard);
-    this.tags = new TagStore(driver, guard);
+    // One tag cache for both tag stores: a tag the upkeep moves (mirror, cleanup) is seen by the next pull too.
+    const tagCache = new TagCache({ trustMs: options.tagTrustMs, changes: options.tagChanges });
+    this.tags = new TagStore(driver, guard, tagCache);
     const blobs = new BlobStore(driver, cache);
     this.upkeep = {
       blobs,
       uploads: new UploadStore(driver, blobs, locks),
       manifests: new ManifestStore(driver, blobs, { ...options.validation, disabled: true }),
-      tags: new TagStore(driver),
+      tags: new TagStore(driver, UNGUARDED, tagCache),
     };
     this.catalog = new RepositoryIndex(driver, options.catalogRevalidateMs ?? DEFAULT_REVALIDATE_MS);
     this.manifests.onLinked = (name) => this.catalog.added(name);
