@@ -1,7 +1,8 @@
 /**
  * `wharf garbage-collect [--dry-run] [--delete-untagged] [--policies] [--grace <duration>] config.yml`:
  * Distribution's `registry garbage-collect` (same flags, `-d` and `-m` included), safe to run while the registry
- * serves. `--policies` first applies the `policies` (src/policies), as `gc.schedule` does inside the server.
+ * serves. `--policies` first applies the `policies` (src/policies), as `gc.schedule` does inside the server. On a
+ * mirror (`proxy`), expired cached content is removed first, as the server's expiry does (src/proxy/expiry.ts).
  * Prints each removed item, then one summary line; a progress line only when stdout is a terminal.
  */
 import { ConfigError, loadConfig, storageDriverOf, type DriverConfig } from '../config/load.js';
@@ -13,6 +14,8 @@ import type { Config } from '../config/schema.js';
 import { createLogger } from '../log.js';
 import { Notifier } from '../notifications/index.js';
 import { createDriver } from '../storage/index.js';
+import { upstreamsOf } from '../proxy/config.js';
+import { expireOffline } from '../proxy/expiry.js';
 import { formatPlan, offlineRegistry } from './policies.js';
 
 export interface GcCommandOptions {
@@ -86,6 +89,10 @@ export async function garbageCollectCommand(configPath: string | undefined, opts
   if (opts.policies && opts.deleteUntagged) return fail('--policies and --delete-untagged cannot be combined: with --policies the policies decide which untagged manifests go');
   const storage = storageDriverOf(config);
   const { name } = storage;
+  if (config.proxy) {
+    const failed = await expiryRun(config, storage, opts.dryRun === true, io);
+    if (failed) return fail(`expiry of cached content failed, nothing more was removed: ${failed}`);
+  }
   if (opts.policies) return policiesRun(storage, config, { dryRun: opts.dryRun, graceMs }, io, fail);
   if (name === 'inmemory') io.err.write('warning: the inmemory driver keeps nothing between processes: there is nothing to collect\n');
 
@@ -123,6 +130,29 @@ function printReport(report: GcReport, io: GcIo): void {
   for (const t of report.temporaryFiles) io.out.write(`${verb} temporary file ${t} (an interrupted write)\n`);
   for (const w of report.warnings) io.err.write(`warning: ${w}\n`);
   io.out.write(`${summary(report)}\n`);
+}
+
+/**
+ * A mirror's expiry before the collection (which then deletes the blobs only expired manifests referenced): the
+ * tags and manifests due, in repositories of upstreams that answer now. Returns an error message, or null.
+ */
+async function expiryRun(config: Readonly<Config>, storage: DriverConfig, dryRun: boolean, io: GcIo): Promise<string | null> {
+  const specs = upstreamsOf(config.proxy!);
+  if (specs.every((s) => s.expireMs === null)) return null;
+  const driver = await createDriver(storage);
+  try {
+    const r = await expireOffline(offlineRegistry(driver), specs, { dryRun });
+    for (const label of r.down) io.err.write(`warning: upstream ${label} does not answer: its cached content is kept (it may be the only copy within reach)\n`);
+    const verb = dryRun ? 'would expire' : 'expired';
+    for (const t of r.tags) io.out.write(`${verb} cached tag ${t}\n`);
+    for (const m of r.manifests) io.out.write(`${verb} cached manifest ${m}\n`);
+    if (dryRun && r.manifests.length > 0) io.out.write('(the blobs only those manifests reference are not counted below: they go on a real run)\n');
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    await driver.close?.();
+  }
 }
 
 /** `--policies`: the cleanup run of src/policies/cleanup.ts once; with --dry-run its plan. */

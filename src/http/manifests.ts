@@ -47,7 +47,7 @@ export async function getManifest(ctx: Ctx<'name' | 'reference'>): Promise<void>
     ctx.res.end();
     return;
   }
-  let m: StoredManifest = await registry.manifests.get(name, digest);
+  let m: StoredManifest = proxied ? await proxy!.manifests.get(proxied, digest) : await registry.manifests.get(name, digest);
   const supports = accepted(ctx);
 
   if (m.mediaType === MT.ociManifest && !supports.has(MT.ociManifest)) {
@@ -62,7 +62,7 @@ export async function getManifest(ctx: Ctx<'name' | 'reference'>): Promise<void>
     const childDigest = child ? parseDigest(child.digest) : null;
     if (!childDigest) throw ociError('MANIFEST_UNKNOWN');
     if (proxied) await proxy!.manifests.resolve(proxied, { digest: childDigest });
-    m = await registry.manifests.get(name, childDigest);
+    m = proxied ? await proxy!.manifests.get(proxied, childDigest) : await registry.manifests.get(name, childDigest);
     if (m.mediaType === MT.dockerManifest && !supports.has(MT.dockerManifest)) {
       throw ociError('MANIFEST_INVALID', undefined, 'Schema 2 manifest not supported by client');
     }

@@ -21,7 +21,7 @@ const platform = z
   })
   .passthrough();
 
-const descriptor = z
+export const descriptor = z
   .object({
     mediaType: z.string().min(1),
     digest: digestString,

@@ -37,7 +37,8 @@ export class BlobProxy {
       route.upstream.hit('blob');
       return true;
     }
-    if ((await this.registry.blobs.globalSize(d, true)) === null) return false;
+    // Read-only mode links nothing: the blob is passed through from the upstream instead.
+    if (this.registry.options.readOnly || (await this.registry.blobs.globalSize(d, true)) === null) return false;
     const info = await this.head(route, d).catch(() => null);
     if (!info) return false;
     await this.registry.upkeep.blobs.link(route.local, d);
@@ -103,11 +104,14 @@ export class BlobProxy {
     }
     const declared = Number(res.headers['content-length']);
     const spool = await Spool.create(Number.isSafeInteger(declared) && declared >= 0 ? declared : null);
+    // Before the first byte: storage must see every byte from memory. Read-only mode stores nothing: the clients
+    // are served (verified, as ever) and the blob is fetched again next time.
+    const toStore = this.registry.options.readOnly ? null : spool.storeReader();
     const filled = spool.fill(res.body, d.algorithm, d.hex, (n) => up.bytes('blob', n));
     // Observed by store() (and by every reader through the spool); never an unhandled rejection meanwhile.
     // A failed download is forgotten at once: the next request starts afresh rather than joining it.
     filled.catch(() => finished());
-    void this.store(route, d, spool, filled)
+    void (toStore ? this.store(route, d, toStore, filled) : filled)
       .catch((err: unknown) => {
         if (spool.state === 'failed') this.report(route, new UpstreamError('status', `${route.remote}@${d.value}: ${spool.error?.message}`, 502));
         else this.log.error({ err, upstream: up.label, repository: route.local, digest: d.value }, 'proxy: could not store a verified blob');
@@ -121,8 +125,12 @@ export class BlobProxy {
   }
 
   /** Writes the spool into an upload session of `route.local`, then commits and links it once verified. */
-  private async store(route: Route, d: Digest, spool: Spool, filled: Promise<void>): Promise<void> {
-    await this.registry.upkeep.uploads.ingest(route.local, d, spool.read(0), filled);
+  private async store(route: Route, d: Digest, toStore: ReturnType<Spool['storeReader']>, filled: Promise<void>): Promise<void> {
+    try {
+      await this.registry.upkeep.uploads.ingest(route.local, d, toStore.chunks, filled);
+    } finally {
+      toStore.close();
+    }
   }
 
   /**

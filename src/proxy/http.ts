@@ -1,6 +1,4 @@
 /** The HTTP side of a blob the cache does not hold yet: HEAD asks the upstream; GET streams the shared download. */
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { ociError } from '../oci/errors.js';
 import type { Digest } from '../oci/names.js';
 import { parseRange } from '../http/blobs.js';
@@ -48,7 +46,8 @@ export async function serveUpstreamBlob(ctx: Ctx, proxy: PullThroughCache, route
   // Headers now, not with the first byte: the client learns at once that the blob is coming.
   ctx.res.flushHeaders();
   try {
-    await pipeline(Readable.from(spool.read(start, end), { objectMode: false }), ctx.res);
+    await spool.pipeTo(ctx.res, start, end);
+    ctx.res.end();
   } catch {
     // The download failed (the last byte was held back) or the client left: only the connection can tell.
     ctx.res.destroy();

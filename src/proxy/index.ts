@@ -15,6 +15,8 @@ import { upstreamsOf } from './config.js';
 import { scheduleExpiry } from './expiry.js';
 import { ManifestProxy, type Route } from './manifests.js';
 import { ProxyRouter } from './router.js';
+import { ReferrersProxy } from './referrers.js';
+import { TagsProxy } from './tags.js';
 import { Upstream } from './upstream.js';
 
 export type { Route } from './manifests.js';
@@ -31,11 +33,15 @@ export class PullThroughCache {
   readonly router: ProxyRouter<Upstream>;
   readonly manifests: ManifestProxy;
   readonly blobs: BlobProxy;
+  readonly tags: TagsProxy;
+  readonly referrers: ReferrersProxy;
 
   constructor(readonly upstreams: Upstream[], registry: Registry, log: Logger, locks?: UploadLocks) {
     this.router = new ProxyRouter(upstreams);
     this.manifests = new ManifestProxy(registry);
     this.blobs = new BlobProxy(registry, log, locks);
+    this.tags = new TagsProxy(registry);
+    this.referrers = new ReferrersProxy(registry);
   }
 
   /** The upstream route of a repository name as the client sent it (with its `?ns=`); null for a local one. */

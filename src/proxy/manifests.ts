@@ -8,8 +8,9 @@ import { createHash } from 'node:crypto';
 import { ociError, OciError } from '../oci/errors.js';
 import { MT } from '../oci/mediatypes.js';
 import { parseDigest, type Digest, type Reference } from '../oci/names.js';
+import { parseManifest } from '../oci/manifest.js';
 import { ManifestUnknown, RegistryError } from '../registry/errors.js';
-import { MAX_MANIFEST_BYTES } from '../registry/manifests.js';
+import { MAX_MANIFEST_BYTES, type StoredManifest } from '../registry/manifests.js';
 import type { Registry } from '../registry/registry.js';
 import { readSmallBytes, UpstreamError, type UpstreamResponse } from './client.js';
 import type { ProxyRoute } from './router.js';
@@ -32,11 +33,24 @@ export function statusError(res: UpstreamResponse, code: 'MANIFEST_UNKNOWN' | 'B
   return new UpstreamError('status', `answered ${res.status}`, res.status);
 }
 
+/** Manifests passed through in read-only mode (fetched, verified, not stored), kept for the request that asked. */
+const PASSED_KEEP = 256;
+
 export class ManifestProxy {
   /** One fetch per reference in this process: concurrent first pulls wait for the same answer. */
   private readonly inflight = new Map<string, Promise<Digest>>();
+  /** Read-only mode: the manifests just passed through, by local name and digest (oldest dropped first). */
+  private readonly passed = new Map<string, StoredManifest>();
+  private readonly readOnly: boolean;
 
-  constructor(private readonly registry: Registry) {}
+  constructor(private readonly registry: Registry) {
+    this.readOnly = registry.options.readOnly;
+  }
+
+  /** The manifest `resolve` answered: from storage, or (read-only mode) as it was passed through. */
+  async get(route: Route, d: Digest): Promise<StoredManifest> {
+    return this.passed.get(`${route.local}@${d.value}`) ?? this.registry.manifests.get(route.local, d);
+  }
 
   /** The digest to serve for `ref` from `route.local`, with the manifest cached there. */
   resolve(route: Route, ref: Reference): Promise<Digest> {
@@ -55,7 +69,7 @@ export class ManifestProxy {
   }
 
   private async byDigest(route: Route, d: Digest): Promise<Digest> {
-    if (await this.cached(route.local, d)) {
+    if (this.passed.has(`${route.local}@${d.value}`) || (await this.cached(route.local, d))) {
       route.upstream.hit('manifest');
       return d;
     }
@@ -93,7 +107,7 @@ export class ManifestProxy {
       if (local) return await this.revalidate(route, tag, local.digest);
       up.miss('manifest');
       const d = await this.fetch(route, tag);
-      await this.registry.upkeep.tags.tag(route.local, tag, d);
+      if (!this.readOnly) await this.registry.upkeep.tags.tag(route.local, tag, d);
       return d;
     } catch (err) {
       this.report(route, err);
@@ -115,13 +129,13 @@ export class ManifestProxy {
     if (announced && announced.value === current.value) {
       up.metrics.proxyRevalidations.inc({ upstream: up.label, outcome: 'unchanged' });
       up.hit('manifest');
-      await this.registry.upkeep.tags.tag(route.local, tag, current);
+      if (!this.readOnly) await this.registry.upkeep.tags.tag(route.local, tag, current);
       return current;
     }
     up.metrics.proxyRevalidations.inc({ upstream: up.label, outcome: 'changed' });
     up.miss('manifest');
     const d = announced && (await this.cached(route.local, announced)) ? announced : await this.fetch(route, announced?.value ?? tag, announced ?? undefined);
-    await this.registry.upkeep.tags.tag(route.local, tag, d);
+    if (!this.readOnly) await this.registry.upkeep.tags.tag(route.local, tag, d);
     return d;
   }
 
@@ -142,13 +156,23 @@ export class ManifestProxy {
     const actual = parseDigest(`${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`)!;
     if (want && want.value !== actual.value) throw new UpstreamError('status', `sent a manifest for ${route.remote}:${reference} whose digest is ${actual.value}, not ${want.value}`, 502);
     const type = res.headers['content-type'];
+    const contentType = typeof type === 'string' ? type.split(';')[0].trim() : undefined;
     try {
-      await this.registry.cachedManifests.put(route.local, bytes, typeof type === 'string' ? type.split(';')[0].trim() : undefined, actual);
+      if (this.readOnly) this.pass(route, { digest: actual, bytes, mediaType: '', parsed: parseManifest(bytes, contentType) });
+      else await this.registry.cachedManifests.put(route.local, bytes, contentType, actual);
     } catch (err) {
       if (err instanceof OciError || err instanceof RegistryError) throw new UpstreamError('status', `sent an unusable manifest for ${route.remote}:${reference}: ${err.message}`, 502);
       throw err;
     }
     return actual;
+  }
+
+  /** Read-only mode: keeps a verified manifest for the request (and its index children's) instead of storing it. */
+  private pass(route: Route, m: StoredManifest): void {
+    m.mediaType = m.parsed.mediaType;
+    this.passed.delete(`${route.local}@${m.digest.value}`);
+    this.passed.set(`${route.local}@${m.digest.value}`, m);
+    if (this.passed.size > PASSED_KEEP) this.passed.delete(this.passed.keys().next().value!);
   }
 
   private report(route: Route, err: unknown): void {

@@ -7,6 +7,7 @@ import { realmAllowed } from './client.js';
 import { DEFAULT_TTL_MS, upstreamsOf } from './config.js';
 import { execCredentials } from './credentials.js';
 import { ProxyRouter } from './router.js';
+import { nextLink } from './tags.js';
 
 const parse = (proxy: string) => parseConfig(`version: 0.1\nstorage: inmemory\nproxy:\n${proxy}`, 'test');
 
@@ -81,4 +82,11 @@ test('exec helper answers are kept for their lifetime: unset = once, 0 = every t
     for (let i = 0; i < 3; i++) assert.deepEqual(await c.get('r.example'), { username: 'u', password: 'r.example' });
     assert.equal(n, calls, `lifetime ${lifetime}`);
   }
+});
+
+test('tags list pagination upstream: the rel="next" target of a Link header, whatever its quoting', () => {
+  assert.equal(nextLink('</v2/a/tags/list?last=b&n=100>; rel="next"'), '/v2/a/tags/list?last=b&n=100');
+  assert.equal(nextLink(['<https://r.example/v2/a/tags/list?n=2&last=x>;rel=next']), 'https://r.example/v2/a/tags/list?n=2&last=x');
+  assert.equal(nextLink('</v2/a/tags/list?last=b>; rel="prev"'), null);
+  assert.equal(nextLink(undefined), null);
 });

@@ -1,12 +1,19 @@
 /**
  * One upstream download of one blob, shared by everyone who wants it: the bytes go to a local spool file as they
  * arrive, and every reader (each waiting client, and the write into storage) tails that file at its own pace. The
- * download is paced by the spool alone, so a slow or vanished client neither slows nor stops it.
+ * download is paced by the spool and by the write into storage, never by a client, so a slow or vanished client
+ * neither slows nor stops it.
+ *
+ * The newest bytes also stay in memory (the ring). The write into storage is fed from there only (the ring keeps
+ * what it has not read; the download waits when it falls STORE_BEHIND back), so each byte is read from the network
+ * once and written to disk twice, never read back for storage. A client is written to in batches of up to
+ * BATCH_BYTES, from the ring or read from the spool file, so a client behind the download (the usual case: the
+ * upstream is faster) costs one socket write per MiB rather than one per network chunk.
  *
  * Never poisoned: the digest and the declared size are checked when the body ends. Until then every reader holds
- * back its last byte, so no client ever receives a complete-looking blob that failed the check: on failure each
- * reader throws (the HTTP layer then destroys the connection) and storage keeps nothing (an append is all or
- * nothing).
+ * back the last byte of what it reads, so no client ever receives a complete-looking blob that failed the check:
+ * on failure each reader fails (the HTTP layer then destroys the connection) and storage keeps nothing (an append
+ * is all or nothing).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -16,17 +23,43 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 
-const READ_CHUNK = 256 * 1024;
-/** The newest bytes stay in memory too: readers at the head (the usual case) never wait for the disk. */
+/** The newest bytes stay in memory too: readers near the head never wait for the disk. */
 const RING_BYTES = 4 * 1024 * 1024;
 /** Bytes queued for the spool file before the download waits for the disk. */
 const WRITE_BEHIND = 4 * 1024 * 1024;
+/** How far the write into storage may fall behind before the download waits for it (all of it kept in the ring). */
+const STORE_BEHIND = 8 * 1024 * 1024;
+/** The most written to a client at once (one writev from the ring, or one read of the spool file). */
+const BATCH_BYTES = 1024 * 1024;
 
 export type SpoolState = 'streaming' | 'verified' | 'failed';
 
+/** Where `pipeTo` writes: an HTTP response (ServerResponse, Http2ServerResponse). */
+export interface SpoolSink {
+  /** False: the sink is full; wait for 'drain'. */
+  write(chunk: Buffer): boolean;
+  cork(): void;
+  uncork(): void;
+  once(event: 'drain' | 'close', fn: () => void): unknown;
+  off(event: 'drain' | 'close', fn: () => void): unknown;
+}
+
+/** Resolves once `out` can take more, or has closed. */
+function drained(out: SpoolSink): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      out.off('drain', done);
+      out.off('close', done);
+      resolve();
+    };
+    out.once('drain', done);
+    out.once('close', done);
+  });
+}
+
 export class Spool {
   state: SpoolState = 'streaming';
-  /** Bytes received so far; those below `onDisk` are in the file, the newest (up to RING_BYTES) also in `ring`. */
+  /** Bytes received so far; those below `onDisk` are in the file, the newest also in `ring`. */
   written = 0;
   private onDisk = 0;
   private ring: Array<{ offset: number; chunk: Buffer }> = [];
@@ -35,6 +68,12 @@ export class Spool {
   private waiters: Array<() => void> = [];
   private readers = 0;
   private closed = false;
+  /** The position of the write into storage: the ring keeps everything from there on. */
+  private pinned: { pos: number } | null = null;
+  private storeMoved: (() => void) | null = null;
+  /** Settles when the download fails: a reader waiting for a full client's drain stops waiting then. */
+  private failed!: () => void;
+  private readonly failure = new Promise<void>((resolve) => (this.failed = resolve));
 
   private constructor(private readonly fd: FileHandle, readonly size: number | null) {}
 
@@ -53,7 +92,10 @@ export class Spool {
   async fill(body: Readable, algorithm: string, hex: string, onBytes: (n: number) => void): Promise<void> {
     const hash = createHash(algorithm);
     // Queued writes (not one awaited write per chunk): the file keeps up without pacing the download by its latency.
-    const file = createWriteStream('', { fd: this.fd, autoClose: false, highWaterMark: WRITE_BEHIND });
+    // By descriptor number, not FileHandle: a stream over a FileHandle holds a reference that only its own close
+    // drops, so (with autoClose off) FileHandle.close() never completed and every spool's descriptor was left to the
+    // garbage collector. The stream never closes the descriptor (autoClose off, never destroyed); maybeClose() does.
+    const file = createWriteStream('', { fd: this.fd.fd, autoClose: false, highWaterMark: WRITE_BEHIND });
     const fileFailed = new Promise<never>((_, reject) => file.once('error', reject));
     fileFailed.catch(() => undefined);
     try {
@@ -65,11 +107,16 @@ export class Spool {
         this.written += chunk.length;
         onBytes(chunk.length);
         this.wake();
+        // Corked up to BATCH_BYTES: one writev per MiB, not one thread-pool trip per network chunk.
+        if (file.writableCorked === 0) file.cork();
         const more = file.write(chunk, () => {
           this.onDisk = offset + chunk.length;
         });
+        if (file.writableLength >= BATCH_BYTES) file.uncork();
         if (!more) await Promise.race([once(file, 'drain'), fileFailed]);
+        while (this.pinned && this.written - this.pinned.pos > STORE_BEHIND) await new Promise<void>((resolve) => (this.storeMoved = resolve));
       }
+      if (file.writableCorked > 0) file.uncork();
       await Promise.race([new Promise<void>((resolve) => file.end(resolve)), fileFailed]);
       if (this.size !== null && this.written !== this.size) throw new Error(`upstream body ended after ${this.written} of ${this.size} bytes`);
       const actual = hash.digest('hex');
@@ -77,30 +124,54 @@ export class Spool {
       this.state = 'verified';
       this.wake();
     } catch (err) {
-      file.destroy();
+      // Ended, never destroyed: destroy() closes the descriptor even with autoClose off, and maybeClose() closing
+      // the number again could hit another file that was given it meanwhile. Ending waits for the queued writes.
+      if (!file.errored) await new Promise<void>((resolve) => file.end(() => resolve()));
       this.fail(err as Error);
       throw this.error;
     }
   }
 
-  /** Keeps `chunk` in the ring, dropping the oldest chunks that are already on disk beyond RING_BYTES. */
+  /** Keeps `chunk` in the ring, dropping the oldest chunks beyond RING_BYTES that are on disk and stored. */
   private remember(offset: number, chunk: Buffer): void {
     this.ring.push({ offset, chunk });
     this.ringBytes += chunk.length;
-    while (this.ringBytes - this.ring[0].chunk.length >= RING_BYTES && this.ring[0].offset + this.ring[0].chunk.length <= this.onDisk) {
+    const keep = Math.min(this.onDisk, this.pinned?.pos ?? Infinity);
+    while (this.ringBytes - this.ring[0].chunk.length >= RING_BYTES && this.ring[0].offset + this.ring[0].chunk.length <= keep) {
       this.ringBytes -= this.ring.shift()!.chunk.length;
     }
   }
 
-  /** Bytes from `pos` (at most up to `upto`) out of the ring, or null when `pos` is older than the ring. */
-  private fromRing(pos: number, upto: number): Buffer | null {
-    if (this.ring.length === 0 || pos < this.ring[0].offset) return null;
+  /** The ring chunk holding `pos`, or -1 when `pos` is older than the ring. */
+  private ringIndex(pos: number): number {
+    if (this.ring.length === 0 || pos < this.ring[0].offset) return -1;
     // Readers are near the head: search from the newest chunk.
-    for (let i = this.ring.length - 1; i >= 0; i--) {
-      const { offset, chunk } = this.ring[i];
-      if (pos >= offset && pos < offset + chunk.length) return chunk.subarray(pos - offset, Math.min(chunk.length, upto - offset));
+    for (let i = this.ring.length - 1; i >= 0; i--) if (pos >= this.ring[i].offset) return i;
+    return -1;
+  }
+
+  /**
+   * Up to `max` bytes from `pos` (below `upto`) as ring slices (no copy), or one slice read from the spool file
+   * when `pos` is older than the ring.
+   */
+  private async bytesAt(pos: number, upto: number, max: number): Promise<Buffer[]> {
+    const limit = Math.min(upto, pos + max);
+    let i = this.ringIndex(pos);
+    if (i >= 0) {
+      const out: Buffer[] = [];
+      for (; i < this.ring.length && pos < limit; i++) {
+        const { offset, chunk } = this.ring[i];
+        const part = chunk.subarray(pos - offset, Math.min(chunk.length, limit - offset));
+        out.push(part);
+        pos += part.length;
+      }
+      return out;
     }
-    return null;
+    const n = Math.min(limit, this.onDisk) - pos;
+    const buf = Buffer.allocUnsafe(n);
+    const { bytesRead } = await this.fd.read(buf, 0, n, pos);
+    if (bytesRead === 0) throw new Error('spool file shrank');
+    return [bytesRead === n ? buf : buf.subarray(0, bytesRead)];
   }
 
   fail(err: Error): void {
@@ -108,45 +179,108 @@ export class Spool {
     this.error = err;
     this.state = 'failed';
     this.wake();
+    this.failed();
   }
 
   /**
-   * The bytes [start, end) (end: the whole blob), as they arrive. The last byte is yielded only once the blob is
-   * verified; throws the download's error if it fails.
+   * How far a reader whose range ends at `end` (undefined: the whole blob) may read now, and where it stops. The
+   * last byte of the range is held back until the blob is verified.
    */
-  read(start = 0, end?: number): AsyncGenerator<Buffer> {
-    // Counted now, not at the first iteration: release() must see a reader that has not started reading yet.
-    this.readers++;
-    return this.iterate(start, end);
+  private bound(end: number | undefined): { upto: number; stop: number; final: boolean } {
+    const final = this.state === 'verified';
+    const stop = end ?? (final ? this.written : this.size ?? Infinity);
+    const upto = final ? Math.min(this.written, stop) : Math.min(this.written, stop) - (this.written >= stop || this.size === null ? 1 : 0);
+    return { upto, stop, final };
   }
 
-  private async *iterate(start: number, end: number | undefined): AsyncGenerator<Buffer> {
+  /** Resolves at the next arrival, verification or failure. */
+  private next(): Promise<void> {
+    return new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  /**
+   * The whole blob as it arrives, for the write into storage; take it before fill() starts and `close()` it once
+   * the write ended, however it ended. `chunks` yields the last byte only once the blob is verified and throws the
+   * download's error if it fails.
+   */
+  storeReader(): { chunks: AsyncGenerator<Buffer>; close(): void } {
+    this.readers++;
+    const pin = { pos: 0 };
+    this.pinned = pin;
+    let open = true;
+    const close = () => {
+      if (!open) return;
+      open = false;
+      this.advance(pin, Infinity);
+      this.readers--;
+      void this.maybeClose();
+    };
+    return { chunks: this.storeChunks(pin, close), close };
+  }
+
+  private async *storeChunks(pin: { pos: number }, close: () => void): AsyncGenerator<Buffer> {
+    try {
+      for (;;) {
+        if (this.state === 'failed') throw this.error!;
+        const { upto, final } = this.bound(undefined);
+        if (pin.pos < upto) {
+          // The ring holds everything from the pin: one chunk at a time, without a copy.
+          const [buf] = await this.bytesAt(pin.pos, upto, Infinity);
+          this.advance(pin, pin.pos + buf.length);
+          yield buf;
+          continue;
+        }
+        if (final) return;
+        await this.next();
+      }
+    } finally {
+      close();
+    }
+  }
+
+  /** The write into storage moved to `pos` (Infinity: it ended, and pins nothing any more). */
+  private advance(pin: { pos: number }, pos: number): void {
+    pin.pos = pos;
+    if (pos === Infinity && this.pinned === pin) this.pinned = null;
+    const moved = this.storeMoved;
+    this.storeMoved = null;
+    moved?.();
+  }
+
+  /**
+   * Writes the bytes [start, end) (end: the whole blob) to `out` as they arrive, minding its backpressure; resolves
+   * once all are written (the caller then ends the response); rejects when the download fails (the last byte was
+   * held back) or `out` closes first. The download goes on either way.
+   */
+  async pipeTo(out: SpoolSink, start = 0, end?: number): Promise<void> {
+    this.readers++;
+    let gone = false;
+    const onClose = () => (gone = true);
+    out.once('close', onClose);
     try {
       let pos = start;
       for (;;) {
         if (this.state === 'failed') throw this.error!;
-        const final = this.state === 'verified';
-        const stop = end ?? (final ? this.written : this.size ?? Infinity);
-        const upto = final ? Math.min(this.written, stop) : Math.min(this.written, stop) - (this.written >= stop || this.size === null ? 1 : 0);
+        if (gone) throw new Error('the client closed the connection');
+        const { upto, stop, final } = this.bound(end);
         if (pos < upto) {
-          const recent = this.fromRing(pos, upto);
-          if (recent) {
-            pos += recent.length;
-            yield recent;
-            continue;
+          const parts = await this.bytesAt(pos, upto, BATCH_BYTES);
+          let more = true;
+          out.cork();
+          for (const part of parts) {
+            more = out.write(part);
+            pos += part.length;
           }
-          const n = Math.min(upto - pos, this.onDisk - pos, READ_CHUNK);
-          const buf = Buffer.allocUnsafe(n);
-          const { bytesRead } = await this.fd.read(buf, 0, n, pos);
-          if (bytesRead === 0) throw new Error('spool file shrank');
-          pos += bytesRead;
-          yield bytesRead === n ? buf : buf.subarray(0, bytesRead);
+          out.uncork();
+          if (!more) await Promise.race([drained(out), this.failure]);
           continue;
         }
         if (final || pos >= stop) return;
-        await new Promise<void>((resolve) => this.waiters.push(resolve));
+        // Failure wakes it too; a client that leaves meanwhile is noticed at the next arrival.
+        await this.next();
       }
     } finally {
+      out.off('close', onClose);
       this.readers--;
       void this.maybeClose();
     }
@@ -155,7 +289,7 @@ export class Spool {
   /** Called once nobody will start a new reader: the file is closed when the last reader ends. */
   release(): void {
     this.closed = true;
-    // After the current microtasks: a request that was just handed this spool calls read() within them.
+    // After the current microtasks: a request that was just handed this spool calls pipeTo() within them.
     setImmediate(() => void this.maybeClose());
   }
 
