@@ -44,16 +44,38 @@ async function startSession(agent: Agent, base: string, repo: string): Promise<s
 /** POST a session, then one PUT ?digest= carrying the whole body. */
 export async function pushMonolithic(agent: Agent, base: string, repo: string, blob: BlobSource): Promise<void> {
   const location = await startSession(agent, base, repo);
-  const r = await send(agent, 'PUT', withParam(location, 'digest', blob.digest), { 'Content-Type': 'application/octet-stream', 'Content-Length': blob.size }, blobBytes(blob));
+  const r = await send(
+    agent,
+    'PUT',
+    withParam(location, 'digest', blob.digest),
+    { 'Content-Type': 'application/octet-stream', 'Content-Length': blob.size },
+    blobBytes(blob),
+  );
   expectStatus(r, 201, 'PUT monolithic blob');
 }
 
 /** POST a session, PATCH `chunk`-byte pieces with Content-Range, then PUT ?digest= with no body. */
-export async function pushChunked(agent: Agent, base: string, repo: string, blob: BlobSource, chunk: number): Promise<void> {
+export async function pushChunked(
+  agent: Agent,
+  base: string,
+  repo: string,
+  blob: BlobSource,
+  chunk: number,
+): Promise<void> {
   let location = await startSession(agent, base, repo);
   for (let start = 0; start < blob.size; start += chunk) {
     const end = Math.min(start + chunk, blob.size);
-    const r = await send(agent, 'PATCH', location, { 'Content-Type': 'application/octet-stream', 'Content-Length': end - start, 'Content-Range': `${start}-${end - 1}` }, blobBytes(blob, start, end));
+    const r = await send(
+      agent,
+      'PATCH',
+      location,
+      {
+        'Content-Type': 'application/octet-stream',
+        'Content-Length': end - start,
+        'Content-Range': `${start}-${end - 1}`,
+      },
+      blobBytes(blob, start, end),
+    );
     expectStatus(r, 202, `PATCH chunk at ${start}`);
     location = absolute(base, r.headers.location);
   }
@@ -87,6 +109,7 @@ export async function fetchVerified(agent: Agent, url: string, blob: BlobSource)
       n += (chunk as Buffer).length;
     }
     const got = `sha256:${h.digest('hex')}`;
-    if (n !== blob.size || got !== blob.digest) throw new Error(`GET blob: got ${n} bytes with ${got}, expected ${blob.size} bytes with ${blob.digest}`);
+    if (n !== blob.size || got !== blob.digest)
+      throw new Error(`GET blob: got ${n} bytes with ${got}, expected ${blob.size} bytes with ${blob.digest}`);
   });
 }

@@ -37,7 +37,13 @@ export async function walkCatalog(agent: Agent, base: string, n: number): Promis
 }
 
 /** Times single pages of `n` entries starting after `count` names spread evenly over `names`; returns each in ms. */
-export async function pageTimes(agent: Agent, base: string, names: string[], n: number, count: number): Promise<number[]> {
+export async function pageTimes(
+  agent: Agent,
+  base: string,
+  names: string[],
+  n: number,
+  count: number,
+): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < count; i++) {
     const last = names[Math.floor((i * names.length) / count)];
@@ -50,9 +56,14 @@ export async function pageTimes(agent: Agent, base: string, names: string[], n: 
 }
 
 /** Creates `count` repositories under `root` in an S3 bucket: one `_manifests` and one `_layers` link object each. */
-export async function seedS3Repositories(put: (key: string, body: string) => Promise<void>, root: string, count: number): Promise<string[]> {
+export async function seedS3Repositories(
+  put: (key: string, body: string) => Promise<void>,
+  root: string,
+  count: number,
+): Promise<string[]> {
   const names: string[] = [];
-  for (let i = 0; i < count; i++) names.push(`catalog/team-${String(Math.floor(i / 50)).padStart(2, '0')}/app-${String(i % 50).padStart(3, '0')}`);
+  for (let i = 0; i < count; i++)
+    names.push(`catalog/team-${String(Math.floor(i / 50)).padStart(2, '0')}/app-${String(i % 50).padStart(3, '0')}`);
   const digest = `sha256:${'0'.repeat(64)}`;
   let next = 0;
   const lane = async () => {
@@ -67,9 +78,16 @@ export async function seedS3Repositories(put: (key: string, body: string) => Pro
 }
 
 /** First walk (a server keeping a list builds it here), then the median of `walks` walks and the p50 of `pages` pages, in ms. */
-export async function catalogFigures(agent: Agent, base: string, expected: number, walks: number, pages: number): Promise<{ firstWalkMs: number; walkMs: number; pageMs: number }> {
+export async function catalogFigures(
+  agent: Agent,
+  base: string,
+  expected: number,
+  walks: number,
+  pages: number,
+): Promise<{ firstWalkMs: number; walkMs: number; pageMs: number }> {
   const first = await walkCatalog(agent, base, 1000);
-  if (first.names.length < expected) throw new Error(`${base}: the catalog lists ${first.names.length} repositories, expected at least ${expected}`);
+  if (first.names.length < expected)
+    throw new Error(`${base}: the catalog lists ${first.names.length} repositories, expected at least ${expected}`);
   const times: number[] = [];
   for (let i = 0; i < walks; i++) times.push((await walkCatalog(agent, base, 1000)).ms);
   const page = await pageTimes(agent, base, first.names, 100, pages);

@@ -63,7 +63,13 @@ async function timed(fn: () => Promise<void>): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-export async function measureCore(kinds: ServerKind[], blobs: { mono: BlobSource; chunked: BlobSource }, p: CoreParams, runLoad: (spec: LoadSpec) => Promise<LoadResult>, live: Set<RunningServer>): Promise<{ medians: Record<string, Measured>; samples: Samples }> {
+export async function measureCore(
+  kinds: ServerKind[],
+  blobs: { mono: BlobSource; chunked: BlobSource },
+  p: CoreParams,
+  runLoad: (spec: LoadSpec) => Promise<LoadResult>,
+  live: Set<RunningServer>,
+): Promise<{ medians: Record<string, Measured>; samples: Samples }> {
   const sides: Side[] = [];
   const samples: Samples = {};
   const work = mkdtempSync(join(tmpdir(), 'bench-core-'));
@@ -101,7 +107,8 @@ export async function measureCore(kinds: ServerKind[], blobs: { mono: BlobSource
     await requestPhases(phase, sides, p, runLoad);
     await catalogPhases(phase, sides, p);
     const medians: Record<string, Measured> = {};
-    for (const [kind, m] of Object.entries(samples)) medians[kind] = Object.fromEntries(Object.entries(m).map(([k, v]) => [k, median(v)]));
+    for (const [kind, m] of Object.entries(samples))
+      medians[kind] = Object.fromEntries(Object.entries(m).map(([k, v]) => [k, median(v)]));
     return { medians, samples };
   } catch (err) {
     for (const x of sides) {
@@ -120,7 +127,12 @@ export async function measureCore(kinds: ServerKind[], blobs: { mono: BlobSource
 }
 
 /** Pushes, then GETs of the same blob by curl, by the raw client (whole and Range), and by the hashing client. */
-async function blobPhases(phase: Phase, blobs: { mono: BlobSource; chunked: BlobSource }, p: CoreParams, work: string): Promise<void> {
+async function blobPhases(
+  phase: Phase,
+  blobs: { mono: BlobSource; chunked: BlobSource },
+  p: CoreParams,
+  work: string,
+): Promise<void> {
   const mb = (s: number) => p.blobBytes / 1e6 / s;
   // Each push starts with clean page cache: without it, one push pays the previous one's writeback.
   await phase('push', 'MB/s', async (x, round) => {
@@ -129,7 +141,9 @@ async function blobPhases(phase: Phase, blobs: { mono: BlobSource; chunked: Blob
   });
   await phase('chunkedPush', 'MB/s', async (x, round) => {
     flushDirtyPages();
-    return mb(await timed(() => pushChunked(x.agent, x.server.url, `bench/chunked-${round}`, blobs.chunked, p.chunkBytes)));
+    return mb(
+      await timed(() => pushChunked(x.agent, x.server.url, `bench/chunked-${round}`, blobs.chunked, p.chunkBytes)),
+    );
   });
   const url = (x: Side) => `${x.server.url}/v2/bench/big-0/blobs/${blobs.mono.digest}`;
   const range = halfRange(p.blobBytes);
@@ -143,15 +157,29 @@ async function blobPhases(phase: Phase, blobs: { mono: BlobSource; chunked: Blob
   await phase('pullCurlRange', 'MB/s', (x) => curlGet(url(x), range.bytes, { range: range.header }));
   await phase('pullRaw', 'MB/s', (x) => rawGet(x.agent, url(x), p.blobBytes));
   await phase('pullRawRange', 'MB/s', (x) => rawGet(x.agent, url(x), range.bytes, range.header));
-  await phase('pull', 'MB/s', async (x) => mb(await timed(() => pull(x.agent, x.server.url, 'bench/big-0', blobs.mono))));
+  await phase('pull', 'MB/s', async (x) =>
+    mb(await timed(() => pull(x.agent, x.server.url, 'bench/big-0', blobs.mono))),
+  );
   await phase('cpuPerGiB', 's', async (x, round) => cpuPerGiB.get(x.kind)![round]);
   const layout = join(work, 'layout');
   writeLayout(layout, p.skopeoLayers, p.skopeoLayerBytes);
-  await phase('skopeoCopy', 's', (x, round) => copyThrough(layout, new URL(x.server.url).host, `bench/skopeo-${round}`, join(work, `out-${x.kind}-${round}`)).finally(() => rmSync(join(work, `out-${x.kind}-${round}`), { recursive: true, force: true })));
+  await phase('skopeoCopy', 's', (x, round) =>
+    copyThrough(
+      layout,
+      new URL(x.server.url).host,
+      `bench/skopeo-${round}`,
+      join(work, `out-${x.kind}-${round}`),
+    ).finally(() => rmSync(join(work, `out-${x.kind}-${round}`), { recursive: true, force: true })),
+  );
 }
 
 /** Keep-alive load on manifest GET (with the server's CPU per request), blob HEAD and tags list; small pushes. */
-async function requestPhases(phase: Phase, sides: Side[], p: CoreParams, runLoad: (spec: LoadSpec) => Promise<LoadResult>): Promise<void> {
+async function requestPhases(
+  phase: Phase,
+  sides: Side[],
+  p: CoreParams,
+  runLoad: (spec: LoadSpec) => Promise<LoadResult>,
+): Promise<void> {
   const refs = new Map<ServerKind, string>();
   for (const x of sides) refs.set(x.kind, (await pushImage(x.agent, x.server.url, 'bench/load', 'latest')).config);
   const common = { connections: p.connections, warmupMs: p.warmupMs, durationMs: p.durationMs };
@@ -162,17 +190,50 @@ async function requestPhases(phase: Phase, sides: Side[], p: CoreParams, runLoad
   };
   const cpuUs = new Map<ServerKind, number[]>();
   await phase('manifestGet', 'req/s', async (x) => {
-    const r = await load(x, 'manifest GET', { ...common, url: `${x.server.url}/v2/bench/load/manifests/latest`, method: 'GET', headers: { Accept: OCI_MANIFEST } });
-    if (r.cpuSeconds !== undefined && r.requests > 0) cpuUs.set(x.kind, [...(cpuUs.get(x.kind) ?? []), (r.cpuSeconds / r.requests) * 1e6]);
+    const r = await load(x, 'manifest GET', {
+      ...common,
+      url: `${x.server.url}/v2/bench/load/manifests/latest`,
+      method: 'GET',
+      headers: { Accept: OCI_MANIFEST },
+    });
+    if (r.cpuSeconds !== undefined && r.requests > 0)
+      cpuUs.set(x.kind, [...(cpuUs.get(x.kind) ?? []), (r.cpuSeconds / r.requests) * 1e6]);
     return r.rps;
   });
   await phase('manifestCpu', 'us', async (x, round) => cpuUs.get(x.kind)?.[round] ?? NaN);
-  await phase('blobHead', 'req/s', async (x) => (await load(x, 'blob HEAD', { ...common, url: `${x.server.url}/v2/bench/load/blobs/${refs.get(x.kind)}`, method: 'HEAD', headers: {} })).rps);
-  await phase('tagsList', 'req/s', async (x) => (await load(x, 'tags list', { ...common, url: `${x.server.url}/v2/bench/load/tags/list`, method: 'GET', headers: {} })).rps);
+  await phase(
+    'blobHead',
+    'req/s',
+    async (x) =>
+      (
+        await load(x, 'blob HEAD', {
+          ...common,
+          url: `${x.server.url}/v2/bench/load/blobs/${refs.get(x.kind)}`,
+          method: 'HEAD',
+          headers: {},
+        })
+      ).rps,
+  );
+  await phase(
+    'tagsList',
+    'req/s',
+    async (x) =>
+      (
+        await load(x, 'tags list', {
+          ...common,
+          url: `${x.server.url}/v2/bench/load/tags/list`,
+          method: 'GET',
+          headers: {},
+        })
+      ).rps,
+  );
   // Untimed warm-up first, as the load phases have: wharf's upload paths were not run yet and V8 compiles them
   // during the first few hundred requests. Then each round pushes into new repositories, as a new project would.
-  for (const x of sides) await pushMany(x.agent, x.server.url, p.images / 4, p.imageConcurrency, 300_000, 'bench/warmup');
-  await phase('smallPushes', 'images/s', (x, round) => pushMany(x.agent, x.server.url, p.images, p.imageConcurrency, 300_000, `bench/small${round}`));
+  for (const x of sides)
+    await pushMany(x.agent, x.server.url, p.images / 4, p.imageConcurrency, 300_000, 'bench/warmup');
+  await phase('smallPushes', 'images/s', (x, round) =>
+    pushMany(x.agent, x.server.url, p.images, p.imageConcurrency, 300_000, `bench/small${round}`),
+  );
 }
 
 /** Many repositories on disk; full catalog walks at n=1000 (median of 5 per round) and single pages (p50 of 40). */
@@ -181,7 +242,10 @@ async function catalogPhases(phase: Phase, sides: Side[], p: CoreParams): Promis
   for (const x of sides) {
     seedRepositories(join(x.server.dir, 'data'), p.repositories);
     const walk = await walkCatalog(x.agent, x.server.url, 1000); // the first walk: wharf builds its list here
-    if (walk.names.length < p.repositories) throw new Error(`${x.kind}: the catalog lists ${walk.names.length} repositories, expected at least ${p.repositories}`);
+    if (walk.names.length < p.repositories)
+      throw new Error(
+        `${x.kind}: the catalog lists ${walk.names.length} repositories, expected at least ${p.repositories}`,
+      );
     names.set(x.kind, walk.names);
     x.log(`${walk.names.length} repositories, first walk ${walk.ms.toFixed(0)} ms`);
   }
@@ -190,5 +254,7 @@ async function catalogPhases(phase: Phase, sides: Side[], p: CoreParams): Promis
     for (let i = 0; i < 5; i++) times.push((await walkCatalog(x.agent, x.server.url, 1000)).ms);
     return median(times);
   });
-  await phase('catalogPage', 'ms', async (x) => median(await pageTimes(x.agent, x.server.url, names.get(x.kind)!, 100, 40)));
+  await phase('catalogPage', 'ms', async (x) =>
+    median(await pageTimes(x.agent, x.server.url, names.get(x.kind)!, 100, 40)),
+  );
 }

@@ -46,7 +46,29 @@ export function makeCertificate(dir: string): { certificate: string; key: string
   ensureDebianPackage('openssl', '/usr/bin/openssl');
   const certificate = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', certificate, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      certificate,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ],
+    { stdio: 'ignore' },
+  );
   execFileSync('chmod', ['600', key]);
   return { certificate, key, ca: readFileSync(certificate) };
 }
@@ -59,7 +81,13 @@ type Measure = (kind: ServerKind, s: RunningServer) => Promise<number>;
  * with the same options (each on its own data directory), measures them in turn for `rounds` rounds (the order
  * flips every round), and keeps the median per server.
  */
-export async function measureExtra(kinds: ServerKind[], p: ExtraParams, runLoad: (spec: LoadSpec) => Promise<LoadResult>, live: Set<RunningServer>, log: (kind: ServerKind, s: string) => void): Promise<Partial<Record<ServerKind, ExtraMeasured>>> {
+export async function measureExtra(
+  kinds: ServerKind[],
+  p: ExtraParams,
+  runLoad: (spec: LoadSpec) => Promise<LoadResult>,
+  live: Set<RunningServer>,
+  log: (kind: ServerKind, s: string) => void,
+): Promise<Partial<Record<ServerKind, ExtraMeasured>>> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-extra-'));
   const dataDir = (kind: ServerKind) => join(dir, `data-${kind}`);
   const out: Partial<Record<ServerKind, ExtraMeasured>> = Object.fromEntries(kinds.map((k) => [k, {}]));
@@ -101,11 +129,18 @@ export async function measureExtra(kinds: ServerKind[], p: ExtraParams, runLoad:
       }
     }
   };
-  const getLoad = (what: string, headers: Record<string, string>): Measure => async (kind, s) => {
-    const r = await runLoad({ ...common, url: `${s.url}/v2/bench/load/manifests/latest`, method: 'GET', headers: { Accept: OCI_MANIFEST, ...headers } });
-    if (r.errors > 0) log(kind, `${what}: ${r.errors} errors (first: ${r.firstError})`);
-    return r.rps;
-  };
+  const getLoad =
+    (what: string, headers: Record<string, string>): Measure =>
+    async (kind, s) => {
+      const r = await runLoad({
+        ...common,
+        url: `${s.url}/v2/bench/load/manifests/latest`,
+        method: 'GET',
+        headers: { Accept: OCI_MANIFEST, ...headers },
+      });
+      if (r.errors > 0) log(kind, `${what}: ${r.errors} errors (first: ${r.firstError})`);
+      return r.rps;
+    };
 
   try {
     // The same manifest GET without auth and with Basic credentials at two bcrypt costs, all measured together.
@@ -120,7 +155,12 @@ export async function measureExtra(kinds: ServerKind[], p: ExtraParams, runLoad:
         measure: getLoad(`Basic cost ${cost}`, { Authorization: authorization }),
       };
     });
-    const plain: Variant = { key: 'plainManifestGet', label: 'manifest GET without auth, req/s:', opts: {}, measure: getLoad('manifest GET', {}) };
+    const plain: Variant = {
+      key: 'plainManifestGet',
+      label: 'manifest GET without auth, req/s:',
+      opts: {},
+      measure: getLoad('manifest GET', {}),
+    };
     await sideBySide([plain, ...auth], async (s) => {
       const agent = keepAliveAgent(4);
       await pushImage(agent, s.url, 'bench/load', 'latest');
@@ -134,7 +174,12 @@ export async function measureExtra(kinds: ServerKind[], p: ExtraParams, runLoad:
       await fn();
       return (performance.now() - t0) / 1000;
     };
-    const tlsVariant = (key: keyof ExtraMeasured, label: string, measure: Measure): Variant => ({ key, label, opts: { tls }, measure });
+    const tlsVariant = (key: keyof ExtraMeasured, label: string, measure: Measure): Variant => ({
+      key,
+      label,
+      opts: { tls },
+      measure,
+    });
     // Each kind's TLS servers share its data directory: the pull reads what the push wrote.
     const tlsPush = tlsVariant('tlsPush', 'HTTPS push MB/s:', async (_kind, s) => {
       const agent = keepAliveAgent(4, tls.ca);
@@ -150,7 +195,9 @@ export async function measureExtra(kinds: ServerKind[], p: ExtraParams, runLoad:
       return v;
     });
     const blobUrl = (s: RunningServer) => `${s.url}/v2/bench/tls/blobs/${p.tlsBlob.digest}`;
-    const tlsCurl = tlsVariant('tlsPullCurl', 'HTTPS pull by curl MB/s:', (_kind, s) => curlGet(blobUrl(s), p.tlsBlob.size, { cacert: tls.certificate }));
+    const tlsCurl = tlsVariant('tlsPullCurl', 'HTTPS pull by curl MB/s:', (_kind, s) =>
+      curlGet(blobUrl(s), p.tlsBlob.size, { cacert: tls.certificate }),
+    );
     const tlsRaw = tlsVariant('tlsPullRaw', 'HTTPS pull, raw client MB/s:', async (_kind, s) => {
       const agent = keepAliveAgent(4, tls.ca);
       const v = await rawGet(agent, blobUrl(s), p.tlsBlob.size);
@@ -159,8 +206,14 @@ export async function measureExtra(kinds: ServerKind[], p: ExtraParams, runLoad:
     });
     const tlsGet = tlsVariant('tlsManifestGet', 'HTTPS manifest GET req/s:', getLoad('HTTPS manifest GET', {}));
     // HTTP/2 (what wharf and docker-registry both negotiate over TLS when the client offers it).
-    const h2Curl = tlsVariant('h2PullCurl', 'HTTP/2 pull by curl MB/s:', (_kind, s) => curlGet(blobUrl(s), p.tlsBlob.size, { cacert: tls.certificate, http2: true }));
-    const h2Get = tlsVariant('h2ManifestGet', 'HTTP/2 manifest GET req/s:', async (_kind, s) => (await h2Load(s.url, s.pid, tls.ca, p.connections, p.warmupMs, p.durationMs)).rps);
+    const h2Curl = tlsVariant('h2PullCurl', 'HTTP/2 pull by curl MB/s:', (_kind, s) =>
+      curlGet(blobUrl(s), p.tlsBlob.size, { cacert: tls.certificate, http2: true }),
+    );
+    const h2Get = tlsVariant(
+      'h2ManifestGet',
+      'HTTP/2 manifest GET req/s:',
+      async (_kind, s) => (await h2Load(s.url, s.pid, tls.ca, p.connections, p.warmupMs, p.durationMs)).rps,
+    );
     for (const v of [tlsPush, tlsCurl, tlsRaw, tlsPull, tlsGet, h2Curl, h2Get]) await sideBySide([v]);
     return out;
   } finally {

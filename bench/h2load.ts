@@ -6,14 +6,24 @@ import { connect, constants } from 'node:http2';
 import { OCI_MANIFEST } from './images.js';
 import { cpuSeconds } from './pulls.js';
 
-export async function h2Load(url: string, pid: number, ca: Buffer, streams: number, warmupMs: number, ms: number): Promise<{ rps: number; cpuUs: number }> {
+export async function h2Load(
+  url: string,
+  pid: number,
+  ca: Buffer,
+  streams: number,
+  warmupMs: number,
+  ms: number,
+): Promise<{ rps: number; cpuUs: number }> {
   const session = connect(url, { ca });
   await new Promise<void>((resolve, reject) => session.once('connect', () => resolve()).once('error', reject));
   let done = 0;
   let stop = false;
   const one = (): Promise<void> =>
     new Promise((resolve, reject) => {
-      const req = session.request({ [constants.HTTP2_HEADER_PATH]: '/v2/bench/load/manifests/latest', accept: OCI_MANIFEST });
+      const req = session.request({
+        [constants.HTTP2_HEADER_PATH]: '/v2/bench/load/manifests/latest',
+        accept: OCI_MANIFEST,
+      });
       req.on('response', (h) => {
         if (h[':status'] !== 200) reject(new Error(`HTTP/2 manifest GET: ${h[':status']}`));
       });
@@ -40,4 +50,3 @@ export async function h2Load(url: string, pid: number, ca: Buffer, streams: numb
   if (failed) throw failed;
   return { rps: ((n1 - n0) / (t1 - t0)) * 1000, cpuUs: ((c1 - c0) / (n1 - n0)) * 1e6 };
 }
-

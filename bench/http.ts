@@ -11,11 +11,20 @@ export interface Reply {
 
 /** A keep-alive agent; with `ca`, an HTTPS agent trusting that certificate. */
 export function keepAliveAgent(maxSockets: number, ca?: Buffer): Agent {
-  return ca ? (new HttpsAgent({ keepAlive: true, maxSockets, ca }) as unknown as Agent) : new Agent({ keepAlive: true, maxSockets });
+  return ca
+    ? (new HttpsAgent({ keepAlive: true, maxSockets, ca }) as unknown as Agent)
+    : new Agent({ keepAlive: true, maxSockets });
 }
 
 /** Sends one request; `body` is written chunk by chunk, waiting for 'drain', so nothing is buffered whole. */
-export function send(agent: Agent, method: string, url: string, headers: Record<string, string | number>, body?: Buffer | Iterable<Buffer>, timeoutMs = 600_000): Promise<Reply> {
+export function send(
+  agent: Agent,
+  method: string,
+  url: string,
+  headers: Record<string, string | number>,
+  body?: Buffer | Iterable<Buffer>,
+  timeoutMs = 600_000,
+): Promise<Reply> {
   return sendRaw(agent, method, url, headers, body, timeoutMs, async (res) => {
     let text = '';
     res.setEncoding('utf8');
@@ -25,9 +34,22 @@ export function send(agent: Agent, method: string, url: string, headers: Record<
 }
 
 /** Like send, but hands the response stream to `consume`. */
-export function sendRaw<T>(agent: Agent, method: string, url: string, headers: Record<string, string | number>, body: Buffer | Iterable<Buffer> | undefined, timeoutMs: number, consume: (res: IncomingMessage) => Promise<T>): Promise<T> {
+export function sendRaw<T>(
+  agent: Agent,
+  method: string,
+  url: string,
+  headers: Record<string, string | number>,
+  body: Buffer | Iterable<Buffer> | undefined,
+  timeoutMs: number,
+  consume: (res: IncomingMessage) => Promise<T>,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const req = (url.startsWith('https:') ? httpsRequest : request)(url, { method, headers, agent, timeout: timeoutMs });
+    const req = (url.startsWith('https:') ? httpsRequest : request)(url, {
+      method,
+      headers,
+      agent,
+      timeout: timeoutMs,
+    });
     req.once('timeout', () => req.destroy(new Error(`${method} ${url}: timed out after ${timeoutMs} ms`)));
     req.once('error', reject);
     req.once('response', (res) => consume(res).then(resolve, reject));

@@ -14,14 +14,33 @@ export async function pushSmallBlob(agent: Agent, base: string, repo: string, da
   const digest = sha256(data);
   const r1 = await send(agent, 'POST', `${base}/v2/${repo}/blobs/uploads/`, { 'Content-Length': 0 }, undefined, 30_000);
   expectStatus(r1, 202, 'POST upload');
-  const r2 = await send(agent, 'PUT', withParam(absolute(base, r1.headers.location), 'digest', digest), { 'Content-Type': 'application/octet-stream', 'Content-Length': data.length }, data, 30_000);
+  const r2 = await send(
+    agent,
+    'PUT',
+    withParam(absolute(base, r1.headers.location), 'digest', digest),
+    { 'Content-Type': 'application/octet-stream', 'Content-Length': data.length },
+    data,
+    30_000,
+  );
   expectStatus(r2, 201, 'PUT blob');
   return digest;
 }
 
 /** Pushes one image and tags it; returns the manifest digest and the config blob digest. */
-export async function pushImage(agent: Agent, base: string, repo: string, tag: string): Promise<{ manifest: string; config: string }> {
-  const configBytes = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, seed: randomBytes(8).toString('hex') }));
+export async function pushImage(
+  agent: Agent,
+  base: string,
+  repo: string,
+  tag: string,
+): Promise<{ manifest: string; config: string }> {
+  const configBytes = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      rootfs: { type: 'layers', diff_ids: [] },
+      seed: randomBytes(8).toString('hex'),
+    }),
+  );
   const layerBytes = randomBytes(4096);
   const config = await pushSmallBlob(agent, base, repo, configBytes);
   const layer = await pushSmallBlob(agent, base, repo, layerBytes);
@@ -33,7 +52,14 @@ export async function pushImage(agent: Agent, base: string, repo: string, tag: s
       layers: [{ mediaType: OCI_LAYER, digest: layer, size: layerBytes.length }],
     }),
   );
-  const r = await send(agent, 'PUT', `${base}/v2/${repo}/manifests/${tag}`, { 'Content-Type': OCI_MANIFEST, 'Content-Length': manifest.length }, manifest, 30_000);
+  const r = await send(
+    agent,
+    'PUT',
+    `${base}/v2/${repo}/manifests/${tag}`,
+    { 'Content-Type': OCI_MANIFEST, 'Content-Length': manifest.length },
+    manifest,
+    30_000,
+  );
   expectStatus(r, 201, 'PUT manifest');
   return { manifest: sha256(manifest), config };
 }
@@ -42,7 +68,14 @@ export async function pushImage(agent: Agent, base: string, repo: string, tag: s
  * Pushes `count` images, `concurrency` at a time, each to its own tag in one of 8 new repositories
  * (`<prefix>-0` ... `<prefix>-7`). Returns images/s.
  */
-export async function pushMany(agent: Agent, base: string, count: number, concurrency: number, deadlineMs: number, prefix = 'bench/small'): Promise<number> {
+export async function pushMany(
+  agent: Agent,
+  base: string,
+  count: number,
+  concurrency: number,
+  deadlineMs: number,
+  prefix = 'bench/small',
+): Promise<number> {
   let next = 0;
   const t0 = performance.now();
   const deadline = Date.now() + deadlineMs;

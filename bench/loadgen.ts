@@ -50,9 +50,20 @@ function cpuWindow(pid: number | undefined): { start(): void; stop(): number | u
 export const WRK = '/usr/bin/wrk';
 
 function wrkOnce(spec: LoadSpec, script: string, ms: number): Promise<string> {
-  const args = ['-t1', `-c${spec.connections}`, `-d${Math.max(1, Math.round(ms / 1000))}s`, '--timeout', '10s', '-s', script, spec.url];
+  const args = [
+    '-t1',
+    `-c${spec.connections}`,
+    `-d${Math.max(1, Math.round(ms / 1000))}s`,
+    '--timeout',
+    '10s',
+    '-s',
+    script,
+    spec.url,
+  ];
   return new Promise((resolve, reject) => {
-    execFile(WRK, args, { timeout: ms + 30_000, maxBuffer: 1024 * 1024 }, (err, stdout, stderr) => (err ? reject(new Error(`wrk failed: ${err.message}\n${stderr}`)) : resolve(stdout)));
+    execFile(WRK, args, { timeout: ms + 30_000, maxBuffer: 1024 * 1024 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`wrk failed: ${err.message}\n${stderr}`)) : resolve(stdout),
+    );
   });
 }
 
@@ -78,7 +89,14 @@ export async function runWrkLoad(spec: LoadSpec): Promise<LoadResult> {
     const sockErrors = sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
     const requests = Number(total[1]) - non2xx;
     const errors = non2xx + sockErrors;
-    return { requests, errors, seconds, rps: requests / seconds, firstError: errors > 0 ? out.trim() : undefined, cpuSeconds };
+    return {
+      requests,
+      errors,
+      seconds,
+      rps: requests / seconds,
+      firstError: errors > 0 ? out.trim() : undefined,
+      cpuSeconds,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -90,10 +108,13 @@ export function runNodeLoad(spec: LoadSpec): Promise<LoadResult> {
     // The worker measures from warmupMs after its start; the server's CPU is sampled over the same window.
     const cpu = cpuWindow(spec.cpuPid);
     const warm = setTimeout(() => cpu.start(), spec.warmupMs);
-    const kill = setTimeout(() => {
-      void w.terminate();
-      reject(new Error('load generator did not finish in time'));
-    }, spec.warmupMs + spec.durationMs + 30_000);
+    const kill = setTimeout(
+      () => {
+        void w.terminate();
+        reject(new Error('load generator did not finish in time'));
+      },
+      spec.warmupMs + spec.durationMs + 30_000,
+    );
     w.once('message', (r: LoadResult) => {
       clearTimeout(kill);
       clearTimeout(warm);
@@ -110,7 +131,9 @@ export function runNodeLoad(spec: LoadSpec): Promise<LoadResult> {
 async function worker(spec: LoadSpec): Promise<LoadResult> {
   const tls = spec.url.startsWith('https:');
   // The bench's own self-signed certificate: verification is not what is measured.
-  const agent = tls ? new HttpsAgent({ keepAlive: true, maxSockets: spec.connections, rejectUnauthorized: false }) : new Agent({ keepAlive: true, maxSockets: spec.connections });
+  const agent = tls
+    ? new HttpsAgent({ keepAlive: true, maxSockets: spec.connections, rejectUnauthorized: false })
+    : new Agent({ keepAlive: true, maxSockets: spec.connections });
   const send = tls ? httpsRequest : request;
   const t0 = Date.now();
   const measureFrom = t0 + spec.warmupMs;

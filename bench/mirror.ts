@@ -43,7 +43,8 @@ async function timedPull(agent: Agent, base: string, blob: BlobSource): Promise<
       h.update(chunk as Buffer);
       n += (chunk as Buffer).length;
     }
-    if (n !== blob.size || `sha256:${h.digest('hex')}` !== blob.digest) throw new Error(`GET blob from ${base}: wrong bytes`);
+    if (n !== blob.size || `sha256:${h.digest('hex')}` !== blob.digest)
+      throw new Error(`GET blob from ${base}: wrong bytes`);
   });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   return { mbps: blob.size / MiB / seconds, ttfbMs: Number(first - t0) / 1e6 };
@@ -65,7 +66,9 @@ async function main(): Promise<void> {
       if (entry === 'direct') {
         const cold = await timedPull(agent, upstream.url, blob);
         samples.set(entry, [...(samples.get(entry) ?? []), { cold }]);
-        process.stdout.write(`round ${round + 1} upstream direct: ${cold.mbps.toFixed(0)} MB/s, first byte ${cold.ttfbMs.toFixed(1)} ms\n`);
+        process.stdout.write(
+          `round ${round + 1} upstream direct: ${cold.mbps.toFixed(0)} MB/s, first byte ${cold.ttfbMs.toFixed(1)} ms\n`,
+        );
         return 0;
       }
       const mirror = await startServer(entry, { extra: `proxy:\n  remoteurl: ${upstream.url}\n` });
@@ -78,7 +81,9 @@ async function main(): Promise<void> {
         const warm = await timedPull(a, mirror.url, blob);
         a.destroy();
         samples.set(entry, [...(samples.get(entry) ?? []), { cold, warm }]);
-        process.stdout.write(`round ${round + 1} ${entry}: cold ${cold.mbps.toFixed(0)} MB/s (first byte ${cold.ttfbMs.toFixed(1)} ms), warm ${warm.mbps.toFixed(0)} MB/s (first byte ${warm.ttfbMs.toFixed(1)} ms)\n`);
+        process.stdout.write(
+          `round ${round + 1} ${entry}: cold ${cold.mbps.toFixed(0)} MB/s (first byte ${cold.ttfbMs.toFixed(1)} ms), warm ${warm.mbps.toFixed(0)} MB/s (first byte ${warm.ttfbMs.toFixed(1)} ms)\n`,
+        );
       } finally {
         await mirror.cleanup();
         live.delete(mirror);
@@ -95,7 +100,12 @@ async function main(): Promise<void> {
   };
   const result: Record<string, unknown> = { layerMiB: P.blobBytes / MiB, rounds: P.rounds };
   for (const e of ['direct', 'wharf', 'docker-registry'] as Entry[]) {
-    result[e] = { coldMBps: med(e, (s) => s.cold.mbps), coldTtfbMs: med(e, (s) => s.cold.ttfbMs), warmMBps: med(e, (s) => s.warm?.mbps), warmTtfbMs: med(e, (s) => s.warm?.ttfbMs) };
+    result[e] = {
+      coldMBps: med(e, (s) => s.cold.mbps),
+      coldTtfbMs: med(e, (s) => s.cold.ttfbMs),
+      warmMBps: med(e, (s) => s.warm?.mbps),
+      warmTtfbMs: med(e, (s) => s.warm?.ttfbMs),
+    };
   }
   process.stdout.write(`\nmedians (MB/s, first byte ms):\n${JSON.stringify(result, null, 2)}\n`);
   const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));

@@ -45,7 +45,9 @@ async function main(): Promise<void> {
   const htpasswd = join(profDir, 'htpasswd');
   if (basic) writeFileSync(htpasswd, `bench:${bcrypt.hashSync('bench-password', 5)}\n`, { mode: 0o600 });
   const extra = basic ? `auth:\n  htpasswd:\n    realm: bench\n    path: ${htpasswd}\n` : undefined;
-  const auth: Record<string, string> = basic ? { Authorization: `Basic ${Buffer.from('bench:bench-password').toString('base64')}` } : {};
+  const auth: Record<string, string> = basic
+    ? { Authorization: `Basic ${Buffer.from('bench:bench-password').toString('base64')}` }
+    : {};
   // The image is pushed by a server without auth on the same data directory, as the bench's auth phase does.
   const dataDir = join(profDir, 'data');
   const pusher = await startServer('wharf', { dataDir });
@@ -59,10 +61,20 @@ async function main(): Promise<void> {
   try {
     const head = process.env.PROFILE_URL === 'blobhead';
     const url = head ? `${server.url}/v2/bench/load/blobs/${config}` : `${server.url}/v2/bench/load/manifests/latest`;
-    const r = await runWrkLoad({ url, method: head ? 'HEAD' : 'GET', headers: head ? auth : { Accept: OCI_MANIFEST, ...auth }, connections: 32, warmupMs: 2000, durationMs: seconds * 1000, cpuPid: server.pid });
+    const r = await runWrkLoad({
+      url,
+      method: head ? 'HEAD' : 'GET',
+      headers: head ? auth : { Accept: OCI_MANIFEST, ...auth },
+      connections: 32,
+      warmupMs: 2000,
+      durationMs: seconds * 1000,
+      cpuPid: server.pid,
+    });
     requests = r.requests;
     cpu = r.cpuSeconds ?? NaN;
-    process.stdout.write(`${head ? 'blob HEAD' : 'manifest GET'}: ${r.rps.toFixed(0)} req/s, ${r.errors} errors, server CPU ${((cpu / requests) * 1e6).toFixed(1)} us per request\n`);
+    process.stdout.write(
+      `${head ? 'blob HEAD' : 'manifest GET'}: ${r.rps.toFixed(0)} req/s, ${r.errors} errors, server CPU ${((cpu / requests) * 1e6).toFixed(1)} us per request\n`,
+    );
   } finally {
     await server.cleanup();
   }

@@ -55,8 +55,19 @@ export async function rawGet(agent: Agent, url: string, want: number, range?: st
 }
 
 /** `curl -o /dev/null` of `url` (HTTP/1.1, as the registry clients use); returns MB/s. Throws on a wrong status or size. */
-export function curlGet(url: string, want: number, opts: { range?: string; cacert?: string; http2?: boolean } = {}): Promise<number> {
-  const args = ['-sS', opts.http2 ? '--http2' : '--http1.1', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}'];
+export function curlGet(
+  url: string,
+  want: number,
+  opts: { range?: string; cacert?: string; http2?: boolean } = {},
+): Promise<number> {
+  const args = [
+    '-sS',
+    opts.http2 ? '--http2' : '--http1.1',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code} %{size_download} %{time_total}',
+  ];
   if (opts.range) args.push('-r', opts.range.replace(/^bytes=/, ''));
   if (opts.cacert) args.push('--cacert', opts.cacert);
   args.push(url);
@@ -65,7 +76,8 @@ export function curlGet(url: string, want: number, opts: { range?: string; cacer
       if (err) return reject(new Error(`curl failed: ${err.message} ${stderr}`));
       const [code, size, seconds] = stdout.trim().split(' ').map(Number);
       const expected = opts.range ? 206 : 200;
-      if (code !== expected || size !== want) return reject(new Error(`curl ${url}: HTTP ${code}, ${size} bytes; expected ${expected}, ${want}`));
+      if (code !== expected || size !== want)
+        return reject(new Error(`curl ${url}: HTTP ${code}, ${size} bytes; expected ${expected}, ${want}`));
       resolve(want / 1e6 / seconds);
     });
   });

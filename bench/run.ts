@@ -31,7 +31,8 @@ const ONLY = process.env.BENCH_ONLY;
 const NO_EXTRA = process.env.BENCH_NO_EXTRA === '1';
 let loadgen: 'wrk' | 'node' = process.env.BENCH_LOADGEN === 'node' ? 'node' : 'wrk';
 // wrk 4.1 waits for a body after a HEAD response with Content-Length and counts 0 requests: HEAD is always node's.
-const runLoad = (spec: LoadSpec): Promise<LoadResult> => (loadgen === 'wrk' && spec.method !== 'HEAD' ? runWrkLoad(spec) : runNodeLoad(spec));
+const runLoad = (spec: LoadSpec): Promise<LoadResult> =>
+  loadgen === 'wrk' && spec.method !== 'HEAD' ? runWrkLoad(spec) : runNodeLoad(spec);
 const clientOf = (method: string) => (loadgen === 'wrk' && method !== 'HEAD' ? 'wrk' : 'node:http');
 
 const P = {
@@ -55,32 +56,142 @@ const rowSpecs = (): Row[] => {
   return [
     { metric: 'idleRss', label: 'server RSS a second after start, idle', unit: 'MiB', target: { wharfAtMost: 70 } },
     { metric: 'push', label: `monolithic push ${size}`, unit: 'MB/s', target: { ratioAtLeast: 2 } },
-    { metric: 'chunkedPush', label: `chunked push ${size} (16 MiB PATCHes)`, unit: 'MB/s', target: { ratioAtLeast: 2 } },
+    {
+      metric: 'chunkedPush',
+      label: `chunked push ${size} (16 MiB PATCHes)`,
+      unit: 'MB/s',
+      target: { ratioAtLeast: 2 },
+    },
     { metric: 'pullCurl', label: `blob GET ${size}, curl -o /dev/null`, unit: 'MB/s', target: { ratioAtLeast: 1 } },
-    { metric: 'pullCurlRange', label: `blob GET, Range of ${fmtSize(P.blobBytes / 2)}, curl`, unit: 'MB/s', target: { ratioAtLeast: 1 } },
-    { metric: 'pullRaw', label: `blob GET ${size}, bench client counting bytes`, unit: 'MB/s', target: { ratioAtLeast: 1 } },
-    { metric: 'pullRawRange', label: `blob GET, Range of ${fmtSize(P.blobBytes / 2)}, bench client`, unit: 'MB/s', target: { ratioAtLeast: 1 } },
-    { metric: 'pull', label: `blob GET ${size}, bench client hashing sha256`, unit: 'MB/s', target: { ratioAtLeast: 1 } },
+    {
+      metric: 'pullCurlRange',
+      label: `blob GET, Range of ${fmtSize(P.blobBytes / 2)}, curl`,
+      unit: 'MB/s',
+      target: { ratioAtLeast: 1 },
+    },
+    {
+      metric: 'pullRaw',
+      label: `blob GET ${size}, bench client counting bytes`,
+      unit: 'MB/s',
+      target: { ratioAtLeast: 1 },
+    },
+    {
+      metric: 'pullRawRange',
+      label: `blob GET, Range of ${fmtSize(P.blobBytes / 2)}, bench client`,
+      unit: 'MB/s',
+      target: { ratioAtLeast: 1 },
+    },
+    {
+      metric: 'pull',
+      label: `blob GET ${size}, bench client hashing sha256`,
+      unit: 'MB/s',
+      target: { ratioAtLeast: 1 },
+    },
     { metric: 'cpuPerGiB', label: 'server CPU per GiB served (curl GETs)', unit: 's', target: { ratioAtMost: 1.5 } },
-    { metric: 'skopeoCopy', label: `skopeo copy ${P.skopeoLayers} x ${fmtSize(P.skopeoLayerBytes)} layers in and out`, unit: 's', target: { ratioAtMost: 1 } },
-    { metric: 'peakRss', label: 'server peak RSS (pushes, GETs, skopeo copy)', unit: 'MiB', target: { wharfAtMost: 150 } },
-    { metric: 'manifestGet', label: `manifest GET by tag (${P.connections} conns, ${clientOf('GET')})`, unit: 'req/s', target: { ratioAtLeast: 10 } },
+    {
+      metric: 'skopeoCopy',
+      label: `skopeo copy ${P.skopeoLayers} x ${fmtSize(P.skopeoLayerBytes)} layers in and out`,
+      unit: 's',
+      target: { ratioAtMost: 1 },
+    },
+    {
+      metric: 'peakRss',
+      label: 'server peak RSS (pushes, GETs, skopeo copy)',
+      unit: 'MiB',
+      target: { wharfAtMost: 150 },
+    },
+    {
+      metric: 'manifestGet',
+      label: `manifest GET by tag (${P.connections} conns, ${clientOf('GET')})`,
+      unit: 'req/s',
+      target: { ratioAtLeast: 10 },
+    },
     { metric: 'manifestCpu', label: 'server CPU per manifest GET', unit: 'us', target: { wharfAtMost: 44 } },
-    { metric: 'blobHead', label: `blob HEAD (${P.connections} conns, ${clientOf('HEAD')})`, unit: 'req/s', target: { ratioAtLeast: 10 } },
-    { metric: 'tagsList', label: `tags list (${P.connections} conns, ${clientOf('GET')})`, unit: 'req/s', target: { ratioAtLeast: 5 } },
-    { metric: 'smallPushes', label: `small image pushes (${P.images}, ${P.imageConcurrency} at a time)`, unit: 'images/s', target: { ratioAtLeast: 2 } },
-    { metric: 'catalogWalk', label: `catalog full walk, ${P.repositories}+ repositories, n=1000`, unit: 'ms', target: { wharfAtMost: 20 } },
-    { metric: 'catalogPage', label: 'catalog page of 100 at 40 positions, p50', unit: 'ms', target: { wharfAtMost: 20 } },
-    { metric: 'basic5', label: `manifest GET, htpasswd Basic, bcrypt cost 5 (${clientOf('GET')})`, unit: 'req/s', target: { ratioAtLeast: 10 } },
-    { metric: 'basic10', label: `manifest GET, htpasswd Basic, bcrypt cost 10 (${clientOf('GET')})`, unit: 'req/s', target: { ratioAtLeast: 10 } },
-    { metric: 'basic10VsPlain', label: 'cost-10 Basic GET / same server without auth', unit: 'x', target: { wharfAtLeast: 0.8 } },
+    {
+      metric: 'blobHead',
+      label: `blob HEAD (${P.connections} conns, ${clientOf('HEAD')})`,
+      unit: 'req/s',
+      target: { ratioAtLeast: 10 },
+    },
+    {
+      metric: 'tagsList',
+      label: `tags list (${P.connections} conns, ${clientOf('GET')})`,
+      unit: 'req/s',
+      target: { ratioAtLeast: 5 },
+    },
+    {
+      metric: 'smallPushes',
+      label: `small image pushes (${P.images}, ${P.imageConcurrency} at a time)`,
+      unit: 'images/s',
+      target: { ratioAtLeast: 2 },
+    },
+    {
+      metric: 'catalogWalk',
+      label: `catalog full walk, ${P.repositories}+ repositories, n=1000`,
+      unit: 'ms',
+      target: { wharfAtMost: 20 },
+    },
+    {
+      metric: 'catalogPage',
+      label: 'catalog page of 100 at 40 positions, p50',
+      unit: 'ms',
+      target: { wharfAtMost: 20 },
+    },
+    {
+      metric: 'basic5',
+      label: `manifest GET, htpasswd Basic, bcrypt cost 5 (${clientOf('GET')})`,
+      unit: 'req/s',
+      target: { ratioAtLeast: 10 },
+    },
+    {
+      metric: 'basic10',
+      label: `manifest GET, htpasswd Basic, bcrypt cost 10 (${clientOf('GET')})`,
+      unit: 'req/s',
+      target: { ratioAtLeast: 10 },
+    },
+    {
+      metric: 'basic10VsPlain',
+      label: 'cost-10 Basic GET / same server without auth',
+      unit: 'x',
+      target: { wharfAtLeast: 0.8 },
+    },
     { metric: 'tlsPush', label: `HTTPS monolithic push ${size}`, unit: 'MB/s', target: { ratioAtLeast: 1 } },
-    { metric: 'tlsPullCurl', label: `HTTPS blob GET ${size}, curl (HTTP/1.1)`, unit: 'MB/s', target: { ratioAtLeast: 0.9 } },
-    { metric: 'tlsPullRaw', label: `HTTPS blob GET ${size}, bench client counting bytes`, unit: 'MB/s', target: { ratioAtLeast: 0.9 } },
-    { metric: 'tlsPull', label: `HTTPS blob GET ${size}, bench client hashing sha256`, unit: 'MB/s', target: { ratioAtLeast: 0.9 } },
-    { metric: 'tlsManifestGet', label: `HTTPS manifest GET (${P.connections} conns, ${clientOf('GET')})`, unit: 'req/s', target: { ratioAtLeast: 5 } },
-    { metric: 'h2PullCurl', label: `HTTP/2 blob GET ${size}, curl --http2`, unit: 'MB/s', target: { ratioAtLeast: 0.9 } },
-    { metric: 'h2ManifestGet', label: `HTTP/2 manifest GET (${P.connections} streams, node:http2)`, unit: 'req/s', target: { ratioAtLeast: 5 } },
+    {
+      metric: 'tlsPullCurl',
+      label: `HTTPS blob GET ${size}, curl (HTTP/1.1)`,
+      unit: 'MB/s',
+      target: { ratioAtLeast: 0.9 },
+    },
+    {
+      metric: 'tlsPullRaw',
+      label: `HTTPS blob GET ${size}, bench client counting bytes`,
+      unit: 'MB/s',
+      target: { ratioAtLeast: 0.9 },
+    },
+    {
+      metric: 'tlsPull',
+      label: `HTTPS blob GET ${size}, bench client hashing sha256`,
+      unit: 'MB/s',
+      target: { ratioAtLeast: 0.9 },
+    },
+    {
+      metric: 'tlsManifestGet',
+      label: `HTTPS manifest GET (${P.connections} conns, ${clientOf('GET')})`,
+      unit: 'req/s',
+      target: { ratioAtLeast: 5 },
+    },
+    {
+      metric: 'h2PullCurl',
+      label: `HTTP/2 blob GET ${size}, curl --http2`,
+      unit: 'MB/s',
+      target: { ratioAtLeast: 0.9 },
+    },
+    {
+      metric: 'h2ManifestGet',
+      label: `HTTP/2 manifest GET (${P.connections} streams, node:http2)`,
+      unit: 'req/s',
+      target: { ratioAtLeast: 5 },
+    },
   ];
 };
 
@@ -93,14 +204,27 @@ const live = new Set<RunningServer>();
 /** Every sample of the last core run, for the JSON file. */
 let lastSamples: Record<string, Partial<Record<Metric, number[]>>> = {};
 
-async function measureExtraAll(kinds: ServerKind[], blobs: { mono: BlobSource }): Promise<Partial<Record<ServerKind, Measured>>> {
+async function measureExtraAll(
+  kinds: ServerKind[],
+  blobs: { mono: BlobSource },
+): Promise<Partial<Record<ServerKind, Measured>>> {
   const log = (kind: ServerKind, s: string) => process.stdout.write(`  [${kind}] ${s}\n`);
   const common = { rounds: P.rounds, connections: P.connections, warmupMs: P.warmupMs, durationMs: P.durationMs };
   const all = await measureExtra(kinds, { ...common, tlsBlob: blobs.mono }, runLoad, live, log);
   const out: Partial<Record<ServerKind, Measured>> = {};
   for (const kind of kinds) {
     const x = all[kind] ?? {};
-    out[kind] = { basic5: x.basic5, basic10: x.basic10, tlsPush: x.tlsPush, tlsPullCurl: x.tlsPullCurl, tlsPullRaw: x.tlsPullRaw, tlsPull: x.tlsPull, tlsManifestGet: x.tlsManifestGet, h2PullCurl: x.h2PullCurl, h2ManifestGet: x.h2ManifestGet };
+    out[kind] = {
+      basic5: x.basic5,
+      basic10: x.basic10,
+      tlsPush: x.tlsPush,
+      tlsPullCurl: x.tlsPullCurl,
+      tlsPullRaw: x.tlsPullRaw,
+      tlsPull: x.tlsPull,
+      tlsManifestGet: x.tlsManifestGet,
+      h2PullCurl: x.h2PullCurl,
+      h2ManifestGet: x.h2ManifestGet,
+    };
     if (x.basic10 !== undefined && x.plainManifestGet) out[kind]!.basic10VsPlain = x.basic10 / x.plainManifestGet;
   }
   return out;
@@ -135,7 +259,9 @@ async function main(): Promise<void> {
   }
 
   const load0 = loadavg();
-  process.stdout.write(`bench: ${QUICK ? 'QUICK ' : ''}${cpus().length} CPUs, load average ${load0.map((x) => x.toFixed(2)).join(' ')}, node ${process.version}, load by ${loadgen}\n`);
+  process.stdout.write(
+    `bench: ${QUICK ? 'QUICK ' : ''}${cpus().length} CPUs, load average ${load0.map((x) => x.toFixed(2)).join(' ')}, node ${process.version}, load by ${loadgen}\n`,
+  );
   process.stdout.write(`generating two ${fmtSize(P.blobBytes)} blobs (digest streamed, never held whole)...\n`);
   const blobs = { mono: makeBlob(P.blobBytes), chunked: makeBlob(P.blobBytes) };
 
@@ -152,7 +278,9 @@ async function main(): Promise<void> {
   const rows = lines(rowSpecs(), results.wharf ?? {}, results['docker-registry'] ?? {});
   process.stdout.write(`\n${table(rows)}\n\n`);
   const load1 = loadavg();
-  process.stdout.write(`load average at the end ${load1.map((x) => x.toFixed(2)).join(' ')} (other work on the machine makes numbers noisy)\n`);
+  process.stdout.write(
+    `load average at the end ${load1.map((x) => x.toFixed(2)).join(' ')} (other work on the machine makes numbers noisy)\n`,
+  );
 
   const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
   mkdirSync(dir, { recursive: true });

@@ -33,7 +33,14 @@ import { createBucket, distributionEnv, s3Client, s3Storage } from '../test/e2e/
 
 const MiB = 1024 * 1024;
 const QUICK = process.env.BENCH_QUICK === '1';
-const P = { blobBytes: QUICK ? 64 * MiB : 256 * MiB, streams: 2, warmupMs: QUICK ? 500 : 1000, durationMs: QUICK ? 2000 : 5000, connections: 32, repositories: QUICK ? 200 : 2000 };
+const P = {
+  blobBytes: QUICK ? 64 * MiB : 256 * MiB,
+  streams: 2,
+  warmupMs: QUICK ? 500 : 1000,
+  durationMs: QUICK ? 2000 : 5000,
+  connections: 32,
+  repositories: QUICK ? 200 : 2000,
+};
 const say = (s: string) => process.stdout.write(`${s}\n`);
 
 interface Proc {
@@ -103,7 +110,16 @@ async function measure(name: string, urls: string[]): Promise<Record<string, num
   await pushImage(agent, urls[0], repo, 'latest');
   const per = Math.ceil(P.connections / urls.length);
   const loads = await Promise.all(
-    urls.map((url) => runLoad({ url: `${url}/v2/${repo}/manifests/latest`, method: 'GET', headers: { Accept: OCI_MANIFEST }, connections: per, warmupMs: P.warmupMs, durationMs: P.durationMs })),
+    urls.map((url) =>
+      runLoad({
+        url: `${url}/v2/${repo}/manifests/latest`,
+        method: 'GET',
+        headers: { Accept: OCI_MANIFEST },
+        connections: per,
+        warmupMs: P.warmupMs,
+        durationMs: P.durationMs,
+      }),
+    ),
   );
   agent.destroy();
   const errors = loads.reduce((a, l) => a + l.errors, 0);
@@ -151,17 +167,26 @@ async function main(): Promise<void> {
     const redis: RedisServer = await startRedis();
     cleanups.push(() => redis.stop());
     await createBucket(s3, 'bench');
-    const start = async (kind: 'wharf' | 'docker-registry', root: string, withRedis: boolean, redirect = false): Promise<Proc> => {
+    const start = async (
+      kind: 'wharf' | 'docker-registry',
+      root: string,
+      withRedis: boolean,
+      redirect = false,
+    ): Promise<Proc> => {
       const port = await freePort();
       const path = join(work, `${kind}-${port}.yml`);
       writeFileSync(path, config(s3, 'bench', root, port, withRedis ? redis.addr : undefined, redirect));
-      const p = kind === 'wharf' ? await launch(process.execPath, [WHARF_MAIN, 'serve', path], { ...process.env }, port) : await launch(DOCKER_REGISTRY, ['serve', path], distributionEnv(), port);
+      const p =
+        kind === 'wharf'
+          ? await launch(process.execPath, [WHARF_MAIN, 'serve', path], { ...process.env }, port)
+          : await launch(DOCKER_REGISTRY, ['serve', path], distributionEnv(), port);
       cleanups.push(() => void p.proc.kill('SIGKILL'));
       return p;
     };
     const client = s3Client(s3);
     cleanups.push(() => client.destroy());
-    const put = async (key: string, body: string) => void (await client.send(new PutObjectCommand({ Bucket: 'bench', Key: key, Body: body })));
+    const put = async (key: string, body: string) =>
+      void (await client.send(new PutObjectCommand({ Bucket: 'bench', Key: key, Body: body })));
     const catalogOf = async (url: string, root: string) => {
       say(`  seeding ${P.repositories} repositories under /${root}`);
       await seedS3Repositories(put, root, P.repositories);
@@ -170,7 +195,11 @@ async function main(): Promise<void> {
       try {
         // Few walks and pages: each of docker-registry's lists the whole bucket.
         const c = await catalogFigures(agent, url, P.repositories, 2, 10);
-        return { catalogFirstWalkMs: Math.round(c.firstWalkMs), catalogWalkMs: Math.round(c.walkMs * 10) / 10, catalogPageMs: Math.round(c.pageMs * 10) / 10 };
+        return {
+          catalogFirstWalkMs: Math.round(c.firstWalkMs),
+          catalogWalkMs: Math.round(c.walkMs * 10) / 10,
+          catalogPageMs: Math.round(c.pageMs * 10) / 10,
+        };
       } finally {
         agent.destroy();
       }
@@ -200,7 +229,10 @@ async function main(): Promise<void> {
   console.table(results);
   const out = fileURLToPath(new URL('../../bench/results/', import.meta.url));
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 's3.json'), JSON.stringify({ date: new Date().toISOString(), cpus: cpus().length, params: P, results }, null, 2) + '\n');
+  writeFileSync(
+    join(out, 's3.json'),
+    JSON.stringify({ date: new Date().toISOString(), cpus: cpus().length, params: P, results }, null, 2) + '\n',
+  );
 }
 
 main().catch((err) => {

@@ -76,7 +76,11 @@ export async function freePort(): Promise<number> {
 /** Runs a command with inherited output (so the user sees what apt does); returns its exit code. */
 function run(cmd: string, args: string[]): number {
   process.stdout.write(`$ ${cmd} ${args.join(' ')}\n`);
-  const r = spawnSync(cmd, args, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 600_000 });
+  const r = spawnSync(cmd, args, {
+    stdio: 'inherit',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    timeout: 600_000,
+  });
   return r.status ?? 1;
 }
 
@@ -90,7 +94,8 @@ export function ensureDebianPackage(pkg: string, binary: string): void {
     if (run('apt-get', ['update']) !== 0) throw new Error('apt-get update failed');
     aptUpdated = true;
   }
-  if (run('apt-get', ['install', '-y', pkg]) !== 0 || !existsSync(binary)) throw new Error(`apt-get install -y ${pkg} failed`);
+  if (run('apt-get', ['install', '-y', pkg]) !== 0 || !existsSync(binary))
+    throw new Error(`apt-get install -y ${pkg} failed`);
 }
 
 export async function startServer(kind: ServerKind, opts: StartOptions = {}): Promise<RunningServer> {
@@ -118,7 +123,10 @@ export async function startServer(kind: ServerKind, opts: StartOptions = {}): Pr
     const port = await freePort();
     const configPath = join(dir, 'config.yml');
     writeFileSync(configPath, config(port, opts.dataDir ?? join(dir, 'data'), opts));
-    const [cmd, args] = kind === 'wharf' ? [process.execPath, [...(opts.nodeArgs ?? []), WHARF_MAIN, 'serve', configPath]] : [DOCKER_REGISTRY, ['serve', configPath]];
+    const [cmd, args] =
+      kind === 'wharf'
+        ? [process.execPath, [...(opts.nodeArgs ?? []), WHARF_MAIN, 'serve', configPath]]
+        : [DOCKER_REGISTRY, ['serve', configPath]];
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('REGISTRY_')) env[k] = v;
     proc = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -5,7 +5,11 @@
  * each group's entries in an order that flips every round (so no server always goes first). Returns each entry's
  * samples, in round order.
  */
-export async function inTurns<T>(rounds: number, groups: T[][], measure: (entry: T, round: number) => Promise<number>): Promise<Map<T, number[]>> {
+export async function inTurns<T>(
+  rounds: number,
+  groups: T[][],
+  measure: (entry: T, round: number) => Promise<number>,
+): Promise<Map<T, number[]>> {
   const samples = new Map<T, number[]>();
   for (let round = 0; round < rounds; round++) {
     for (const group of groups) {

@@ -67,7 +67,9 @@ async function main(): Promise<void> {
     const d = median(results.get(`docker-registry ${k}`) ?? []);
     process.stdout.write(`| ${label} | ${unit} | ${w.toFixed(0)} | ${d.toFixed(0)} | ${(w / d).toFixed(2)}x |\n`);
   }
-  process.stdout.write(`(samples: ${JSON.stringify(Object.fromEntries([...results].map(([k, v]) => [k, v.map((x) => Math.round(x))])))})\n`);
+  process.stdout.write(
+    `(samples: ${JSON.stringify(Object.fromEntries([...results].map(([k, v]) => [k, v.map((x) => Math.round(x))])))})\n`,
+  );
 }
 
 main().catch((err) => {

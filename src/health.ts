@@ -24,7 +24,11 @@ export class HealthChecks {
   private timer: NodeJS.Timeout | null = null;
   private readonly degradedChecks: Array<{ name: string; failure: () => string | null }> = [];
 
-  constructor(private readonly driver: StorageDriver, private readonly opts: { enabled: boolean; intervalMs: number; threshold: number }, private readonly log: Logger) {}
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly opts: { enabled: boolean; intervalMs: number; threshold: number },
+    private readonly log: Logger,
+  ) {}
 
   start(): void {
     if (!this.opts.enabled) return;
@@ -51,12 +55,14 @@ export class HealthChecks {
     } catch (err) {
       this.consecutive++;
       this.lastError = (err as Error).message;
-      if (this.consecutive === this.opts.threshold) this.log.error({ err: this.lastError }, `health: storage driver ${this.driver.name} is unhealthy`);
+      if (this.consecutive === this.opts.threshold)
+        this.log.error({ err: this.lastError }, `health: storage driver ${this.driver.name} is unhealthy`);
     }
   }
 
   private ok(): void {
-    if (this.consecutive >= this.opts.threshold) this.log.info(`health: storage driver ${this.driver.name} is healthy again`);
+    if (this.consecutive >= this.opts.threshold)
+      this.log.info(`health: storage driver ${this.driver.name} is healthy again`);
     this.consecutive = 0;
   }
 

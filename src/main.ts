@@ -57,7 +57,10 @@ program
       log.fatal(`cannot start: ${err.message}`);
       process.exit(1);
     });
-    log.info({ version: build.version, commit: build.commit ?? undefined, config: loaded.source }, `listening on ${running.address}`);
+    log.info(
+      { version: build.version, commit: build.commit ?? undefined, config: loaded.source },
+      `listening on ${running.address}`,
+    );
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
@@ -91,7 +94,11 @@ program
       }
       running
         .reload(next)
-        .then((what) => log.info(`SIGHUP: reloaded ${what.length > 0 ? what.join(', ') : 'nothing else (no auth files or certificates configured)'}`))
+        .then((what) =>
+          log.info(
+            `SIGHUP: reloaded ${what.length > 0 ? what.join(', ') : 'nothing else (no auth files or certificates configured)'}`,
+          ),
+        )
         .catch((err: Error) => log.error(`SIGHUP: reload failed, keeping the previous state: ${err.message}`));
     });
   });
@@ -99,7 +106,9 @@ program
 const configCmd = program.command('config').description('inspect configuration');
 configCmd
   .command('check')
-  .description('print the effective configuration (secrets masked) and every problem with its key path; exit 1 on errors')
+  .description(
+    'print the effective configuration (secrets masked) and every problem with its key path; exit 1 on errors',
+  )
   .argument('[config]', 'path of config.yml (default: $REGISTRY_CONFIGURATION_PATH, else the embedded default)')
   .action((configPath?: string) => {
     process.exitCode = configCheck(resolveConfigPath(configPath), process.stdout, process.stderr);
@@ -110,12 +119,26 @@ program
   .description('remove blobs (and with -m, untagged manifests) no manifest references; safe while the registry serves')
   .argument('[config]', 'path of config.yml (default: $REGISTRY_CONFIGURATION_PATH)')
   .option('-d, --dry-run', 'report what would be removed, change nothing')
-  .option('-m, --delete-untagged', 'also remove manifests no tag reaches (index children and referrers of kept manifests stay)')
+  .option(
+    '-m, --delete-untagged',
+    'also remove manifests no tag reaches (index children and referrers of kept manifests stay)',
+  )
   .option('--grace <duration>', 'never collect content younger than this (default: gc.graceperiod, 1h)')
-  .option('--policies', 'first apply the policies (untag and delete what they do not keep), as gc.schedule does in the server')
-  .action(async (configPath: string | undefined, opts: { dryRun?: boolean; deleteUntagged?: boolean; grace?: string; policies?: boolean }) => {
-    process.exitCode = await garbageCollectCommand(resolveConfigPath(configPath), opts, { out: process.stdout, err: process.stderr });
-  });
+  .option(
+    '--policies',
+    'first apply the policies (untag and delete what they do not keep), as gc.schedule does in the server',
+  )
+  .action(
+    async (
+      configPath: string | undefined,
+      opts: { dryRun?: boolean; deleteUntagged?: boolean; grace?: string; policies?: boolean },
+    ) => {
+      process.exitCode = await garbageCollectCommand(resolveConfigPath(configPath), opts, {
+        out: process.stdout,
+        err: process.stderr,
+      });
+    },
+  );
 
 program
   .command('policies')
@@ -125,7 +148,10 @@ program
   .argument('[config]', 'path of config.yml (default: $REGISTRY_CONFIGURATION_PATH)')
   .option('--json', 'print the plan as JSON')
   .action(async (configPath: string | undefined, opts: { json?: boolean }) => {
-    process.exitCode = await policiesPlanCommand(resolveConfigPath(configPath), opts, { out: process.stdout, err: process.stderr });
+    process.exitCode = await policiesPlanCommand(resolveConfigPath(configPath), opts, {
+      out: process.stdout,
+      err: process.stderr,
+    });
   });
 
 program
@@ -141,12 +167,19 @@ program
   .action(async () => {
     // Apache's combined flags (-Bbc) are parsed by runHtpasswd from the raw argv: commander would eat a leading `--`.
     const argv = process.argv.slice(process.argv.indexOf('htpasswd', 2) + 1);
-    process.exitCode = await runHtpasswd(argv, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, prompt: terminalPrompt(process.stdin, process.stderr) });
+    process.exitCode = await runHtpasswd(argv, {
+      stdin: process.stdin,
+      stdout: process.stdout,
+      stderr: process.stderr,
+      prompt: terminalPrompt(process.stdin, process.stderr),
+    });
   });
 
 program
   .command('token-server')
-  .description('run only the built-in Docker token server (tokenserver.path on tokenserver.addr), for registries elsewhere')
+  .description(
+    'run only the built-in Docker token server (tokenserver.path on tokenserver.addr), for registries elsewhere',
+  )
   .argument('[config]', 'path of config.yml (default: $REGISTRY_CONFIGURATION_PATH)')
   .action(async (configPath?: string) => {
     const running = await tokenServerCommand(resolveConfigPath(configPath), process.stderr);
@@ -154,7 +187,13 @@ program
     const stop = () => void running.close().then(() => process.exit(0));
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
-    process.on('SIGHUP', () => void running.reload().catch((err: Error) => process.stderr.write(`wharf token-server: SIGHUP: reload failed: ${err.message}\n`)));
+    process.on(
+      'SIGHUP',
+      () =>
+        void running
+          .reload()
+          .catch((err: Error) => process.stderr.write(`wharf token-server: SIGHUP: reload failed: ${err.message}\n`)),
+    );
   });
 
 program.parseAsync(process.argv).catch((err: Error) => {

@@ -27,7 +27,11 @@ export function buildInfo(): BuildInfo {
   const version = typeof pkg?.version === 'string' ? pkg.version : '0.0.0';
   const info = readJson(new URL('../version.json', import.meta.url));
   if (!info || info.version !== version) return { version, commit: null, modified: null };
-  return { version, commit: typeof info.commit === 'string' ? info.commit : null, modified: typeof info.modified === 'boolean' ? info.modified : null };
+  return {
+    version,
+    commit: typeof info.commit === 'string' ? info.commit : null,
+    modified: typeof info.modified === 'boolean' ? info.modified : null,
+  };
 }
 
 /** `0.1.0`, `0.1.0 (commit 1003918abcde)` or `0.1.0 (commit 1003918abcde, modified)`. */

@@ -5,7 +5,8 @@ export function parseAddr(addr: string): { host?: string; port: number } {
   const i = addr.lastIndexOf(':');
   const host = i > 0 ? addr.slice(0, i).replace(/^\[|\]$/g, '') : undefined;
   const port = Number(i >= 0 ? addr.slice(i + 1) : addr);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`http.addr: invalid address ${JSON.stringify(addr)}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`http.addr: invalid address ${JSON.stringify(addr)}`);
   return { host, port };
 }
 

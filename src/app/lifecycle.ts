@@ -28,7 +28,9 @@ export async function reload(w: Wired, api: Listening, log: Logger, next?: Reado
       w.policy.replace(next.access);
       done.push(`access rules (${next.access.rules.length})`);
     } else {
-      log.warn('SIGHUP: the access section was removed; turning the access rules off needs a restart (the old rules stay)');
+      log.warn(
+        'SIGHUP: the access section was removed; turning the access rules off needs a restart (the old rules stay)',
+      );
     }
   } else if (next?.access) {
     log.warn('SIGHUP: an access section was added; turning access rules on needs a restart');

@@ -11,7 +11,15 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { debugHandler, type DebugOptions } from '../http/debug.js';
 import { clientErrorHandler, connectHandler } from '../http/safety.js';
-import { answerPlainHttp, clientAuthMode, enforceClientAuth, loadTlsMaterial, tlsServerOptions, tlsWarnings, watchTlsFiles } from '../http/tls.js';
+import {
+  answerPlainHttp,
+  clientAuthMode,
+  enforceClientAuth,
+  loadTlsMaterial,
+  tlsServerOptions,
+  tlsWarnings,
+  watchTlsFiles,
+} from '../http/tls.js';
 import { parseAddr } from './addr.js';
 
 export type ApiServer = Server | Http2SecureServer;
@@ -30,7 +38,11 @@ export interface Listening {
 }
 
 /** Creates the API server for `http` (plain, or TLS with or without HTTP/2) and listens on `http.addr`. */
-export async function listenApi(http: Readonly<Config['http']>, handler: RequestListener, log: Logger): Promise<Listening> {
+export async function listenApi(
+  http: Readonly<Config['http']>,
+  handler: RequestListener,
+  log: Logger,
+): Promise<Listening> {
   const served = http.tls ? secureServer(http, http.tls, handler, log) : plainServer(handler);
   const { server } = served;
   server.on('clientError', clientErrorHandler(http.headers, log));
@@ -60,7 +72,12 @@ function plainServer(handler: RequestListener): Served {
   return { server: createServer(TIMEOUTS, handler), h2Sessions: new Set(), reloadTls: null, stopWatching: () => {} };
 }
 
-function secureServer(http: Readonly<Config['http']>, tls: NonNullable<Config['http']['tls']>, handler: RequestListener, log: Logger): Served {
+function secureServer(
+  http: Readonly<Config['http']>,
+  tls: NonNullable<Config['http']['tls']>,
+  handler: RequestListener,
+  log: Logger,
+): Served {
   const material = loadTlsMaterial(tls);
   for (const w of tlsWarnings(tls, material)) log.warn(w);
   const options = tlsServerOptions(tls, material);
@@ -88,9 +105,14 @@ function secureServer(http: Readonly<Config['http']>, tls: NonNullable<Config['h
  * The debug server (`http.debug.addr`): health and, with `prometheus.enabled`, metrics. Returns null when no
  * address is configured (and warns when metrics were asked for without one).
  */
-export async function listenDebug(debug: Readonly<Config['http']['debug']>, probes: DebugOptions, log: Logger): Promise<{ server: Server; address: string } | null> {
+export async function listenDebug(
+  debug: Readonly<Config['http']['debug']>,
+  probes: DebugOptions,
+  log: Logger,
+): Promise<{ server: Server; address: string } | null> {
   if (!debug?.addr) {
-    if (debug?.prometheus.enabled) log.warn('http.debug.prometheus is enabled but http.debug.addr is not set: metrics are not served');
+    if (debug?.prometheus.enabled)
+      log.warn('http.debug.prometheus is enabled but http.debug.addr is not set: metrics are not served');
     return null;
   }
   const { host, port } = parseAddr(debug.addr);

@@ -62,21 +62,59 @@ export async function wire(config: Readonly<Config>, log: Logger): Promise<Wired
   const health = wireHealth(config, log, driver, writes, shared);
   const state = { draining: false };
   const debug = config.http.debug;
-  const probes: DebugOptions = { health, metrics, metricsPath: debug?.prometheus.enabled ? debug.prometheus.path : null, ready: () => !state.draining };
+  const probes: DebugOptions = {
+    health,
+    metrics,
+    metricsPath: debug?.prometheus.enabled ? debug.prometheus.path : null,
+    ready: () => !state.draining,
+  };
 
   const purging = config.storage.maintenance.uploadpurging;
   const stopPurging =
     purging.enabled && !config.storage.maintenance.readonly.enabled
-      ? schedulePurging(driver, { ageMs: purging.age, intervalMs: purging.interval, dryRun: purging.dryrun, firstDelayMs: Math.min(Math.random() * 30 * 60_000, purging.interval), onPurged: (uuid) => registry.uploads.forget(uuid) }, log)
+      ? schedulePurging(
+          driver,
+          {
+            ageMs: purging.age,
+            intervalMs: purging.interval,
+            dryRun: purging.dryrun,
+            firstDelayMs: Math.min(Math.random() * 30 * 60_000, purging.interval),
+            onPurged: (uuid) => registry.uploads.forget(uuid),
+          },
+          log,
+        )
       : () => {};
 
   const events = new Notifier(config.notifications, { log, httpAddr: config.http.addr, hooks: metricsHooks(metrics) });
   const lifecycle = createLifecycle({ config, registry, access: policy, redis: shared.redis, metrics, events, log });
 
   const prefix = config.http.prefix.replace(/\/$/, '');
-  const ui = config.ui.enabled ? await (await import('../ui/handler.js')).createUi({ config, auth, registry, prefix, log, policies: lifecycle.policies, upstreamOf: proxy && ((name) => proxy.upstreamOf(name)) }) : undefined;
+  const ui = config.ui.enabled
+    ? await (
+        await import('../ui/handler.js')
+      ).createUi({
+        config,
+        auth,
+        registry,
+        prefix,
+        log,
+        policies: lifecycle.policies,
+        upstreamOf: proxy && ((name) => proxy.upstreamOf(name)),
+      })
+    : undefined;
   const handler = createHandler({
-    app: { registry, codec, log, prefix, host: config.http.host, relativeUrls: config.http.relativeurls, catalogMaxEntries: config.catalog.maxentries, events, tagGuard: lifecycle.tagGuard, proxy },
+    app: {
+      registry,
+      codec,
+      log,
+      prefix,
+      host: config.http.host,
+      relativeUrls: config.http.relativeurls,
+      catalogMaxEntries: config.catalog.maxentries,
+      events,
+      tagGuard: lifecycle.tagGuard,
+      proxy,
+    },
     auth,
     readOnly: config.storage.maintenance.readonly.enabled,
     headers: config.http.headers,
@@ -85,9 +123,26 @@ export async function wire(config: Readonly<Config>, log: Logger): Promise<Wired
     probes,
     ui,
     trustedProxies: new TrustedProxies(config.http.trustedproxies),
-    tokenServer: tokenServer ? { path: tokenServer.path, handle: (req, res) => tokenServer.server.handle(req, res) } : undefined,
+    tokenServer: tokenServer
+      ? { path: tokenServer.path, handle: (req, res) => tokenServer.server.handle(req, res) }
+      : undefined,
   });
-  return { driver, shared, registry, proxy, auth, policy, tokenServer, health, probes, state, stopPurging, events, lifecycle, handler };
+  return {
+    driver,
+    shared,
+    registry,
+    proxy,
+    auth,
+    policy,
+    tokenServer,
+    health,
+    probes,
+    state,
+    stopPurging,
+    events,
+    lifecycle,
+    handler,
+  };
 }
 
 async function wireStorage(config: Readonly<Config>, log: Logger, metrics: Metrics) {
@@ -108,7 +163,10 @@ async function wireStorage(config: Readonly<Config>, log: Logger, metrics: Metri
     catalogRevalidateMs: config.catalog.revalidate ?? (name === 'filesystem' ? 1000 : 10_000),
     validation: {
       disabled: config.validation.disabled || config.validation.enabled === false,
-      urls: { allow: config.validation.manifests.urls.allow.map((r) => new RegExp(r)), deny: config.validation.manifests.urls.deny.map((r) => new RegExp(r)) },
+      urls: {
+        allow: config.validation.manifests.urls.allow.map((r) => new RegExp(r)),
+        deny: config.validation.manifests.urls.deny.map((r) => new RegExp(r)),
+      },
       indexes: config.validation.manifests.indexes,
     },
   });
@@ -121,17 +179,37 @@ async function wireAuth(config: Readonly<Config>, log: Logger, metrics: Metrics,
   // One policy object for the registry and its token server, so that SIGHUP replaces the rules for both.
   const policy = config.access ? new AccessPolicy(config.access) : undefined;
   // Imported only when configured, as the UI: what a config does not use stays out of memory.
-  const tokenServer = config.tokenserver?.enabled ? await (await import('../tokenserver/index.js')).createTokenServer(config, log, guard, policy) : null;
+  const tokenServer = config.tokenserver?.enabled
+    ? await (await import('../tokenserver/index.js')).createTokenServer(config, log, guard, policy)
+    : null;
   const auth = await createAuth(config, { log, guard, policy });
-  if (auth.name !== 'none' && auth.name !== 'silly' && config.http.net === 'tcp' && !config.http.tls && !isLoopback(config.http.addr)) {
-    log.warn(`auth.${auth.name} is configured over plain HTTP on ${config.http.addr}: credentials travel in the clear; configure http.tls or a TLS-terminating proxy`);
+  if (
+    auth.name !== 'none' &&
+    auth.name !== 'silly' &&
+    config.http.net === 'tcp' &&
+    !config.http.tls &&
+    !isLoopback(config.http.addr)
+  ) {
+    log.warn(
+      `auth.${auth.name} is configured over plain HTTP on ${config.http.addr}: credentials travel in the clear; configure http.tls or a TLS-terminating proxy`,
+    );
   }
   return { auth, policy, tokenServer };
 }
 
-function wireHealth(config: Readonly<Config>, log: Logger, driver: StorageDriver, writes: StorageWriteState, shared: SharedState): HealthChecks {
+function wireHealth(
+  config: Readonly<Config>,
+  log: Logger,
+  driver: StorageDriver,
+  writes: StorageWriteState,
+  shared: SharedState,
+): HealthChecks {
   const sd = config.health.storagedriver;
-  const health = new HealthChecks(driver, { enabled: sd.enabled, intervalMs: sd.interval, threshold: sd.threshold }, log);
+  const health = new HealthChecks(
+    driver,
+    { enabled: sd.enabled, intervalMs: sd.interval, threshold: sd.threshold },
+    log,
+  );
   const redis = shared.redis;
   if (redis) health.addDegradedCheck('redis', () => redis.failure());
   // A full or read-only storage still serves every read: reported, but never unready.
@@ -145,6 +223,8 @@ function wireHealth(config: Readonly<Config>, log: Logger, driver: StorageDriver
 
 function httpSecret(config: Readonly<Config>, log: Logger): string {
   if (config.http.secret) return config.http.secret;
-  log.warn('http.secret is not set: a random secret is used; uploads cannot be continued by another instance or after a restart. Set http.secret when running several replicas.');
+  log.warn(
+    'http.secret is not set: a random secret is used; uploads cannot be continued by another instance or after a restart. Set http.secret when running several replicas.',
+  );
   return randomBytes(32).toString('hex');
 }

@@ -22,7 +22,12 @@ export function repositoryAccess(name: string, actions: string[]): Access[] {
  * repository also needs pull on it (Distribution asks for it whenever `from` is given, with or without `mount`,
  * and lists it in the 401 detail); the catalog needs registry:catalog:*; the base endpoint needs no resource.
  */
-export function requiredAccess(route: RouteName, method: string, name: string | undefined, query: URLSearchParams | null): Access[] {
+export function requiredAccess(
+  route: RouteName,
+  method: string,
+  name: string | undefined,
+  query: URLSearchParams | null,
+): Access[] {
   if (route === 'base') return [];
   if (route === 'catalog') return [{ type: 'registry', class: '', name: 'catalog', action: '*' }];
   if (!name) return [];

@@ -1,13 +1,22 @@
 /** Login throttling: the backoff arithmetic, the in-memory store (shared suite), and the guard with an injected clock. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backoffMs, BruteForceGuard, MemoryThrottleStore, type ThrottleReason, type ThrottleStore } from './bruteforce.js';
+import {
+  backoffMs,
+  BruteForceGuard,
+  MemoryThrottleStore,
+  type ThrottleReason,
+  type ThrottleStore,
+} from './bruteforce.js';
 import { runThrottleStoreSuite, SUITE_POLICY } from './bruteforcesuite.js';
 
 describe('backoffMs', () => {
   const p = { initialDelayMs: 1000, maxDelayMs: 900_000 };
   it('is 0 below the limit, the initial delay at it, doubling after it, capped', () => {
-    assert.deepEqual([8, 9, 10, 11, 12, 13].map((n) => backoffMs(n, 10, p)), [0, 0, 1000, 2000, 4000, 8000]);
+    assert.deepEqual(
+      [8, 9, 10, 11, 12, 13].map((n) => backoffMs(n, 10, p)),
+      [0, 0, 1000, 2000, 4000, 8000],
+    );
     assert.equal(backoffMs(19, 10, p), 512_000);
     assert.equal(backoffMs(20, 10, p), 900_000);
     assert.equal(backoffMs(10_000, 10, p), 900_000, 'no overflow far past the limit');
@@ -64,7 +73,11 @@ describe('BruteForceGuard', () => {
     assert.equal(seen[0], seen[1]);
     assert.notEqual(seen[0], seen[2], 'another secret, another hash');
     for (const h of seen) assert.ok(!h.includes('hunter2') && h.length === 22, h);
-    assert.equal((await g.recordFailure('carol', 'hunter2', '10.0.0.1')).counted, true, 'the hash covers the user name: another user, another guess');
+    assert.equal(
+      (await g.recordFailure('carol', 'hunter2', '10.0.0.1')).counted,
+      true,
+      'the hash covers the user name: another user, another guess',
+    );
   });
 
   it('counts IPv6 clients by their /64, IPv4-mapped ones as IPv4', async () => {
@@ -77,7 +90,12 @@ describe('BruteForceGuard', () => {
   it('tells its hooks each start (once per key) and each refusal, with the limit that imposed it', async () => {
     const started: string[] = [];
     const throttled: ThrottleReason[] = [];
-    const g = new BruteForceGuard(policy, { hooks: { started: (e) => started.push(`${e.reason}:${e.user}@${e.address}`), throttled: (r) => throttled.push(r) } });
+    const g = new BruteForceGuard(policy, {
+      hooks: {
+        started: (e) => started.push(`${e.reason}:${e.user}@${e.address}`),
+        throttled: (r) => throttled.push(r),
+      },
+    });
     for (let i = 0; i < 4; i++) await g.recordFailure('dave', `w${i}`, '10.0.0.9');
     await g.recordFailure('erin', 'x', '10.0.0.9');
     assert.deepEqual(started, ['pair:dave@10.0.0.9', 'address:erin@10.0.0.9']);
@@ -95,7 +113,11 @@ describe('BruteForceGuard', () => {
   });
 
   it('a disabled guard never asks its store; with an empty memory store the answer is synchronous', async () => {
-    const refuse: ThrottleStore = { check: () => assert.fail('used'), fail: () => assert.fail('used'), succeed: () => assert.fail('used') };
+    const refuse: ThrottleStore = {
+      check: () => assert.fail('used'),
+      fail: () => assert.fail('used'),
+      succeed: () => assert.fail('used'),
+    };
     const off = new BruteForceGuard({ ...policy, enabled: false }, { store: refuse });
     assert.deepEqual(await off.recordFailure('x', 'y', 'z'), { counted: false, started: [] });
     assert.equal(off.retryAfter('x', 'z'), 0);

@@ -159,7 +159,8 @@ export class MemoryThrottleStore implements ThrottleStore {
     }
     this.seen.set(seenKey, { expires: now + p.windowMs });
     const started: ThrottleReason[] = [];
-    const keep = (key: string, c: Counter) => this.counters.set(key, { ...c, expires: Math.max(now, c.until) + p.windowMs });
+    const keep = (key: string, c: Counter) =>
+      this.counters.set(key, { ...c, expires: Math.max(now, c.until) + p.windowMs });
 
     let u: Counter | undefined;
     if (p.userMaxFailures > 0) {
@@ -221,7 +222,10 @@ export class BruteForceGuard {
   private readonly secret: Buffer | string;
   private readonly hooks: ThrottleHooks;
 
-  constructor(readonly policy: ThrottlePolicy, opts: GuardOptions = {}) {
+  constructor(
+    readonly policy: ThrottlePolicy,
+    opts: GuardOptions = {},
+  ) {
     this.store = opts.store ?? new MemoryThrottleStore();
     this.now = opts.now ?? Date.now;
     this.secret = opts.secret ?? randomBytes(32);
@@ -249,7 +253,12 @@ export class BruteForceGuard {
   /** Counts a wrong password (by its keyed hash, never the password itself). */
   async recordFailure(user: string, password: string, address: string | undefined): Promise<FailResult> {
     if (!this.policy.enabled) return { counted: false, started: [] };
-    const seen = createHmac('sha256', this.secret).update(user).update('\0').update(password).digest('base64url').slice(0, 22);
+    const seen = createHmac('sha256', this.secret)
+      .update(user)
+      .update('\0')
+      .update(password)
+      .digest('base64url')
+      .slice(0, 22);
     const addr = key(address);
     const r = await this.store.fail(addr, user, seen, this.now(), this.policy);
     for (const reason of r.started) this.hooks.started?.({ reason, user, address: addr });

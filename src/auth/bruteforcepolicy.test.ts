@@ -34,22 +34,38 @@ describe('bruteforce config', () => {
   it('the old blockfor is read as backoff.max, with a warning saying so; ignored when backoff.max is set', () => {
     const old = parse('bruteforce:\n  blockfor: 2m\n');
     assert.equal(old.config.bruteforce.backoff.max, 120_000);
-    assert.ok(old.warnings.some((w) => /^bruteforce\.blockfor: deprecated: .*read as bruteforce\.backoff\.max, the longest Retry-After/.test(w)), old.warnings.join('\n'));
+    assert.ok(
+      old.warnings.some((w) =>
+        /^bruteforce\.blockfor: deprecated: .*read as bruteforce\.backoff\.max, the longest Retry-After/.test(w),
+      ),
+      old.warnings.join('\n'),
+    );
     const both = parse('bruteforce:\n  blockfor: 2m\n  backoff:\n    max: 1h\n');
     assert.equal(both.config.bruteforce.backoff.max, 3_600_000);
-    assert.ok(both.warnings.some((w) => /blockfor: deprecated, and ignored because bruteforce\.backoff\.max is set/.test(w)));
+    assert.ok(
+      both.warnings.some((w) => /blockfor: deprecated, and ignored because bruteforce\.backoff\.max is set/.test(w)),
+    );
   });
 
   it('bad values name their key', () => {
-    assert.deepEqual(problems('bruteforce:\n  backoff:\n    initial: 1m\n    max: 10s\n'), ['bruteforce.backoff: backoff.initial must be above 0 and at most backoff.max']);
+    assert.deepEqual(problems('bruteforce:\n  backoff:\n    initial: 1m\n    max: 10s\n'), [
+      'bruteforce.backoff: backoff.initial must be above 0 and at most backoff.max',
+    ]);
     assert.match(problems('bruteforce:\n  blockfor: soon\n')[0], /^bruteforce\.blockfor: not a duration/);
     assert.match(problems('bruteforce:\n  backoff:\n    max: soon\n')[0], /^bruteforce\.backoff\.max: not a duration/);
     assert.match(problems('bruteforce:\n  usermaxfailures: -1\n')[0], /^bruteforce\.usermaxfailures:/);
   });
 
   it('http.trustedproxies: a list or a comma separated string of addresses and CIDR blocks', () => {
-    assert.deepEqual(parse('http:\n  trustedproxies: [10.0.0.5, "fd00::/8"]\n').config.http.trustedproxies, ['10.0.0.5', 'fd00::/8']);
-    assert.deepEqual(parseConfig('version: 0.1\nstorage: inmemory\n', 't', { REGISTRY_HTTP_TRUSTEDPROXIES: '10.0.0.0/8, 192.0.2.1' }).config.http.trustedproxies, ['10.0.0.0/8', '192.0.2.1']);
+    assert.deepEqual(parse('http:\n  trustedproxies: [10.0.0.5, "fd00::/8"]\n').config.http.trustedproxies, [
+      '10.0.0.5',
+      'fd00::/8',
+    ]);
+    assert.deepEqual(
+      parseConfig('version: 0.1\nstorage: inmemory\n', 't', { REGISTRY_HTTP_TRUSTEDPROXIES: '10.0.0.0/8, 192.0.2.1' })
+        .config.http.trustedproxies,
+      ['10.0.0.0/8', '192.0.2.1'],
+    );
     assert.deepEqual(parse('').config.http.trustedproxies, []);
     assert.deepEqual(problems('http:\n  trustedproxies: [10.0.0.1, nginx.local, 10.0.0.0/40]\n'), [
       'http.trustedproxies.1: not an IP address or CIDR block: "nginx.local" (e.g. 10.0.0.5, 10.0.0.0/8, fd00::/8)',
@@ -82,10 +98,19 @@ describe('the policy in numbers and words', () => {
 
   it('describePolicy says what is counted, what is slowed, and the rates; or that throttling is off', () => {
     const text = describePolicy(p).join('\n');
-    for (const needle of ['counts once per client address within 30m', 'after 10 failures for one user name from one address', 'Retry-After 1s, doubling with each further failure up to 15m', 'after 100 failures', 'never slowed', `at most ${maxGuesses(p, 'one-user')} passwords`]) {
+    for (const needle of [
+      'counts once per client address within 30m',
+      'after 10 failures for one user name from one address',
+      'Retry-After 1s, doubling with each further failure up to 15m',
+      'after 100 failures',
+      'never slowed',
+      `at most ${maxGuesses(p, 'one-user')} passwords`,
+    ]) {
       assert.ok(text.includes(needle), `${needle}\n${text}`);
     }
-    assert.deepEqual(describePolicy({ ...p, enabled: false }), ['login throttling is off (bruteforce.enabled: false): passwords can be guessed as fast as bcrypt answers']);
+    assert.deepEqual(describePolicy({ ...p, enabled: false }), [
+      'login throttling is off (bruteforce.enabled: false): passwords can be guessed as fast as bcrypt answers',
+    ]);
     assert.match(describePolicy({ ...p, userMaxFailures: 0 }).join('\n'), /no user-wide limit/);
   });
 });

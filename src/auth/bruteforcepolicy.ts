@@ -31,13 +31,24 @@ const HOUR = 3_600_000;
  */
 export function maxGuesses(p: ThrottlePolicy, shape: AttackShape, hours = 1): number {
   let best = 0;
-  for (const j of [...Array.from({ length: 40 }, (_, i) => i), Infinity]) best = Math.max(best, guessesWith(p, shape, j, hours * HOUR));
+  for (const j of [...Array.from({ length: 40 }, (_, i) => i), Infinity])
+    best = Math.max(best, guessesWith(p, shape, j, hours * HOUR));
   return best;
 }
 
 function guessesWith(base: ThrottlePolicy, shape: AttackShape, extra: number, horizon: number): number {
-  const p = shape === 'after-user-limit' ? { ...base, userMaxFailures: 1 } : shape === 'many-users' ? { ...base, userMaxFailures: 0 } : base;
-  const free = shape === 'many-users' ? p.addressMaxFailures : shape === 'one-user' ? Math.min(p.pairMaxFailures, p.addressMaxFailures) : 1;
+  const p =
+    shape === 'after-user-limit'
+      ? { ...base, userMaxFailures: 1 }
+      : shape === 'many-users'
+        ? { ...base, userMaxFailures: 0 }
+        : base;
+  const free =
+    shape === 'many-users'
+      ? p.addressMaxFailures
+      : shape === 'one-user'
+        ? Math.min(p.pairMaxFailures, p.addressMaxFailures)
+        : 1;
   const store = new MemoryThrottleStore();
   let t = 0;
   let count = 0;
@@ -75,7 +86,8 @@ function duration(ms: number): string {
 
 /** The policy in words, one sentence a line (printed by `wharf config check`). */
 export function describePolicy(p: ThrottlePolicy): string[] {
-  if (!p.enabled) return ['login throttling is off (bruteforce.enabled: false): passwords can be guessed as fast as bcrypt answers'];
+  if (!p.enabled)
+    return ['login throttling is off (bruteforce.enabled: false): passwords can be guessed as fast as bcrypt answers'];
   const perDay = (shape: AttackShape) => Math.round(maxGuesses(p, shape, 24) / 24);
   const lines = [
     `a wrong password counts once per client address within ${duration(p.windowMs)}, however often it is re-sent; an empty or absent login is never counted`,
@@ -87,6 +99,9 @@ export function describePolicy(p: ThrottlePolicy): string[] {
       : 'no user-wide limit (bruteforce.usermaxfailures: 0)',
     `one address can have at most ${maxGuesses(p, 'one-user')} passwords checked in an hour against one user name (${perDay('one-user')} an hour sustained), ${maxGuesses(p, 'many-users')} (${perDay('many-users')} sustained) spread over many user names`,
   ];
-  if (p.userMaxFailures > 0) lines.push(`once a user name's limit is reached, each further attacking address gets at most ${maxGuesses(p, 'after-user-limit')} guesses in an hour (${perDay('after-user-limit')} an hour sustained)`);
+  if (p.userMaxFailures > 0)
+    lines.push(
+      `once a user name's limit is reached, each further attacking address gets at most ${maxGuesses(p, 'after-user-limit')} guesses in an hour (${perDay('after-user-limit')} an hour sustained)`,
+    );
   return lines;
 }

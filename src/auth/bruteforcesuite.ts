@@ -30,14 +30,20 @@ export interface SuiteOptions {
 export function runThrottleStoreSuite(name: string, o: SuiteOptions): void {
   const skipped = (title: string) => o.skip?.find((s) => s.tests.includes(title))?.reason;
   const test = (title: string, fn: (t: { store: ThrottleStore; t0: number; id: string }) => Promise<void>): void => {
-    it(title, { skip: skipped(title) }, () => fn({ store: o.store(), t0: o.now(), id: randomBytes(4).toString('hex') }));
+    it(title, { skip: skipped(title) }, () =>
+      fn({ store: o.store(), t0: o.now(), id: randomBytes(4).toString('hex') }),
+    );
   };
   const p = SUITE_POLICY;
   let n = 0;
   const pw = () => `guess-${n++}`;
 
   describe(`throttle store: ${name}`, () => {
-    test('below the pair limit nothing is throttled; at it, initial delay; then doubling up to the cap', async ({ store, t0, id }) => {
+    test('below the pair limit nothing is throttled; at it, initial delay; then doubling up to the cap', async ({
+      store,
+      t0,
+      id,
+    }) => {
       const a = `10.${id}`;
       const delays: number[] = [];
       let t = t0;
@@ -54,14 +60,23 @@ export function runThrottleStoreSuite(name: string, o: SuiteOptions): void {
       assert.deepEqual(delays.slice(4), [4000, 8000, 8000, 8000]);
     });
 
-    test('the same wrong password from the same address counts once; from another address it counts again', async ({ store, t0, id }) => {
+    test('the same wrong password from the same address counts once; from another address it counts again', async ({
+      store,
+      t0,
+      id,
+    }) => {
       const a = `10.${id}`;
-      for (let i = 0; i < 100; i++) assert.equal((await store.fail(a, 'bob', 'stale', t0 + i, p)).counted, i === 0, `send ${i + 1}`);
+      for (let i = 0; i < 100; i++)
+        assert.equal((await store.fail(a, 'bob', 'stale', t0 + i, p)).counted, i === 0, `send ${i + 1}`);
       assert.equal(await store.check(a, 'bob', t0 + 100), null, 'one failure is below every limit');
       assert.equal((await store.fail(`11.${id}`, 'bob', 'stale', t0, p)).counted, true);
     });
 
-    test('a throttled pair stops neither that user elsewhere nor other users from that address', async ({ store, t0, id }) => {
+    test('a throttled pair stops neither that user elsewhere nor other users from that address', async ({
+      store,
+      t0,
+      id,
+    }) => {
       const a = `10.${id}`;
       for (let i = 0; i < p.pairMaxFailures; i++) await store.fail(a, 'dave', pw(), t0, p);
       assert.equal((await store.check(a, 'dave', t0))?.reason, 'pair');
@@ -72,25 +87,39 @@ export function runThrottleStoreSuite(name: string, o: SuiteOptions): void {
     test('the address limit counts every user name tried from it and throttles them all', async ({ store, t0, id }) => {
       const a = `10.${id}`;
       const started: string[] = [];
-      for (let i = 0; i < p.addressMaxFailures; i++) started.push(...(await store.fail(a, `spray${i}`, pw(), t0, p)).started);
+      for (let i = 0; i < p.addressMaxFailures; i++)
+        started.push(...(await store.fail(a, `spray${i}`, pw(), t0, p)).started);
       assert.deepEqual(started, ['address'], 'one start, logged once');
       const th = await store.check(a, 'anyone', t0);
       assert.deepEqual(th, { until: t0 + p.initialDelayMs, reason: 'address' });
       assert.equal(await store.check(`13.${id}`, 'anyone', t0), null);
     });
 
-    test('the user-wide limit slows only addresses that failed for that user, from their next failure', async ({ store, t0, id }) => {
+    test('the user-wide limit slows only addresses that failed for that user, from their next failure', async ({
+      store,
+      t0,
+      id,
+    }) => {
       const user = `victim-${id}`;
       const started: string[] = [];
       // 8 addresses, one failure each: the 8th reaches the user-wide limit and is slowed at once.
-      for (let i = 0; i < p.userMaxFailures; i++) started.push(...(await store.fail(`20.${id}.${i}`, user, pw(), t0, p)).started);
+      for (let i = 0; i < p.userMaxFailures; i++)
+        started.push(...(await store.fail(`20.${id}.${i}`, user, pw(), t0, p)).started);
       assert.deepEqual(started, ['user']);
       assert.deepEqual(await store.check(`20.${id}.7`, user, t0), { until: t0 + p.initialDelayMs, reason: 'user' });
       assert.equal(await store.check(`20.${id}.0`, user, t0), null, 'not yet: its next failure slows it');
       const r = await store.fail(`20.${id}.0`, user, pw(), t0 + 1, p);
       assert.deepEqual(r.started, ['user'], 'a start per address');
-      assert.equal((await store.check(`20.${id}.0`, user, t0 + 1))?.until, t0 + 1 + 2 * p.initialDelayMs, 'its second failure: doubled');
-      assert.equal(await store.check(`21.${id}`, user, t0 + 1), null, 'an address with no failure for the user is never slowed');
+      assert.equal(
+        (await store.check(`20.${id}.0`, user, t0 + 1))?.until,
+        t0 + 1 + 2 * p.initialDelayMs,
+        'its second failure: doubled',
+      );
+      assert.equal(
+        await store.check(`21.${id}`, user, t0 + 1),
+        null,
+        'an address with no failure for the user is never slowed',
+      );
     });
 
     test('a correct password forgives the pair and takes its failures off the address', async ({ store, t0, id }) => {
@@ -101,16 +130,27 @@ export function runThrottleStoreSuite(name: string, o: SuiteOptions): void {
       for (let i = 0; i < 3; i++) await store.fail(a, `other${i}`, pw(), t0, p);
       assert.equal(await store.check(a, 'other0', t0), null);
       for (let i = 0; i < p.pairMaxFailures - 1; i++) await store.fail(a, 'frank', pw(), t0, p);
-      assert.equal((await store.check(a, 'frank', t0))?.reason, 'address', 'the forgiven pair starts from zero: only the address limit (3 + 2) is reached');
+      assert.equal(
+        (await store.check(a, 'frank', t0))?.reason,
+        'address',
+        'the forgiven pair starts from zero: only the address limit (3 + 2) is reached',
+      );
     });
 
-    test('counts are forgotten a window after the last failure or the throttle end, whichever is later', async ({ store, t0, id }) => {
+    test('counts are forgotten a window after the last failure or the throttle end, whichever is later', async ({
+      store,
+      t0,
+      id,
+    }) => {
       const a = `10.${id}`;
       for (let i = 0; i < p.pairMaxFailures; i++) await store.fail(a, 'gina', pw(), t0, p);
       const until = t0 + p.initialDelayMs;
       // One moment before it is forgotten, a failure continues the count (doubling); after it, one starts afresh.
       await store.fail(a, 'gina', pw(), until + p.windowMs - 1, p);
-      assert.equal((await store.check(a, 'gina', until + p.windowMs - 1))?.until, until + p.windowMs - 1 + 2 * p.initialDelayMs);
+      assert.equal(
+        (await store.check(a, 'gina', until + p.windowMs - 1))?.until,
+        until + p.windowMs - 1 + 2 * p.initialDelayMs,
+      );
       const later = until + p.windowMs - 1 + 2 * p.initialDelayMs + p.windowMs;
       const r = await store.fail(a, 'gina', pw(), later, p);
       assert.deepEqual(r, { counted: true, started: [] });

@@ -37,7 +37,8 @@ export class TrustedProxies {
       const family = ip ? (isIP(ip) === 4 ? 'ipv4' : 'ipv6') : null;
       const max = family === 'ipv4' ? 32 : 128;
       const prefix = bits === undefined ? max : /^\d+$/.test(bits) ? Number(bits) : NaN;
-      if (!ip || !family || extra !== undefined || !(prefix >= 0 && prefix <= max)) throw new Error(`not an IP address or CIDR block: ${JSON.stringify(e)}`);
+      if (!ip || !family || extra !== undefined || !(prefix >= 0 && prefix <= max))
+        throw new Error(`not an IP address or CIDR block: ${JSON.stringify(e)}`);
       this.list.addSubnet(ip, prefix, family);
     }
   }
@@ -64,12 +65,19 @@ export class TrustedProxies {
 /** The hops of X-Forwarded-For (several headers join with commas), else the `for=` values of Forwarded. */
 function forwardedChain(req: IncomingMessage): string[] {
   const xff = req.headers['x-forwarded-for'];
-  if (xff !== undefined) return (Array.isArray(xff) ? xff.join(',') : xff).split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (xff !== undefined)
+    return (Array.isArray(xff) ? xff.join(',') : xff)
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
   const fwd = req.headers.forwarded;
   if (!fwd) return [];
   const out: string[] = [];
   for (const element of fwd.split(',')) {
-    const pair = element.split(';').map((s) => s.trim()).find((s) => s.toLowerCase().startsWith('for='));
+    const pair = element
+      .split(';')
+      .map((s) => s.trim())
+      .find((s) => s.toLowerCase().startsWith('for='));
     // An element without for=, or for=unknown / an obfuscated name: an entry nobody can vouch for.
     out.push(pair ? pair.slice(4) : 'unknown');
   }
@@ -104,6 +112,11 @@ export function throttleAddressKey(address: string): string {
   const right = tail === '' ? [] : tail.split(':');
   // A trailing dotted quad (`64:ff9b::1.2.3.4`) stands for two groups.
   const width = (g: string[]) => g.length + (g.length > 0 && g[g.length - 1].includes('.') ? 1 : 0);
-  const groups = address.includes('::') ? [...left, ...Array(Math.max(0, 8 - width(left) - width(right))).fill('0'), ...right] : left;
-  return `${groups.slice(0, 4).map((g) => parseInt(g || '0', 16).toString(16)).join(':')}::/64`;
+  const groups = address.includes('::')
+    ? [...left, ...Array(Math.max(0, 8 - width(left) - width(right))).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => parseInt(g || '0', 16).toString(16))
+    .join(':')}::/64`;
 }

@@ -8,7 +8,15 @@ export type RefusalReason = 'missing' | 'invalid' | 'scope' | 'blocked' | 'denie
 
 export type AuthResult =
   | { granted: true; user?: string }
-  | { granted: false; code: 'UNAUTHORIZED' | 'DENIED' | 'TOOMANYREQUESTS'; headers: Record<string, string>; message?: string; detail: unknown; reason: RefusalReason; user?: string };
+  | {
+      granted: false;
+      code: 'UNAUTHORIZED' | 'DENIED' | 'TOOMANYREQUESTS';
+      headers: Record<string, string>;
+      message?: string;
+      detail: unknown;
+      reason: RefusalReason;
+      user?: string;
+    };
 
 export interface AccessController {
   readonly name: string;
@@ -38,8 +46,20 @@ export function accessDetail(access: Access[]): unknown {
   return access.map((a) => ({ Type: a.type, Class: a.class, Name: a.name, Action: a.action }));
 }
 
-export function challenge(access: Access[], wwwAuthenticate: string, reason: RefusalReason = 'missing', user?: string): AuthResult {
-  return { granted: false, code: 'UNAUTHORIZED', headers: { 'WWW-Authenticate': wwwAuthenticate }, detail: accessDetail(access), reason, user };
+export function challenge(
+  access: Access[],
+  wwwAuthenticate: string,
+  reason: RefusalReason = 'missing',
+  user?: string,
+): AuthResult {
+  return {
+    granted: false,
+    code: 'UNAUTHORIZED',
+    headers: { 'WWW-Authenticate': wwwAuthenticate },
+    detail: accessDetail(access),
+    reason,
+    user,
+  };
 }
 
 /** 403 DENIED: authenticated, but the access rules do not allow this. */

@@ -13,7 +13,14 @@ import type { Logger } from 'pino';
 import { describeFsError, fileState } from '../config/files.js';
 import type { Access } from './access.js';
 import type { BruteForceGuard } from './bruteforce.js';
-import { basicCredentials, challenge, clientAddress, tooManyRequests, type AccessController, type AuthResult } from './controller.js';
+import {
+  basicCredentials,
+  challenge,
+  clientAddress,
+  tooManyRequests,
+  type AccessController,
+  type AuthResult,
+} from './controller.js';
 import { bcryptCost, hashBcrypt, parseHtpasswd, verifyBcrypt } from './htpasswdfile.js';
 
 export interface HtpasswdOptions {
@@ -52,7 +59,10 @@ export async function provisionHtpasswd(path: string, log: Logger, key = 'htpass
   } catch (err) {
     throw new Error(`${key}: ${path} does not exist and cannot be created: ${describeFsError(err)}`, { cause: err });
   }
-  log.warn({ user: 'docker', password, path }, 'htpasswd file is missing: created it with a default user; this password is shown only once');
+  log.warn(
+    { user: 'docker', password, path },
+    'htpasswd file is missing: created it with a default user; this password is shown only once',
+  );
 }
 
 export class HtpasswdAccess implements AccessController {
@@ -87,11 +97,15 @@ export class HtpasswdAccess implements AccessController {
     const text = await readFile(this.opts.path, 'utf8');
     const parsed = parseHtpasswd(text);
     for (const p of parsed.problems) {
-      this.opts.log.error({ path: this.opts.path, line: p.line, user: p.user }, `htpasswd: line ${p.line}${p.user ? ` (user ${JSON.stringify(p.user)})` : ''}: ${p.message}`);
+      this.opts.log.error(
+        { path: this.opts.path, line: p.line, user: p.user },
+        `htpasswd: line ${p.line}${p.user ? ` (user ${JSON.stringify(p.user)})` : ''}: ${p.message}`,
+      );
     }
     const costs = [...parsed.users.values()].map(bcryptCost);
     const cost = costs.length > 0 ? Math.max(...costs) : 10;
-    if (!this.dummyHash || bcryptCost(this.dummyHash) !== cost) this.dummyHash = await hashBcrypt(randomBytes(16).toString('hex'), cost);
+    if (!this.dummyHash || bcryptCost(this.dummyHash) !== cost)
+      this.dummyHash = await hashBcrypt(randomBytes(16).toString('hex'), cost);
     this.users = parsed.users;
     this.fileKey = `${st.ino}:${st.size}:${st.mtimeMs}`;
     this.cache.clear();
@@ -113,7 +127,10 @@ export class HtpasswdAccess implements AccessController {
         if (`${st.ino}:${st.size}:${st.mtimeMs}` !== this.fileKey) await this.load();
       } catch (err) {
         // A missing or unreadable file refuses everyone until it is back: fail closed.
-        this.opts.log.error({ path: this.opts.path, err: (err as Error).message }, 'htpasswd: cannot read the file; refusing all logins until it is readable');
+        this.opts.log.error(
+          { path: this.opts.path, err: (err as Error).message },
+          'htpasswd: cannot read the file; refusing all logins until it is readable',
+        );
         this.users = new Map();
         this.cache.clear();
         this.fileKey = '';
@@ -150,7 +167,11 @@ export class HtpasswdAccess implements AccessController {
    * was right), from the cache when verified recently, else by bcrypt; failures count toward the throttle.
    * An empty user name is no login at all: refused, never counted.
    */
-  async verify(user: string, password: string, address: string | undefined): Promise<{ ok: true } | { ok: false; retryAfter?: number }> {
+  async verify(
+    user: string,
+    password: string,
+    address: string | undefined,
+  ): Promise<{ ok: true } | { ok: false; retryAfter?: number }> {
     if (user === '') return { ok: false };
     // Hot path (a cached credential, no failures seen): no promise but the one this function returns.
     if (Date.now() - this.lastCheck >= (this.opts.checkIntervalMs ?? 1000)) await this.maybeReload();
@@ -167,7 +188,10 @@ export class HtpasswdAccess implements AccessController {
     const ok = (await verifyBcrypt(password, hash ?? this.dummyHash)) && hash !== undefined;
     if (!ok) {
       const { counted } = await this.opts.guard.recordFailure(user, password, address);
-      this.opts.log.warn({ user, remote: address, ...(counted ? {} : { repeated: true }) }, 'htpasswd: authentication failed');
+      this.opts.log.warn(
+        { user, remote: address, ...(counted ? {} : { repeated: true }) },
+        'htpasswd: authentication failed',
+      );
       return { ok: false };
     }
     await this.opts.guard.recordSuccess(user, address);

@@ -45,7 +45,11 @@ export function parseHtpasswd(text: string): ParsedHtpasswd {
     const hash = t.slice(colon + 1);
     const reason = refusedHashReason(hash);
     if (reason) {
-      problems.push({ line, user, message: `${reason}; only bcrypt is accepted (create it with \`wharf htpasswd -B\` or \`htpasswd -B\`)` });
+      problems.push({
+        line,
+        user,
+        message: `${reason}; only bcrypt is accepted (create it with \`wharf htpasswd -B\` or \`htpasswd -B\`)`,
+      });
       return;
     }
     if (users.has(user)) problems.push({ line, user, message: 'duplicate user; the later entry wins' });

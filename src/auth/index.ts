@@ -23,10 +23,13 @@ export interface AuthDeps {
   policy?: AccessPolicy;
 }
 
-const METHODS: { [K in keyof AuthConfig]-?: (params: NonNullable<AuthConfig[K]>, deps: AuthDeps) => Promise<AccessController> } = {
+const METHODS: {
+  [K in keyof AuthConfig]-?: (params: NonNullable<AuthConfig[K]>, deps: AuthDeps) => Promise<AccessController>;
+} = {
   none: async () => openAccess,
   silly: async (p, { log }) => {
-    if (!p.service) log.warn(`auth.silly.service is not set: using "${DEFAULT_SILLY_SERVICE}" (Distribution requires it)`);
+    if (!p.service)
+      log.warn(`auth.silly.service is not set: using "${DEFAULT_SILLY_SERVICE}" (Distribution requires it)`);
     log.warn('auth.silly lets in any request with an Authorization header: use it for testing only');
     return sillyAccess({ realm: p.realm, service: p.service ?? DEFAULT_SILLY_SERVICE });
   },
@@ -40,7 +43,8 @@ const METHODS: { [K in keyof AuthConfig]-?: (params: NonNullable<AuthConfig[K]>,
 };
 
 const STARTED: Record<ThrottleReason, string> = {
-  address: 'login throttling: this address reached its limit of failed logins (any user names); its password checks get 429 with a growing Retry-After',
+  address:
+    'login throttling: this address reached its limit of failed logins (any user names); its password checks get 429 with a growing Retry-After',
   pair: 'login throttling: this user name reached its limit of failed logins from this address; its password checks from there get 429 with a growing Retry-After',
   user: 'login throttling: this user name reached its user-wide limit of failed logins (all addresses); this address, and each one that fails for it, is slowed from its first failure',
 };
@@ -50,8 +54,14 @@ const STARTED: Record<ThrottleReason, string> = {
  * hashes are keyed by a secret derived from http.secret, so that replicas recognise each other's (random without it).
  * Each throttle start is logged once (user name and address, never a password) and counted; so is each refusal.
  */
-export function bruteForceGuard(config: Readonly<Config>, store?: ThrottleStore, deps: { log?: Logger; metrics?: Metrics } = {}): BruteForceGuard {
-  const secret = config.http.secret ? createHmac('sha256', config.http.secret).update('wharf login throttle').digest() : undefined;
+export function bruteForceGuard(
+  config: Readonly<Config>,
+  store?: ThrottleStore,
+  deps: { log?: Logger; metrics?: Metrics } = {},
+): BruteForceGuard {
+  const secret = config.http.secret
+    ? createHmac('sha256', config.http.secret).update('wharf login throttle').digest()
+    : undefined;
   const { log, metrics } = deps;
   return new BruteForceGuard(throttlePolicyOf(config.bruteforce), {
     store,

@@ -60,6 +60,8 @@ export function verifyChain(x5c: string[], roots: X509Certificate[], now = Date.
     if (!chain[i].checkIssued(chain[i + 1]) || !chain[i].verify(chain[i + 1].publicKey)) return null;
   }
   const top = chain[chain.length - 1];
-  const anchored = roots.some((r) => certValidAt(r, now) && (r.raw.equals(top.raw) || (top.checkIssued(r) && top.verify(r.publicKey))));
+  const anchored = roots.some(
+    (r) => certValidAt(r, now) && (r.raw.equals(top.raw) || (top.checkIssued(r) && top.verify(r.publicKey))),
+  );
   return anchored ? chain[0] : null;
 }

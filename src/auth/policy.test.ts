@@ -46,7 +46,8 @@ test('globs: * stays within a path component, ** crosses them, the rest is liter
     ['exact', 'exactly', false],
     ['exact', 'not-exact', false],
   ];
-  for (const [glob, name, expected] of cases) assert.equal(globToRegExp(glob).test(name), expected, `${glob} ~ ${name}`);
+  for (const [glob, name, expected] of cases)
+    assert.equal(globToRegExp(glob).test(name), expected, `${glob} ~ ${name}`);
 });
 
 test('accounts: anonymous is only the caller without a name; * is every named user; globs and groups', () => {
@@ -78,7 +79,7 @@ test('an unknown group matches nobody', () => {
   assert.ok(!p.allows('group:ghosts', repo('x', 'pull')));
 });
 
-test('${account} is the caller\'s name as literal text: own namespace, never another\'s, never anonymous', () => {
+test("${account} is the caller's name as literal text: own namespace, never another's, never anonymous", () => {
   const p = policy([
     { accounts: ['*'], repositories: ['${account}/**', 'home/${account}/*'], actions: ['*'] },
     { accounts: ['*'], repositories: ['**'], actions: ['pull'] },
@@ -137,7 +138,10 @@ test('catalog: decided by the first matching rule that sets it; off by default; 
   assert.ok(p.allows('alice', catalog), 'a rule without the flag does not decide');
   assert.ok(!p.allows(null, catalog));
   assert.ok(!p.allows('alice', { ...catalog, name: 'other' }));
-  assert.ok(!policy([{ accounts: ['*'], repositories: ['**'], actions: ['*'] }]).allows('alice', catalog), 'off unless set');
+  assert.ok(
+    !policy([{ accounts: ['*'], repositories: ['**'], actions: ['*'] }]).allows('alice', catalog),
+    'off unless set',
+  );
   assert.ok(p.allowsAll('alice', [catalog, repo('x', 'pull')]));
   assert.ok(!p.allowsAll('alice', [catalog, repo('x', 'push')]));
 });
@@ -150,7 +154,8 @@ test('replace() swaps the rules for later decisions', () => {
   assert.ok(p.allows('a', repo('y', 'push')));
 });
 
-const req = (authorization?: string) => ({ headers: authorization ? { authorization } : {}, socket: {} }) as unknown as IncomingMessage;
+const req = (authorization?: string) =>
+  ({ headers: authorization ? { authorization } : {}, socket: {} }) as unknown as IncomingMessage;
 
 test('withPolicy: the method names the caller, the rules decide; authenticated but not allowed is 403 DENIED', async () => {
   const p = policy([
@@ -163,18 +168,26 @@ test('withPolicy: the method names the caller, the rules decide; authenticated b
   const denied = await auth.authorize(req('x'), [repo('public/a', 'push')]);
   assert.equal(denied.granted, false);
   assert.equal(!denied.granted && denied.code, 'DENIED');
-  assert.deepEqual(!denied.granted && denied.detail, [{ Type: 'repository', Class: '', Name: 'public/a', Action: 'push' }]);
+  assert.deepEqual(!denied.granted && denied.detail, [
+    { Type: 'repository', Class: '', Name: 'public/a', Action: 'push' },
+  ]);
   // No credentials: anonymous access where the rules allow it, else the method's challenge (to log in).
   assert.deepEqual(await auth.authorize(req(), [repo('public/a', 'pull')]), { granted: true });
   const challenged = await auth.authorize(req(), [repo('mine/a', 'pull')]);
   assert.equal(!challenged.granted && challenged.code, 'UNAUTHORIZED');
-  assert.match(!challenged.granted ? challenged.headers['WWW-Authenticate'] : '', /^Bearer realm="r",service="s",scope=/);
+  assert.match(
+    !challenged.granted ? challenged.headers['WWW-Authenticate'] : '',
+    /^Bearer realm="r",service="s",scope=/,
+  );
   // The base endpoint needs no access: any authenticated caller passes.
   assert.equal((await auth.authorize(req('x'), [])).granted, true);
 });
 
 test('withPolicy over no auth: every caller is anonymous', async () => {
-  const auth = withPolicy(openAccess, policy([{ accounts: ['anonymous'], repositories: ['open/**'], actions: ['pull'] }]));
+  const auth = withPolicy(
+    openAccess,
+    policy([{ accounts: ['anonymous'], repositories: ['open/**'], actions: ['pull'] }]),
+  );
   assert.equal((await auth.authorize(req(), [repo('open/x', 'pull')])).granted, true);
   const r = await auth.authorize(req('Basic whatever'), [repo('closed/x', 'pull')]);
   assert.equal(!r.granted && r.code, 'DENIED');

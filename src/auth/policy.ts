@@ -88,7 +88,12 @@ export class AccessPolicy {
         return new RegExp(`^${parts.join(escapeRegExp(account))}$`);
       };
     });
-    return { matchesAccount: (acc) => matchers.some((m) => m(acc)), repositories, actions: new Set(rule.actions), catalog: rule.catalog };
+    return {
+      matchesAccount: (acc) => matchers.some((m) => m(acc)),
+      repositories,
+      actions: new Set(rule.actions),
+      catalog: rule.catalog,
+    };
   }
 
   /** The actions `account` may take on repository `name` (empty when denied). */

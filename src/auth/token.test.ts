@@ -25,7 +25,11 @@ const ISSUER = 'test-issuer';
 const SERVICE = 'registry.test';
 const EC = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 const DAY = 86_400_000;
-const log = createLogger({ level: 'error', formatter: 'json', destination: new Writable({ write: (_c, _e, done) => done() }) });
+const log = createLogger({
+  level: 'error',
+  formatter: 'json',
+  destination: new Writable({ write: (_c, _e, done) => done() }),
+});
 
 interface Ca {
   keys: CryptoKeyPair;
@@ -40,7 +44,10 @@ async function selfSigned(cn: string, notAfter = new Date(Date.now() + DAY)): Pr
     notAfter,
     keys,
     signingAlgorithm: EC,
-    extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.digitalSignature, true)],
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.digitalSignature, true),
+    ],
   });
   return { keys, cert };
 }
@@ -55,7 +62,12 @@ async function issued(cn: string, by: Ca, opts: { ca?: boolean; notAfter?: Date 
     publicKey: keys.publicKey,
     signingKey: by.keys.privateKey,
     signingAlgorithm: EC,
-    extensions: opts.ca ? [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.digitalSignature, true)] : [],
+    extensions: opts.ca
+      ? [
+          new x509.BasicConstraintsExtension(true, undefined, true),
+          new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.digitalSignature, true),
+        ]
+      : [],
   });
   return { keys, cert };
 }
@@ -65,7 +77,10 @@ const publicKeyOf = (c: Ca): KeyObject => createPublicKey(c.cert.publicKey.toStr
 
 /** The libtrust key id, written independently of src/auth/keys.ts: SHA-256 of the DER SPKI, 240 bits, base32, 12x4. */
 function libtrustId(key: KeyObject): string {
-  const bytes = createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest().subarray(0, 30);
+  const bytes = createHash('sha256')
+    .update(key.export({ type: 'spki', format: 'der' }))
+    .digest()
+    .subarray(0, 30);
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
   let bits = '';
   for (const b of bytes) bits += b.toString(2).padStart(8, '0');
@@ -75,14 +90,26 @@ function libtrustId(key: KeyObject): string {
 }
 
 const nowS = () => Math.floor(Date.now() / 1000);
-const claims = (over: JWTPayload = {}): JWTPayload => ({ iss: ISSUER, aud: SERVICE, sub: 'alice', exp: nowS() + 300, access: [{ type: 'repository', name: 'a/b', actions: ['pull'] }], ...over });
+const claims = (over: JWTPayload = {}): JWTPayload => ({
+  iss: ISSUER,
+  aud: SERVICE,
+  sub: 'alice',
+  exp: nowS() + 300,
+  access: [{ type: 'repository', name: 'a/b', actions: ['pull'] }],
+  ...over,
+});
 
-function sign(payload: JWTPayload, header: Record<string, unknown>, key: CryptoKey | KeyObject | Uint8Array): Promise<string> {
+function sign(
+  payload: JWTPayload,
+  header: Record<string, unknown>,
+  key: CryptoKey | KeyObject | Uint8Array,
+): Promise<string> {
   return new SignJWT(payload).setProtectedHeader({ alg: 'ES256', ...header } as never).sign(key);
 }
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` }, socket: {} }) as unknown as IncomingMessage;
+const bearer = (token: string) =>
+  ({ headers: { authorization: `Bearer ${token}` }, socket: {} }) as unknown as IncomingMessage;
 
 describe('token verification', () => {
   let dir: string;
@@ -106,7 +133,16 @@ describe('token verification', () => {
     writeFileSync(join(dir, 'root.pem'), root.cert.toString('pem') + '\n');
     const jwk = { ...(await exportJWK(jwksKey.publicKey)), kid: 'jwks-key-1', alg: 'RS256', use: 'sig' };
     writeFileSync(join(dir, 'jwks.json'), JSON.stringify({ keys: [jwk] }));
-    options = { realm: 'https://auth.test/token', service: SERVICE, issuer: ISSUER, rootcertbundle: join(dir, 'root.pem'), jwks: join(dir, 'jwks.json'), autoredirect: false, autoredirectpath: '/auth/token', log };
+    options = {
+      realm: 'https://auth.test/token',
+      service: SERVICE,
+      issuer: ISSUER,
+      rootcertbundle: join(dir, 'root.pem'),
+      jwks: join(dir, 'jwks.json'),
+      autoredirect: false,
+      autoredirectpath: '/auth/token',
+      log,
+    };
     t = await TokenAccess.create(options);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -115,19 +151,40 @@ describe('token verification', () => {
     const v = await t.verify(await sign(claims(), { x5c: [der(leaf)] }, leaf.keys.privateKey));
     assert.equal(v.sub, 'alice');
     assert.deepEqual(v.access, [{ type: 'repository', name: 'a/b', actions: ['pull'] }]);
-    await t.verify(await sign(claims(), { x5c: [der(viaIntermediate), der(intermediate)] }, viaIntermediate.keys.privateKey));
+    await t.verify(
+      await sign(claims(), { x5c: [der(viaIntermediate), der(intermediate)] }, viaIntermediate.keys.privateKey),
+    );
     // The root itself as the chain (what our token server sends: its self-signed certificate).
     await t.verify(await sign(claims(), { x5c: [der(root)] }, root.keys.privateKey));
   });
 
-  test('x5c: an untrusted chain, a broken chain, an expired leaf, or a key not the leaf\'s are refused', async () => {
-    await assert.rejects(t.verify(await sign(claims(), { x5c: [der(stranger)] }, stranger.keys.privateKey)), /does not verify to rootcertbundle/);
-    await assert.rejects(t.verify(await sign(claims(), { x5c: [der(viaIntermediate)] }, viaIntermediate.keys.privateKey)), /does not verify/, 'intermediate missing');
-    await assert.rejects(t.verify(await sign(claims(), { x5c: [der(viaIntermediate), der(stranger)] }, viaIntermediate.keys.privateKey)), /does not verify/);
+  test("x5c: an untrusted chain, a broken chain, an expired leaf, or a key not the leaf's are refused", async () => {
+    await assert.rejects(
+      t.verify(await sign(claims(), { x5c: [der(stranger)] }, stranger.keys.privateKey)),
+      /does not verify to rootcertbundle/,
+    );
+    await assert.rejects(
+      t.verify(await sign(claims(), { x5c: [der(viaIntermediate)] }, viaIntermediate.keys.privateKey)),
+      /does not verify/,
+      'intermediate missing',
+    );
+    await assert.rejects(
+      t.verify(await sign(claims(), { x5c: [der(viaIntermediate), der(stranger)] }, viaIntermediate.keys.privateKey)),
+      /does not verify/,
+    );
     const expired = await issued('expired', root, { notAfter: new Date(Date.now() - 1000) });
-    await assert.rejects(t.verify(await sign(claims(), { x5c: [der(expired)] }, expired.keys.privateKey)), /does not verify/);
-    await assert.rejects(t.verify(await sign(claims(), { x5c: [der(leaf)] }, stranger.keys.privateKey)), /bad signature/);
-    await assert.rejects(t.verify(await sign(claims(), { x5c: ['not base64 der'] }, leaf.keys.privateKey)), /does not verify/);
+    await assert.rejects(
+      t.verify(await sign(claims(), { x5c: [der(expired)] }, expired.keys.privateKey)),
+      /does not verify/,
+    );
+    await assert.rejects(
+      t.verify(await sign(claims(), { x5c: [der(leaf)] }, stranger.keys.privateKey)),
+      /bad signature/,
+    );
+    await assert.rejects(
+      t.verify(await sign(claims(), { x5c: ['not base64 der'] }, leaf.keys.privateKey)),
+      /does not verify/,
+    );
   });
 
   test('kid: the RFC 7638 thumbprint or the libtrust key id of a bundle key; anything else is refused', async () => {
@@ -136,8 +193,15 @@ describe('token verification', () => {
     const libtrust = libtrustId(key);
     assert.match(libtrust, /^([A-Z2-7]{4}:){11}[A-Z2-7]{4}$/);
     for (const kid of [thumbprint, libtrust]) await t.verify(await sign(claims(), { kid }, root.keys.privateKey));
-    await assert.rejects(t.verify(await sign(claims(), { kid: libtrustId(publicKeyOf(stranger)) }, stranger.keys.privateKey)), /untrusted key/);
-    await assert.rejects(t.verify(await sign(claims(), { kid: thumbprint }, stranger.keys.privateKey)), /bad signature/, 'a trusted kid with another key');
+    await assert.rejects(
+      t.verify(await sign(claims(), { kid: libtrustId(publicKeyOf(stranger)) }, stranger.keys.privateKey)),
+      /untrusted key/,
+    );
+    await assert.rejects(
+      t.verify(await sign(claims(), { kid: thumbprint }, stranger.keys.privateKey)),
+      /bad signature/,
+      'a trusted kid with another key',
+    );
     await assert.rejects(t.verify(await sign(claims(), {}, root.keys.privateKey)), /unable to get token signing key/);
   });
 
@@ -165,14 +229,23 @@ describe('token verification', () => {
     }
     // Even when configured in signingalgorithms (Distribution accepts the name): never verified.
     const hs = await TokenAccess.create({ ...options, signingalgorithms: ['HS256', 'ES256'] });
-    await assert.rejects(hs.verify(await sign(claims(), { alg: 'HS256', kid }, new Uint8Array(pem))), /is not accepted/);
+    await assert.rejects(
+      hs.verify(await sign(claims(), { alg: 'HS256', kid }, new Uint8Array(pem))),
+      /is not accepted/,
+    );
   });
 
   test('signingalgorithms restricts what is accepted; an unknown name stops the start', async () => {
     const rsOnly = await TokenAccess.create({ ...options, signingalgorithms: ['RS256'] });
-    await assert.rejects(rsOnly.verify(await sign(claims(), { x5c: [der(leaf)] }, leaf.keys.privateKey)), /"ES256" is not accepted/);
+    await assert.rejects(
+      rsOnly.verify(await sign(claims(), { x5c: [der(leaf)] }, leaf.keys.privateKey)),
+      /"ES256" is not accepted/,
+    );
     await rsOnly.verify(await sign(claims(), { alg: 'RS256', kid: 'jwks-key-1' }, jwksKey.privateKey));
-    await assert.rejects(TokenAccess.create({ ...options, signingalgorithms: ['XX999'] }), /unsupported signing algorithm "XX999"/);
+    await assert.rejects(
+      TokenAccess.create({ ...options, signingalgorithms: ['XX999'] }),
+      /unsupported signing algorithm "XX999"/,
+    );
   });
 
   test('a modified payload fails the signature', async () => {
@@ -190,7 +263,10 @@ describe('token verification', () => {
     const s = Math.floor(now / 1000);
     await t.verify(await sign(claims({ exp: s - 59 }), k, leaf.keys.privateKey), now);
     await assert.rejects(t.verify(await sign(claims({ exp: s - 61 }), k, leaf.keys.privateKey), now), /expired/);
-    await assert.rejects(t.verify(await sign(claims({ exp: undefined }), k, leaf.keys.privateKey), now), /no exp claim/);
+    await assert.rejects(
+      t.verify(await sign(claims({ exp: undefined }), k, leaf.keys.privateKey), now),
+      /no exp claim/,
+    );
     await t.verify(await sign(claims({ nbf: s + 59 }), k, leaf.keys.privateKey), now);
     await assert.rejects(t.verify(await sign(claims({ nbf: s + 61 }), k, leaf.keys.privateKey), now), /not valid yet/);
     // A token remembered as verified still expires.
@@ -201,39 +277,92 @@ describe('token verification', () => {
 
   test('iss must equal the issuer; aud (string or array) must contain the service', async () => {
     const k = { x5c: [der(leaf)] };
-    await assert.rejects(t.verify(await sign(claims({ iss: 'other' }), k, leaf.keys.privateKey)), /untrusted issuer "other"/);
+    await assert.rejects(
+      t.verify(await sign(claims({ iss: 'other' }), k, leaf.keys.privateKey)),
+      /untrusted issuer "other"/,
+    );
     await assert.rejects(t.verify(await sign(claims({ iss: undefined }), k, leaf.keys.privateKey)), /untrusted issuer/);
     await t.verify(await sign(claims({ aud: [SERVICE] }), k, leaf.keys.privateKey));
     await t.verify(await sign(claims({ aud: ['other', SERVICE] }), k, leaf.keys.privateKey));
     await assert.rejects(t.verify(await sign(claims({ aud: ['other'] }), k, leaf.keys.privateKey)), /another audience/);
-    await assert.rejects(t.verify(await sign(claims({ aud: `${SERVICE}#refresh` }), k, leaf.keys.privateKey)), /another audience/);
+    await assert.rejects(
+      t.verify(await sign(claims({ aud: `${SERVICE}#refresh` }), k, leaf.keys.privateKey)),
+      /another audience/,
+    );
     await assert.rejects(t.verify(await sign(claims({ aud: undefined }), k, leaf.keys.privateKey)), /another audience/);
   });
 
   test('authorize: the access claim must cover every requested action; the challenge says why not', async () => {
-    const token = await sign(claims({ access: [{ type: 'repository', name: 'a/b', actions: ['pull'] }, { type: 'repository', name: 'c/d', actions: ['*'] }] }), { x5c: [der(leaf)] }, leaf.keys.privateKey);
-    assert.deepEqual(await t.authorize(bearer(token), repositoryAccess('a/b', ['pull'])), { granted: true, user: 'alice' });
-    assert.deepEqual(await t.authorize(bearer(token), repositoryAccess('c/d', ['pull', 'push', 'delete'])), { granted: true, user: 'alice' });
+    const token = await sign(
+      claims({
+        access: [
+          { type: 'repository', name: 'a/b', actions: ['pull'] },
+          { type: 'repository', name: 'c/d', actions: ['*'] },
+        ],
+      }),
+      { x5c: [der(leaf)] },
+      leaf.keys.privateKey,
+    );
+    assert.deepEqual(await t.authorize(bearer(token), repositoryAccess('a/b', ['pull'])), {
+      granted: true,
+      user: 'alice',
+    });
+    assert.deepEqual(await t.authorize(bearer(token), repositoryAccess('c/d', ['pull', 'push', 'delete'])), {
+      granted: true,
+      user: 'alice',
+    });
     const short = await t.authorize(bearer(token), repositoryAccess('a/b', ['pull', 'push']));
     assert.equal(short.granted, false);
-    assert.equal(!short.granted && short.headers['WWW-Authenticate'], 'Bearer realm="https://auth.test/token",service="registry.test",scope="repository:a/b:pull,push",error="insufficient_scope"');
+    assert.equal(
+      !short.granted && short.headers['WWW-Authenticate'],
+      'Bearer realm="https://auth.test/token",service="registry.test",scope="repository:a/b:pull,push",error="insufficient_scope"',
+    );
     assert.equal(!short.granted && short.reason, 'scope');
-    assert.equal((await t.authorize(bearer(token), repositoryAccess('a/bc', ['pull']))).granted, false, 'names match exactly');
-    assert.equal((await t.authorize(bearer(token), [{ type: 'registry', class: '', name: 'a/b', action: 'pull' }])).granted, false, 'types match exactly');
+    assert.equal(
+      (await t.authorize(bearer(token), repositoryAccess('a/bc', ['pull']))).granted,
+      false,
+      'names match exactly',
+    );
+    assert.equal(
+      (await t.authorize(bearer(token), [{ type: 'registry', class: '', name: 'a/b', action: 'pull' }])).granted,
+      false,
+      'types match exactly',
+    );
   });
 
   test('authorize: no token is a challenge without error; a bad one error="invalid_token"', async () => {
-    const none = await t.authorize({ headers: {}, socket: {} } as unknown as IncomingMessage, repositoryAccess('a/b', ['pull']));
-    assert.equal(!none.granted && none.headers['WWW-Authenticate'], 'Bearer realm="https://auth.test/token",service="registry.test",scope="repository:a/b:pull"');
-    const basic = await t.authorize({ headers: { authorization: 'Basic YTpi' }, socket: {} } as unknown as IncomingMessage, []);
-    assert.equal(!basic.granted && basic.headers['WWW-Authenticate'], 'Bearer realm="https://auth.test/token",service="registry.test"');
+    const none = await t.authorize(
+      { headers: {}, socket: {} } as unknown as IncomingMessage,
+      repositoryAccess('a/b', ['pull']),
+    );
+    assert.equal(
+      !none.granted && none.headers['WWW-Authenticate'],
+      'Bearer realm="https://auth.test/token",service="registry.test",scope="repository:a/b:pull"',
+    );
+    const basic = await t.authorize(
+      { headers: { authorization: 'Basic YTpi' }, socket: {} } as unknown as IncomingMessage,
+      [],
+    );
+    assert.equal(
+      !basic.granted && basic.headers['WWW-Authenticate'],
+      'Bearer realm="https://auth.test/token",service="registry.test"',
+    );
     const bad = await t.authorize(bearer('not.a.token'), repositoryAccess('a/b', ['pull']));
-    assert.equal(!bad.granted && bad.headers['WWW-Authenticate'], 'Bearer realm="https://auth.test/token",service="registry.test",scope="repository:a/b:pull",error="invalid_token"');
+    assert.equal(
+      !bad.granted && bad.headers['WWW-Authenticate'],
+      'Bearer realm="https://auth.test/token",service="registry.test",scope="repository:a/b:pull",error="invalid_token"',
+    );
   });
 
   test('a bundle without keys, or an unreadable one, stops the start with the key path', async () => {
     writeFileSync(join(dir, 'empty.pem'), '');
-    await assert.rejects(TokenAccess.create({ ...options, rootcertbundle: join(dir, 'empty.pem'), jwks: undefined }), /requires at least one token signing key/);
-    await assert.rejects(TokenAccess.create({ ...options, rootcertbundle: join(dir, 'missing.pem') }), /auth\.token\.rootcertbundle: cannot read/);
+    await assert.rejects(
+      TokenAccess.create({ ...options, rootcertbundle: join(dir, 'empty.pem'), jwks: undefined }),
+      /requires at least one token signing key/,
+    );
+    await assert.rejects(
+      TokenAccess.create({ ...options, rootcertbundle: join(dir, 'missing.pem') }),
+      /auth\.token\.rootcertbundle: cannot read/,
+    );
   });
 });

@@ -16,7 +16,19 @@ import { jwkThumbprint, libtrustKeyId, parsePemBundle, verifyChain } from './key
 import { scopeParam } from './scope.js';
 
 export const LEEWAY_SECONDS = 60;
-const ASYMMETRIC_ALGORITHMS = ['EdDSA', 'Ed25519', 'RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512'];
+const ASYMMETRIC_ALGORITHMS = [
+  'EdDSA',
+  'Ed25519',
+  'RS256',
+  'RS384',
+  'RS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'PS256',
+  'PS384',
+  'PS512',
+];
 /** Names Distribution accepts in `signingalgorithms`; HMAC ones parse but can never verify with a public key. */
 const KNOWN_ALGORITHMS = [...ASYMMETRIC_ALGORITHMS, 'HS256', 'HS384', 'HS512'];
 
@@ -67,7 +79,9 @@ export class TokenAccess implements AccessController {
 
   private constructor(private readonly opts: TokenOptions) {
     const configured = opts.signingalgorithms ?? ASYMMETRIC_ALGORITHMS;
-    for (const a of configured) if (!KNOWN_ALGORITHMS.includes(a)) throw new Error(`auth.token.signingalgorithms: unsupported signing algorithm ${JSON.stringify(a)}`);
+    for (const a of configured)
+      if (!KNOWN_ALGORITHMS.includes(a))
+        throw new Error(`auth.token.signingalgorithms: unsupported signing algorithm ${JSON.stringify(a)}`);
     this.algorithms = configured.filter((a) => ASYMMETRIC_ALGORITHMS.includes(a));
   }
 
@@ -85,7 +99,9 @@ export class TokenAccess implements AccessController {
       try {
         pem = readFileSync(rootcertbundle, 'utf8');
       } catch (err) {
-        throw new Error(`auth.token.rootcertbundle: cannot read ${rootcertbundle}: ${describeFsError(err)}`, { cause: err });
+        throw new Error(`auth.token.rootcertbundle: cannot read ${rootcertbundle}: ${describeFsError(err)}`, {
+          cause: err,
+        });
       }
       this.roots = parsePemBundle(pem);
       for (const cert of this.roots) {
@@ -108,7 +124,8 @@ export class TokenAccess implements AccessController {
         this.trusted.set(await jwkThumbprint(key), key);
       }
     }
-    if (this.roots.length === 0 && this.trusted.size === 0) throw new Error('auth.token: token auth requires at least one token signing key (rootcertbundle or jwks)');
+    if (this.roots.length === 0 && this.trusted.size === 0)
+      throw new Error('auth.token: token auth requires at least one token signing key (rootcertbundle or jwks)');
     this.verified.clear();
   }
 
@@ -123,12 +140,22 @@ export class TokenAccess implements AccessController {
     return `${proto}://${host}${this.opts.autoredirectpath}`;
   }
 
-  private challengeFor(req: IncomingMessage, access: Access[], error?: 'invalid_token' | 'insufficient_scope', user?: string): AuthResult {
+  private challengeFor(
+    req: IncomingMessage,
+    access: Access[],
+    error?: 'invalid_token' | 'insufficient_scope',
+    user?: string,
+  ): AuthResult {
     let h = `Bearer realm=${JSON.stringify(this.realm(req))},service=${JSON.stringify(this.opts.service)}`;
     const scope = scopeParam(access);
     if (scope) h += `,scope=${JSON.stringify(scope)}`;
     if (error) h += `,error=${JSON.stringify(error)}`;
-    return challenge(access, h, error === undefined ? 'missing' : error === 'invalid_token' ? 'invalid' : 'scope', user);
+    return challenge(
+      access,
+      h,
+      error === undefined ? 'missing' : error === 'invalid_token' ? 'invalid' : 'scope',
+      user,
+    );
   }
 
   async authorize(req: IncomingMessage, access: Access[]): Promise<AuthResult> {
@@ -145,7 +172,9 @@ export class TokenAccess implements AccessController {
       return this.challengeFor(req, access, 'invalid_token');
     }
     for (const a of access) {
-      const ok = token.access.some((r) => r.type === a.type && r.name === a.name && (r.actions.includes(a.action) || r.actions.includes('*')));
+      const ok = token.access.some(
+        (r) => r.type === a.type && r.name === a.name && (r.actions.includes(a.action) || r.actions.includes('*')),
+      );
       if (!ok) return this.challengeFor(req, access, 'insufficient_scope', token.sub);
     }
     return { granted: true, user: token.sub };
@@ -167,15 +196,18 @@ export class TokenAccess implements AccessController {
       throw new InvalidToken('malformed token', { cause: err });
     }
     const alg = header.alg;
-    if (typeof alg !== 'string' || !this.algorithms.includes(alg)) throw new InvalidToken(`signing algorithm ${JSON.stringify(alg)} is not accepted`);
+    if (typeof alg !== 'string' || !this.algorithms.includes(alg))
+      throw new InvalidToken(`signing algorithm ${JSON.stringify(alg)} is not accepted`);
 
     if (claims.iss !== this.opts.issuer) throw new InvalidToken(`untrusted issuer ${JSON.stringify(claims.iss)}`);
     const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-    if (!aud.includes(this.opts.service)) throw new InvalidToken(`token intended for another audience: ${JSON.stringify(claims.aud)}`);
+    if (!aud.includes(this.opts.service))
+      throw new InvalidToken(`token intended for another audience: ${JSON.stringify(claims.aud)}`);
     const t = now / 1000;
     if (typeof claims.exp !== 'number') throw new InvalidToken('token has no exp claim');
     if (t > claims.exp + LEEWAY_SECONDS) throw new InvalidToken('token expired');
-    if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || t < claims.nbf - LEEWAY_SECONDS)) throw new InvalidToken('token not valid yet');
+    if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || t < claims.nbf - LEEWAY_SECONDS))
+      throw new InvalidToken('token not valid yet');
 
     const key = await this.signingKey(header, now);
     try {
@@ -188,7 +220,11 @@ export class TokenAccess implements AccessController {
     if (Array.isArray(claims.access)) {
       for (const r of claims.access as Array<Record<string, unknown>>) {
         if (r && typeof r.type === 'string' && typeof r.name === 'string' && Array.isArray(r.actions)) {
-          access.push({ type: r.type, name: r.name, actions: r.actions.filter((x): x is string => typeof x === 'string') });
+          access.push({
+            type: r.type,
+            name: r.name,
+            actions: r.actions.filter((x): x is string => typeof x === 'string'),
+          });
         }
       }
     }

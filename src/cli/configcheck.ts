@@ -19,7 +19,8 @@ export function maskSecrets(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
-    out[k] = SECRET_KEYS.has(k.toLowerCase()) && v !== undefined && v !== null && v !== '' ? '********' : maskSecrets(v);
+    out[k] =
+      SECRET_KEYS.has(k.toLowerCase()) && v !== undefined && v !== null && v !== '' ? '********' : maskSecrets(v);
   }
   return out;
 }
@@ -69,11 +70,23 @@ export function configCheck(path: string | undefined, out: NodeJS.WritableStream
     out.write(`# effective configuration of ${source} (secrets masked; durations in milliseconds)\n`);
     out.write(YAML.stringify(maskSecrets(config)));
     const rules = explainPolicies(config.policies, formatMs);
-    if (rules.length > 0) out.write(`# what the policies do (a repository follows the first rule that matches it):\n${rules.map((r) => `#   ${r}`).join('\n')}\n`);
-    if (config.gc.schedule) out.write(`# gc.schedule: cleanup (policies, then garbage collection) runs every ${formatMs(config.gc.schedule.interval)}, ${formatMs(config.gc.schedule.offset)} after each multiple of it since 1970-01-01 UTC\n`);
-    out.write(explainThrottling(config).map((l) => `# ${l}\n`).join(''));
+    if (rules.length > 0)
+      out.write(
+        `# what the policies do (a repository follows the first rule that matches it):\n${rules.map((r) => `#   ${r}`).join('\n')}\n`,
+      );
+    if (config.gc.schedule)
+      out.write(
+        `# gc.schedule: cleanup (policies, then garbage collection) runs every ${formatMs(config.gc.schedule.interval)}, ${formatMs(config.gc.schedule.offset)} after each multiple of it since 1970-01-01 UTC\n`,
+      );
+    out.write(
+      explainThrottling(config)
+        .map((l) => `# ${l}\n`)
+        .join(''),
+    );
     for (const w of warnings) err.write(`warning: ${w}\n`);
-    err.write(warnings.length > 0 ? `configuration is valid, with ${warnings.length} warning(s)\n` : 'configuration is valid\n');
+    err.write(
+      warnings.length > 0 ? `configuration is valid, with ${warnings.length} warning(s)\n` : 'configuration is valid\n',
+    );
     return 0;
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;

@@ -64,7 +64,11 @@ export function summary(r: GcReport): string {
 }
 
 /** Runs the command; returns the exit code. */
-export async function garbageCollectCommand(configPath: string | undefined, opts: GcCommandOptions, io: GcIo): Promise<number> {
+export async function garbageCollectCommand(
+  configPath: string | undefined,
+  opts: GcCommandOptions,
+  io: GcIo,
+): Promise<number> {
   const fail = (message: string) => {
     io.err.write(`wharf garbage-collect: ${message}\n`);
     return 1;
@@ -83,10 +87,14 @@ export async function garbageCollectCommand(configPath: string | undefined, opts
   let graceMs = config.gc.graceperiod;
   if (opts.grace !== undefined) {
     const ms = parseDuration(opts.grace);
-    if (ms === null || ms < 0) return fail(`--grace: not a duration: ${JSON.stringify(opts.grace)} (use e.g. "0s", "30m", "1h")`);
+    if (ms === null || ms < 0)
+      return fail(`--grace: not a duration: ${JSON.stringify(opts.grace)} (use e.g. "0s", "30m", "1h")`);
     graceMs = ms;
   }
-  if (opts.policies && opts.deleteUntagged) return fail('--policies and --delete-untagged cannot be combined: with --policies the policies decide which untagged manifests go');
+  if (opts.policies && opts.deleteUntagged)
+    return fail(
+      '--policies and --delete-untagged cannot be combined: with --policies the policies decide which untagged manifests go',
+    );
   const storage = storageDriverOf(config);
   const { name } = storage;
   if (config.proxy) {
@@ -94,7 +102,8 @@ export async function garbageCollectCommand(configPath: string | undefined, opts
     if (failed) return fail(`expiry of cached content failed, nothing more was removed: ${failed}`);
   }
   if (opts.policies) return policiesRun(storage, config, { dryRun: opts.dryRun, graceMs }, io, fail);
-  if (name === 'inmemory') io.err.write('warning: the inmemory driver keeps nothing between processes: there is nothing to collect\n');
+  if (name === 'inmemory')
+    io.err.write('warning: the inmemory driver keeps nothing between processes: there is nothing to collect\n');
 
   const tty = io.out.isTTY === true;
   let lastDraw = 0;
@@ -110,7 +119,12 @@ export async function garbageCollectCommand(configPath: string | undefined, opts
   let report: GcReport;
   const driver = await createDriver(storage);
   try {
-    report = await garbageCollect(driver, { dryRun: opts.dryRun, deleteUntagged: opts.deleteUntagged, graceMs, progress });
+    report = await garbageCollect(driver, {
+      dryRun: opts.dryRun,
+      deleteUntagged: opts.deleteUntagged,
+      graceMs,
+      progress,
+    });
   } catch (err) {
     if (tty) io.out.write('\r\x1b[K');
     return fail(`failed, nothing more was removed: ${(err as Error).message}`);
@@ -136,17 +150,26 @@ function printReport(report: GcReport, io: GcIo): void {
  * A mirror's expiry before the collection (which then deletes the blobs only expired manifests referenced): the
  * tags and manifests due, in repositories of upstreams that answer now. Returns an error message, or null.
  */
-async function expiryRun(config: Readonly<Config>, storage: DriverConfig, dryRun: boolean, io: GcIo): Promise<string | null> {
+async function expiryRun(
+  config: Readonly<Config>,
+  storage: DriverConfig,
+  dryRun: boolean,
+  io: GcIo,
+): Promise<string | null> {
   const specs = upstreamsOf(config.proxy!);
   if (specs.every((s) => s.expireMs === null)) return null;
   const driver = await createDriver(storage);
   try {
     const r = await expireOffline(offlineRegistry(driver), specs, { dryRun });
-    for (const label of r.down) io.err.write(`warning: upstream ${label} does not answer: its cached content is kept (it may be the only copy within reach)\n`);
+    for (const label of r.down)
+      io.err.write(
+        `warning: upstream ${label} does not answer: its cached content is kept (it may be the only copy within reach)\n`,
+      );
     const verb = dryRun ? 'would expire' : 'expired';
     for (const t of r.tags) io.out.write(`${verb} cached tag ${t}\n`);
     for (const m of r.manifests) io.out.write(`${verb} cached manifest ${m}\n`);
-    if (dryRun && r.manifests.length > 0) io.out.write('(the blobs only those manifests reference are not counted below: they go on a real run)\n');
+    if (dryRun && r.manifests.length > 0)
+      io.out.write('(the blobs only those manifests reference are not counted below: they go on a real run)\n');
     return null;
   } catch (err) {
     return (err as Error).message;
@@ -166,11 +189,21 @@ async function policiesRun(
   if (config.policies.length === 0) io.err.write('warning: no policies are configured: only garbage collection runs\n');
   const driver = await createDriver(storage);
   // The run's `delete` events go to the configured endpoints, as a scheduled run's do (problems logged to stderr).
-  const events = opts.dryRun ? undefined : new Notifier(config.notifications, { log: createLogger({ level: 'warn', formatter: 'text', destination: io.err }), httpAddr: config.http.addr });
+  const events = opts.dryRun
+    ? undefined
+    : new Notifier(config.notifications, {
+        log: createLogger({ level: 'warn', formatter: 'text', destination: io.err }),
+        httpAddr: config.http.addr,
+      });
   try {
-    const report = await runCleanup({ registry: offlineRegistry(driver), policies: new PolicySet(config.policies), events }, { graceMs: opts.graceMs, dryRun: opts.dryRun });
+    const report = await runCleanup(
+      { registry: offlineRegistry(driver), policies: new PolicySet(config.policies), events },
+      { graceMs: opts.graceMs, dryRun: opts.dryRun },
+    );
     if (!report.gc) {
-      io.out.write(`${formatPlan(report.plan, { untag: 'would untag', del: 'would delete', free: 'would free' }).join('\n')}\n`);
+      io.out.write(
+        `${formatPlan(report.plan, { untag: 'would untag', del: 'would delete', free: 'would free' }).join('\n')}\n`,
+      );
       io.out.write('dry run, nothing changed\n');
       return 0;
     }
@@ -178,7 +211,9 @@ async function policiesRun(
     for (const t of report.skipped) io.out.write(`kept ${t.repository}:${t.tag} (pushed again since the plan)\n`);
     printReport(report.gc, io);
     if (events?.enabled && !(await deliveredWithin(events, EVENTS_WAIT_MS))) {
-      io.err.write(`warning: notifications: not every delete event was delivered within ${EVENTS_WAIT_MS / 1000} s; the rest are dropped\n`);
+      io.err.write(
+        `warning: notifications: not every delete event was delivered within ${EVENTS_WAIT_MS / 1000} s; the rest are dropped\n`,
+      );
     }
     return 0;
   } catch (err) {

@@ -20,7 +20,8 @@ function target(addr: string): { host: string; port: number } {
   const i = addr.lastIndexOf(':');
   const host = i > 0 ? addr.slice(0, i).replace(/^\[|\]$/g, '') : '';
   const port = Number(addr.slice(i + 1));
-  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`cannot probe address ${JSON.stringify(addr)}`);
+  if (!Number.isInteger(port) || port <= 0 || port > 65535)
+    throw new Error(`cannot probe address ${JSON.stringify(addr)}`);
   return { host: host === '' || host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host, port };
 }
 
@@ -33,12 +34,19 @@ function probe(): Promise<string> {
   else opts = target(debugAddr ?? config.http.addr);
   const send = tls ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = send({ ...opts, path: '/readyz', method: 'GET', agent: false, rejectUnauthorized: false, timeout: TIMEOUT_MS }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.once('end', () => (res.statusCode === 200 ? resolve(body.trim()) : reject(new Error(`/readyz answered ${res.statusCode}: ${body.trim()}`))));
-    });
+    const req = send(
+      { ...opts, path: '/readyz', method: 'GET', agent: false, rejectUnauthorized: false, timeout: TIMEOUT_MS },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.once('end', () =>
+          res.statusCode === 200
+            ? resolve(body.trim())
+            : reject(new Error(`/readyz answered ${res.statusCode}: ${body.trim()}`)),
+        );
+      },
+    );
     req.once('timeout', () => req.destroy(new Error(`/readyz did not answer within ${TIMEOUT_MS} ms`)));
     req.once('error', reject);
     req.end();

@@ -1,5 +1,15 @@
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -47,7 +57,12 @@ async function wharf(argv: string[], opts: { stdin?: string; answers?: Array<str
       return answers.shift() as string | null;
     },
   };
-  const code = await runHtpasswd(argv, { stdin: Readable.from(opts.stdin === undefined ? [] : [Buffer.from(opts.stdin)]), stdout, stderr, prompt });
+  const code = await runHtpasswd(argv, {
+    stdin: Readable.from(opts.stdin === undefined ? [] : [Buffer.from(opts.stdin)]),
+    stdout,
+    stderr,
+    prompt,
+  });
   return { code, out, err, asked };
 }
 
@@ -59,18 +74,51 @@ function hashOf(text: string, user: string): string {
 
 describe('argument parsing', () => {
   test("Apache's combined flags and argument forms", () => {
-    assert.deepEqual(parseHtpasswdArgs(['-Bbc', 'f', 'u', 'p']), { mode: 'create', source: 'argument', cost: DEFAULT_COST, file: 'f', user: 'u', password: 'p' });
+    assert.deepEqual(parseHtpasswdArgs(['-Bbc', 'f', 'u', 'p']), {
+      mode: 'create',
+      source: 'argument',
+      cost: DEFAULT_COST,
+      file: 'f',
+      user: 'u',
+      password: 'p',
+    });
     assert.deepEqual(parseHtpasswdArgs(['-c', '-B', '-b', 'f', 'u', 'p']), parseHtpasswdArgs(['-Bbc', 'f', 'u', 'p']));
-    assert.deepEqual(parseHtpasswdArgs(['-Bbn', 'u', 'p']), { mode: 'print', source: 'argument', cost: DEFAULT_COST, file: undefined, user: 'u', password: 'p' });
-    assert.deepEqual(parseHtpasswdArgs(['f', 'u']), { mode: 'update', source: 'prompt', cost: DEFAULT_COST, file: 'f', user: 'u', password: undefined });
+    assert.deepEqual(parseHtpasswdArgs(['-Bbn', 'u', 'p']), {
+      mode: 'print',
+      source: 'argument',
+      cost: DEFAULT_COST,
+      file: undefined,
+      user: 'u',
+      password: 'p',
+    });
+    assert.deepEqual(parseHtpasswdArgs(['f', 'u']), {
+      mode: 'update',
+      source: 'prompt',
+      cost: DEFAULT_COST,
+      file: 'f',
+      user: 'u',
+      password: undefined,
+    });
     assert.equal((parseHtpasswdArgs(['-i', 'f', 'u']) as { source: string }).source, 'stdin');
     assert.equal((parseHtpasswdArgs(['-D', 'f', 'u']) as { mode: string }).mode, 'delete');
     assert.equal((parseHtpasswdArgs(['-vb', 'f', 'u', 'p']) as { mode: string }).mode, 'verify');
-    for (const argv of [['-BC', '10', 'f', 'u'], ['-BC10', 'f', 'u'], ['-C', '10', '-B', 'f', 'u'], ['-bBC10', 'f', 'u', 'p']]) {
+    for (const argv of [
+      ['-BC', '10', 'f', 'u'],
+      ['-BC10', 'f', 'u'],
+      ['-C', '10', '-B', 'f', 'u'],
+      ['-bBC10', 'f', 'u', 'p'],
+    ]) {
       assert.equal((parseHtpasswdArgs(argv) as { cost: number }).cost, 10, argv.join(' '));
     }
     // `--` ends the options: a file or user may begin with '-'.
-    assert.deepEqual(parseHtpasswdArgs(['-b', '--', '-f', '-u', '-p']), { mode: 'update', source: 'argument', cost: DEFAULT_COST, file: '-f', user: '-u', password: '-p' });
+    assert.deepEqual(parseHtpasswdArgs(['-b', '--', '-f', '-u', '-p']), {
+      mode: 'update',
+      source: 'argument',
+      cost: DEFAULT_COST,
+      file: '-f',
+      user: '-u',
+      password: '-p',
+    });
     assert.equal(parseHtpasswdArgs(['-h']), 'help');
     assert.equal(parseHtpasswdArgs(['--help']), 'help');
     assert.equal(parseHtpasswdArgs(['-Bh', 'f']), 'help');
@@ -120,7 +168,8 @@ describe('argument parsing', () => {
     const r = await wharf(['-h']);
     assert.equal(r.code, 0);
     assert.match(r.out, /^Usage:\n {2}wharf htpasswd \[-ciBDv\] \[-C cost\] passwordfile username\n/);
-    for (const flag of ['-c', '-n', '-b', '-i', '-B', '-C', '-D', '-v']) assert.match(r.out, new RegExp(`^ ${flag} `, 'm'), flag);
+    for (const flag of ['-c', '-n', '-b', '-i', '-B', '-C', '-D', '-v'])
+      assert.match(r.out, new RegExp(`^ ${flag} `, 'm'), flag);
     assert.match(r.out, /Exit status: 0/);
   });
 });
@@ -169,7 +218,11 @@ describe('writing files', () => {
     assert.ok(await bcrypt.compare('two', updated[1].slice(4)));
     assert.equal(updated[4], original.split('\n')[4], 'carol is untouched');
     assert.equal(statSync(f).mode & 0o777, 0o644);
-    assert.deepEqual(readdirSync(dir).filter((name) => name.endsWith('.tmp')), [], 'no temp file is left behind');
+    assert.deepEqual(
+      readdirSync(dir).filter((name) => name.endsWith('.tmp')),
+      [],
+      'no temp file is left behind',
+    );
   });
 
   test('a user listed twice ends with one entry, in the place of the first', async () => {
@@ -189,8 +242,14 @@ describe('writing files', () => {
   });
 
   test('CRLF files stay CRLF and a missing final newline is added', () => {
-    assert.deepEqual(editHtpasswd('# c\r\nbob:x\r\n', 'alice', 'h'), { text: '# c\r\nbob:x\r\nalice:h\r\n', found: false });
-    assert.deepEqual(editHtpasswd('bob:x\r\nalice:old\r\n', 'alice', 'h'), { text: 'bob:x\r\nalice:h\r\n', found: true });
+    assert.deepEqual(editHtpasswd('# c\r\nbob:x\r\n', 'alice', 'h'), {
+      text: '# c\r\nbob:x\r\nalice:h\r\n',
+      found: false,
+    });
+    assert.deepEqual(editHtpasswd('bob:x\r\nalice:old\r\n', 'alice', 'h'), {
+      text: 'bob:x\r\nalice:h\r\n',
+      found: true,
+    });
     assert.deepEqual(editHtpasswd('bob:x', 'alice', 'h'), { text: 'bob:x\nalice:h\n', found: false });
     assert.deepEqual(editHtpasswd('', 'alice', 'h'), { text: 'alice:h\n', found: false });
     assert.deepEqual(editHtpasswd('alice:h\n', 'alice', null), { text: '', found: true });
@@ -205,13 +264,17 @@ describe('writing files', () => {
     assert.match(readFileSync(target, 'utf8'), /^bob:x\nalice:\$2y\$/);
   });
 
-  test('an update keeps the owner of a file that belongs to someone else', { skip: process.getuid?.() === 0 ? false : 'only root can give a file to another user' }, async () => {
-    const f = file(`bob:${H1}\n`);
-    chownSync(f, 4242, 4343);
-    assert.equal((await wharf(['-b', f, 'alice', 'pw'])).code, 0);
-    const st = statSync(f);
-    assert.deepEqual([st.uid, st.gid], [4242, 4343]);
-  });
+  test(
+    'an update keeps the owner of a file that belongs to someone else',
+    { skip: process.getuid?.() === 0 ? false : 'only root can give a file to another user' },
+    async () => {
+      const f = file(`bob:${H1}\n`);
+      chownSync(f, 4242, 4343);
+      assert.equal((await wharf(['-b', f, 'alice', 'pw'])).code, 0);
+      const st = statSync(f);
+      assert.deepEqual([st.uid, st.gid], [4242, 4343]);
+    },
+  );
 
   test('a missing file without -c, a missing directory and a file that is not an htpasswd file are refused', async () => {
     const missing = file();

@@ -10,11 +10,31 @@
  * instead of "last one wins"; -v on an unknown user does not prompt first.
  */
 import { editHtpasswd, hashBcrypt, refusedHashReason, verifyBcrypt } from '../auth/htpasswdfile.js';
-import { BCRYPT_MAX_BYTES, checkPassword, EXIT, HELP, HtpasswdError, MAX_LEN, parseHtpasswdArgs, USAGE, type HtpasswdArgs } from './htpasswdargs.js';
+import {
+  BCRYPT_MAX_BYTES,
+  checkPassword,
+  EXIT,
+  HELP,
+  HtpasswdError,
+  MAX_LEN,
+  parseHtpasswdArgs,
+  USAGE,
+  type HtpasswdArgs,
+} from './htpasswdargs.js';
 import { checkCreatable, entries, readHtpasswd, warnRefusedEntries, writeAtomically } from './htpasswdwrite.js';
 import type { PasswordPrompt } from './prompt.js';
 
-export { DEFAULT_COST, EXIT, HELP, HtpasswdError, MAX_COST, MIN_COST, parseHtpasswdArgs, USAGE, type HtpasswdArgs } from './htpasswdargs.js';
+export {
+  DEFAULT_COST,
+  EXIT,
+  HELP,
+  HtpasswdError,
+  MAX_COST,
+  MIN_COST,
+  parseHtpasswdArgs,
+  USAGE,
+  type HtpasswdArgs,
+} from './htpasswdargs.js';
 export { terminalPrompt, type PasswordPrompt } from './prompt.js';
 
 export interface HtpasswdIO {
@@ -65,7 +85,11 @@ async function execute(args: HtpasswdArgs, io: HtpasswdIO): Promise<number> {
       return EXIT.badUser;
     }
     const refused = refusedHashReason(hash);
-    if (refused) throw new HtpasswdError(`user ${user} ${refused}; only bcrypt hashes can be verified (and the registry refuses this entry)`, EXIT.invalid);
+    if (refused)
+      throw new HtpasswdError(
+        `user ${user} ${refused}; only bcrypt hashes can be verified (and the registry refuses this entry)`,
+        EXIT.invalid,
+      );
     const password = args.source === 'prompt' ? await ask(io, 'Enter password: ') : await givenPassword(args, io);
     if (!(await verifyBcrypt(password, hash))) {
       say('password verification failed');
@@ -106,12 +130,15 @@ async function newPassword(args: HtpasswdArgs, io: HtpasswdIO): Promise<string> 
   let password: string;
   if (args.source === 'prompt') {
     password = await ask(io, 'New password: ');
-    if ((await ask(io, 'Re-type new password: ')) !== password) throw new HtpasswdError('password verification error', EXIT.mismatch);
+    if ((await ask(io, 'Re-type new password: ')) !== password)
+      throw new HtpasswdError('password verification error', EXIT.mismatch);
   } else {
     password = await givenPassword(args, io);
   }
   if (Buffer.byteLength(password) > BCRYPT_MAX_BYTES) {
-    io.stderr.write(`Warning: bcrypt uses only the first ${BCRYPT_MAX_BYTES} bytes of a password; the rest is ignored.\n`);
+    io.stderr.write(
+      `Warning: bcrypt uses only the first ${BCRYPT_MAX_BYTES} bytes of a password; the rest is ignored.\n`,
+    );
   }
   return password;
 }
@@ -122,7 +149,10 @@ async function givenPassword(args: HtpasswdArgs, io: HtpasswdIO): Promise<string
 
 async function ask(io: HtpasswdIO, question: string): Promise<string> {
   if (!io.prompt.isTTY) {
-    throw new HtpasswdError('cannot ask for the password: stdin is not a terminal; use -i to read it from stdin or -b to pass it as an argument', EXIT.syntax);
+    throw new HtpasswdError(
+      'cannot ask for the password: stdin is not a terminal; use -i to read it from stdin or -b to pass it as an argument',
+      EXIT.syntax,
+    );
   }
   const answer = await io.prompt.readHidden(question);
   if (answer === null) throw new HtpasswdError('interrupted', EXIT.interrupted);
@@ -143,8 +173,11 @@ async function readStdinLine(stdin: NodeJS.ReadableStream): Promise<string> {
     if (size > MAX_STDIN) throw new HtpasswdError(`password too long (> ${MAX_LEN} bytes)`, EXIT.overflow);
     chunks.push(b);
   }
-  const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-  if (/[\r\n]/.test(password)) throw new HtpasswdError('stdin holds more than one line; -i reads the password from exactly one line', EXIT.syntax);
+  const password = Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+  if (/[\r\n]/.test(password))
+    throw new HtpasswdError('stdin holds more than one line; -i reads the password from exactly one line', EXIT.syntax);
   checkPassword(password);
   return password;
 }

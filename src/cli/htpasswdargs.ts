@@ -103,15 +103,23 @@ export function parseHtpasswdArgs(argv: readonly string[]): HtpasswdArgs | 'help
       const c = arg[j];
       if (c === 'h') return 'help';
       if (c in REFUSED_ALGORITHMS) {
-        throw new HtpasswdError(`-${c} (${REFUSED_ALGORITHMS[c]}) is not supported: only bcrypt (-B) is, as the registry accepts only bcrypt hashes`, EXIT.syntax);
+        throw new HtpasswdError(
+          `-${c} (${REFUSED_ALGORITHMS[c]}) is not supported: only bcrypt (-B) is, as the registry accepts only bcrypt hashes`,
+          EXIT.syntax,
+        );
       }
-      if (c === 'r') throw new HtpasswdError('-r (rounds for SHA-256/SHA-512 crypt) is not supported: only bcrypt is; its cost is set with -C', EXIT.syntax);
+      if (c === 'r')
+        throw new HtpasswdError(
+          '-r (rounds for SHA-256/SHA-512 crypt) is not supported: only bcrypt is; its cost is set with -C',
+          EXIT.syntax,
+        );
       if (c === 'C') {
         const value = j + 1 < arg.length ? arg.slice(j + 1) : argv[++i];
         if (value === undefined) throw new HtpasswdError('option -C requires an argument', EXIT.syntax, true);
         if (!/^\d+$/.test(value)) throw new HtpasswdError('argument to -C must be a positive integer', EXIT.syntax);
         cost = Number(value);
-        if (cost < MIN_COST || cost > MAX_COST) throw new HtpasswdError(`bcrypt cost must be from ${MIN_COST} to ${MAX_COST}, not ${value}`, EXIT.syntax);
+        if (cost < MIN_COST || cost > MAX_COST)
+          throw new HtpasswdError(`bcrypt cost must be from ${MIN_COST} to ${MAX_COST}, not ${value}`, EXIT.syntax);
         break;
       }
       if (!'cnbiBDv'.includes(c)) throw new HtpasswdError(`unknown option -${c}`, EXIT.syntax, true);
@@ -121,14 +129,33 @@ export function parseHtpasswdArgs(argv: readonly string[]): HtpasswdArgs | 'help
 
   const modes = ['c', 'n', 'v', 'D'].filter((f) => flags.has(f));
   if (modes.length > 1) throw new HtpasswdError('only one of -c -n -v -D may be specified', EXIT.syntax);
-  if (flags.has('b') && flags.has('i')) throw new HtpasswdError('-b and -i cannot be combined: the password comes either from the command line or from stdin', EXIT.syntax);
-  const mode = flags.has('c') ? 'create' : flags.has('n') ? 'print' : flags.has('v') ? 'verify' : flags.has('D') ? 'delete' : 'update';
+  if (flags.has('b') && flags.has('i'))
+    throw new HtpasswdError(
+      '-b and -i cannot be combined: the password comes either from the command line or from stdin',
+      EXIT.syntax,
+    );
+  const mode = flags.has('c')
+    ? 'create'
+    : flags.has('n')
+      ? 'print'
+      : flags.has('v')
+        ? 'verify'
+        : flags.has('D')
+          ? 'delete'
+          : 'update';
   const source = flags.has('b') ? 'argument' : flags.has('i') ? 'stdin' : 'prompt';
 
   const rest = argv.slice(i);
-  const expected = [...(mode === 'print' ? [] : ['passwordfile']), 'username', ...(source === 'argument' ? ['password'] : [])];
+  const expected = [
+    ...(mode === 'print' ? [] : ['passwordfile']),
+    'username',
+    ...(source === 'argument' ? ['password'] : []),
+  ];
   if (rest.length !== expected.length) {
-    const what = rest.length < expected.length ? `missing ${expected.slice(rest.length).join(' and ')}` : `unexpected argument ${JSON.stringify(rest[expected.length])}`;
+    const what =
+      rest.length < expected.length
+        ? `missing ${expected.slice(rest.length).join(' and ')}`
+        : `unexpected argument ${JSON.stringify(rest[expected.length])}`;
     throw new HtpasswdError(what, EXIT.syntax, true);
   }
   const file = mode === 'print' ? undefined : rest.shift();
@@ -145,14 +172,22 @@ export const MAX_LEN = 255;
 export const BCRYPT_MAX_BYTES = 72;
 /** Refuses usernames Apache refuses and those the registry's parser would read differently from what was meant. */
 export function checkUser(user: string): void {
-  if (Buffer.byteLength(user) > MAX_LEN) throw new HtpasswdError(`username too long (> ${MAX_LEN} bytes)`, EXIT.overflow);
+  if (Buffer.byteLength(user) > MAX_LEN)
+    throw new HtpasswdError(`username too long (> ${MAX_LEN} bytes)`, EXIT.overflow);
   if (user.includes(':')) throw new HtpasswdError("username contains illegal character ':'", EXIT.badUser);
   if (user === '') throw new HtpasswdError('username must not be empty', EXIT.badUser);
-  if ([...user].some((c) => c < ' ' || c === '\x7f')) throw new HtpasswdError('username contains a control character', EXIT.badUser);
-  if (user.trim() !== user) throw new HtpasswdError('username must not begin or end with whitespace: the registry trims every line', EXIT.badUser);
-  if (user.startsWith('#')) throw new HtpasswdError("username must not begin with '#': the line would read as a comment", EXIT.badUser);
+  if ([...user].some((c) => c < ' ' || c === '\x7f'))
+    throw new HtpasswdError('username contains a control character', EXIT.badUser);
+  if (user.trim() !== user)
+    throw new HtpasswdError(
+      'username must not begin or end with whitespace: the registry trims every line',
+      EXIT.badUser,
+    );
+  if (user.startsWith('#'))
+    throw new HtpasswdError("username must not begin with '#': the line would read as a comment", EXIT.badUser);
 }
 
 export function checkPassword(password: string): void {
-  if (Buffer.byteLength(password) > MAX_LEN) throw new HtpasswdError(`password too long (> ${MAX_LEN} bytes)`, EXIT.overflow);
+  if (Buffer.byteLength(password) > MAX_LEN)
+    throw new HtpasswdError(`password too long (> ${MAX_LEN} bytes)`, EXIT.overflow);
 }

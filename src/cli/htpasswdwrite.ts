@@ -16,7 +16,11 @@ export async function readHtpasswd(file: string): Promise<string> {
   }
   const lines = text.split('\n');
   const bad = lines.findIndex((l) => l.trim() !== '' && !l.trim().startsWith('#') && htpasswdLineUser(l) === null);
-  if (bad >= 0) throw new HtpasswdError(`the file ${file} does not appear to be a valid htpasswd file (line ${bad + 1}); it is left unchanged`, EXIT.invalid);
+  if (bad >= 0)
+    throw new HtpasswdError(
+      `the file ${file} does not appear to be a valid htpasswd file (line ${bad + 1}); it is left unchanged`,
+      EXIT.invalid,
+    );
   return text;
 }
 

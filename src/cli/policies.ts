@@ -24,20 +24,29 @@ export function offlineRegistry(driver: StorageDriver): Registry {
 const iso = (t: number) => new Date(t).toISOString();
 
 /** The plan as lines: `untag <repo>:<tag> <digest> pushed <time>`, `delete manifest <repo>@<digest> ...`, `free blob <digest> <bytes>`. */
-export function formatPlan(plan: Plan, verb: { untag: string; del: string; free: string } = { untag: 'untag', del: 'delete', free: 'free' }): string[] {
+export function formatPlan(
+  plan: Plan,
+  verb: { untag: string; del: string; free: string } = { untag: 'untag', del: 'delete', free: 'free' },
+): string[] {
   const out: string[] = [];
   let tags = 0;
   let manifests = 0;
   for (const r of plan.repositories) {
-    out.push(`# ${r.repository} (policies[${r.rule}]): keeps ${r.keep.length} tags, ${verb.untag} ${r.untag.length}, ${verb.del} ${r.deleteManifests.length} manifests`);
+    out.push(
+      `# ${r.repository} (policies[${r.rule}]): keeps ${r.keep.length} tags, ${verb.untag} ${r.untag.length}, ${verb.del} ${r.deleteManifests.length} manifests`,
+    );
     for (const t of r.untag) out.push(`${verb.untag} ${r.repository}:${t.tag} ${t.digest} pushed ${iso(t.pushedAt)}`);
-    for (const t of r.deferred) out.push(`# later: ${r.repository}:${t.tag} ${t.digest} (its manifest is younger than the grace period)`);
-    for (const m of r.deleteManifests) out.push(`${verb.del} manifest ${r.repository}@${m.digest} pushed ${iso(m.pushedAt)}`);
+    for (const t of r.deferred)
+      out.push(`# later: ${r.repository}:${t.tag} ${t.digest} (its manifest is younger than the grace period)`);
+    for (const m of r.deleteManifests)
+      out.push(`${verb.del} manifest ${r.repository}@${m.digest} pushed ${iso(m.pushedAt)}`);
     tags += r.untag.length;
     manifests += r.deleteManifests.length;
   }
   for (const b of plan.blobs) out.push(`${verb.free} blob ${b.digest} ${b.size}`);
-  out.push(`# total: ${tags} tags, ${manifests} manifests, ${plan.blobs.length} blobs, ${formatBytes(plan.bytesFreed)} (${plan.bytesFreed} bytes) freed; grace period ${plan.graceMs} ms`);
+  out.push(
+    `# total: ${tags} tags, ${manifests} manifests, ${plan.blobs.length} blobs, ${formatBytes(plan.bytesFreed)} (${plan.bytesFreed} bytes) freed; grace period ${plan.graceMs} ms`,
+  );
   return out;
 }
 
@@ -77,13 +86,21 @@ export function loadFor(command: string, configPath: string | undefined, io: GcI
   }
 }
 
-export async function policiesPlanCommand(configPath: string | undefined, opts: { json?: boolean }, io: GcIo): Promise<number> {
+export async function policiesPlanCommand(
+  configPath: string | undefined,
+  opts: { json?: boolean },
+  io: GcIo,
+): Promise<number> {
   const config = loadFor('policies plan', configPath, io);
   if (!config) return 1;
-  if (config.policies.length === 0) io.err.write('warning: no policies are configured: nothing would be untagged or deleted\n');
+  if (config.policies.length === 0)
+    io.err.write('warning: no policies are configured: nothing would be untagged or deleted\n');
   const driver = await createDriver(storageDriverOf(config));
   try {
-    const plan = await makePlan(offlineRegistry(driver), new PolicySet(config.policies), { graceMs: config.gc.graceperiod, exact: true });
+    const plan = await makePlan(offlineRegistry(driver), new PolicySet(config.policies), {
+      graceMs: config.gc.graceperiod,
+      exact: true,
+    });
     io.out.write(opts.json ? `${JSON.stringify(planJson(plan), null, 2)}\n` : `${formatPlan(plan).join('\n')}\n`);
     return 0;
   } catch (err) {

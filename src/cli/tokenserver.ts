@@ -22,7 +22,10 @@ export interface RunningTokenServer {
 }
 
 /** Loads `configPath` and serves the token endpoint; returns 1 (after printing why) when it cannot start. */
-export async function tokenServerCommand(configPath: string | undefined, err: NodeJS.WritableStream): Promise<RunningTokenServer | 1> {
+export async function tokenServerCommand(
+  configPath: string | undefined,
+  err: NodeJS.WritableStream,
+): Promise<RunningTokenServer | 1> {
   let loaded;
   try {
     loaded = loadConfig({ path: configPath });
@@ -38,7 +41,9 @@ export async function tokenServerCommand(configPath: string | undefined, err: No
     return 1;
   }
   if (!ts.addr) {
-    err.write(`wharf token-server: tokenserver.addr is required to run the token server alone (e.g. addr: ":5001"); without it the token server is served by \`wharf serve\` at tokenserver.path\n`);
+    err.write(
+      `wharf token-server: tokenserver.addr is required to run the token server alone (e.g. addr: ":5001"); without it the token server is served by \`wharf serve\` at tokenserver.path\n`,
+    );
     return 1;
   }
   if (!ts.enabled) {
@@ -56,7 +61,8 @@ export async function tokenServerCommand(configPath: string | undefined, err: No
     return 1;
   }
   const { server: tokens, path, reload } = built;
-  const NOT_FOUND = JSON.stringify({ errors: [{ code: 'NOT_FOUND', message: `the token endpoint is ${path}` }] }) + '\n';
+  const NOT_FOUND =
+    JSON.stringify({ errors: [{ code: 'NOT_FOUND', message: `the token endpoint is ${path}` }] }) + '\n';
   const proxies = new TrustedProxies(config.http.trustedproxies);
   const server = createServer({ keepAliveTimeout: 65_000, headersTimeout: 60_000 }, (req, res) => {
     rememberClientAddress(req, proxies);
@@ -65,7 +71,10 @@ export async function tokenServerCommand(configPath: string | undefined, err: No
       void tokens.handle(req, res);
       return;
     }
-    res.writeHead(404, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(NOT_FOUND) });
+    res.writeHead(404, {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Length': Buffer.byteLength(NOT_FOUND),
+    });
     res.end(NOT_FOUND);
   });
   try {

@@ -26,7 +26,11 @@ export const AUTH_METHODS = {
         signingalgorithms: z.array(z.string()).optional(),
       })
       .superRefine((t, ctx) => {
-        if (!t.rootcertbundle && !t.jwks) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'needs rootcertbundle or jwks (the certificates or keys your token server signs with)' });
+        if (!t.rootcertbundle && !t.jwks)
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            message: 'needs rootcertbundle or jwks (the certificates or keys your token server signs with)',
+          });
       }),
   ),
   silly: method({ realm: text, service: text.optional() }),
@@ -53,7 +57,8 @@ function methodsWithKey(key: string): string[] {
 function unknownMethod(key: string): string {
   const known = `the methods: ${AUTH_METHOD_NAMES.join(', ')}`;
   const owners = methodsWithKey(key);
-  if (owners.length > 0) return `not an auth method but a key of ${owners.map((m) => `auth.${m}`).join(', ')}: indent it under the method (${known})`;
+  if (owners.length > 0)
+    return `not an auth method but a key of ${owners.map((m) => `auth.${m}`).join(', ')}: indent it under the method (${known})`;
   const near = nearestKey(key, AUTH_METHOD_NAMES);
   return `unknown auth method ${JSON.stringify(key)}${near ? `, did you mean ${near}?` : ''} (${known})`;
 }
@@ -61,7 +66,10 @@ function unknownMethod(key: string): string {
 export const authSchema = z.unknown().transform((value, ctx): AuthConfig | undefined => {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'object' || Array.isArray(value)) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be a mapping holding one auth method (${AUTH_METHOD_NAMES.join(', ')}), got ${JSON.stringify(value)}` });
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: `must be a mapping holding one auth method (${AUTH_METHOD_NAMES.join(', ')}), got ${JSON.stringify(value)}`,
+    });
     return z.NEVER;
   }
   const entries = Object.entries(value as Record<string, unknown>);
@@ -74,7 +82,10 @@ export const authSchema = z.unknown().transform((value, ctx): AuthConfig | undef
   }
   const chosen = entries.filter(([k]) => k in AUTH_METHODS);
   if (chosen.length > 1) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `exactly one auth method may be configured, found ${chosen.map(([k]) => k).join(', ')}` });
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: `exactly one auth method may be configured, found ${chosen.map(([k]) => k).join(', ')}`,
+    });
     ok = false;
   }
   const out: AuthConfig = {};

@@ -34,7 +34,24 @@ test('bare integers are nanoseconds, as Go reads them', () => {
 });
 
 test('anything else is not a duration', () => {
-  for (const input of ['', ' ', '10', '5m3', 's', 'h1', '1x', '10 s', '1h 30m', '1d', '1w', '--5s', '5s-', 'ten seconds', '1e3s', '1,5s']) {
+  for (const input of [
+    '',
+    ' ',
+    '10',
+    '5m3',
+    's',
+    'h1',
+    '1x',
+    '10 s',
+    '1h 30m',
+    '1d',
+    '1w',
+    '--5s',
+    '5s-',
+    'ten seconds',
+    '1e3s',
+    '1,5s',
+  ]) {
     assert.equal(parseDuration(input), null, JSON.stringify(input));
   }
   for (const input of [null, undefined, true, {}, [], Number.NaN, Number.POSITIVE_INFINITY]) {

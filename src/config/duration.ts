@@ -1,5 +1,14 @@
 /** Go's time.ParseDuration grammar ("1h30m", "500ms", "168h"), as Distribution's YAML durations use it. */
-const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNITS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  μs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
 
 /** Milliseconds for a Go duration string, or for an integer (Go reads bare integers as nanoseconds). */
 export function parseDuration(v: unknown): number | null {

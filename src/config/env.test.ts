@@ -31,12 +31,23 @@ test('REGISTRY_HTTP_ADDR replaces the listen address', () => {
 });
 
 test('values are parsed as YAML: booleans, numbers, lists', () => {
-  const { config } = withEnv({ REGISTRY_STORAGE_DELETE_ENABLED: 'true', REGISTRY_CATALOG_MAXENTRIES: '50', REGISTRY_HTTP_RELATIVEURLS: 'false' });
+  const { config } = withEnv({
+    REGISTRY_STORAGE_DELETE_ENABLED: 'true',
+    REGISTRY_CATALOG_MAXENTRIES: '50',
+    REGISTRY_HTTP_RELATIVEURLS: 'false',
+  });
   assert.equal(config.storage.delete.enabled, true);
   assert.equal(config.catalog.maxentries, 50);
   assert.equal(config.http.relativeurls, false);
   const tree: Record<string, unknown> = {};
-  applyEnvOverrides(tree, { REGISTRY_A: 'true', REGISTRY_B: '12', REGISTRY_C: '[x, y]', REGISTRY_D: '{k: v}', REGISTRY_E: 'plain text', REGISTRY_F: 'a: [' });
+  applyEnvOverrides(tree, {
+    REGISTRY_A: 'true',
+    REGISTRY_B: '12',
+    REGISTRY_C: '[x, y]',
+    REGISTRY_D: '{k: v}',
+    REGISTRY_E: 'plain text',
+    REGISTRY_F: 'a: [',
+  });
   assert.deepEqual(tree, { a: true, b: 12, c: ['x', 'y'], d: { k: 'v' }, e: 'plain text', f: 'a: [' });
 });
 
@@ -52,13 +63,19 @@ test('a wrongly typed value from the environment names its key path', () => {
 });
 
 test('map keys: an existing one is matched case-insensitively, a new one is added lower-cased', () => {
-  const { config } = withEnv({ 'REGISTRY_HTTP_HEADERS_X-FOO': '[a]', 'REGISTRY_HTTP_HEADERS_X-CONTENT-TYPE-OPTIONS': '[other]' });
+  const { config } = withEnv({
+    'REGISTRY_HTTP_HEADERS_X-FOO': '[a]',
+    'REGISTRY_HTTP_HEADERS_X-CONTENT-TYPE-OPTIONS': '[other]',
+  });
   assert.deepEqual(config.http.headers, { 'X-Content-Type-Options': ['other'], 'x-foo': ['a'] });
 });
 
 test('existing keys are matched case-insensitively, without duplicates', () => {
   const tree: Record<string, unknown> = { storage: { filesystem: { rootdirectory: '/a' } }, http: { Addr: ':1' } };
-  const applied = applyEnvOverrides(tree, { REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: '/b', REGISTRY_HTTP_ADDR: ':2' });
+  const applied = applyEnvOverrides(tree, {
+    REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: '/b',
+    REGISTRY_HTTP_ADDR: ':2',
+  });
   assert.deepEqual(tree, { storage: { filesystem: { rootdirectory: '/b' } }, http: { Addr: ':2' } });
   assert.deepEqual(applied, [
     { variable: 'REGISTRY_HTTP_ADDR', path: ['http', 'Addr'] },
@@ -67,7 +84,10 @@ test('existing keys are matched case-insensitively, without duplicates', () => {
 });
 
 test('list items are addressed by index', () => {
-  const { config } = withEnv({ REGISTRY_VALIDATION_MANIFESTS_URLS_ALLOW_0: '^https://z/', REGISTRY_VALIDATION_MANIFESTS_URLS_DENY_0: '^http://' });
+  const { config } = withEnv({
+    REGISTRY_VALIDATION_MANIFESTS_URLS_ALLOW_0: '^https://z/',
+    REGISTRY_VALIDATION_MANIFESTS_URLS_DENY_0: '^http://',
+  });
   assert.deepEqual(config.validation.manifests.urls.allow, ['^https://z/', '^https://b/']);
   assert.deepEqual(config.validation.manifests.urls.deny, ['^http://']);
 });
@@ -95,20 +115,32 @@ test('a child variable keeps a scalar storage driver written in the file', () =>
 });
 
 test('REGISTRY_STORAGE replaces the whole storage section, as in Distribution', () => {
-  const { config } = withEnv({ REGISTRY_STORAGE: 'inmemory' }, 'version: 0.1\nstorage:\n  filesystem:\n  delete:\n    enabled: true\n');
+  const { config } = withEnv(
+    { REGISTRY_STORAGE: 'inmemory' },
+    'version: 0.1\nstorage:\n  filesystem:\n  delete:\n    enabled: true\n',
+  );
   assert.deepEqual(storageDriverOf(config), { name: 'inmemory', params: {} });
   assert.equal(config.storage.delete.enabled, false);
 });
 
 test('overrides may build the whole configuration', () => {
-  const { config } = parseConfig('', 'empty.yml', { REGISTRY_VERSION: '0.1', REGISTRY_STORAGE: 'inmemory', REGISTRY_HTTP_ADDR: ':7000' });
+  const { config } = parseConfig('', 'empty.yml', {
+    REGISTRY_VERSION: '0.1',
+    REGISTRY_STORAGE: 'inmemory',
+    REGISTRY_HTTP_ADDR: ':7000',
+  });
   assert.equal(config.version, '0.1');
   assert.equal(config.http.addr, ':7000');
   assert.equal(storageDriverOf(config).name, 'inmemory');
 });
 
 test('unknown variables warn, naming the variable', () => {
-  const { config, warnings } = withEnv({ REGISTRY_NOPE: '1', REGISTRY_HTTP_ADRESS: ':6000', REGISTRY_HTTP_TYPO_DEEPER: 'x', REGISTRY_HTTP__ADDR: ':6000' });
+  const { config, warnings } = withEnv({
+    REGISTRY_NOPE: '1',
+    REGISTRY_HTTP_ADRESS: ':6000',
+    REGISTRY_HTTP_TYPO_DEEPER: 'x',
+    REGISTRY_HTTP__ADDR: ':6000',
+  });
   assert.equal(config.http.addr, ':5000');
   assert.equal(warnings.length, 4, warnings.join('\n'));
   for (const v of ['REGISTRY_NOPE', 'REGISTRY_HTTP_ADRESS', 'REGISTRY_HTTP_TYPO_DEEPER', 'REGISTRY_HTTP__ADDR']) {
@@ -117,11 +149,21 @@ test('unknown variables warn, naming the variable', () => {
       `no warning names ${v}:\n${warnings.join('\n')}`,
     );
   }
-  assert.ok(warnings.some((w) => w.startsWith('http.adress: ')), 'the warning also gives the key path');
+  assert.ok(
+    warnings.some((w) => w.startsWith('http.adress: ')),
+    'the warning also gives the key path',
+  );
 });
 
 test('REGISTRY_CONFIGURATION_PATH and other variables are not overrides', () => {
-  const env = { REGISTRY_CONFIGURATION_PATH: '/etc/docker/registry/config.yml', REGISTRY_: 'x', registry_http_addr: ':1', Registry_Http_Addr: ':2', HOME: '/root', PATH: '/bin' };
+  const env = {
+    REGISTRY_CONFIGURATION_PATH: '/etc/docker/registry/config.yml',
+    REGISTRY_: 'x',
+    registry_http_addr: ':1',
+    Registry_Http_Addr: ':2',
+    HOME: '/root',
+    PATH: '/bin',
+  };
   const { config, warnings } = withEnv(env);
   assert.deepEqual(warnings, []);
   assert.equal(config.http.addr, ':5000');

@@ -68,7 +68,8 @@ export function applyEnvOverrides(root: Record<string, unknown>, env: NodeJS.Pro
       }
       let next = (node as Record<string | number, unknown>)[key];
       if (!isMap(next) && !Array.isArray(next)) {
-        if (path.length === 1 && NAMED_SECTIONS.has(String(key)) && typeof next === 'string' && next !== '') next = { [next]: {} };
+        if (path.length === 1 && NAMED_SECTIONS.has(String(key)) && typeof next === 'string' && next !== '')
+          next = { [next]: {} };
         else next = /^\d+$/.test(parts[i + 1]) ? [] : {};
         (node as Record<string | number, unknown>)[key] = next;
       }

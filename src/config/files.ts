@@ -37,16 +37,34 @@ export function authFileProblems(config: Readonly<Config>): { problems: string[]
     if (!path) return;
     const s = fileState(key, path, what);
     if (typeof s === 'object') problems.push(s.problem);
-    else if (s === 'missing') (ifMissing ? warnings : problems).push(ifMissing ? `${key}: ${path} does not exist; ${ifMissing}` : `${key}: ${path} does not exist`);
+    else if (s === 'missing')
+      (ifMissing ? warnings : problems).push(
+        ifMissing ? `${key}: ${path} does not exist; ${ifMissing}` : `${key}: ${path} does not exist`,
+      );
   };
   const a = config.auth;
-  check('auth.htpasswd.path', a?.htpasswd?.path, 'an htpasswd file', 'wharf serve creates it with a user "docker" and a random password it logs once');
+  check(
+    'auth.htpasswd.path',
+    a?.htpasswd?.path,
+    'an htpasswd file',
+    'wharf serve creates it with a user "docker" and a random password it logs once',
+  );
   const ts = config.tokenserver;
   const tokenServerMakes = ts && ts.enabled ? ts.certificate : undefined;
-  check('auth.token.rootcertbundle', a?.token?.rootcertbundle, 'a PEM certificate bundle', a?.token?.rootcertbundle === tokenServerMakes ? 'the token server creates it' : null);
+  check(
+    'auth.token.rootcertbundle',
+    a?.token?.rootcertbundle,
+    'a PEM certificate bundle',
+    a?.token?.rootcertbundle === tokenServerMakes ? 'the token server creates it' : null,
+  );
   check('auth.token.jwks', a?.token?.jwks, 'a JWKS (JSON) file', null);
   if (ts?.enabled) {
-    check('tokenserver.htpasswd', ts.htpasswd, 'an htpasswd file', 'the token server creates it with a user "docker" and a random password it logs once');
+    check(
+      'tokenserver.htpasswd',
+      ts.htpasswd,
+      'an htpasswd file',
+      'the token server creates it with a user "docker" and a random password it logs once',
+    );
     check('tokenserver.key', ts.key, 'a PEM private key', 'the token server creates it');
     check('tokenserver.certificate', ts.certificate, 'a PEM certificate', 'the token server creates it');
   }

@@ -159,8 +159,14 @@ test('the tutorial htpasswd config loads with its auth section', () => {
 test('a config using filesystem, delete, headers, validation and catalog loads as written', () => {
   const { config, warnings } = parse(FULL_CONFIG);
   // Distribution's maxthreads parses, and is the one key of this config that changes nothing in wharf.
-  assert.deepEqual(warnings.map((w) => w.split(':')[0]), ['storage.filesystem.maxthreads']);
-  assert.deepEqual(storageDriverOf(config), { name: 'filesystem', params: { rootdirectory: '/srv/registry', maxthreads: 100 } });
+  assert.deepEqual(
+    warnings.map((w) => w.split(':')[0]),
+    ['storage.filesystem.maxthreads'],
+  );
+  assert.deepEqual(storageDriverOf(config), {
+    name: 'filesystem',
+    params: { rootdirectory: '/srv/registry', maxthreads: 100 },
+  });
   assert.equal(config.storage.delete.enabled, true);
   assert.equal(config.storage.redirect.disable, true);
   assert.equal(config.log.level, 'debug');
@@ -209,7 +215,14 @@ catalog:
 `),
   );
   const paths = err.problems.map((p) => p.slice(0, p.indexOf(':')));
-  assert.deepEqual(paths.sort(), ['catalog.maxentries', 'http.addr', 'http.headers.X-Frame-Options', 'http.relativeurls', 'log.level', 'storage.delete.enabled']);
+  assert.deepEqual(paths.sort(), [
+    'catalog.maxentries',
+    'http.addr',
+    'http.headers.X-Frame-Options',
+    'http.relativeurls',
+    'log.level',
+    'storage.delete.enabled',
+  ]);
   assert.equal(err.source, 'test.yml');
   for (const p of paths) assert.ok(err.message.includes(`  - ${p}: `), `the message lists ${p}`);
 });
@@ -224,7 +237,11 @@ http:
   adr: :6000
 frobnicate: true
 `);
-  assert.deepEqual(warnings.sort(), ['frobnicate: unknown key, ignored', 'http.adr: unknown key, did you mean addr? (ignored)', 'storage.delet: unknown key, did you mean delete? (ignored)']);
+  assert.deepEqual(warnings.sort(), [
+    'frobnicate: unknown key, ignored',
+    'http.adr: unknown key, did you mean addr? (ignored)',
+    'storage.delet: unknown key, did you mean delete? (ignored)',
+  ]);
   assert.equal(config.http.addr, ':5000');
   assert.equal(config.storage.delete.enabled, false);
 });
@@ -236,7 +253,9 @@ test('exactly one storage driver', () => {
   err = configError(() => parse('version: 0.1\nstorage:\n  delete:\n    enabled: true\n'));
   assert.match(err.problems[0], /^storage: exactly one storage driver is required/);
   err = configError(() => parse('version: 0.1\n'));
-  assert.deepEqual(err.problems, ['storage: required (one storage driver, e.g. filesystem with rootdirectory: /var/lib/registry)']);
+  assert.deepEqual(err.problems, [
+    'storage: required (one storage driver, e.g. filesystem with rootdirectory: /var/lib/registry)',
+  ]);
 });
 
 test('storage: inmemory in its scalar form', () => {
@@ -256,7 +275,10 @@ test('storage.filesystem.fsync (a wharf key) reaches the driver; a bad value is 
   assert.deepEqual(warnings, []);
   assert.deepEqual(storageDriverOf(config), { name: 'filesystem', params: { rootdirectory: '/x', fsync: true } });
   const err = configError(() => parse('version: 0.1\nstorage:\n  filesystem:\n    fsync: always\n    maxthreads: 3\n'));
-  assert.deepEqual(err.problems.map((p) => p.split(':')[0]).sort(), ['storage.filesystem.fsync', 'storage.filesystem.maxthreads']);
+  assert.deepEqual(err.problems.map((p) => p.split(':')[0]).sort(), [
+    'storage.filesystem.fsync',
+    'storage.filesystem.maxthreads',
+  ]);
 });
 
 test('durations are parsed to milliseconds, with defaults', () => {
@@ -278,10 +300,17 @@ storage:
 });
 
 test('a bad duration is a ConfigError naming its key', () => {
-  const err = configError(() => parse('version: 0.1\nstorage:\n  inmemory:\n  maintenance:\n    uploadpurging:\n      age: 7d\nhttp:\n  draintimeout: soon\n'));
+  const err = configError(() =>
+    parse(
+      'version: 0.1\nstorage:\n  inmemory:\n  maintenance:\n    uploadpurging:\n      age: 7d\nhttp:\n  draintimeout: soon\n',
+    ),
+  );
   const paths = err.problems.map((p) => p.slice(0, p.indexOf(':'))).sort();
   assert.deepEqual(paths, ['http.draintimeout', 'storage.maintenance.uploadpurging.age']);
-  assert.ok(err.problems.every((p) => p.includes('not a duration')), err.message);
+  assert.ok(
+    err.problems.every((p) => p.includes('not a duration')),
+    err.message,
+  );
 });
 
 test('http.prefix gets a leading and a trailing slash', () => {
@@ -316,31 +345,56 @@ test('the loaded config is deeply frozen', () => {
 test('YAML that is not a configuration mapping is a ConfigError', () => {
   assert.match(configError(() => parse('version: 0.1\nstorage: [\n')).problems[0], /^YAML: /);
   assert.match(configError(() => parse('- version\n- storage\n')).problems[0], /^\(root\): /);
-  assert.match(configError(() => parse('version: 0.1\nversion: 0.1\nstorage: inmemory\n')).problems[0], /^YAML: /, 'duplicate keys');
+  assert.match(
+    configError(() => parse('version: 0.1\nversion: 0.1\nstorage: inmemory\n')).problems[0],
+    /^YAML: /,
+    'duplicate keys',
+  );
 });
 
 test('features wharf does not have yet: fatal where ignoring them would be unsafe, else a warning', () => {
-  let err = configError(() => parse('version: 0.1\nstorage: inmemory\nproxy:\n  remoteurl: ftp://registry-1.docker.io\n'));
-  assert.ok(err.problems.some((p) => p.startsWith('proxy.remoteurl: ')), err.message);
+  let err = configError(() =>
+    parse('version: 0.1\nstorage: inmemory\nproxy:\n  remoteurl: ftp://registry-1.docker.io\n'),
+  );
+  assert.ok(
+    err.problems.some((p) => p.startsWith('proxy.remoteurl: ')),
+    err.message,
+  );
   err = configError(() => parse('version: 0.1\nstorage:\n  gcs:\n    bucket: b\n'));
-  assert.ok(err.problems.some((p) => p.startsWith('storage.gcs: ')), err.message);
+  assert.ok(
+    err.problems.some((p) => p.startsWith('storage.gcs: ')),
+    err.message,
+  );
 });
 
 test('redis: v3 addrs or v2 addr, durations, tls; blobdescriptor redis needs the section', () => {
-  const v2 = parse('version: 0.1\nstorage: inmemory\nredis:\n  addr: localhost:6379\n  password: 123\n  db: 2\n  dialtimeout: 10ms\n  pool:\n    maxidle: 16\n    maxactive: 64\n    idletimeout: 300s\n');
+  const v2 = parse(
+    'version: 0.1\nstorage: inmemory\nredis:\n  addr: localhost:6379\n  password: 123\n  db: 2\n  dialtimeout: 10ms\n  pool:\n    maxidle: 16\n    maxactive: 64\n    idletimeout: 300s\n',
+  );
   // The pool keys parse (Distribution's) and are named as having no effect.
-  assert.deepEqual(v2.warnings.map((w) => w.split(':')[0]), ['redis.pool.maxidle', 'redis.pool.maxactive', 'redis.pool.idletimeout']);
+  assert.deepEqual(
+    v2.warnings.map((w) => w.split(':')[0]),
+    ['redis.pool.maxidle', 'redis.pool.maxactive', 'redis.pool.idletimeout'],
+  );
   assert.equal(v2.config.redis?.addr, 'localhost:6379');
   assert.equal(v2.config.redis?.password, '123');
   assert.equal(v2.config.redis?.dialtimeout, 10);
-  const v3 = parse('version: 0.1\nstorage:\n  inmemory:\n  cache:\n    blobdescriptor: redis\nredis:\n  addrs: [a:6379]\n  readtimeout: 1s\n  tls:\n    enabled: true\n');
+  const v3 = parse(
+    'version: 0.1\nstorage:\n  inmemory:\n  cache:\n    blobdescriptor: redis\nredis:\n  addrs: [a:6379]\n  readtimeout: 1s\n  tls:\n    enabled: true\n',
+  );
   assert.deepEqual(v3.config.redis?.addrs, ['a:6379']);
   assert.equal(v3.config.redis?.readtimeout, 1000);
   assert.equal(v3.config.storage.cache.blobdescriptor, 'redis');
   let err = configError(() => parse('version: 0.1\nstorage:\n  inmemory:\n  cache:\n    blobdescriptor: redis\n'));
-  assert.ok(err.problems.some((p) => p.startsWith('storage.cache.blobdescriptor: ')), err.message);
+  assert.ok(
+    err.problems.some((p) => p.startsWith('storage.cache.blobdescriptor: ')),
+    err.message,
+  );
   err = configError(() => parse('version: 0.1\nstorage: inmemory\nredis:\n  db: 1\n'));
-  assert.ok(err.problems.some((p) => p.startsWith('redis.addrs: ')), err.message);
+  assert.ok(
+    err.problems.some((p) => p.startsWith('redis.addrs: ')),
+    err.message,
+  );
 });
 
 test('the deprecated top-level loglevel still sets the log level, with a warning', () => {
@@ -349,7 +403,7 @@ test('the deprecated top-level loglevel still sets the log level, with a warning
   assert.ok(warnings.includes('loglevel: deprecated, use log.level'));
 });
 
-test('notifications: Distribution\'s endpoint keys with their defaults; zero means the default, as there', () => {
+test("notifications: Distribution's endpoint keys with their defaults; zero means the default, as there", () => {
   const { config, warnings } = parse(`version: 0.1
 storage: inmemory
 notifications:
@@ -384,9 +438,15 @@ notifications:
   assert.deepEqual(hook.headers, { Authorization: ['Bearer abc'], 'X-Single': ['one'] });
   assert.deepEqual(hook.ignoredmediatypes, ['application/octet-stream']);
   assert.deepEqual(hook.ignore, { mediatypes: ['application/vnd.oci.image.index.v1+json'], actions: ['pull'] });
-  assert.deepEqual({ timeout: tuned.timeout, threshold: tuned.threshold, backoff: tuned.backoff }, { timeout: 500, threshold: 10, backoff: 1000 });
+  assert.deepEqual(
+    { timeout: tuned.timeout, threshold: tuned.threshold, backoff: tuned.backoff },
+    { timeout: 500, threshold: 10, backoff: 1000 },
+  );
   assert.equal(off.disabled, true, 'a disabled endpoint needs no url');
-  assert.deepEqual(parse('version: 0.1\nstorage: inmemory\n').config.notifications, { events: { includereferences: false }, endpoints: [] });
+  assert.deepEqual(parse('version: 0.1\nstorage: inmemory\n').config.notifications, {
+    events: { includereferences: false },
+    endpoints: [],
+  });
   assert.deepEqual(parse('version: 0.1\nstorage: inmemory\nnotifications:\n').config.notifications.endpoints, []);
 });
 
@@ -407,7 +467,11 @@ notifications:
         actions: [pulls]
 `),
   );
-  const at = (prefix: string) => assert.ok(err.problems.some((p) => p.startsWith(prefix)), `${prefix} in\n${err.message}`);
+  const at = (prefix: string) =>
+    assert.ok(
+      err.problems.some((p) => p.startsWith(prefix)),
+      `${prefix} in\n${err.message}`,
+    );
   at('notifications.endpoints.0.name: ');
   at('notifications.endpoints.1.url: must be an http:// or https:// URL');
   at('notifications.endpoints.2.url: ');
@@ -416,10 +480,14 @@ notifications:
 });
 
 test('notifications: endpoints can be set from REGISTRY_* variables', () => {
-  const { config } = parseConfig('version: 0.1\nstorage: inmemory\nnotifications:\n  endpoints:\n    - name: a\n      url: http://x/\n', 'test.yml', {
-    REGISTRY_NOTIFICATIONS_ENDPOINTS_0_URL: 'https://elsewhere.example.com/hook',
-    REGISTRY_NOTIFICATIONS_ENDPOINTS_0_THRESHOLD: '3',
-  });
+  const { config } = parseConfig(
+    'version: 0.1\nstorage: inmemory\nnotifications:\n  endpoints:\n    - name: a\n      url: http://x/\n',
+    'test.yml',
+    {
+      REGISTRY_NOTIFICATIONS_ENDPOINTS_0_URL: 'https://elsewhere.example.com/hook',
+      REGISTRY_NOTIFICATIONS_ENDPOINTS_0_THRESHOLD: '3',
+    },
+  );
   assert.equal(config.notifications.endpoints[0].url, 'https://elsewhere.example.com/hook');
   assert.equal(config.notifications.endpoints[0].threshold, 3);
 });

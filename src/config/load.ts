@@ -12,7 +12,11 @@ import { unknownKeys, unknownKeyMessage } from './unknown.js';
 import { configWarnings } from './warnings.js';
 
 export class ConfigError extends Error {
-  constructor(readonly problems: string[], readonly source: string, readonly warnings: string[] = []) {
+  constructor(
+    readonly problems: string[],
+    readonly source: string,
+    readonly warnings: string[] = [],
+  ) {
     super(`invalid configuration (${source}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'ConfigError';
   }
@@ -41,7 +45,11 @@ http:
 
 /** Keys of features wharf does not implement yet. Errors where ignoring them would weaken security or lose data. */
 const NOT_YET: Array<{ path: string[]; fatal: boolean; why: string }> = [
-  { path: ['http', 'tls', 'letsencrypt'], fatal: true, why: "Let's Encrypt is not supported yet (it needs outbound ACME access); use certificate and key" },
+  {
+    path: ['http', 'tls', 'letsencrypt'],
+    fatal: true,
+    why: "Let's Encrypt is not supported yet (it needs outbound ACME access); use certificate and key",
+  },
   { path: ['storage', 'gcs'], fatal: true, why: 'the gcs storage driver is not supported' },
   { path: ['storage', 'azure'], fatal: true, why: 'the azure storage driver is not supported' },
   { path: ['storage', 'swift'], fatal: true, why: 'the swift storage driver is not supported' },
@@ -106,11 +114,15 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
 export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv = {}): LoadedConfig {
   const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`), source);
+    throw new ConfigError(
+      doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`),
+      source,
+    );
   }
   let raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
   if (raw === null || raw === undefined) raw = {};
-  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(['(root): the configuration must be a YAML mapping'], source);
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    throw new ConfigError(['(root): the configuration must be a YAML mapping'], source);
   const tree = raw as Record<string, unknown>;
 
   const overrides = applyEnvOverrides(tree, env);
@@ -121,7 +133,8 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
 
   const parsed = configSchema.safeParse(tree);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.') || '(root)'}: ${issueMessage(issue, tree)}`);
+    for (const issue of parsed.error.issues)
+      problems.push(`${issue.path.join('.') || '(root)'}: ${issueMessage(issue, tree)}`);
   }
 
   for (const o of overrides) if (o.ignored) warnings.push(`environment variable ${o.variable}: ${o.ignored}, ignored`);
@@ -139,7 +152,7 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
 
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems, source, warnings);
   const config = parsed.data;
-  if (tree.loglevel !== undefined && (get(tree, ['log', 'level']) === undefined)) {
+  if (tree.loglevel !== undefined && get(tree, ['log', 'level']) === undefined) {
     config.log.level = config.loglevel as Config['log']['level'];
     warnings.push('loglevel: deprecated, use log.level');
   }

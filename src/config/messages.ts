@@ -18,7 +18,8 @@ const REQUIRED: Record<string, string> = {
   'tokenserver.service': 'the "aud" of the tokens it issues; auth.token.service must be the same',
   'tokenserver.htpasswd': 'the htpasswd file of the users it issues tokens to',
   'tokenserver.key': 'the PEM private key it signs tokens with; created when missing',
-  'tokenserver.certificate': 'the PEM certificate of that key, the one auth.token.rootcertbundle names; created when missing',
+  'tokenserver.certificate':
+    'the PEM certificate of that key, the one auth.token.rootcertbundle names; created when missing',
   'access.rules.*.accounts': 'who the rule is for: user names, globs, anonymous or group:<name>',
   'storage.s3.region': 'the S3 region, e.g. us-east-1',
   'storage.s3.bucket': 'the S3 bucket name',
@@ -46,20 +47,36 @@ function typeOf(v: unknown): string {
   return `${typeof v} ${shown(v)}`;
 }
 
-const EXPECTED: Record<string, string> = { object: 'a mapping', array: 'a list', string: 'a string', number: 'a number', boolean: 'true or false', integer: 'an integer' };
+const EXPECTED: Record<string, string> = {
+  object: 'a mapping',
+  array: 'a list',
+  string: 'a string',
+  number: 'a number',
+  boolean: 'true or false',
+  integer: 'an integer',
+};
 
 /** The types a union would have taken, when every branch failed on the type alone. */
 function unionTypes(issue: z.ZodInvalidUnionIssue): string[] | null {
   const issues = issue.unionErrors.flatMap((e) => e.issues);
   const depth = issues[0]?.path.length;
-  if (!issues.every((i): i is Extract<z.ZodIssue, { code: 'invalid_type' }> => i.code === z.ZodIssueCode.invalid_type && i.path.length === depth)) return null;
+  if (
+    !issues.every(
+      (i): i is Extract<z.ZodIssue, { code: 'invalid_type' }> =>
+        i.code === z.ZodIssueCode.invalid_type && i.path.length === depth,
+    )
+  )
+    return null;
   return [...new Set(issues.map((i) => EXPECTED[i.expected] ?? i.expected))];
 }
 
 /** The message for one issue, without its path. `tree` is the configuration as written (after REGISTRY_* overrides). */
 export function issueMessage(issue: z.ZodIssue, tree: unknown): string {
   const value = get(tree, issue.path);
-  if (value === undefined && (issue.code === z.ZodIssueCode.invalid_type || issue.code === z.ZodIssueCode.invalid_union)) {
+  if (
+    value === undefined &&
+    (issue.code === z.ZodIssueCode.invalid_type || issue.code === z.ZodIssueCode.invalid_union)
+  ) {
     const hint = REQUIRED[issue.path.map((p) => (typeof p === 'number' ? '*' : p)).join('.')];
     return hint ? `required (${hint})` : 'required key is missing';
   }

@@ -16,7 +16,10 @@ describe('resolveConfigPath', () => {
 
   test('the argument wins, then REGISTRY_CONFIGURATION_PATH', () => {
     assert.equal(resolveConfigPath('x.yml', { REGISTRY_CONFIGURATION_PATH: 'y.yml', WHARF_CONFIG_PATHS: b }), 'x.yml');
-    assert.equal(resolveConfigPath(undefined, { REGISTRY_CONFIGURATION_PATH: 'y.yml', WHARF_CONFIG_PATHS: b }), 'y.yml');
+    assert.equal(
+      resolveConfigPath(undefined, { REGISTRY_CONFIGURATION_PATH: 'y.yml', WHARF_CONFIG_PATHS: b }),
+      'y.yml',
+    );
   });
 
   test('the first existing regular file of WHARF_CONFIG_PATHS (absent ones and directories skipped)', () => {

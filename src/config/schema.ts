@@ -29,7 +29,11 @@ const MiB = 1024 * 1024;
 const MIN_PART = 5 * MiB;
 
 /** `storage.filesystem`. `maxthreads` parses (Distribution's key) but has no effect: warnings.ts says so. */
-const filesystemSchema = z.object({ rootdirectory: z.string().min(1).default('/var/lib/registry'), maxthreads: z.number().int().min(25).optional(), fsync: bool.optional() });
+const filesystemSchema = z.object({
+  rootdirectory: z.string().min(1).default('/var/lib/registry'),
+  maxthreads: z.number().int().min(25).optional(),
+  fsync: bool.optional(),
+});
 export type FilesystemConfig = z.output<typeof filesystemSchema>;
 
 /**
@@ -106,8 +110,16 @@ const storageSchema = z
   })
   .superRefine((s, ctx) => {
     const drivers = STORAGE_DRIVER_KEYS.filter((k) => k in s && (s as Record<string, unknown>)[k] !== undefined);
-    if (drivers.length === 0) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `exactly one storage driver is required (one of ${STORAGE_DRIVER_KEYS.join(', ')})` });
-    if (drivers.length > 1) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `only one storage driver may be configured, found ${drivers.join(', ')}` });
+    if (drivers.length === 0)
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `exactly one storage driver is required (one of ${STORAGE_DRIVER_KEYS.join(', ')})`,
+      });
+    if (drivers.length > 1)
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `only one storage driver may be configured, found ${drivers.join(', ')}`,
+      });
   });
 
 export const STORAGE_DRIVER_KEYS = ['filesystem', 'inmemory', 's3', 'gcs', 'azure', 'swift', 'oss'] as const;
@@ -122,7 +134,11 @@ const trustedProxiesSchema = z
       const family = isIP(addr.replace(/^\[|\]$/g, ''));
       const max = family === 4 ? 32 : 128;
       if (family === 0 || extra !== undefined || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= max))) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [i], message: `not an IP address or CIDR block: ${JSON.stringify(entry)} (e.g. 10.0.0.5, 10.0.0.0/8, fd00::/8)` });
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: [i],
+          message: `not an IP address or CIDR block: ${JSON.stringify(entry)} (e.g. 10.0.0.5, 10.0.0.0/8, fd00::/8)`,
+        });
       }
     });
   });
@@ -142,13 +158,21 @@ const httpSchema = z
         certificate: z.string().min(1).optional(),
         key: z.string().min(1).optional(),
         clientcas: z.array(z.string().min(1)).default([]),
-        clientauth: z.enum(['request-client-cert', 'require-any-client-cert', 'verify-client-cert-if-given', 'require-and-verify-client-cert']).optional(),
+        clientauth: z
+          .enum([
+            'request-client-cert',
+            'require-any-client-cert',
+            'verify-client-cert-if-given',
+            'require-and-verify-client-cert',
+          ])
+          .optional(),
         minimumtls: z.enum(['tls1.0', 'tls1.1', 'tls1.2', 'tls1.3']).default('tls1.2'),
         ciphersuites: z.array(z.string()).default([]),
         letsencrypt: looseSection,
       })
       .superRefine((t, ctx) => {
-        if (!t.letsencrypt && (!t.certificate || !t.key)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'http.tls needs both certificate and key' });
+        if (!t.letsencrypt && (!t.certificate || !t.key))
+          ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'http.tls needs both certificate and key' });
       })
       .optional(),
     debug: z
@@ -196,7 +220,11 @@ const endpointSchema = z
     /** Static headers added to every POST (a map of lists, like http.headers; a single string is accepted too). */
     headers: z.record(z.union([text.transform((v) => [v]), z.array(text)])).default({}),
     timeout: duration('1s').transform((ms) => (ms > 0 ? ms : 1000)),
-    threshold: z.number().int().default(10).transform((n) => (n > 0 ? n : 10)),
+    threshold: z
+      .number()
+      .int()
+      .default(10)
+      .transform((n) => (n > 0 ? n : 10)),
     backoff: duration('1s').transform((ms) => (ms > 0 ? ms : 1000)),
     ignoredmediatypes: z.array(z.string()).default([]),
     ignore: z
@@ -216,7 +244,12 @@ const endpointSchema = z
     } catch {
       ok = false;
     }
-    if (!ok) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['url'], message: `must be an http:// or https:// URL, got ${JSON.stringify(e.url ?? '')}` });
+    if (!ok)
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['url'],
+        message: `must be an http:// or https:// URL, got ${JSON.stringify(e.url ?? '')}`,
+      });
   });
 
 const notificationsSchema = z
@@ -253,15 +286,27 @@ const redisSchema = z
         clientcas: z.array(z.string().min(1)).default([]),
       })
       .default({}),
-    pool: z.object({ maxidle: intish.optional(), maxactive: intish.optional(), idletimeout: duration('300s') }).default({}),
+    pool: z
+      .object({ maxidle: intish.optional(), maxactive: intish.optional(), idletimeout: duration('300s') })
+      .default({}),
     poolsize: intish.optional(),
     maxidleconns: intish.optional(),
     maxactiveconns: intish.optional(),
     minidleconns: intish.optional(),
   })
   .superRefine((r, ctx) => {
-    if (!r.addr && (!r.addrs || r.addrs.length === 0)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['addrs'], message: 'redis needs an address: addrs (a list of host:port) or addr' });
-    if (r.tls.enabled && !!r.tls.certificate !== !!r.tls.key) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['tls'], message: 'redis.tls needs both certificate and key, or neither' });
+    if (!r.addr && (!r.addrs || r.addrs.length === 0))
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['addrs'],
+        message: 'redis needs an address: addrs (a list of host:port) or addr',
+      });
+    if (r.tls.enabled && !!r.tls.certificate !== !!r.tls.key)
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['tls'],
+        message: 'redis.tls needs both certificate and key, or neither',
+      });
   });
 
 export type RedisConfig = z.output<typeof redisSchema>;
@@ -285,11 +330,19 @@ const bruteforceSchema = z
     const maxKey = b.backoff.max !== undefined ? 'max' : 'blockfor';
     const max = parseDuration(b.backoff.max ?? b.blockfor ?? '15m');
     if (max === null || max < 0) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: maxKey === 'max' ? ['backoff', 'max'] : ['blockfor'], message: `not a duration: ${JSON.stringify(b.backoff.max ?? b.blockfor)} (use e.g. "10s", "5m", "168h")` });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: maxKey === 'max' ? ['backoff', 'max'] : ['blockfor'],
+        message: `not a duration: ${JSON.stringify(b.backoff.max ?? b.blockfor)} (use e.g. "10s", "5m", "168h")`,
+      });
       return z.NEVER;
     }
     if (b.backoff.initial <= 0 || max < b.backoff.initial) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['backoff'], message: 'backoff.initial must be above 0 and at most backoff.max' });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['backoff'],
+        message: 'backoff.initial must be above 0 and at most backoff.max',
+      });
       return z.NEVER;
     }
     return {
@@ -330,7 +383,11 @@ const accessSchema = z
     a.rules.forEach((r, i) =>
       r.accounts.forEach((acc, j) => {
         if (acc.startsWith('group:') && !(acc.slice(6) in a.groups)) {
-          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['rules', i, 'accounts', j], message: `unknown group ${JSON.stringify(acc.slice(6))} (define it under access.groups)` });
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: ['rules', i, 'accounts', j],
+            message: `unknown group ${JSON.stringify(acc.slice(6))} (define it under access.groups)`,
+          });
         }
       }),
     );
@@ -362,51 +419,67 @@ const uiSchema = z
   })
   .default({});
 
-export const configSchema = z.object({
-  version: z.union([z.string(), z.number()]).transform((v, ctx) => {
-    const s = typeof v === 'number' ? String(v) : v;
-    if (s !== '0.1') {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `unsupported version ${JSON.stringify(s)}: only 0.1 exists` });
-      return z.NEVER;
-    }
-    return s;
-  }),
-  log: logSchema,
-  loglevel: z.enum(['error', 'warn', 'info', 'debug']).optional(),
-  storage: storageSchema,
-  auth: authSchema,
-  bruteforce: bruteforceSchema,
-  access: accessSchema.optional(),
-  tokenserver: tokenServerSchema.optional(),
-  ui: uiSchema,
-  gc: gcSchema,
-  policies: z.preprocess((v) => v ?? undefined, policiesSchema),
-  middleware: looseSection,
-  http: httpSchema,
-  notifications: z.preprocess((v) => v ?? undefined, notificationsSchema),
-  redis: z.union([redisSchema, z.null()]).optional(),
-  health: z
-    .object({
-      storagedriver: z.object({ enabled: bool.default(false), interval: duration('10s'), threshold: z.number().int().positive().default(1) }).default({}),
-      file: z.array(z.unknown()).optional(),
-      http: z.array(z.unknown()).optional(),
-      tcp: z.array(z.unknown()).optional(),
-    })
-    .default({}),
-  proxy: proxySchema.nullable().optional(),
-  catalog: z
-    .object({
-      maxentries: z.number().int().positive().default(1000),
-      /** wharf: how old the kept repository list may get before it is checked against storage (default by driver). */
-      revalidate: duration('0s').optional(),
-    })
-    .default({}),
-  validation: validationSchema,
-  reporting: looseSection,
-  policy: looseSection,
-  compatibility: looseSection,
-}).superRefine((c, ctx) => {
-  if (c.storage.cache.blobdescriptor === 'redis' && !c.redis) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['storage', 'cache', 'blobdescriptor'], message: 'redis needs the redis section (redis.addrs)' });
-});
+export const configSchema = z
+  .object({
+    version: z.union([z.string(), z.number()]).transform((v, ctx) => {
+      const s = typeof v === 'number' ? String(v) : v;
+      if (s !== '0.1') {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          message: `unsupported version ${JSON.stringify(s)}: only 0.1 exists`,
+        });
+        return z.NEVER;
+      }
+      return s;
+    }),
+    log: logSchema,
+    loglevel: z.enum(['error', 'warn', 'info', 'debug']).optional(),
+    storage: storageSchema,
+    auth: authSchema,
+    bruteforce: bruteforceSchema,
+    access: accessSchema.optional(),
+    tokenserver: tokenServerSchema.optional(),
+    ui: uiSchema,
+    gc: gcSchema,
+    policies: z.preprocess((v) => v ?? undefined, policiesSchema),
+    middleware: looseSection,
+    http: httpSchema,
+    notifications: z.preprocess((v) => v ?? undefined, notificationsSchema),
+    redis: z.union([redisSchema, z.null()]).optional(),
+    health: z
+      .object({
+        storagedriver: z
+          .object({
+            enabled: bool.default(false),
+            interval: duration('10s'),
+            threshold: z.number().int().positive().default(1),
+          })
+          .default({}),
+        file: z.array(z.unknown()).optional(),
+        http: z.array(z.unknown()).optional(),
+        tcp: z.array(z.unknown()).optional(),
+      })
+      .default({}),
+    proxy: proxySchema.nullable().optional(),
+    catalog: z
+      .object({
+        maxentries: z.number().int().positive().default(1000),
+        /** wharf: how old the kept repository list may get before it is checked against storage (default by driver). */
+        revalidate: duration('0s').optional(),
+      })
+      .default({}),
+    validation: validationSchema,
+    reporting: looseSection,
+    policy: looseSection,
+    compatibility: looseSection,
+  })
+  .superRefine((c, ctx) => {
+    if (c.storage.cache.blobdescriptor === 'redis' && !c.redis)
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['storage', 'cache', 'blobdescriptor'],
+        message: 'redis needs the redis section (redis.addrs)',
+      });
+  });
 
 export type Config = z.output<typeof configSchema>;

@@ -10,7 +10,10 @@ export const duration = (def: string) =>
     .transform((v, ctx) => {
       const ms = parseDuration(v);
       if (ms === null || ms < 0) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `not a duration: ${JSON.stringify(v)} (use e.g. "10s", "5m", "168h")` });
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          message: `not a duration: ${JSON.stringify(v)} (use e.g. "10s", "5m", "168h")`,
+        });
         return z.NEVER;
       }
       return ms;

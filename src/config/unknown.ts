@@ -17,7 +17,10 @@ export function isSecurityPath(path: string): boolean {
 }
 
 /** Top-level keys that belong one level down. */
-const MISPLACED: Record<string, string> = { ...Object.fromEntries(AUTH_METHOD_NAMES.map((m) => [m, 'auth'])), tls: 'http' };
+const MISPLACED: Record<string, string> = {
+  ...Object.fromEntries(AUTH_METHOD_NAMES.map((m) => [m, 'auth'])),
+  tls: 'http',
+};
 
 export interface UnknownKey {
   /** The key's path, dot-joined. */
@@ -39,14 +42,27 @@ function unwrap(schema: z.ZodTypeAny): z.ZodTypeAny {
   }
 }
 
-function classify(parent: string[], key: string, shape: Record<string, unknown>, value: Record<string, unknown>): UnknownKey {
+function classify(
+  parent: string[],
+  key: string,
+  shape: Record<string, unknown>,
+  value: Record<string, unknown>,
+): UnknownKey {
   const path = [...parent, key].join('.');
   if (parent.length === 0 && key in MISPLACED) {
-    return { path, suggestion: `${MISPLACED[key]}.${key}`, fatal: `${key} belongs under ${MISPLACED[key]}:, indent it there` };
+    return {
+      path,
+      suggestion: `${MISPLACED[key]}.${key}`,
+      fatal: `${key} belongs under ${MISPLACED[key]}:, indent it there`,
+    };
   }
   const suggestion = nearestKey(key, Object.keys(shape));
   if (suggestion && value[suggestion] === undefined && isSecurityPath([...parent, suggestion].join('.'))) {
-    return { path, suggestion, fatal: `an error, not a warning: the security setting ${[...parent, suggestion].join('.')} would be left unset` };
+    return {
+      path,
+      suggestion,
+      fatal: `an error, not a warning: the security setting ${[...parent, suggestion].join('.')} would be left unset`,
+    };
   }
   return { path, suggestion };
 }
@@ -58,7 +74,9 @@ export function unknownKeys(schema: z.ZodTypeAny, value: unknown, path: string[]
   const keyed = KEYED_SECTIONS.get(s);
   if (keyed) {
     // Unknown options of a keyed section are the section's own errors; known ones are descended.
-    return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => (k in keyed ? unknownKeys(keyed[k], v, [...path, k]) : []));
+    return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) =>
+      k in keyed ? unknownKeys(keyed[k], v, [...path, k]) : [],
+    );
   }
   if (s instanceof z.ZodUnion) {
     const objectOption = (s.options as z.ZodTypeAny[]).find((o) => unwrap(o) instanceof z.ZodObject);
@@ -67,7 +85,9 @@ export function unknownKeys(schema: z.ZodTypeAny, value: unknown, path: string[]
   if (s instanceof z.ZodObject) {
     const shape = s.shape as Record<string, z.ZodTypeAny>;
     const map = value as Record<string, unknown>;
-    return Object.entries(map).flatMap(([k, v]) => (k in shape ? unknownKeys(shape[k], v, [...path, k]) : [classify(path, k, shape, map)]));
+    return Object.entries(map).flatMap(([k, v]) =>
+      k in shape ? unknownKeys(shape[k], v, [...path, k]) : [classify(path, k, shape, map)],
+    );
   }
   if (s instanceof z.ZodArray && Array.isArray(value)) {
     return value.flatMap((v, i) => unknownKeys(s.element, v, [...path, String(i)]));

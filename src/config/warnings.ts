@@ -23,10 +23,13 @@ export function configWarnings(config: Readonly<Config>, tree: Record<string, un
   const out: string[] = [];
   const auth = config.auth;
   if ('auth' in tree && (!auth || Object.keys(auth).length === 0)) {
-    out.push('auth: empty: no authentication, anyone can pull, push and delete (configure htpasswd, token or silly, or remove the key)');
+    out.push(
+      'auth: empty: no authentication, anyone can pull, push and delete (configure htpasswd, token or silly, or remove the key)',
+    );
   }
   if (auth?.silly && !isAbsoluteHttpUrl(auth.silly.realm)) out.push(realmWarning('auth.silly.realm', auth.silly.realm));
-  if (auth?.token && !auth.token.autoredirect && !isAbsoluteHttpUrl(auth.token.realm)) out.push(realmWarning('auth.token.realm', auth.token.realm));
+  if (auth?.token && !auth.token.autoredirect && !isAbsoluteHttpUrl(auth.token.realm))
+    out.push(realmWarning('auth.token.realm', auth.token.realm));
   out.push(...noEffectWarnings(config, tree));
   return out;
 }

@@ -21,7 +21,7 @@ describe('blob reads', () => {
   });
   after(() => reg.close());
 
-  test('GET streams the blob with Distribution\'s headers; HEAD the same headers without a body', async () => {
+  test("GET streams the blob with Distribution's headers; HEAD the same headers without a body", async () => {
     for (const method of ['GET', 'HEAD']) {
       const r = await reg.req(method, path);
       assert.equal(r.status, 200);
@@ -67,7 +67,11 @@ describe('blob reads', () => {
       assert.equal(r.status, 416, range);
       assert.equal(r.headers['content-range'], 'bytes */27', range);
       assert.equal(r.headers['docker-distribution-api-version'], 'registry/2.0');
-      assert.equal(r.text, '{"errors":[{"code":"RANGE_INVALID","message":"invalid content range","detail":{"size":27}}]}\n', range);
+      assert.equal(
+        r.text,
+        '{"errors":[{"code":"RANGE_INVALID","message":"invalid content range","detail":{"size":27}}]}\n',
+        range,
+      );
     }
   });
 
@@ -94,7 +98,10 @@ describe('blob reads', () => {
     const other = sha256('never pushed');
     const r = await reg.req('GET', `/v2/b/r/blobs/${other}`);
     assert.equal(r.status, 404);
-    assert.equal(r.text, `{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry","detail":"${other}"}]}\n`);
+    assert.equal(
+      r.text,
+      `{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry","detail":"${other}"}]}\n`,
+    );
     const head = await reg.req('HEAD', `/v2/b/r/blobs/${other}`);
     assert.equal(head.status, 404);
     assert.equal(head.body.length, 0);

@@ -28,10 +28,16 @@ export async function getBlob(ctx: Ctx<'name' | 'digest'>): Promise<void> {
   const digest = checkDigest(ctx.params.digest);
   const { registry, proxy } = ctx.app;
   const proxied = proxy?.route(ctx.params.name, ctx.query) ?? null;
-  if (proxied && !(await proxy!.blobs.available(proxied, digest)) && (await serveUpstreamBlob(ctx, proxy!, proxied, digest))) return;
+  if (
+    proxied &&
+    !(await proxy!.blobs.available(proxied, digest)) &&
+    (await serveUpstreamBlob(ctx, proxy!, proxied, digest))
+  )
+    return;
   const name = proxied?.local ?? ctx.params.name;
   const info = await registry.blobs.stat(name, digest);
-  if (ctx.method === 'GET') notify(ctx, { action: 'pull', kind: 'blob', repository: ctx.params.name, digest: digest.value, size: info.size });
+  if (ctx.method === 'GET')
+    notify(ctx, { action: 'pull', kind: 'blob', repository: ctx.params.name, digest: digest.value, size: info.size });
 
   if (registry.options.redirect) {
     const url = await registry.blobs.redirectURL(ctx.method === 'HEAD' ? 'HEAD' : 'GET', digest);

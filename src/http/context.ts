@@ -72,7 +72,8 @@ export function urlFor(ctx: Ctx, path: string): string {
   if (ctx.app.host) return `${ctx.app.host.replace(/\/$/, '')}${p}`;
   const h = ctx.req.headers;
   const proto = firstForwarded(h['x-forwarded-proto']) ?? (ctx.peer.encrypted ? 'https' : 'http');
-  const host = firstForwarded(h['x-forwarded-host']) ?? h.host ?? (h[':authority'] as string | undefined) ?? 'localhost';
+  const host =
+    firstForwarded(h['x-forwarded-host']) ?? h.host ?? (h[':authority'] as string | undefined) ?? 'localhost';
   return `${proto}://${host}${p}`;
 }
 

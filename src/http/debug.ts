@@ -18,7 +18,11 @@ export interface DebugOptions {
 
 function json(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body) + '\n';
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache' });
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-cache',
+  });
   res.end(text);
 }
 
@@ -32,7 +36,13 @@ export function answerProbe(path: string, res: ServerResponse, opts: DebugOption
     const s = opts.health.status();
     const ready = s.healthy && opts.ready();
     const degraded = Object.keys(s.degraded).length > 0 ? { degraded: s.degraded } : {};
-    json(res, ready ? 200 : 503, ready ? { status: 'ok', ...degraded } : { status: 'unavailable', failures: s.failures, draining: !opts.ready(), ...degraded });
+    json(
+      res,
+      ready ? 200 : 503,
+      ready
+        ? { status: 'ok', ...degraded }
+        : { status: 'unavailable', failures: s.failures, draining: !opts.ready(), ...degraded },
+    );
     return true;
   }
   return false;

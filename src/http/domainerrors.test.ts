@@ -30,8 +30,14 @@ const samples: domain.RegistryError[] = [
 ];
 
 test('every domain error class is sampled, and each translates to its OCI code, status, detail and message', () => {
-  const classes = Object.values(domain).filter((c) => typeof c === 'function' && c.prototype instanceof domain.RegistryError);
-  for (const c of classes) assert.ok(samples.some((s) => s instanceof (c as typeof domain.BlobUnknown)), `${(c as { name: string }).name} has a sample`);
+  const classes = Object.values(domain).filter(
+    (c) => typeof c === 'function' && c.prototype instanceof domain.RegistryError,
+  );
+  for (const c of classes)
+    assert.ok(
+      samples.some((s) => s instanceof (c as typeof domain.BlobUnknown)),
+      `${(c as { name: string }).name} has a sample`,
+    );
   for (const err of samples) {
     const oci = fromDomain(err);
     assert.equal(oci.code, err.code);
@@ -39,22 +45,43 @@ test('every domain error class is sampled, and each translates to its OCI code, 
     assert.equal(oci.message, err.reason ?? ERROR_CODES[err.code].message, err.name);
     assert.deepEqual(JSON.parse(errorBody([oci])).errors[0].detail, err.detail, err.name);
   }
-  assert.equal(errorBody([fromDomain(new domain.ManifestUnknown())]), '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}\n', 'no detail: omitted, as Distribution');
+  assert.equal(
+    errorBody([fromDomain(new domain.ManifestUnknown())]),
+    '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}\n',
+    'no detail: omitted, as Distribution',
+  );
 });
 
 test('a verification error answers every error it carries; anything else is not a domain error', () => {
-  const v = new domain.ManifestVerificationError([new domain.ManifestBlobUnknown(D), new domain.ManifestBlobUnknown('sha256:' + 'b'.repeat(64))]);
-  assert.deepEqual(domainErrors(v)?.map((e) => [e.code, e.status]), [['MANIFEST_BLOB_UNKNOWN', 400], ['MANIFEST_BLOB_UNKNOWN', 400]]);
+  const v = new domain.ManifestVerificationError([
+    new domain.ManifestBlobUnknown(D),
+    new domain.ManifestBlobUnknown('sha256:' + 'b'.repeat(64)),
+  ]);
+  assert.deepEqual(
+    domainErrors(v)?.map((e) => [e.code, e.status]),
+    [
+      ['MANIFEST_BLOB_UNKNOWN', 400],
+      ['MANIFEST_BLOB_UNKNOWN', 400],
+    ],
+  );
   assert.equal(domainErrors(new Error('x')), null);
   assert.equal(domainErrors(new StorageUnavailableError('s3', new Error('down'))), null);
 });
 
 test('no file of src/registry builds an OCI (HTTP) error', () => {
   const here = fileURLToPath(new URL('.', import.meta.url));
-  const dir = [join(here, '..', '..', '..', 'src', 'registry'), join(here, '..', 'registry')].find((d) => existsSync(join(d, 'errors.ts')));
+  const dir = [join(here, '..', '..', '..', 'src', 'registry'), join(here, '..', 'registry')].find((d) =>
+    existsSync(join(d, 'errors.ts')),
+  );
   assert.ok(dir, 'src/registry with its .ts files');
   const files = (function walk(d: string): string[] {
-    return readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') ? [join(d, e.name)] : []));
+    return readdirSync(d, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory()
+        ? walk(join(d, e.name))
+        : e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')
+          ? [join(d, e.name)]
+          : [],
+    );
   })(dir);
   assert.ok(files.length > 10);
   for (const f of files) assert.doesNotMatch(readFileSync(f, 'utf8'), /\bociError\(|new OciError\b/, f);

@@ -92,7 +92,11 @@ export async function startTestRegistry(overrides: Tree = {}): Promise<TestRegis
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, done) {
-      logs.push(...String(chunk).split('\n').filter((l) => l !== ''));
+      logs.push(
+        ...String(chunk)
+          .split('\n')
+          .filter((l) => l !== ''),
+      );
       done();
     },
   });
@@ -115,18 +119,22 @@ export function send(base: string, method: string, path: string, opts: RequestOp
   const headers: Record<string, string | number | string[]> = { ...(opts.headers ?? {}) };
   const body = opts.body;
   const fixed = typeof body === 'string' ? Buffer.from(body) : Buffer.isBuffer(body) ? body : undefined;
-  if (fixed && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-length')) headers['Content-Length'] = fixed.length;
+  if (fixed && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-length'))
+    headers['Content-Length'] = fixed.length;
   return new Promise((resolve, reject) => {
-    const r = request({ host: url.hostname, port: url.port, method, path: `${url.pathname}${url.search}`, headers, agent: false }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const buf = Buffer.concat(parts);
-        const text = buf.toString('utf8');
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: buf, text, json: () => JSON.parse(text) });
-      });
-    });
+    const r = request(
+      { host: url.hostname, port: url.port, method, path: `${url.pathname}${url.search}`, headers, agent: false },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const buf = Buffer.concat(parts);
+          const text = buf.toString('utf8');
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: buf, text, json: () => JSON.parse(text) });
+        });
+      },
+    );
     r.on('error', reject);
     if (fixed) r.end(fixed);
     else if (body) {
@@ -141,7 +149,10 @@ export function send(base: string, method: string, path: string, opts: RequestOp
 /** Uploads `data` into `repo` with a single POST `?digest=`; returns its digest. */
 export async function pushBlob(reg: TestRegistry, repo: string, data: Buffer | string): Promise<string> {
   const digest = sha256(data);
-  const r = await reg.req('POST', `${reg.prefix}/v2/${repo}/blobs/uploads/?digest=${digest}`, { body: data, headers: { 'Content-Type': 'application/octet-stream' } });
+  const r = await reg.req('POST', `${reg.prefix}/v2/${repo}/blobs/uploads/?digest=${digest}`, {
+    body: data,
+    headers: { 'Content-Type': 'application/octet-stream' },
+  });
   assert.equal(r.status, 201, r.text);
   return digest;
 }
@@ -153,34 +164,68 @@ export interface Pushed {
 }
 
 /** PUTs `manifest` (serialised as given) under `reference`; asserts 201. */
-export async function pushManifest(reg: TestRegistry, repo: string, reference: string, manifest: unknown, mediaType: string): Promise<Pushed> {
+export async function pushManifest(
+  reg: TestRegistry,
+  repo: string,
+  reference: string,
+  manifest: unknown,
+  mediaType: string,
+): Promise<Pushed> {
   const bytes = Buffer.from(typeof manifest === 'string' ? manifest : JSON.stringify(manifest));
-  const r = await reg.req('PUT', `${reg.prefix}/v2/${repo}/manifests/${reference}`, { body: bytes, headers: { 'Content-Type': mediaType } });
+  const r = await reg.req('PUT', `${reg.prefix}/v2/${repo}/manifests/${reference}`, {
+    body: bytes,
+    headers: { 'Content-Type': mediaType },
+  });
   assert.equal(r.status, 201, r.text);
   return { digest: sha256(bytes), bytes, mediaType };
 }
 
 /** A config and one layer in `repo`, and an image manifest of `mediaType` (Docker schema 2 or OCI) referencing them, tagged `tag`. */
-export async function pushImage(reg: TestRegistry, repo: string, tag: string, mediaType: string = MT.ociManifest, extra: Tree = {}): Promise<Pushed> {
+export async function pushImage(
+  reg: TestRegistry,
+  repo: string,
+  tag: string,
+  mediaType: string = MT.ociManifest,
+  extra: Tree = {},
+): Promise<Pushed> {
   const docker = mediaType === MT.dockerManifest;
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', tag }));
   const layer = Buffer.from(`layer of ${repo}:${tag}`);
   const m = {
     schemaVersion: 2,
     mediaType,
-    config: { mediaType: docker ? MT.dockerConfig : MT.ociConfig, digest: await pushBlob(reg, repo, config), size: config.length },
-    layers: [{ mediaType: docker ? MT.dockerLayer : MT.ociLayer, digest: await pushBlob(reg, repo, layer), size: layer.length }],
+    config: {
+      mediaType: docker ? MT.dockerConfig : MT.ociConfig,
+      digest: await pushBlob(reg, repo, config),
+      size: config.length,
+    },
+    layers: [
+      {
+        mediaType: docker ? MT.dockerLayer : MT.ociLayer,
+        digest: await pushBlob(reg, repo, layer),
+        size: layer.length,
+      },
+    ],
     ...extra,
   };
   return pushManifest(reg, repo, tag, m, mediaType);
 }
 
 /** An index (OCI or Docker list) of already pushed manifests, each declared linux/amd64 unless `platforms` says otherwise. */
-export function indexOf(mediaType: string, children: Pushed[], platforms: Array<{ architecture: string; os: string }> = []): Tree {
+export function indexOf(
+  mediaType: string,
+  children: Pushed[],
+  platforms: Array<{ architecture: string; os: string }> = [],
+): Tree {
   return {
     schemaVersion: 2,
     mediaType,
-    manifests: children.map((c, i) => ({ mediaType: c.mediaType, digest: c.digest, size: c.bytes.length, platform: platforms[i] ?? { architecture: 'amd64', os: 'linux' } })),
+    manifests: children.map((c, i) => ({
+      mediaType: c.mediaType,
+      digest: c.digest,
+      size: c.bytes.length,
+      platform: platforms[i] ?? { architecture: 'amd64', os: 'linux' },
+    })),
   };
 }
 
@@ -195,17 +240,18 @@ export function oneError(r: Response): { code: string; message: string; detail?:
 // Checked when this file is run itself, not again by every test file that imports it.
 const runDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 
-if (runDirectly) test('the fixture serves the real pipeline in process on a free loopback port', async () => {
-  const reg = await startTestRegistry();
-  try {
-    assert.match(reg.base, /^http:\/\/127\.0\.0\.1:\d+$/);
-    assert.notEqual(reg.base, 'http://127.0.0.1:0');
-    const r = await reg.req('GET', '/v2/');
-    assert.equal(r.status, 200);
-    assert.equal(r.headers['docker-distribution-api-version'], 'registry/2.0');
-    const digest = await pushBlob(reg, 'fixture/check', 'x');
-    assert.equal((await reg.req('HEAD', `/v2/fixture/check/blobs/${digest}`)).status, 200);
-  } finally {
-    await reg.close();
-  }
-});
+if (runDirectly)
+  test('the fixture serves the real pipeline in process on a free loopback port', async () => {
+    const reg = await startTestRegistry();
+    try {
+      assert.match(reg.base, /^http:\/\/127\.0\.0\.1:\d+$/);
+      assert.notEqual(reg.base, 'http://127.0.0.1:0');
+      const r = await reg.req('GET', '/v2/');
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['docker-distribution-api-version'], 'registry/2.0');
+      const digest = await pushBlob(reg, 'fixture/check', 'x');
+      assert.equal((await reg.req('HEAD', `/v2/fixture/check/blobs/${digest}`)).status, 200);
+    } finally {
+      await reg.close();
+    }
+  });

@@ -4,14 +4,26 @@ import { test } from 'node:test';
 import { OciError } from '../oci/errors.js';
 import { checkRequest, localAuthorities, withPort } from './framing.js';
 
-function req(url: string, rawHeaders: string[], opts: { method?: string; version?: [number, number] } = {}): IncomingMessage {
+function req(
+  url: string,
+  rawHeaders: string[],
+  opts: { method?: string; version?: [number, number] } = {},
+): IncomingMessage {
   const headers: Record<string, string> = {};
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const k = rawHeaders[i].toLowerCase();
     headers[k] = headers[k] === undefined ? rawHeaders[i + 1] : `${headers[k]}, ${rawHeaders[i + 1]}`;
   }
   const [major, minor] = opts.version ?? [1, 1];
-  return { url, rawHeaders, headers, method: opts.method ?? 'GET', httpVersionMajor: major, httpVersionMinor: minor, httpVersion: `${major}.${minor}` } as unknown as IncomingMessage;
+  return {
+    url,
+    rawHeaders,
+    headers,
+    method: opts.method ?? 'GET',
+    httpVersionMajor: major,
+    httpVersionMinor: minor,
+    httpVersion: `${major}.${minor}`,
+  } as unknown as IncomingMessage;
 }
 
 const own = (a: string) => localAuthorities('127.0.0.1', 5000).includes(a);
@@ -21,7 +33,10 @@ const refused = (r: unknown, status: number) => {
 };
 
 test('origin-form targets pass with their query split off', () => {
-  assert.deepEqual(checkRequest(req('/v2/a/tags/list?n=1', ['Host', 'x']), own), { path: '/v2/a/tags/list', rawQuery: 'n=1' });
+  assert.deepEqual(checkRequest(req('/v2/a/tags/list?n=1', ['Host', 'x']), own), {
+    path: '/v2/a/tags/list',
+    rawQuery: 'n=1',
+  });
 });
 
 test('Host: exactly one in HTTP/1.1, at most one in HTTP/1.0', () => {

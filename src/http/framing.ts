@@ -31,10 +31,19 @@ const ABSOLUTE_RE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//;
  * `host[:port]` (lower case) names this registry; RFC 9112 §3.2.2 makes a server accept the absolute form for
  * itself, and a registry is never a proxy, so any other authority is refused.
  */
-export function checkRequest(req: IncomingMessage, ownAuthority: (authority: string, req: IncomingMessage) => boolean): Target | OciError {
+export function checkRequest(
+  req: IncomingMessage,
+  ownAuthority: (authority: string, req: IncomingMessage) => boolean,
+): Target | OciError {
   const http2 = req.httpVersionMajor === 2;
-  if (!http2 && req.httpVersionMajor !== 1) return badRequest('the request line has no supported HTTP version', { version: req.httpVersion });
-  if (req.method === 'CONNECT') return new OciError('UNSUPPORTED', { method: 'CONNECT' }, { message: 'CONNECT is not supported: this registry is not a proxy' });
+  if (!http2 && req.httpVersionMajor !== 1)
+    return badRequest('the request line has no supported HTTP version', { version: req.httpVersion });
+  if (req.method === 'CONNECT')
+    return new OciError(
+      'UNSUPPORTED',
+      { method: 'CONNECT' },
+      { message: 'CONNECT is not supported: this registry is not a proxy' },
+    );
   if (!http2) {
     const hosts = headerCount(req, 'host');
     if (hosts > 1) return badRequest('more than one Host header');
@@ -48,7 +57,10 @@ export function checkRequest(req: IncomingMessage, ownAuthority: (authority: str
   return requestTarget(req, ownAuthority);
 }
 
-function requestTarget(req: IncomingMessage, ownAuthority: (authority: string, req: IncomingMessage) => boolean): Target | OciError {
+function requestTarget(
+  req: IncomingMessage,
+  ownAuthority: (authority: string, req: IncomingMessage) => boolean,
+): Target | OciError {
   const url = req.url ?? '/';
   if (url.startsWith('/') || url === '*') {
     const q = url.indexOf('?');
@@ -61,9 +73,11 @@ function requestTarget(req: IncomingMessage, ownAuthority: (authority: string, r
   } catch {
     return badRequest('malformed request target');
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return badRequest('the request target names another origin: this registry is not a proxy');
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    return badRequest('the request target names another origin: this registry is not a proxy');
   const authority = withPort(parsed.host, parsed.protocol === 'https:' ? 443 : 80);
-  if (parsed.username !== '' || parsed.password !== '' || !ownAuthority(authority, req)) return badRequest('the request target names another origin: this registry is not a proxy');
+  if (parsed.username !== '' || parsed.password !== '' || !ownAuthority(authority, req))
+    return badRequest('the request target names another origin: this registry is not a proxy');
   // The target's authority replaces Host (RFC 9112 §3.2.2), for the URLs built from it (Location).
   req.headers.host = parsed.host;
   // The raw path as sent (URL would normalise `..` and percent-encoding, which the routes check themselves).

@@ -7,7 +7,17 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { indexOf, MT, oneError, pushImage, pushManifest, sha256, startTestRegistry, type Pushed, type TestRegistry } from './fixture.test.js';
+import {
+  indexOf,
+  MT,
+  oneError,
+  pushImage,
+  pushManifest,
+  sha256,
+  startTestRegistry,
+  type Pushed,
+  type TestRegistry,
+} from './fixture.test.js';
 
 describe('Accept negotiation', () => {
   let reg: TestRegistry;
@@ -22,7 +32,13 @@ describe('Accept negotiation', () => {
     oci = await pushImage(reg, 'n/r', 'oci', MT.ociManifest);
     list = await pushManifest(reg, 'n/r', 'list', indexOf(MT.dockerList, [docker]), MT.dockerList);
     index = await pushManifest(reg, 'n/r', 'index', indexOf(MT.ociIndex, [oci]), MT.ociIndex);
-    await pushManifest(reg, 'n/r', 'arm', indexOf(MT.dockerList, [docker], [{ architecture: 'arm64', os: 'linux' }]), MT.dockerList);
+    await pushManifest(
+      reg,
+      'n/r',
+      'arm',
+      indexOf(MT.dockerList, [docker], [{ architecture: 'arm64', os: 'linux' }]),
+      MT.dockerList,
+    );
   });
   after(() => reg.close());
 
@@ -48,7 +64,7 @@ describe('Accept negotiation', () => {
     }
   });
 
-  test('an OCI manifest only to a client accepting it; otherwise 404 MANIFEST_UNKNOWN with Distribution\'s message', async () => {
+  test("an OCI manifest only to a client accepting it; otherwise 404 MANIFEST_UNKNOWN with Distribution's message", async () => {
     for (const accept of ALL) {
       const r = await get('oci', accept);
       if (accept === MT.ociManifest) {
@@ -56,7 +72,10 @@ describe('Accept negotiation', () => {
         continue;
       }
       assert.equal(r.status, 404, String(accept));
-      assert.equal(r.text, '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"OCI manifest found, but accept header does not support OCI manifests"}]}\n');
+      assert.equal(
+        r.text,
+        '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"OCI manifest found, but accept header does not support OCI manifests"}]}\n',
+      );
     }
     assert.equal((await get(oci.digest)).status, 404, 'by digest too');
   });
@@ -69,7 +88,10 @@ describe('Accept negotiation', () => {
         continue;
       }
       assert.equal(r.status, 404, String(accept));
-      assert.deepEqual(oneError(r), { code: 'MANIFEST_UNKNOWN', message: 'OCI index found, but accept header does not support OCI indexes' });
+      assert.deepEqual(oneError(r), {
+        code: 'MANIFEST_UNKNOWN',
+        message: 'OCI index found, but accept header does not support OCI indexes',
+      });
     }
   });
 
@@ -115,7 +137,10 @@ describe('manifest PUT, GET and DELETE', () => {
 
   test('PUT by tag: 201, Location by digest, Docker-Content-Digest; the tag and the digest both resolve', async () => {
     const m = await pushImage(reg, 'm/put', 'v1', MT.dockerManifest);
-    const again = await reg.req('PUT', '/v2/m/put/manifests/v1', { body: m.bytes, headers: { 'Content-Type': MT.dockerManifest } });
+    const again = await reg.req('PUT', '/v2/m/put/manifests/v1', {
+      body: m.bytes,
+      headers: { 'Content-Type': MT.dockerManifest },
+    });
     assert.equal(again.status, 201);
     assert.equal(again.headers['docker-content-digest'], m.digest);
     assert.equal(new URL(String(again.headers.location)).pathname, `/v2/m/put/manifests/${m.digest}`);
@@ -126,9 +151,15 @@ describe('manifest PUT, GET and DELETE', () => {
 
   test('PUT by digest: the digest must match the body (400 DIGEST_INVALID); no tag is created', async () => {
     const m = await pushImage(reg, 'm/digest', 'base', MT.dockerManifest);
-    const byDigest = await reg.req('PUT', `/v2/m/digest/manifests/${m.digest}`, { body: m.bytes, headers: { 'Content-Type': MT.dockerManifest } });
+    const byDigest = await reg.req('PUT', `/v2/m/digest/manifests/${m.digest}`, {
+      body: m.bytes,
+      headers: { 'Content-Type': MT.dockerManifest },
+    });
     assert.equal(byDigest.status, 201);
-    const wrong = await reg.req('PUT', `/v2/m/digest/manifests/${sha256('other')}`, { body: m.bytes, headers: { 'Content-Type': MT.dockerManifest } });
+    const wrong = await reg.req('PUT', `/v2/m/digest/manifests/${sha256('other')}`, {
+      body: m.bytes,
+      headers: { 'Content-Type': MT.dockerManifest },
+    });
     assert.equal(wrong.status, 400);
     assert.equal(oneError(wrong).code, 'DIGEST_INVALID');
     assert.deepEqual((await reg.req('GET', '/v2/m/digest/tags/list')).json().tags, ['base']);
@@ -137,9 +168,16 @@ describe('manifest PUT, GET and DELETE', () => {
   test('PUT with an invalid tag is 400 TAG_INVALID; GET or DELETE of one is 404 MANIFEST_UNKNOWN', async () => {
     const m = await pushImage(reg, 'm/tag', 'ok', MT.dockerManifest);
     const bad = '-starts-with-dash';
-    const put = await reg.req('PUT', `/v2/m/tag/manifests/${bad}`, { body: m.bytes, headers: { 'Content-Type': MT.dockerManifest } });
+    const put = await reg.req('PUT', `/v2/m/tag/manifests/${bad}`, {
+      body: m.bytes,
+      headers: { 'Content-Type': MT.dockerManifest },
+    });
     assert.equal(put.status, 400);
-    assert.deepEqual(oneError(put), { code: 'TAG_INVALID', message: 'manifest tag did not match URI', detail: { tag: bad } });
+    assert.deepEqual(oneError(put), {
+      code: 'TAG_INVALID',
+      message: 'manifest tag did not match URI',
+      detail: { tag: bad },
+    });
     for (const method of ['GET', 'DELETE']) {
       const r = await reg.req(method, `/v2/m/tag/manifests/${bad}`);
       assert.equal(r.status, 404, method);
@@ -162,27 +200,55 @@ describe('manifest PUT, GET and DELETE', () => {
   test('every missing blob is reported: 400 with one MANIFEST_BLOB_UNKNOWN per digest, nothing stored', async () => {
     const a = sha256('missing config');
     const b = sha256('missing layer');
-    const m = { schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.ociConfig, digest: a, size: 1 }, layers: [{ mediaType: MT.ociLayer, digest: b, size: 1 }] };
-    const r = await reg.req('PUT', '/v2/m/missing/manifests/v1', { body: JSON.stringify(m), headers: { 'Content-Type': MT.ociManifest } });
+    const m = {
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      config: { mediaType: MT.ociConfig, digest: a, size: 1 },
+      layers: [{ mediaType: MT.ociLayer, digest: b, size: 1 }],
+    };
+    const r = await reg.req('PUT', '/v2/m/missing/manifests/v1', {
+      body: JSON.stringify(m),
+      headers: { 'Content-Type': MT.ociManifest },
+    });
     assert.equal(r.status, 400);
-    assert.equal(r.text, `{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"${a}"},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"${b}"}]}\n`);
+    assert.equal(
+      r.text,
+      `{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"${a}"},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"${b}"}]}\n`,
+    );
     assert.equal((await reg.req('GET', '/v2/m/missing/tags/list')).status, 404);
   });
 
   test('an index whose child is not in the repository is 400 MANIFEST_BLOB_UNKNOWN', async () => {
     const child = await pushImage(reg, 'm/elsewhere', 'x', MT.ociManifest);
-    const r = await reg.req('PUT', '/v2/m/index/manifests/v1', { body: JSON.stringify(indexOf(MT.ociIndex, [child])), headers: { 'Content-Type': MT.ociIndex } });
+    const r = await reg.req('PUT', '/v2/m/index/manifests/v1', {
+      body: JSON.stringify(indexOf(MT.ociIndex, [child])),
+      headers: { 'Content-Type': MT.ociIndex },
+    });
     assert.equal(r.status, 400);
-    assert.deepEqual(oneError(r), { code: 'MANIFEST_BLOB_UNKNOWN', message: 'blob unknown to registry', detail: child.digest });
+    assert.deepEqual(oneError(r), {
+      code: 'MANIFEST_BLOB_UNKNOWN',
+      message: 'blob unknown to registry',
+      detail: child.digest,
+    });
   });
 
   test('a body over 4 MiB is 400 MANIFEST_INVALID; schema 1 is 400 MANIFEST_INVALID', async () => {
     const big = Buffer.alloc(4 * 1024 * 1024 + 1, 0x20);
-    const r = await reg.req('PUT', '/v2/m/big/manifests/v1', { body: big, headers: { 'Content-Type': MT.ociManifest } });
+    const r = await reg.req('PUT', '/v2/m/big/manifests/v1', {
+      body: big,
+      headers: { 'Content-Type': MT.ociManifest },
+    });
     assert.equal(r.status, 400);
-    assert.deepEqual(oneError(r), { code: 'MANIFEST_INVALID', message: 'manifest is larger than 4194304 bytes', detail: { limit: 4194304 } });
+    assert.deepEqual(oneError(r), {
+      code: 'MANIFEST_INVALID',
+      message: 'manifest is larger than 4194304 bytes',
+      detail: { limit: 4194304 },
+    });
     const v1 = { schemaVersion: 1, name: 'm/old', tag: 'v1', architecture: 'amd64', fsLayers: [], history: [] };
-    const old = await reg.req('PUT', '/v2/m/old/manifests/v1', { body: JSON.stringify(v1), headers: { 'Content-Type': 'application/vnd.docker.distribution.manifest.v1+prettyjws' } });
+    const old = await reg.req('PUT', '/v2/m/old/manifests/v1', {
+      body: JSON.stringify(v1),
+      headers: { 'Content-Type': 'application/vnd.docker.distribution.manifest.v1+prettyjws' },
+    });
     assert.equal(old.status, 400);
     assert.equal(oneError(old).code, 'MANIFEST_INVALID');
   });

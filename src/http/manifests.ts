@@ -41,24 +41,35 @@ export async function getManifest(ctx: Ctx<'name' | 'reference'>): Promise<void>
   // A proxied repository is kept under its local name; events and errors keep the name the client sent.
   const proxied = proxy?.route(ctx.params.name, ctx.query) ?? null;
   const name = proxied?.local ?? ctx.params.name;
-  let digest = proxied ? await proxy!.manifests.resolve(proxied, ref) : (ref.digest ?? (await registry.tags.forPull(name, ref.tag!)));
+  let digest = proxied
+    ? await proxy!.manifests.resolve(proxied, ref)
+    : (ref.digest ?? (await registry.tags.forPull(name, ref.tag!)));
   if (etagMatches(ctx, digest)) {
     ctx.res.writeHead(304);
     ctx.res.end();
     return;
   }
-  let m: StoredManifest = proxied ? await proxy!.manifests.get(proxied, digest) : await registry.manifests.get(name, digest);
+  let m: StoredManifest = proxied
+    ? await proxy!.manifests.get(proxied, digest)
+    : await registry.manifests.get(name, digest);
   const supports = accepted(ctx);
 
   if (m.mediaType === MT.ociManifest && !supports.has(MT.ociManifest)) {
-    throw ociError('MANIFEST_UNKNOWN', undefined, 'OCI manifest found, but accept header does not support OCI manifests');
+    throw ociError(
+      'MANIFEST_UNKNOWN',
+      undefined,
+      'OCI manifest found, but accept header does not support OCI manifests',
+    );
   }
   if (m.mediaType === MT.ociIndex && !supports.has(MT.ociIndex)) {
     throw ociError('MANIFEST_UNKNOWN', undefined, 'OCI index found, but accept header does not support OCI indexes');
   }
   if (ref.tag !== undefined && m.mediaType === MT.dockerList && !supports.has(MT.dockerList)) {
     // An old client: answer the linux/amd64 image of the list, as Distribution does.
-    const child = m.parsed.kind === 'index' ? m.parsed.body.manifests.find((c) => c.platform?.architecture === 'amd64' && c.platform?.os === 'linux') : undefined;
+    const child =
+      m.parsed.kind === 'index'
+        ? m.parsed.body.manifests.find((c) => c.platform?.architecture === 'amd64' && c.platform?.os === 'linux')
+        : undefined;
     const childDigest = child ? parseDigest(child.digest) : null;
     if (!childDigest) throw ociError('MANIFEST_UNKNOWN');
     if (proxied) await proxy!.manifests.resolve(proxied, { digest: childDigest });
@@ -69,7 +80,17 @@ export async function getManifest(ctx: Ctx<'name' | 'reference'>): Promise<void>
     digest = childDigest;
   }
 
-  if (ctx.method === 'GET') notify(ctx, { action: 'pull', kind: 'manifest', repository: ctx.params.name, digest: digest.value, mediaType: m.mediaType, size: m.bytes.length, tag: ref.tag, manifest: m.parsed.body });
+  if (ctx.method === 'GET')
+    notify(ctx, {
+      action: 'pull',
+      kind: 'manifest',
+      repository: ctx.params.name,
+      digest: digest.value,
+      mediaType: m.mediaType,
+      size: m.bytes.length,
+      tag: ref.tag,
+      manifest: m.parsed.body,
+    });
   ctx.res.writeHead(200, {
     'Content-Type': m.mediaType,
     'Content-Length': m.bytes.length,
@@ -82,7 +103,9 @@ export async function getManifest(ctx: Ctx<'name' | 'reference'>): Promise<void>
 export async function putManifest(ctx: Ctx<'name' | 'reference'>): Promise<void> {
   const name = ctx.params.name;
   const ref = parseReference(ctx.params.reference);
-  const bytes = await readBody(ctx.req, MAX_MANIFEST_BYTES, () => ociError('MANIFEST_INVALID', { limit: MAX_MANIFEST_BYTES }, `manifest is larger than ${MAX_MANIFEST_BYTES} bytes`));
+  const bytes = await readBody(ctx.req, MAX_MANIFEST_BYTES, () =>
+    ociError('MANIFEST_INVALID', { limit: MAX_MANIFEST_BYTES }, `manifest is larger than ${MAX_MANIFEST_BYTES} bytes`),
+  );
   const { registry, tagGuard } = ctx.app;
   const tag = ref.tag;
   const write = async () => {
@@ -92,8 +115,20 @@ export async function putManifest(ctx: Ctx<'name' | 'reference'>): Promise<void>
   };
   // The immutability check comes before anything is stored: a refused push leaves no untagged manifest behind.
   const sha256 = () => parseDigest(`sha256:${createHash('sha256').update(bytes).digest('hex')}`)!;
-  const m = tag !== undefined && tagGuard ? await tagGuard.putTag(registry, name, tag, sha256(), ctx.user || null, write) : await write();
-  notify(ctx, { action: 'push', kind: 'manifest', repository: name, digest: m.digest.value, mediaType: m.mediaType, size: m.bytes.length, tag: ref.tag, manifest: m.parsed.body });
+  const m =
+    tag !== undefined && tagGuard
+      ? await tagGuard.putTag(registry, name, tag, sha256(), ctx.user || null, write)
+      : await write();
+  notify(ctx, {
+    action: 'push',
+    kind: 'manifest',
+    repository: name,
+    digest: m.digest.value,
+    mediaType: m.mediaType,
+    size: m.bytes.length,
+    tag: ref.tag,
+    manifest: m.parsed.body,
+  });
   const headers: Record<string, string> = {
     Location: urlFor(ctx, `/v2/${name}/manifests/${m.digest.value}`),
     'Docker-Content-Digest': m.digest.value,
@@ -117,7 +152,10 @@ export async function deleteManifest(ctx: Ctx<'name' | 'reference'>): Promise<vo
     await registry.manifests.delete(name, ref.digest);
     notify(ctx, { action: 'delete', kind: 'manifest', repository: name, digest: ref.digest.value });
     for (const tag of await registry.tags.lookup(name, ref.digest)) {
-      await registry.tags.untag(name, tag).then(() => notify(ctx, { action: 'delete', kind: 'tag', repository: name, tag }), () => undefined);
+      await registry.tags.untag(name, tag).then(
+        () => notify(ctx, { action: 'delete', kind: 'tag', repository: name, tag }),
+        () => undefined,
+      );
     }
   }
   sendEmpty(ctx, 202);

@@ -40,7 +40,9 @@ describe('catalog and tags pagination', () => {
     assert.deepEqual(third.json(), { repositories: ['tagged'] });
     assert.equal(third.headers.link, undefined);
     // `last` need not be an existing repository: entries after it, lexically.
-    assert.deepEqual((await reg.req('GET', '/v2/_catalog?n=3&last=b')).json(), { repositories: ['beta/one', 'beta/two', 'gamma'] });
+    assert.deepEqual((await reg.req('GET', '/v2/_catalog?n=3&last=b')).json(), {
+      repositories: ['beta/one', 'beta/two', 'gamma'],
+    });
     assert.deepEqual((await reg.req('GET', '/v2/_catalog?last=zzz')).json(), { repositories: [] });
   });
 
@@ -55,14 +57,20 @@ describe('catalog and tags pagination', () => {
     for (const n of ['abc', '-1', '1.5', '0x10']) {
       const r = await reg.req('GET', `/v2/_catalog?n=${n}`);
       assert.equal(r.status, 400, n);
-      assert.equal(r.text, `{"errors":[{"code":"PAGINATION_NUMBER_INVALID","message":"invalid number of results requested","detail":{"n":"${n}"}}]}\n`);
+      assert.equal(
+        r.text,
+        `{"errors":[{"code":"PAGINATION_NUMBER_INVALID","message":"invalid number of results requested","detail":{"n":"${n}"}}]}\n`,
+      );
     }
     const big = await reg.req('GET', '/v2/_catalog?n=4');
     assert.equal(big.status, 400);
-    assert.equal(big.text, '{"errors":[{"code":"PAGINATION_NUMBER_INVALID","message":"invalid number of results requested","detail":{"n":4}}]}\n');
+    assert.equal(
+      big.text,
+      '{"errors":[{"code":"PAGINATION_NUMBER_INVALID","message":"invalid number of results requested","detail":{"n":4}}]}\n',
+    );
   });
 
-  test('tags: all of them sorted without n; n and last page with a Link on the request\'s own path', async () => {
+  test("tags: all of them sorted without n; n and last page with a Link on the request's own path", async () => {
     const all = await reg.req('GET', '/v2/tagged/tags/list');
     assert.equal(all.text, `{"name":"tagged","tags":${JSON.stringify(TAGS)}}\n`);
     assert.equal(all.headers.link, undefined);
@@ -83,10 +91,17 @@ describe('catalog and tags pagination', () => {
   test('tags: a bad n is PAGINATION_NUMBER_INVALID; an unknown repository 404 NAME_UNKNOWN', async () => {
     const bad = await reg.req('GET', '/v2/tagged/tags/list?n=-3');
     assert.equal(bad.status, 400);
-    assert.deepEqual(oneError(bad), { code: 'PAGINATION_NUMBER_INVALID', message: 'invalid number of results requested', detail: { n: '-3' } });
+    assert.deepEqual(oneError(bad), {
+      code: 'PAGINATION_NUMBER_INVALID',
+      message: 'invalid number of results requested',
+      detail: { n: '-3' },
+    });
     const unknown = await reg.req('GET', '/v2/nobody/tags/list');
     assert.equal(unknown.status, 404);
-    assert.equal(unknown.text, '{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry","detail":{"name":"nobody"}}]}\n');
+    assert.equal(
+      unknown.text,
+      '{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry","detail":{"name":"nobody"}}]}\n',
+    );
   });
 });
 

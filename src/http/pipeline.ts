@@ -118,7 +118,12 @@ export function runSteps(steps: readonly Step[], x: Exchange, from = 0): void {
   }
 }
 
-async function resume(steps: readonly Step[], x: Exchange, at: number, pending: Promise<Outcome | void>): Promise<void> {
+async function resume(
+  steps: readonly Step[],
+  x: Exchange,
+  at: number,
+  pending: Promise<Outcome | void>,
+): Promise<void> {
   let out: Outcome | void;
   try {
     out = await pending;
@@ -132,7 +137,13 @@ async function resume(steps: readonly Step[], x: Exchange, at: number, pending: 
 /** The socket facts a request needs after its socket may be gone. */
 function snapshotPeer(req: IncomingMessage): Peer {
   const s = req.socket as (IncomingMessage['socket'] & { encrypted?: boolean }) | null;
-  return { address: s?.remoteAddress, port: s?.remotePort, localAddress: s?.localAddress, localPort: s?.localPort, encrypted: s?.encrypted === true };
+  return {
+    address: s?.remoteAddress,
+    port: s?.remotePort,
+    localAddress: s?.localAddress,
+    localPort: s?.localPort,
+    encrypted: s?.encrypted === true,
+  };
 }
 
 /** Bytes of an abandoned request body read and dropped before the connection is closed instead. */

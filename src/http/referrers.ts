@@ -10,9 +10,15 @@ export async function getReferrers(ctx: Ctx<'name' | 'digest'>): Promise<void> {
   const proxied = ctx.app.proxy?.route(ctx.params.name, ctx.query) ?? null;
   const { manifests, filtered } = proxied
     ? await ctx.app.proxy!.referrers.list(proxied, subject, artifactType)
-    : { manifests: await ctx.app.registry.manifests.referrers(ctx.params.name, subject, artifactType), filtered: artifactType !== undefined };
+    : {
+        manifests: await ctx.app.registry.manifests.referrers(ctx.params.name, subject, artifactType),
+        filtered: artifactType !== undefined,
+      };
   const body = JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests });
-  const headers: Record<string, string | number> = { 'Content-Type': MT.ociIndex, 'Content-Length': Buffer.byteLength(body) };
+  const headers: Record<string, string | number> = {
+    'Content-Type': MT.ociIndex,
+    'Content-Length': Buffer.byteLength(body),
+  };
   if (filtered) headers['OCI-Filters-Applied'] = 'artifactType';
   ctx.res.writeHead(200, headers);
   ctx.res.end(ctx.method === 'HEAD' ? undefined : body);

@@ -22,7 +22,13 @@ export interface Route<P extends ParamName = ParamName> {
 }
 
 /** Checks at compile time that every handler of `r` reads only parameters its pattern captures. */
-function route<P extends ParamName = never>(r: { name: RouteName; pattern: RegExp; params: readonly P[]; methods: Partial<Record<string, Handler<NoInfer<P>>>>; writes: readonly string[] }): Route {
+function route<P extends ParamName = never>(r: {
+  name: RouteName;
+  pattern: RegExp;
+  params: readonly P[];
+  methods: Partial<Record<string, Handler<NoInfer<P>>>>;
+  writes: readonly string[];
+}): Route {
   // A handler of fewer parameters takes a Ctx of more: widening P here is sound, and the loss of P is what lets
   // the table hold routes of different parameters.
   return r as unknown as Route;
@@ -32,11 +38,41 @@ export const ROUTES: readonly Route[] = [
   route({ name: 'base', pattern: /^\/v2\/?$/, params: [], methods: { GET: getBase, HEAD: getBase }, writes: [] }),
   route({ name: 'catalog', pattern: /^\/v2\/_catalog$/, params: [], methods: { GET: getCatalog }, writes: [] }),
   route({ name: 'tags', pattern: /^\/v2\/(.+)\/tags\/list$/, params: ['name'], methods: { GET: getTags }, writes: [] }),
-  route({ name: 'manifest', pattern: /^\/v2\/(.+)\/manifests\/([^/]+)$/, params: ['name', 'reference'], methods: { GET: getManifest, HEAD: getManifest, PUT: putManifest, DELETE: deleteManifest }, writes: ['PUT', 'DELETE'] }),
-  route({ name: 'uploadStart', pattern: /^\/v2\/(.+)\/blobs\/uploads\/?$/, params: ['name'], methods: { POST: startUpload }, writes: ['POST'] }),
-  route({ name: 'upload', pattern: /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, params: ['name', 'uuid'], methods: { GET: getUpload, PATCH: patchUpload, PUT: putUpload, DELETE: deleteUpload }, writes: ['PATCH', 'PUT', 'DELETE'] }),
-  route({ name: 'blob', pattern: /^\/v2\/(.+)\/blobs\/([^/]+)$/, params: ['name', 'digest'], methods: { GET: getBlob, HEAD: getBlob, DELETE: deleteBlob }, writes: ['DELETE'] }),
-  route({ name: 'referrers', pattern: /^\/v2\/(.+)\/referrers\/([^/]+)$/, params: ['name', 'digest'], methods: { GET: getReferrers }, writes: [] }),
+  route({
+    name: 'manifest',
+    pattern: /^\/v2\/(.+)\/manifests\/([^/]+)$/,
+    params: ['name', 'reference'],
+    methods: { GET: getManifest, HEAD: getManifest, PUT: putManifest, DELETE: deleteManifest },
+    writes: ['PUT', 'DELETE'],
+  }),
+  route({
+    name: 'uploadStart',
+    pattern: /^\/v2\/(.+)\/blobs\/uploads\/?$/,
+    params: ['name'],
+    methods: { POST: startUpload },
+    writes: ['POST'],
+  }),
+  route({
+    name: 'upload',
+    pattern: /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/,
+    params: ['name', 'uuid'],
+    methods: { GET: getUpload, PATCH: patchUpload, PUT: putUpload, DELETE: deleteUpload },
+    writes: ['PATCH', 'PUT', 'DELETE'],
+  }),
+  route({
+    name: 'blob',
+    pattern: /^\/v2\/(.+)\/blobs\/([^/]+)$/,
+    params: ['name', 'digest'],
+    methods: { GET: getBlob, HEAD: getBlob, DELETE: deleteBlob },
+    writes: ['DELETE'],
+  }),
+  route({
+    name: 'referrers',
+    pattern: /^\/v2\/(.+)\/referrers\/([^/]+)$/,
+    params: ['name', 'digest'],
+    methods: { GET: getReferrers },
+    writes: [],
+  }),
 ];
 
 /** The parameters a match captured: those of its route, nothing else. */

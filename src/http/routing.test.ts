@@ -53,7 +53,7 @@ describe('routes and methods', () => {
     }
   });
 
-  test('every other method is 405 UNSUPPORTED with the route\'s Allow header', async () => {
+  test("every other method is 405 UNSUPPORTED with the route's Allow header", async () => {
     for (const { path, allow } of table()) {
       const declared = allow.split(', ');
       for (const method of METHODS.filter((m) => !declared.includes(m))) {
@@ -65,13 +65,26 @@ describe('routes and methods', () => {
           assert.equal(r.body.length, 0);
           continue;
         }
-        assert.equal(r.text, `{"errors":[{"code":"UNSUPPORTED","message":"method ${method} is not allowed on this endpoint","detail":{"method":"${method}"}}]}\n`);
+        assert.equal(
+          r.text,
+          `{"errors":[{"code":"UNSUPPORTED","message":"method ${method} is not allowed on this endpoint","detail":{"method":"${method}"}}]}\n`,
+        );
       }
     }
   });
 
-  test('unknown paths are Go\'s plain-text 404, with the API version and http.headers', async () => {
-    for (const path of ['/v3/', '/v2/r/a', '/v2/r/a/blobs', '/v2/r/a/manifests', '/v2/r/a/manifests/', '/v2/r/a/tags', '/v2/_catalog/x', '/v2/r/a/referrers/', '/favicon.ico']) {
+  test("unknown paths are Go's plain-text 404, with the API version and http.headers", async () => {
+    for (const path of [
+      '/v3/',
+      '/v2/r/a',
+      '/v2/r/a/blobs',
+      '/v2/r/a/manifests',
+      '/v2/r/a/manifests/',
+      '/v2/r/a/tags',
+      '/v2/_catalog/x',
+      '/v2/r/a/referrers/',
+      '/favicon.ico',
+    ]) {
       for (const method of ['GET', 'PUT']) {
         const r = await reg.req(method, path);
         assert.equal(r.status, 404, `${method} ${path}: ${r.text}`);
@@ -144,7 +157,10 @@ describe('http.prefix', () => {
     assert.equal(outside.text, '404 page not found\n');
     const post = await reg.req('POST', '/mirror/v2/p/blobs/uploads/');
     assert.equal(post.status, 202);
-    assert.match(String(post.headers.location), /^http:\/\/127\.0\.0\.1:\d+\/mirror\/v2\/p\/blobs\/uploads\/[0-9a-f-]+\?_state=/);
+    assert.match(
+      String(post.headers.location),
+      /^http:\/\/127\.0\.0\.1:\d+\/mirror\/v2\/p\/blobs\/uploads\/[0-9a-f-]+\?_state=/,
+    );
   });
 });
 
@@ -185,6 +201,13 @@ describe('read-only mode', () => {
     }
     assert.deepEqual((await reg.req('GET', '/v2/_catalog')).json(), { repositories: ['ro'] });
     assert.equal((await reg.req('GET', `/v2/ro/blobs/${blob}`)).text, 'read-only blob');
-    assert.equal((await reg.req('GET', '/v2/ro/manifests/latest', { headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } })).status, 200);
+    assert.equal(
+      (
+        await reg.req('GET', '/v2/ro/manifests/latest', {
+          headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' },
+        })
+      ).status,
+      200,
+    );
   });
 });

@@ -16,7 +16,12 @@ setTimeout(() => Promise.reject(new Error('an unhandled rejection')), 20);
 setTimeout(() => { console.log('still alive'); }, 60);
 `;
   try {
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: dir, env: { ...process.env, WHARF_PROCESS_GUARD: guard }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      cwd: dir,
+      env: { ...process.env, WHARF_PROCESS_GUARD: guard },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     return { code: 0, out };
   } catch (err) {
     const e = err as { status: number; stdout: string; stderr: string };

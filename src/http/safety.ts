@@ -14,7 +14,12 @@ import { badRequest } from './framing.js';
 
 /** The error for a parser refusal code (llhttp's `HPE_*`, Node's `ERR_HTTP_*`); `afterRequest`: it came after a complete request. */
 function parserError(code: string | undefined, afterRequest: boolean): OciError {
-  if (afterRequest) return ociError('SIZE_INVALID', null, 'bytes after the end of the request body: is the body longer than its Content-Length?');
+  if (afterRequest)
+    return ociError(
+      'SIZE_INVALID',
+      null,
+      'bytes after the end of the request body: is the body longer than its Content-Length?',
+    );
   switch (code) {
     case 'HPE_HEADER_OVERFLOW':
       return new OciError('UNSUPPORTED', null, { message: 'request headers too large', status: 431 });
@@ -28,7 +33,11 @@ function parserError(code: string | undefined, afterRequest: boolean): OciError 
       return badRequest('malformed Transfer-Encoding or chunk');
     case 'HPE_INVALID_EOF_STATE':
       // The client closed its side before the whole declared body arrived.
-      return ociError('SIZE_INVALID', null, 'the request body ended before it was complete (shorter than its Content-Length, or its last chunk missing)');
+      return ociError(
+        'SIZE_INVALID',
+        null,
+        'the request body ended before it was complete (shorter than its Content-Length, or its last chunk missing)',
+      );
     default:
       // Includes bytes after a body longer than its Content-Length, read as a next request that makes no sense.
       return badRequest('malformed HTTP request');
@@ -44,7 +53,8 @@ export function rawErrorResponse(err: OciError, headers: Record<string, readonly
     `Content-Length: ${Buffer.byteLength(body)}`,
     'Docker-Distribution-API-Version: registry/2.0',
   ];
-  for (const [k, values] of Object.entries(headers)) for (const v of values) if (!/[\r\n]/.test(k + v)) lines.push(`${k}: ${v}`);
+  for (const [k, values] of Object.entries(headers))
+    for (const v of values) if (!/[\r\n]/.test(k + v)) lines.push(`${k}: ${v}`);
   lines.push('Connection: close');
   return `${lines.join('\r\n')}\r\n\r\n${body}`;
 }
@@ -55,7 +65,10 @@ export function rawErrorResponse(err: OciError, headers: Record<string, readonly
  * Content-Length), that request is still answered first, in order, and the refusal follows it; only then is the
  * connection closed.
  */
-export function clientErrorHandler(headers: Record<string, readonly string[]>, log: Logger): (err: NodeJS.ErrnoException, socket: Duplex) => void {
+export function clientErrorHandler(
+  headers: Record<string, readonly string[]>,
+  log: Logger,
+): (err: NodeJS.ErrnoException, socket: Duplex) => void {
   return (err, socket) => {
     try {
       const pending = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
@@ -83,10 +96,16 @@ export function clientErrorHandler(headers: Record<string, readonly string[]>, l
 }
 
 /** The server's `connect` listener: a registry is not a proxy. Without one, Node drops the connection silently. */
-export function connectHandler(headers: Record<string, readonly string[]>): (req: IncomingMessage, socket: Duplex) => void {
+export function connectHandler(
+  headers: Record<string, readonly string[]>,
+): (req: IncomingMessage, socket: Duplex) => void {
   return (_req, socket) => {
     socket.on('error', () => socket.destroy());
-    const err = new OciError('UNSUPPORTED', { method: 'CONNECT' }, { message: 'CONNECT is not supported: this registry is not a proxy' });
+    const err = new OciError(
+      'UNSUPPORTED',
+      { method: 'CONNECT' },
+      { message: 'CONNECT is not supported: this registry is not a proxy' },
+    );
     if (socket.writable) socket.end(rawErrorResponse(err, headers));
     else socket.destroy();
   };
@@ -102,8 +121,10 @@ export const GUARD_ENV = 'WHARF_PROCESS_GUARD';
  */
 export function installProcessGuard(log: Logger, env: NodeJS.ProcessEnv = process.env): () => void {
   if (env[GUARD_ENV] === 'off') return () => {};
-  const onException = (err: unknown) => log.error({ err }, 'unexpected error outside any request (a bug); still serving');
-  const onRejection = (reason: unknown) => log.error({ err: reason }, 'unhandled promise rejection (a bug); still serving');
+  const onException = (err: unknown) =>
+    log.error({ err }, 'unexpected error outside any request (a bug); still serving');
+  const onRejection = (reason: unknown) =>
+    log.error({ err: reason }, 'unhandled promise rejection (a bug); still serving');
   process.on('uncaughtException', onException);
   process.on('unhandledRejection', onRejection);
   return () => {

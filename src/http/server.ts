@@ -25,7 +25,10 @@ export interface PipelineOptions {
   /** Liveness/readiness probes answered at /livez and /readyz. */
   probes: DebugOptions;
   /** The web UI (src/ui): the paths it claims within http.prefix (`/` only for browsers), answered before the API routes. */
-  ui?: { matches(path: string, req: IncomingMessage): boolean; handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> };
+  ui?: {
+    matches(path: string, req: IncomingMessage): boolean;
+    handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void>;
+  };
   /** `http.trustedproxies`: decides each request's client address, once, for throttling and the access log. */
   trustedProxies?: TrustedProxies;
   /** The built-in token server, answered at its own path (outside http.prefix). */
@@ -66,8 +69,14 @@ export function createHandler(opts: PipelineOptions): (req: IncomingMessage, res
     if (err instanceof InvalidPathError) return ociError('NAME_INVALID');
     if (err instanceof StorageFullError) {
       // The driver's message names the file: logged, never sent.
-      app.log.error({ err: err.message, request_id: requestId }, err.kind === 'full' ? 'storage is full' : 'storage refuses writes');
-      const message = err.kind === 'full' ? 'storage is full: no space left or quota exceeded; retry once space is freed' : 'storage refuses writes (read-only); reads still work';
+      app.log.error(
+        { err: err.message, request_id: requestId },
+        err.kind === 'full' ? 'storage is full' : 'storage refuses writes',
+      );
+      const message =
+        err.kind === 'full'
+          ? 'storage is full: no space left or quota exceeded; retry once space is freed'
+          : 'storage refuses writes (read-only); reads still work';
       return new OciError('UNAVAILABLE', undefined, { message, headers: { 'Retry-After': '60' } });
     }
     if (err instanceof StorageUnavailableError) {

@@ -50,7 +50,17 @@ function finished(x: Exchange, accessLog: boolean): void {
     if (received > 0) metrics.bytesIn.inc({ route }, received);
     if (x.upload) metrics.uploadsInProgress.dec();
     if (accessLog) {
-      const fields = { method, path: x.path, status, bytes, duration_ms: Math.round(seconds * 1e5) / 100, user: x.user, request_id: x.requestId, remote: x.remote, user_agent: x.req.headers['user-agent'] };
+      const fields = {
+        method,
+        path: x.path,
+        status,
+        bytes,
+        duration_ms: Math.round(seconds * 1e5) / 100,
+        user: x.user,
+        request_id: x.requestId,
+        remote: x.remote,
+        user_agent: x.req.headers['user-agent'],
+      };
       site.app.log.info(fields, 'request');
     }
   } catch (err) {
@@ -87,7 +97,8 @@ export function framing(host: string | undefined): Step {
   const configured = host ? configuredAuthority(host) : undefined;
   // Our origin: http.host, or the address this connection reached. Not the Host header: a proxy request names
   // its target there too.
-  const own = (authority: string, req: IncomingMessage) => authority === configured || localAuthorities(req.socket?.localAddress, req.socket?.localPort).includes(authority);
+  const own = (authority: string, req: IncomingMessage) =>
+    authority === configured || localAuthorities(req.socket?.localAddress, req.socket?.localPort).includes(authority);
   return {
     name: 'framing',
     run(x) {
@@ -126,7 +137,10 @@ export function probes(opts: DebugOptions): Step {
 }
 
 /** The built-in token server, at its own path outside http.prefix. */
-export function tokenServer(ts: { path: string; handle: (req: IncomingMessage, res: ServerResponse) => Promise<void> }): Step {
+export function tokenServer(ts: {
+  path: string;
+  handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+}): Step {
   return {
     name: 'tokenServer',
     run(x) {
@@ -159,7 +173,10 @@ export function prefix(prefix: string): Step {
 }
 
 /** The web UI (src/ui): the paths it claims within http.prefix, before the API routes. */
-export function ui(ui: { matches(path: string, req: IncomingMessage): boolean; handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> }): Step {
+export function ui(ui: {
+  matches(path: string, req: IncomingMessage): boolean;
+  handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void>;
+}): Step {
   return {
     name: 'ui',
     run(x) {
@@ -221,7 +238,8 @@ export function readOnly(enabled: boolean): Step {
   return {
     name: 'readOnly',
     run({ route, method }) {
-      if (enabled && route!.writes.includes(method)) throw ociError('UNSUPPORTED', undefined, 'the registry is in read-only mode');
+      if (enabled && route!.writes.includes(method))
+        throw ociError('UNSUPPORTED', undefined, 'the registry is in read-only mode');
       return 'next';
     },
   };
@@ -245,13 +263,15 @@ export const authorize: Step = {
     const result = await auth.authorize(x.req, access);
     if (!result.granted) {
       // The anonymous first request every client makes to learn the challenge is not a failed authentication.
-      if ((x.req.headers.authorization !== undefined && result.reason !== 'missing') || result.code !== 'UNAUTHORIZED') metrics.authFailures.inc({ method: auth.name, code: result.code });
+      if ((x.req.headers.authorization !== undefined && result.reason !== 'missing') || result.code !== 'UNAUTHORIZED')
+        metrics.authFailures.inc({ method: auth.name, code: result.code });
       throw new OciError(result.code, result.detail, { message: result.message, headers: result.headers });
     }
     const user = result.user;
     x.user = user;
     const policy = auth.policy;
-    if (policy) x.mayPull = (name) => policy.allows(user ?? null, { type: 'repository', class: '', name, action: 'pull' });
+    if (policy)
+      x.mayPull = (name) => policy.allows(user ?? null, { type: 'repository', class: '', name, action: 'pull' });
     return 'next';
   },
 };

@@ -19,7 +19,8 @@ export interface TlsSettings {
   ciphersuites: readonly string[];
 }
 
-export type ClientAuth = 'request-client-cert' | 'require-any-client-cert' | 'verify-client-cert-if-given' | 'require-and-verify-client-cert';
+export type ClientAuth =
+  'request-client-cert' | 'require-any-client-cert' | 'verify-client-cert-if-given' | 'require-and-verify-client-cert';
 
 /** Go's cipher suite names (as Distribution reads them) -> OpenSSL's. */
 const CIPHERS: Record<string, string> = {
@@ -68,7 +69,9 @@ export function loadTlsMaterial(s: TlsSettings): TlsMaterial {
   try {
     leaf = new X509Certificate(cert);
   } catch (err) {
-    throw new Error(`http.tls.certificate: ${s.certificate} is not a PEM certificate: ${(err as Error).message}`, { cause: err });
+    throw new Error(`http.tls.certificate: ${s.certificate} is not a PEM certificate: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   let privateKey;
   try {
@@ -76,13 +79,16 @@ export function loadTlsMaterial(s: TlsSettings): TlsMaterial {
   } catch (err) {
     throw new Error(`http.tls.key: ${s.key} is not a PEM private key: ${(err as Error).message}`, { cause: err });
   }
-  if (!leaf.checkPrivateKey(privateKey)) throw new Error(`http.tls.key: ${s.key} does not match the certificate ${s.certificate}`);
+  if (!leaf.checkPrivateKey(privateKey))
+    throw new Error(`http.tls.key: ${s.key} does not match the certificate ${s.certificate}`);
   const ca = s.clientcas.map((p, i) => {
     const b = read(p, `clientcas.${i}`);
     try {
       new X509Certificate(b);
     } catch (err) {
-      throw new Error(`http.tls.clientcas.${i}: ${p} is not a PEM certificate: ${(err as Error).message}`, { cause: err });
+      throw new Error(`http.tls.clientcas.${i}: ${p} is not a PEM certificate: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     return b;
   });
@@ -92,21 +98,29 @@ export function loadTlsMaterial(s: TlsSettings): TlsMaterial {
 /** Problems worth a warning but not a refusal: expiry, a key readable by others, old protocol versions. */
 export function tlsWarnings(s: TlsSettings, m: TlsMaterial, now = Date.now()): string[] {
   const out: string[] = [];
-  if (Date.parse(m.leaf.validTo) < now) out.push(`http.tls.certificate: ${s.certificate} expired on ${m.leaf.validTo}; clients will refuse it`);
-  else if (Date.parse(m.leaf.validTo) < now + 14 * 86_400_000) out.push(`http.tls.certificate: ${s.certificate} expires on ${m.leaf.validTo}`);
-  if (Date.parse(m.leaf.validFrom) > now) out.push(`http.tls.certificate: ${s.certificate} is not valid before ${m.leaf.validFrom}`);
+  if (Date.parse(m.leaf.validTo) < now)
+    out.push(`http.tls.certificate: ${s.certificate} expired on ${m.leaf.validTo}; clients will refuse it`);
+  else if (Date.parse(m.leaf.validTo) < now + 14 * 86_400_000)
+    out.push(`http.tls.certificate: ${s.certificate} expires on ${m.leaf.validTo}`);
+  if (Date.parse(m.leaf.validFrom) > now)
+    out.push(`http.tls.certificate: ${s.certificate} is not valid before ${m.leaf.validFrom}`);
   try {
     const mode = statSync(s.key!).mode & 0o777;
-    if (mode & 0o077) out.push(`http.tls.key: ${s.key} is readable by group or others (mode ${mode.toString(8)}); chmod 600 it`);
+    if (mode & 0o077)
+      out.push(`http.tls.key: ${s.key} is readable by group or others (mode ${mode.toString(8)}); chmod 600 it`);
   } catch {
     /* read errors are reported by loadTlsMaterial */
   }
-  if (s.minimumtls === 'tls1.0' || s.minimumtls === 'tls1.1') out.push(`http.tls.minimumtls: ${s.minimumtls} is insecure and not supported; using tls1.2`);
+  if (s.minimumtls === 'tls1.0' || s.minimumtls === 'tls1.1')
+    out.push(`http.tls.minimumtls: ${s.minimumtls} is insecure and not supported; using tls1.2`);
   return out;
 }
 
 /** Node TLS server options for the settings and material. */
-export function tlsServerOptions(s: TlsSettings, m: TlsMaterial): SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean } {
+export function tlsServerOptions(
+  s: TlsSettings,
+  m: TlsMaterial,
+): SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean } {
   const mode = clientAuthMode(s);
   const opts: SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean } = {
     cert: m.cert,
@@ -150,7 +164,12 @@ export function enforceClientAuth(mode: ClientAuth | null, socket: TLSSocket): v
  * Watches the certificate, key and client CA files and calls `apply` with freshly loaded material when they
  * change. A broken new set (unreadable, not PEM, key not matching) keeps the old one serving and is logged.
  */
-export function watchTlsFiles(s: TlsSettings, log: Logger, apply: (m: TlsMaterial) => void, intervalMs = 1000): () => void {
+export function watchTlsFiles(
+  s: TlsSettings,
+  log: Logger,
+  apply: (m: TlsMaterial) => void,
+  intervalMs = 1000,
+): () => void {
   const files = [s.certificate!, s.key!, ...s.clientcas];
   let timer: NodeJS.Timeout | null = null;
   const onChange = () => {
@@ -162,9 +181,15 @@ export function watchTlsFiles(s: TlsSettings, log: Logger, apply: (m: TlsMateria
         const m = loadTlsMaterial(s);
         apply(m);
         for (const w of tlsWarnings(s, m)) log.warn(w);
-        log.info({ certificate: s.certificate, notAfter: m.leaf.validTo, subject: m.leaf.subject }, 'tls: certificate reloaded');
+        log.info(
+          { certificate: s.certificate, notAfter: m.leaf.validTo, subject: m.leaf.subject },
+          'tls: certificate reloaded',
+        );
       } catch (err) {
-        log.error({ err: (err as Error).message }, 'tls: the changed certificate files are not usable; still serving the previous certificate');
+        log.error(
+          { err: (err as Error).message },
+          'tls: the changed certificate files are not usable; still serving the previous certificate',
+        );
       }
     }, 200);
   };
@@ -190,7 +215,8 @@ const FIRST_BYTES_TIMEOUT_MS = 120_000;
  */
 export function answerPlainHttp(server: TlsServer): void {
   const tlsListeners = server.listeners('connection') as Array<(socket: Socket) => void>;
-  if (tlsListeners.length !== 1) throw new Error('answerPlainHttp: expected the TLS server to have its one connection listener');
+  if (tlsListeners.length !== 1)
+    throw new Error('answerPlainHttp: expected the TLS server to have its one connection listener');
   const [toTls] = tlsListeners;
   server.removeListener('connection', toTls);
   server.on('connection', (socket: Socket) => {

@@ -37,9 +37,15 @@ describe('upload protocol', () => {
     const start = await reg.req('POST', '/v2/u/chunked/blobs/uploads/');
     const uuid = assertSession(start, 202, 'u/chunked', '0-0');
 
-    const first = await reg.req('PATCH', pathOf(start.headers.location), { body: 'hello ', headers: { 'Content-Range': '0-5', 'Content-Type': 'application/octet-stream' } });
+    const first = await reg.req('PATCH', pathOf(start.headers.location), {
+      body: 'hello ',
+      headers: { 'Content-Range': '0-5', 'Content-Type': 'application/octet-stream' },
+    });
     assert.equal(assertSession(first, 202, 'u/chunked', '0-5'), uuid);
-    const second = await reg.req('PATCH', pathOf(first.headers.location), { body: 'chunked', headers: { 'Content-Range': '6-12' } });
+    const second = await reg.req('PATCH', pathOf(first.headers.location), {
+      body: 'chunked',
+      headers: { 'Content-Range': '6-12' },
+    });
     assert.equal(assertSession(second, 202, 'u/chunked', '0-12'), uuid);
 
     const status = await reg.req('GET', pathOf(second.headers.location));
@@ -70,10 +76,16 @@ describe('upload protocol', () => {
 
   test('an out-of-order chunk is 416 RANGE_INVALID and changes nothing', async () => {
     const start = await reg.req('POST', '/v2/u/order/blobs/uploads/');
-    const first = await reg.req('PATCH', pathOf(start.headers.location), { body: '01234', headers: { 'Content-Range': '0-4' } });
+    const first = await reg.req('PATCH', pathOf(start.headers.location), {
+      body: '01234',
+      headers: { 'Content-Range': '0-4' },
+    });
     assert.equal(first.status, 202);
     for (const range of ['10-14', '0-4', '3-7']) {
-      const bad = await reg.req('PATCH', pathOf(first.headers.location), { body: 'xxxxx', headers: { 'Content-Range': range } });
+      const bad = await reg.req('PATCH', pathOf(first.headers.location), {
+        body: 'xxxxx',
+        headers: { 'Content-Range': range },
+      });
       assert.equal(bad.status, 416, range);
       assert.equal(oneError(bad).code, 'RANGE_INVALID', range);
     }
@@ -82,7 +94,11 @@ describe('upload protocol', () => {
 
   test('a malformed Content-Range, or one disagreeing with Content-Length, is 416 RANGE_INVALID', async () => {
     const start = await reg.req('POST', '/v2/u/malformed/blobs/uploads/');
-    for (const [range, body] of [['abc', 'xx'], ['5-2', 'xx'], ['0-9', 'xx']]) {
+    for (const [range, body] of [
+      ['abc', 'xx'],
+      ['5-2', 'xx'],
+      ['0-9', 'xx'],
+    ]) {
       const r = await reg.req('PATCH', pathOf(start.headers.location), { body, headers: { 'Content-Range': range } });
       assert.equal(r.status, 416, range);
       assert.equal(oneError(r).code, 'RANGE_INVALID', range);
@@ -130,7 +146,9 @@ describe('upload protocol', () => {
     const uuid = '6f1d6a3e-3c43-4b7b-9d3c-1f1b2c3d4e5f';
     for (const method of ['GET', 'PATCH', 'PUT', 'DELETE']) {
       const q = method === 'PUT' ? `?digest=${sha256('')}` : '';
-      const r = await reg.req(method, `/v2/u/none/blobs/uploads/${uuid}${q}`, { body: method === 'PATCH' ? 'x' : undefined });
+      const r = await reg.req(method, `/v2/u/none/blobs/uploads/${uuid}${q}`, {
+        body: method === 'PATCH' ? 'x' : undefined,
+      });
       assert.equal(r.status, 404, method);
       assert.equal(oneError(r).code, 'BLOB_UPLOAD_UNKNOWN', method);
     }
@@ -160,7 +178,7 @@ describe('upload protocol', () => {
     assert.equal((await reg.req('GET', pathOf(patched.headers.location))).headers.range, '0-2');
   });
 
-  test('a monolithic POST ?digest= is 201 with the blob\'s Location', async () => {
+  test("a monolithic POST ?digest= is 201 with the blob's Location", async () => {
     const digest = sha256('monolithic');
     const r = await reg.req('POST', `/v2/u/mono/blobs/uploads/?digest=${digest}`, { body: 'monolithic' });
     assert.equal(r.status, 201, r.text);
@@ -180,7 +198,12 @@ describe('upload protocol', () => {
     assert.equal((await reg.req('GET', `/v2/u/target/blobs/${digest}`)).text, 'mounted');
 
     const absent = sha256('not in source');
-    assertSession(await reg.req('POST', `/v2/u/target2/blobs/uploads/?mount=${absent}&from=u/source`), 202, 'u/target2', '0-0');
+    assertSession(
+      await reg.req('POST', `/v2/u/target2/blobs/uploads/?mount=${absent}&from=u/source`),
+      202,
+      'u/target2',
+      '0-0',
+    );
     const badFrom = await reg.req('POST', `/v2/u/target2/blobs/uploads/?mount=${digest}&from=Bad..Name`);
     assert.equal(oneError(badFrom).code, 'NAME_INVALID');
   });

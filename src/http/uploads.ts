@@ -9,7 +9,12 @@ import type { UploadInfo, WriteOptions } from '../registry/uploads.js';
 import { bodyOf, contentLength, notify, sendEmpty, uploadRange, urlFor, type Ctx } from './context.js';
 
 function uploadHeaders(ctx: Ctx, info: UploadInfo): Record<string, string> {
-  const state = ctx.app.codec.pack({ name: info.name, uuid: info.uuid, offset: info.offset, startedAt: info.startedAt });
+  const state = ctx.app.codec.pack({
+    name: info.name,
+    uuid: info.uuid,
+    offset: info.offset,
+    startedAt: info.startedAt,
+  });
   return {
     Location: urlFor(ctx, `/v2/${info.name}/blobs/uploads/${info.uuid}?_state=${encodeURIComponent(state)}`),
     Range: uploadRange(info.offset),
@@ -29,10 +34,16 @@ function parseContentRange(ctx: Ctx): { start: number; length: number } | undefi
   if (!m) throw ociError('RANGE_INVALID', { 'Content-Range': raw }, 'malformed Content-Range');
   const start = Number(m[1]);
   const end = Number(m[2]);
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end < start) throw ociError('RANGE_INVALID', { 'Content-Range': raw }, 'malformed Content-Range');
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end < start)
+    throw ociError('RANGE_INVALID', { 'Content-Range': raw }, 'malformed Content-Range');
   const length = end - start + 1;
   const declared = contentLength(ctx.req);
-  if (declared !== undefined && declared !== length) throw ociError('RANGE_INVALID', { 'Content-Range': raw, 'Content-Length': declared }, 'Content-Range and Content-Length disagree');
+  if (declared !== undefined && declared !== length)
+    throw ociError(
+      'RANGE_INVALID',
+      { 'Content-Range': raw, 'Content-Length': declared },
+      'Content-Range and Content-Length disagree',
+    );
   return { start, length };
 }
 
@@ -41,7 +52,8 @@ function clientState(ctx: Ctx<'name' | 'uuid'>): UploadState | undefined {
   const raw = ctx.query.get('_state');
   if (raw === null) return undefined;
   const state = ctx.app.codec.unpack(raw);
-  if (!state || state.name !== ctx.params.name || state.uuid !== ctx.params.uuid) throw ociError('BLOB_UPLOAD_INVALID', undefined, 'upload state is invalid or was not issued for this upload');
+  if (!state || state.name !== ctx.params.name || state.uuid !== ctx.params.uuid)
+    throw ociError('BLOB_UPLOAD_INVALID', undefined, 'upload state is invalid or was not issued for this upload');
   return state;
 }
 
@@ -56,7 +68,12 @@ function writeOptions(ctx: Ctx<'name' | 'uuid'>, range: { start: number; length:
     length: range?.length ?? contentLength(ctx.req),
     startedAt: state?.startedAt,
     check: (info) => {
-      if (state && range === undefined && state.offset !== info.offset) throw ociError('BLOB_UPLOAD_INVALID', { offset: info.offset }, `upload resumed at wrong offset: ${state.offset} != ${info.offset}`);
+      if (state && range === undefined && state.offset !== info.offset)
+        throw ociError(
+          'BLOB_UPLOAD_INVALID',
+          { offset: info.offset },
+          `upload resumed at wrong offset: ${state.offset} != ${info.offset}`,
+        );
     },
   };
 }
@@ -82,13 +99,26 @@ export async function startUpload(ctx: Ctx<'name'>): Promise<void> {
       checkName(from);
       if ((await registry.blobs.isLinked(from, digest)) && (await registry.blobs.globalSize(digest)) !== null) {
         await registry.blobs.link(name, digest);
-        notify(ctx, { action: 'mount', kind: 'blob', repository: name, digest: digest.value, size: (await registry.blobs.globalSize(digest)) ?? 0, fromRepository: from });
+        notify(ctx, {
+          action: 'mount',
+          kind: 'blob',
+          repository: name,
+          digest: digest.value,
+          size: (await registry.blobs.globalSize(digest)) ?? 0,
+          fromRepository: from,
+        });
         return blobCreated(ctx, name, digest.value);
       }
     } else if (ctx.readsAll && (await registry.blobs.globalSize(digest)) !== null) {
       // Automatic mount: the blob exists somewhere in this registry and this caller may read every repository.
       await registry.blobs.link(name, digest);
-      notify(ctx, { action: 'mount', kind: 'blob', repository: name, digest: digest.value, size: (await registry.blobs.globalSize(digest)) ?? 0 });
+      notify(ctx, {
+        action: 'mount',
+        kind: 'blob',
+        repository: name,
+        digest: digest.value,
+        size: (await registry.blobs.globalSize(digest)) ?? 0,
+      });
       return blobCreated(ctx, name, digest.value);
     }
   }
@@ -96,7 +126,9 @@ export async function startUpload(ctx: Ctx<'name'>): Promise<void> {
   if (digestParam !== null) {
     const digest = checkDigest(digestParam);
     const info = await registry.uploads.start(name);
-    const { size } = await registry.uploads.complete(name, info.uuid, digest, bodyOf(ctx.req), { length: contentLength(ctx.req) });
+    const { size } = await registry.uploads.complete(name, info.uuid, digest, bodyOf(ctx.req), {
+      length: contentLength(ctx.req),
+    });
     notify(ctx, { action: 'push', kind: 'blob', repository: name, digest: digest.value, size });
     return blobCreated(ctx, name, digest.value);
   }
@@ -106,18 +138,30 @@ export async function startUpload(ctx: Ctx<'name'>): Promise<void> {
 
 export async function patchUpload(ctx: Ctx<'name' | 'uuid'>): Promise<void> {
   const range = parseContentRange(ctx);
-  const after = await ctx.app.registry.uploads.append(ctx.params.name, ctx.params.uuid, bodyOf(ctx.req), writeOptions(ctx, range));
+  const after = await ctx.app.registry.uploads.append(
+    ctx.params.name,
+    ctx.params.uuid,
+    bodyOf(ctx.req),
+    writeOptions(ctx, range),
+  );
   sendEmpty(ctx, 202, uploadHeaders(ctx, after));
 }
 
 export async function putUpload(ctx: Ctx<'name' | 'uuid'>): Promise<void> {
   const digestParam = ctx.query.get('digest');
-  if (digestParam === null) throw ociError('DIGEST_INVALID', undefined, 'digest missing from the upload completion request');
+  if (digestParam === null)
+    throw ociError('DIGEST_INVALID', undefined, 'digest missing from the upload completion request');
   const digest = checkDigest(digestParam);
   const range = parseContentRange(ctx);
   const name = ctx.params.name;
   const body = hasBody(ctx) ? bodyOf(ctx.req) : null;
-  const { size } = await ctx.app.registry.uploads.complete(name, ctx.params.uuid, digest, body, writeOptions(ctx, range));
+  const { size } = await ctx.app.registry.uploads.complete(
+    name,
+    ctx.params.uuid,
+    digest,
+    body,
+    writeOptions(ctx, range),
+  );
   notify(ctx, { action: 'push', kind: 'blob', repository: name, digest: digest.value, size });
   blobCreated(ctx, name, digest.value);
 }

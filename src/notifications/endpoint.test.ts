@@ -27,7 +27,17 @@ function event(action: EventAction = 'push', mediaType = 'application/octet-stre
 
 function endpoint(send: Sender, extra: Partial<EndpointOptions> = {}): { ep: Endpoint; lines: string[] } {
   const { log, lines } = memoryLog();
-  const ep = new Endpoint({ name: 'ep', displayUrl: 'http://x/', send, threshold: 3, backoffMs: 20, ignoreMediaTypes: [], ignoreActions: [], log, ...extra });
+  const ep = new Endpoint({
+    name: 'ep',
+    displayUrl: 'http://x/',
+    send,
+    threshold: 3,
+    backoffMs: 20,
+    ignoreMediaTypes: [],
+    ignoreActions: [],
+    log,
+    ...extra,
+  });
   return { ep, lines };
 }
 
@@ -40,7 +50,8 @@ async function until(cond: () => boolean, ms = 3000): Promise<void> {
   }
 }
 
-const ids = (bodies: string[]) => bodies.map((b) => (JSON.parse(b) as { events: Event[] }).events.map((e) => e.id)).flat();
+const ids = (bodies: string[]) =>
+  bodies.map((b) => (JSON.parse(b) as { events: Event[] }).events.map((e) => e.id)).flat();
 
 test('BoundedQueue keeps order and pushes out the oldest element when full', () => {
   const q = new BoundedQueue<number>(3);
@@ -69,7 +80,10 @@ test('events are delivered in order, one envelope per POST, and write() never wa
   for (const e of sent) ep.write(e);
   assert.ok(Date.now() - started < 50);
   await ep.drained();
-  assert.deepEqual(ids(bodies), sent.map((e) => e.id));
+  assert.deepEqual(
+    ids(bodies),
+    sent.map((e) => e.id),
+  );
   for (const b of bodies) assert.equal((JSON.parse(b) as { events: unknown[] }).events.length, 1);
 });
 
@@ -111,7 +125,11 @@ test('the queue is bounded: while the endpoint is down the oldest events are dro
   assert.equal(ep.pending, 5);
   assert.equal(ep.dropped, 44);
   assert.equal(drops.length, 44);
-  assert.equal(lines.filter((l) => l.includes('queue is full')).length, 1, 'drops are logged at most once per interval');
+  assert.equal(
+    lines.filter((l) => l.includes('queue is full')).length,
+    1,
+    'drops are logged at most once per interval',
+  );
   release();
   await ep.drained();
   assert.deepEqual(ids(bodies), [all[0].id, ...all.slice(45).map((e) => e.id)]);
@@ -132,7 +150,11 @@ test('failures are retried: at once below the threshold, then every backoff, wit
     {
       threshold: 3,
       backoffMs: 300,
-      hooks: { failure: (_n, s) => statuses.push(s), error: () => statuses.push(0), success: (_n, s) => statuses.push(s) },
+      hooks: {
+        failure: (_n, s) => statuses.push(s),
+        error: () => statuses.push(0),
+        success: (_n, s) => statuses.push(s),
+      },
     },
   );
   ep.write(event());
@@ -141,7 +163,8 @@ test('failures are retried: at once below the threshold, then every backoff, wit
   const gaps = times.slice(1).map((t, i) => t - times[i]);
   // Wide margins: this runs beside other test files on a busy machine.
   assert.ok(gaps[0] < 150 && gaps[1] < 150, `retries below the threshold are immediate: ${gaps.join(',')}`);
-  for (const g of gaps.slice(2)) assert.ok(g >= 280, `after 3 failures every attempt waits the backoff: ${gaps.join(',')}`);
+  for (const g of gaps.slice(2))
+    assert.ok(g >= 280, `after 3 failures every attempt waits the backoff: ${gaps.join(',')}`);
   assert.equal(lines.filter((l) => l.includes('is failing')).length, 1);
   assert.ok(lines.some((l) => l.includes('recovered')));
   assert.ok(lines.some((l) => l.includes('ECONNREFUSED')));

@@ -171,7 +171,12 @@ export class Endpoint {
     const now = Date.now();
     if (now - this.lastDropLog >= DROP_LOG_INTERVAL_MS) {
       this.opts.log.warn(
-        { endpoint: this.name, dropped: this.droppedSinceLog, dropped_total: this.droppedTotal, queue_size: this.queue.capacity },
+        {
+          endpoint: this.name,
+          dropped: this.droppedSinceLog,
+          dropped_total: this.droppedTotal,
+          queue_size: this.queue.capacity,
+        },
         `notifications: endpoint ${this.name} is not keeping up; its queue is full, the oldest events were dropped`,
       );
       this.lastDropLog = now;
@@ -190,7 +195,10 @@ export class Endpoint {
           await this.deliver(event);
         } catch (err) {
           // An event that cannot even be serialised is dropped, not retried forever, and the queue goes on.
-          this.opts.log.error({ err, endpoint: this.name }, `notifications: dropped an event for endpoint ${this.name} that cannot be sent`);
+          this.opts.log.error(
+            { err, endpoint: this.name },
+            `notifications: dropped an event for endpoint ${this.name} that cannot be sent`,
+          );
         }
       }
     } finally {
@@ -207,7 +215,11 @@ export class Endpoint {
         const status = await this.opts.send(body, this.abort.signal);
         if (status >= 200 && status < 400) {
           this.opts.hooks?.success?.(this.name, status);
-          if (this.failing) this.opts.log.info({ endpoint: this.name }, `notifications: endpoint ${this.name} recovered after ${this.failures} failed attempts`);
+          if (this.failing)
+            this.opts.log.info(
+              { endpoint: this.name },
+              `notifications: endpoint ${this.name} recovered after ${this.failures} failed attempts`,
+            );
           this.failures = 0;
           this.failing = false;
           return;
@@ -220,7 +232,10 @@ export class Endpoint {
         problem = describeError(err);
       }
       this.failures++;
-      this.opts.log.debug({ endpoint: this.name, failures: this.failures }, `notifications: POST to endpoint ${this.name} failed: ${problem}`);
+      this.opts.log.debug(
+        { endpoint: this.name, failures: this.failures },
+        `notifications: POST to endpoint ${this.name} failed: ${problem}`,
+      );
       if (this.failures >= this.opts.threshold) {
         if (!this.failing) {
           this.failing = true;

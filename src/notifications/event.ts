@@ -65,7 +65,16 @@ export interface Envelope {
  * `manifest` is the parsed manifest body, read only when `notifications.events.includereferences` is set.
  */
 export type EventInput =
-  | { action: 'push' | 'pull'; kind: 'manifest'; repository: string; digest: string; mediaType: string; size: number; tag?: string; manifest?: unknown }
+  | {
+      action: 'push' | 'pull';
+      kind: 'manifest';
+      repository: string;
+      digest: string;
+      mediaType: string;
+      size: number;
+      tag?: string;
+      manifest?: unknown;
+    }
   | { action: 'push' | 'pull'; kind: 'blob'; repository: string; digest: string; size: number }
   | { action: 'mount'; kind: 'blob'; repository: string; digest: string; size: number; fromRepository?: string }
   | { action: 'delete'; kind: 'manifest' | 'blob'; repository: string; digest: string }
@@ -134,7 +143,8 @@ export function buildEvent(input: EventInput, ctx: EventContext, opts: BuildOpti
         target.size = input.size;
         target.length = input.size;
         target.repository = input.repository;
-        if (input.action === 'mount' && input.fromRepository !== undefined) target.fromRepository = input.fromRepository;
+        if (input.action === 'mount' && input.fromRepository !== undefined)
+          target.fromRepository = input.fromRepository;
         target.url = ctx.url(`/v2/${input.repository}/blobs/${input.digest}`);
       }
       break;
@@ -158,7 +168,10 @@ export function buildEvent(input: EventInput, ctx: EventContext, opts: BuildOpti
  * The client address as Distribution's context.RemoteAddr reports it: the first X-Forwarded-For entry, else
  * X-Real-IP, else the connection's address and port.
  */
-export function remoteAddr(headers: Record<string, string | string[] | undefined>, socket: { remoteAddress?: string; remotePort?: number }): string | undefined {
+export function remoteAddr(
+  headers: Record<string, string | string[] | undefined>,
+  socket: { remoteAddress?: string; remotePort?: number },
+): string | undefined {
   const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
   const xff = first(headers['x-forwarded-for'])?.split(',')[0].trim();
   if (xff) return xff;

@@ -51,7 +51,10 @@ export function httpSender(target: HttpTarget): Sender {
     const onStop = () => ac.abort(stop.reason);
     if (stop.aborted) onStop();
     else stop.addEventListener('abort', onStop, { once: true });
-    const timer = setTimeout(() => ac.abort(new DOMException(`no answer within ${target.timeoutMs} ms`, 'TimeoutError')), target.timeoutMs);
+    const timer = setTimeout(
+      () => ac.abort(new DOMException(`no answer within ${target.timeoutMs} ms`, 'TimeoutError')),
+      target.timeoutMs,
+    );
     try {
       const res = await fetch(url, { method: 'POST', headers: base, body, redirect: 'follow', signal: ac.signal });
       // Free the connection; the answer's body means nothing to us.

@@ -39,7 +39,10 @@ export class Notifier {
   private includeReferences = false;
   readonly source: SourceRecord;
 
-  constructor(config: NotificationsConfig, private readonly opts: NotifierOptions) {
+  constructor(
+    config: NotificationsConfig,
+    private readonly opts: NotifierOptions,
+  ) {
     this.source = { addr: sourceAddr(opts.httpAddr), instanceID: randomUUID() };
     this.configure(config);
   }
@@ -90,7 +93,10 @@ export class Notifier {
     }
     for (const old of keep.values()) {
       const lost = old.stop();
-      if (lost > 0) log.warn(`notifications: endpoint ${old.name} was reconfigured or removed; ${lost} queued events were discarded`);
+      if (lost > 0)
+        log.warn(
+          `notifications: endpoint ${old.name} was reconfigured or removed; ${lost} queued events were discarded`,
+        );
     }
     this.endpoints = next;
     this.configs = nextConfigs;
@@ -114,7 +120,14 @@ export class Notifier {
     const displayUrl = redactedUrl(url);
     // Header names only: their values may be tokens.
     this.opts.log.info(
-      { endpoint: ec.name, url: displayUrl, timeout_ms: ec.timeout, threshold: ec.threshold, backoff_ms: ec.backoff, headers: Object.keys(ec.headers) },
+      {
+        endpoint: ec.name,
+        url: displayUrl,
+        timeout_ms: ec.timeout,
+        threshold: ec.threshold,
+        backoff_ms: ec.backoff,
+        headers: Object.keys(ec.headers),
+      },
       `notifications: configuring endpoint ${ec.name} (${displayUrl})`,
     );
     return new Endpoint({

@@ -19,7 +19,9 @@ function notifications(yaml: string): NotificationsConfig {
 }
 
 /** A receiver that records each POST; `answer` decides the status. */
-async function receiver(answer: (n: number) => number = () => 200): Promise<{ url: string; posts: Array<{ headers: IncomingHttpHeaders; body: string }>; server: Server }> {
+async function receiver(
+  answer: (n: number) => number = () => 200,
+): Promise<{ url: string; posts: Array<{ headers: IncomingHttpHeaders; body: string }>; server: Server }> {
   const posts: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
   const server = createServer((req, res) => {
     let body = '';
@@ -124,7 +126,11 @@ test('metricsHooks feed registry_notifications_* like Distribution, with Dropped
 test('httpSender POSTs the events media type with the configured headers, every value of each', async () => {
   const r = await receiver();
   try {
-    const send = httpSender({ url: r.url, headers: { Authorization: ['Bearer t0k'], 'X-Multi': ['a', 'b'] }, timeoutMs: 1000 });
+    const send = httpSender({
+      url: r.url,
+      headers: { Authorization: ['Bearer t0k'], 'X-Multi': ['a', 'b'] },
+      timeoutMs: 1000,
+    });
     assert.equal(await send('{"events":[]}', new AbortController().signal), 200);
     const [p] = r.posts;
     assert.equal(p.headers['content-type'], EVENTS_MEDIA_TYPE);
@@ -151,25 +157,33 @@ test('httpSender: URL credentials become Basic auth and are kept out of logs; st
   }
 });
 
-test('httpSender: the timeout bounds every POST that gets no answer, garbage collections or not', { timeout: 20_000 }, async () => {
-  const server = createServer(() => undefined); // accepts, never answers
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  try {
-    const send = httpSender({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, headers: {}, timeoutMs: 100 });
-    const stop = new AbortController(); // long-lived, like an endpoint's
-    for (let i = 0; i < 10; i++) {
-      const started = Date.now();
-      const pending = send('{}', stop.signal);
-      // Garbage while the POST waits: a timeout held only weakly would be collected and never fire (nodejs/node#57736).
-      for (let j = 0; j < 20; j++) Array.from({ length: 50_000 }, (_, k) => ({ k }));
-      await assert.rejects(pending, (err: Error) => err.name === 'TimeoutError');
-      assert.ok(Date.now() - started < 3000, `attempt ${i} took ${Date.now() - started} ms`);
+test(
+  'httpSender: the timeout bounds every POST that gets no answer, garbage collections or not',
+  { timeout: 20_000 },
+  async () => {
+    const server = createServer(() => undefined); // accepts, never answers
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const send = httpSender({
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+        headers: {},
+        timeoutMs: 100,
+      });
+      const stop = new AbortController(); // long-lived, like an endpoint's
+      for (let i = 0; i < 10; i++) {
+        const started = Date.now();
+        const pending = send('{}', stop.signal);
+        // Garbage while the POST waits: a timeout held only weakly would be collected and never fire (nodejs/node#57736).
+        for (let j = 0; j < 20; j++) Array.from({ length: 50_000 }, (_, k) => ({ k }));
+        await assert.rejects(pending, (err: Error) => err.name === 'TimeoutError');
+        assert.ok(Date.now() - started < 3000, `attempt ${i} took ${Date.now() - started} ms`);
+      }
+      const aborted = send('{}', stop.signal);
+      stop.abort();
+      await assert.rejects(aborted);
+    } finally {
+      server.closeAllConnections();
+      server.close();
     }
-    const aborted = send('{}', stop.signal);
-    stop.abort();
-    await assert.rejects(aborted);
-  } finally {
-    server.closeAllConnections();
-    server.close();
-  }
-});
+  },
+);

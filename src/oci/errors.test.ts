@@ -14,7 +14,16 @@ import { ERROR_CODES, errorBody, ociError, OciError, toOciError, type ErrorCode 
 
 /** The compatibility notes' Errors section: "Only these codes; never invent one." */
 const COMPAT_CODES: Record<number, string[]> = {
-  400: ['DIGEST_INVALID', 'SIZE_INVALID', 'NAME_INVALID', 'TAG_INVALID', 'MANIFEST_INVALID', 'MANIFEST_UNVERIFIED', 'MANIFEST_BLOB_UNKNOWN', 'PAGINATION_NUMBER_INVALID'],
+  400: [
+    'DIGEST_INVALID',
+    'SIZE_INVALID',
+    'NAME_INVALID',
+    'TAG_INVALID',
+    'MANIFEST_INVALID',
+    'MANIFEST_UNVERIFIED',
+    'MANIFEST_BLOB_UNKNOWN',
+    'PAGINATION_NUMBER_INVALID',
+  ],
   401: ['UNAUTHORIZED'],
   403: ['DENIED'],
   404: ['NAME_UNKNOWN', 'MANIFEST_UNKNOWN', 'BLOB_UNKNOWN', 'BLOB_UPLOAD_UNKNOWN', 'BLOB_UPLOAD_INVALID'],
@@ -51,7 +60,8 @@ const DISTRIBUTION_MESSAGES: Record<string, string> = {
 
 /** Codes in the table that no code path raises, and why they stay in the table. */
 const INTENTIONALLY_UNUSED: Partial<Record<ErrorCode, string>> = {
-  MANIFEST_UNVERIFIED: 'only signed schema 1 manifests carry signatures to verify, and schema 1 is refused (MANIFEST_INVALID)',
+  MANIFEST_UNVERIFIED:
+    'only signed schema 1 manifests carry signatures to verify, and schema 1 is refused (MANIFEST_INVALID)',
 };
 
 const codes = Object.keys(ERROR_CODES) as ErrorCode[];
@@ -66,12 +76,14 @@ test('every code has an HTTP error status and a message', () => {
 });
 
 test('the codes and their statuses are exactly the compatibility list', () => {
-  const expected = Object.entries(COMPAT_CODES).flatMap(([status, list]) => list.map((code) => [code, Number(status)] as const));
+  const expected = Object.entries(COMPAT_CODES).flatMap(([status, list]) =>
+    list.map((code) => [code, Number(status)] as const),
+  );
   assert.deepEqual(Object.fromEntries(codes.map((c) => [c, ERROR_CODES[c].status])), Object.fromEntries(expected));
   assert.equal(codes.length, expected.length, 'no code twice in the list');
 });
 
-test('the messages are Distribution\'s, byte for byte', () => {
+test("the messages are Distribution's, byte for byte", () => {
   assert.deepEqual(Object.fromEntries(codes.map((c) => [c, ERROR_CODES[c].message])), DISTRIBUTION_MESSAGES);
 });
 
@@ -89,7 +101,8 @@ function sources(dir: string): Array<{ path: string; text: string }> {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) out.push(...sources(p));
-    else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) out.push({ path: p, text: readFileSync(p, 'utf8') });
+    else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts'))
+      out.push({ path: p, text: readFileSync(p, 'utf8') });
   }
   return out;
 }
@@ -98,17 +111,35 @@ test('every code is raised somewhere in src/, or listed as intentionally unused 
   const files = sources(sourceDir());
   assert.ok(files.length > 20, 'the source tree was read');
   // The table's own declaration does not count as a use.
-  const texts = files.map((f) => (f.path.endsWith(join('oci', 'errors.ts')) ? f.text.replace(/export const ERROR_CODES = \{[\s\S]*?\n\}/, '') : f.text));
+  const texts = files.map((f) =>
+    f.path.endsWith(join('oci', 'errors.ts'))
+      ? f.text.replace(/export const ERROR_CODES = \{[\s\S]*?\n\}/, '')
+      : f.text,
+  );
   const used = (code: string) => texts.some((t) => t.includes(`'${code}'`));
   const unused = codes.filter((c) => !used(c));
-  assert.deepEqual(unused.sort(), Object.keys(INTENTIONALLY_UNUSED).sort(), 'unused codes must be listed with a reason, and listed ones must really be unused');
-  for (const [code, reason] of Object.entries(INTENTIONALLY_UNUSED)) assert.ok(reason && reason.length > 20, `${code}: a real reason`);
+  assert.deepEqual(
+    unused.sort(),
+    Object.keys(INTENTIONALLY_UNUSED).sort(),
+    'unused codes must be listed with a reason, and listed ones must really be unused',
+  );
+  for (const [code, reason] of Object.entries(INTENTIONALLY_UNUSED))
+    assert.ok(reason && reason.length > 20, `${code}: a real reason`);
 });
 
-test('the serializer: detail omitted when none, null kept, the first error\'s status, a trailing newline', () => {
-  assert.equal(errorBody([ociError('UNSUPPORTED')]), '{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}\n');
-  assert.equal(errorBody([new OciError('UNAUTHORIZED', null)]), '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}\n');
-  assert.equal(errorBody([ociError('BLOB_UNKNOWN', 'sha256:x'), ociError('NAME_INVALID', { name: 'A' }, 'custom')]), '{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:x"},{"code":"NAME_INVALID","message":"custom","detail":{"name":"A"}}]}\n');
+test("the serializer: detail omitted when none, null kept, the first error's status, a trailing newline", () => {
+  assert.equal(
+    errorBody([ociError('UNSUPPORTED')]),
+    '{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}\n',
+  );
+  assert.equal(
+    errorBody([new OciError('UNAUTHORIZED', null)]),
+    '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}\n',
+  );
+  assert.equal(
+    errorBody([ociError('BLOB_UNKNOWN', 'sha256:x'), ociError('NAME_INVALID', { name: 'A' }, 'custom')]),
+    '{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:x"},{"code":"NAME_INVALID","message":"custom","detail":{"name":"A"}}]}\n',
+  );
   const e = new OciError('TOOMANYREQUESTS', undefined, { headers: { 'Retry-After': '5' } });
   assert.equal(e.status, 429);
   assert.deepEqual(e.headers, { 'Retry-After': '5' });

@@ -45,7 +45,11 @@ export class OciError extends Error {
    * line without version, a foreign origin), answered before any registry route: the spec names no code for them,
    * and their body still has the registry's shape.
    */
-  constructor(code: ErrorCode, detail: unknown = NO_DETAIL, opts: { message?: string; headers?: Record<string, string>; status?: number } = {}) {
+  constructor(
+    code: ErrorCode,
+    detail: unknown = NO_DETAIL,
+    opts: { message?: string; headers?: Record<string, string>; status?: number } = {},
+  ) {
     super(opts.message ?? ERROR_CODES[code].message);
     this.code = code;
     this.detail = detail;

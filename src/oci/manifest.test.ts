@@ -12,16 +12,32 @@ import { MT } from './mediatypes.js';
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 const desc = (mediaType: string, c: string, extra: object = {}) => ({ mediaType, digest: d(c), size: 10, ...extra });
-const image = (mediaType: string | undefined, extra: object = {}) => ({ schemaVersion: 2, ...(mediaType ? { mediaType } : {}), config: desc('application/vnd.oci.image.config.v1+json', 'a'), layers: [desc('application/vnd.oci.image.layer.v1.tar+gzip', 'b')], ...extra });
-const index = (mediaType: string | undefined, extra: object = {}) => ({ schemaVersion: 2, ...(mediaType ? { mediaType } : {}), manifests: [desc(MT.ociManifest, 'c', { platform: { architecture: 'amd64', os: 'linux' } })], ...extra });
+const image = (mediaType: string | undefined, extra: object = {}) => ({
+  schemaVersion: 2,
+  ...(mediaType ? { mediaType } : {}),
+  config: desc('application/vnd.oci.image.config.v1+json', 'a'),
+  layers: [desc('application/vnd.oci.image.layer.v1.tar+gzip', 'b')],
+  ...extra,
+});
+const index = (mediaType: string | undefined, extra: object = {}) => ({
+  schemaVersion: 2,
+  ...(mediaType ? { mediaType } : {}),
+  manifests: [desc(MT.ociManifest, 'c', { platform: { architecture: 'amd64', os: 'linux' } })],
+  ...extra,
+});
 
-const parse = (body: unknown, ct?: string) => parseManifest(Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)), ct);
+const parse = (body: unknown, ct?: string) =>
+  parseManifest(Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)), ct);
 
 /** Asserts MANIFEST_INVALID (400) whose detail matches `detail`. */
 function assertInvalid(body: unknown, ct: string | undefined, detail: RegExp): void {
   assert.throws(
     () => parse(body, ct),
-    (e: unknown) => e instanceof OciError && e.code === 'MANIFEST_INVALID' && e.status === 400 && detail.test(JSON.stringify(e.detail)),
+    (e: unknown) =>
+      e instanceof OciError &&
+      e.code === 'MANIFEST_INVALID' &&
+      e.status === 400 &&
+      detail.test(JSON.stringify(e.detail)),
     `${ct} ${JSON.stringify(body).slice(0, 80)} should be MANIFEST_INVALID ~ ${detail}`,
   );
 }
@@ -40,10 +56,14 @@ test('each media type by Content-Type: image manifests and indexes', () => {
     assert.equal(m.kind, kind, ct);
     assert.equal(m.mediaType, ct);
   }
-  assert.equal(parse(image(MT.ociManifest), `${MT.ociManifest.toUpperCase()}; charset=utf-8`).mediaType, MT.ociManifest, 'parameters and case ignored');
+  assert.equal(
+    parse(image(MT.ociManifest), `${MT.ociManifest.toUpperCase()}; charset=utf-8`).mediaType,
+    MT.ociManifest,
+    'parameters and case ignored',
+  );
 });
 
-test('without Content-Type (or plain JSON): the body\'s mediaType, else its shape', () => {
+test("without Content-Type (or plain JSON): the body's mediaType, else its shape", () => {
   for (const ct of [undefined, '', 'application/json']) {
     assert.equal(parse(image(MT.dockerManifest), ct).mediaType, MT.dockerManifest);
     assert.equal(parse(index(MT.dockerList), ct).mediaType, MT.dockerList);
@@ -55,7 +75,11 @@ test('without Content-Type (or plain JSON): the body\'s mediaType, else its shap
 test('a body mediaType disagreeing with Content-Type is refused; Docker types must state theirs', () => {
   assertInvalid(image(MT.dockerManifest), MT.ociManifest, /mediaType in manifest should be/);
   assertInvalid(index(MT.ociIndex), MT.dockerList, /should be/);
-  assertInvalid(image(undefined), MT.dockerManifest, /mediaType in manifest should be 'application\/vnd.docker.distribution.manifest.v2\+json' not ''/);
+  assertInvalid(
+    image(undefined),
+    MT.dockerManifest,
+    /mediaType in manifest should be 'application\/vnd.docker.distribution.manifest.v2\+json' not ''/,
+  );
   assertInvalid(index(undefined), MT.dockerList, /mediaType in manifest list should be/);
 });
 
@@ -70,7 +94,8 @@ test('an unknown media type, or a body that is not a JSON object, is refused', (
 
 test('schema 1 is refused, however it is announced', () => {
   const v1 = { schemaVersion: 1, name: 'a', tag: 'b', architecture: 'amd64', fsLayers: [], history: [] };
-  for (const ct of [MT.dockerSchema1, MT.dockerSchema1Signed, undefined, 'application/json']) assertInvalid(v1, ct, /schema 1 manifests are not supported/);
+  for (const ct of [MT.dockerSchema1, MT.dockerSchema1Signed, undefined, 'application/json'])
+    assertInvalid(v1, ct, /schema 1 manifests are not supported/);
   assertInvalid({ ...image(undefined), mediaType: MT.dockerSchema1Signed }, undefined, /schema 1/);
   assertInvalid(image(MT.ociManifest), MT.dockerSchema1, /schema 1/);
 });
@@ -91,11 +116,17 @@ test('required fields and their types: a path to the field in the detail', () =>
     [image(MT.ociManifest, { layers: [{ digest: d('b'), size: 1 }] }), /layers.0.mediaType/],
     [image(MT.ociManifest, { annotations: { a: 1 } }), /annotations.a/],
     [{ ...index(MT.ociIndex), manifests: undefined }, /manifests/],
-    [index(MT.ociIndex, { manifests: [desc(MT.ociManifest, 'c', { platform: { os: 'linux' } })] }), /manifests.0.platform.architecture/],
+    [
+      index(MT.ociIndex, { manifests: [desc(MT.ociManifest, 'c', { platform: { os: 'linux' } })] }),
+      /manifests.0.platform.architecture/,
+    ],
   ];
   for (const [body, detail] of cases) {
     // Indexes are sent as indexes, everything else as an image manifest.
-    const ct = (body as Record<string, unknown>).config === undefined && 'manifests' in (body as object) ? MT.ociIndex : MT.ociManifest;
+    const ct =
+      (body as Record<string, unknown>).config === undefined && 'manifests' in (body as object)
+        ? MT.ociIndex
+        : MT.ociManifest;
     assertInvalid(body, ct, detail);
   }
 });
@@ -125,20 +156,31 @@ test('unknown members are kept (the stored bytes are served as pushed, the parse
 });
 
 test('referenced blobs: config and layers, without non-distributable layers; none for an index', () => {
-  const foreign = desc('application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', 'e', { urls: ['https://example.com/layer'] });
-  const m = parse(image(MT.ociManifest, { layers: [desc('l', 'b'), foreign, desc('l', 'c', { urls: [] })] }), MT.ociManifest);
-  assert.deepEqual(referencedBlobs(m).map((x) => x.digest), [d('a'), d('b'), d('c')]);
+  const foreign = desc('application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', 'e', {
+    urls: ['https://example.com/layer'],
+  });
+  const m = parse(
+    image(MT.ociManifest, { layers: [desc('l', 'b'), foreign, desc('l', 'c', { urls: [] })] }),
+    MT.ociManifest,
+  );
+  assert.deepEqual(
+    referencedBlobs(m).map((x) => x.digest),
+    [d('a'), d('b'), d('c')],
+  );
   assert.deepEqual(referencedBlobs(parse(index(MT.ociIndex), MT.ociIndex)), []);
 });
 
-test('artifact type: the manifest\'s artifactType, else its config media type; an index only its own', () => {
+test("artifact type: the manifest's artifactType, else its config media type; an index only its own", () => {
   assert.equal(artifactTypeOf(parse(image(MT.ociManifest, { artifactType: 'a/b' }), MT.ociManifest)), 'a/b');
-  assert.equal(artifactTypeOf(parse(image(MT.ociManifest), MT.ociManifest)), 'application/vnd.oci.image.config.v1+json');
+  assert.equal(
+    artifactTypeOf(parse(image(MT.ociManifest), MT.ociManifest)),
+    'application/vnd.oci.image.config.v1+json',
+  );
   assert.equal(artifactTypeOf(parse(index(MT.ociIndex), MT.ociIndex)), undefined);
   assert.equal(artifactTypeOf(parse(index(MT.ociIndex, { artifactType: 'c/d' }), MT.ociIndex)), 'c/d');
 });
 
-test('the size limit is Distribution\'s maxManifestBodySize: 4 MiB', () => {
+test("the size limit is Distribution's maxManifestBodySize: 4 MiB", () => {
   assert.equal(MAX_MANIFEST_BYTES, 4 * 1024 * 1024);
   // Parsing itself has no limit below it: a manifest of many layers just under 4 MiB parses.
   const layers = Array.from({ length: 20_000 }, () => desc('application/vnd.oci.image.layer.v1.tar+gzip', 'b'));

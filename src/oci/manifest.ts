@@ -26,7 +26,9 @@ export const descriptor = z
     mediaType: z.string().min(1),
     digest: digestString,
     // A safe integer: 1e30 or 2^70 written out are integers to JSON.parse, but not sizes anything can hold.
-    size: z.number().refine((n) => Number.isSafeInteger(n) && n >= 0, { message: 'size must be a non-negative integer below 2^53' }),
+    size: z
+      .number()
+      .refine((n) => Number.isSafeInteger(n) && n >= 0, { message: 'size must be a non-negative integer below 2^53' }),
     urls: z.array(z.string()).optional(),
     annotations: z.record(z.string()).optional(),
     artifactType: z.string().optional(),
@@ -63,8 +65,7 @@ export type ImageManifest = z.infer<typeof imageManifest>;
 export type ImageIndex = z.infer<typeof imageIndex>;
 
 export type ParsedManifest =
-  | { kind: 'image'; mediaType: string; body: ImageManifest }
-  | { kind: 'index'; mediaType: string; body: ImageIndex };
+  { kind: 'image'; mediaType: string; body: ImageManifest } | { kind: 'index'; mediaType: string; body: ImageIndex };
 
 function baseMediaType(contentType: string | undefined): string {
   if (!contentType) return '';
@@ -93,7 +94,13 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
   const ct = baseMediaType(contentType);
   const bodyType = typeof obj.mediaType === 'string' ? obj.mediaType : undefined;
 
-  if (ct === MT.dockerSchema1 || ct === MT.dockerSchema1Signed || bodyType === MT.dockerSchema1 || bodyType === MT.dockerSchema1Signed || obj.schemaVersion === 1) {
+  if (
+    ct === MT.dockerSchema1 ||
+    ct === MT.dockerSchema1Signed ||
+    bodyType === MT.dockerSchema1 ||
+    bodyType === MT.dockerSchema1Signed ||
+    obj.schemaVersion === 1
+  ) {
     invalid('schema 1 manifests are not supported; push a schema 2 or OCI manifest');
   }
 
@@ -108,16 +115,19 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
   switch (mediaType) {
     case MT.dockerManifest:
     case MT.ociManifest: {
-      if (mediaType === MT.dockerManifest && bodyType !== MT.dockerManifest) invalid(`mediaType in manifest should be '${MT.dockerManifest}' not '${bodyType ?? ''}'`);
+      if (mediaType === MT.dockerManifest && bodyType !== MT.dockerManifest)
+        invalid(`mediaType in manifest should be '${MT.dockerManifest}' not '${bodyType ?? ''}'`);
       if ('manifests' in obj) invalid('an image manifest must not have a manifests member');
       const r = imageManifest.safeParse(obj);
       if (!r.success) invalid(describeZod(r.error));
-      if (mediaType === MT.dockerManifest && (r.data.subject || r.data.artifactType)) invalid('subject and artifactType are only allowed in OCI manifests');
+      if (mediaType === MT.dockerManifest && (r.data.subject || r.data.artifactType))
+        invalid('subject and artifactType are only allowed in OCI manifests');
       return { kind: 'image', mediaType, body: r.data };
     }
     case MT.dockerList:
     case MT.ociIndex: {
-      if (mediaType === MT.dockerList && bodyType !== MT.dockerList) invalid(`mediaType in manifest list should be '${MT.dockerList}' not '${bodyType ?? ''}'`);
+      if (mediaType === MT.dockerList && bodyType !== MT.dockerList)
+        invalid(`mediaType in manifest list should be '${MT.dockerList}' not '${bodyType ?? ''}'`);
       if ('config' in obj || 'layers' in obj) invalid('an index must not have config or layers members');
       const r = imageIndex.safeParse(obj);
       if (!r.success) invalid(describeZod(r.error));

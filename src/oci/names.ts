@@ -34,7 +34,14 @@ export function isValidTag(tag: string): boolean {
 
 /** Throws NAME_INVALID unless `name` is a repository name. */
 export function checkName(name: string): string {
-  if (!isValidName(name)) throw ociError('NAME_INVALID', { name }, name.length > MAX_NAME_LENGTH ? 'repository name must not be more than 255 characters' : 'invalid repository name');
+  if (!isValidName(name))
+    throw ociError(
+      'NAME_INVALID',
+      { name },
+      name.length > MAX_NAME_LENGTH
+        ? 'repository name must not be more than 255 characters'
+        : 'invalid repository name',
+    );
   return name;
 }
 

@@ -64,15 +64,23 @@ export async function runCleanup(deps: CleanupDeps, opts: CleanupOptions): Promi
     for (const t of repo.untag) {
       if (await untagIfUnchanged(registry, repo.repository, t)) {
         report.untagged.push({ repository: repo.repository, tag: t.tag, digest: t.digest });
-        log?.info({ repository: repo.repository, tag: t.tag, digest: t.digest, rule: repo.rule }, `cleanup: untagged ${repo.repository}:${t.tag}`);
+        log?.info(
+          { repository: repo.repository, tag: t.tag, digest: t.digest, rule: repo.rule },
+          `cleanup: untagged ${repo.repository}:${t.tag}`,
+        );
         notify({ action: 'delete', kind: 'tag', repository: repo.repository, tag: t.tag });
       } else {
         report.skipped.push({ repository: repo.repository, tag: t.tag });
-        log?.info({ repository: repo.repository, tag: t.tag }, `cleanup: kept ${repo.repository}:${t.tag}, pushed again since the plan`);
+        log?.info(
+          { repository: repo.repository, tag: t.tag },
+          `cleanup: kept ${repo.repository}:${t.tag}, pushed again since the plan`,
+        );
       }
     }
   }
-  const removeManifests = new Map(plan.repositories.map((r) => [r.repository, new Set(r.deleteManifests.map((m) => m.digest))]));
+  const removeManifests = new Map(
+    plan.repositories.map((r) => [r.repository, new Set(r.deleteManifests.map((m) => m.digest))]),
+  );
   const gc = await registry.collectGarbage({ graceMs: opts.graceMs, settleMs: opts.settleMs, removeManifests });
   report.gc = gc;
   for (const m of gc.manifestsRemoved) {
@@ -84,11 +92,15 @@ export async function runCleanup(deps: CleanupDeps, opts: CleanupOptions): Promi
   for (const b of gc.blobsRemoved) await registry.cache.forgetSize(b.digest);
   const manifestEvents = new Set(gc.manifestsRemoved.map((m) => `${m.repository}@${m.digest}`));
   for (const b of gc.blobsRemoved) {
-    log?.info({ digest: b.digest, size: b.size, repositories: b.repositories }, `cleanup: deleted blob ${b.digest} (${b.size} bytes)`);
+    log?.info(
+      { digest: b.digest, size: b.size, repositories: b.repositories },
+      `cleanup: deleted blob ${b.digest} (${b.size} bytes)`,
+    );
     // As Distribution's blob delete: one event per repository the blob is gone from. A delete target is only
     // {digest, repository}, so the stored bytes of a manifest whose delete was just sent are not sent again.
     for (const repository of b.repositories) {
-      if (!manifestEvents.has(`${repository}@${b.digest}`)) notify({ action: 'delete', kind: 'blob', repository, digest: b.digest });
+      if (!manifestEvents.has(`${repository}@${b.digest}`))
+        notify({ action: 'delete', kind: 'blob', repository, digest: b.digest });
     }
   }
   for (const r of gc.repositoriesRemoved) log?.info({ repository: r }, `cleanup: removed empty repository ${r}`);

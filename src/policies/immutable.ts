@@ -21,7 +21,11 @@ export interface TagGuardOptions {
 }
 
 function refusal(name: string, tag: string, hit: ImmutableMatch, what: string) {
-  return ociError('DENIED', { Name: name, Tag: tag, rule: `policies[${hit.rule}]`, pattern: hit.pattern }, `tag ${tag} is immutable (policies[${hit.rule}].immutable: ${hit.pattern}): it cannot be ${what}`);
+  return ociError(
+    'DENIED',
+    { Name: name, Tag: tag, rule: `policies[${hit.rule}]`, pattern: hit.pattern },
+    `tag ${tag} is immutable (policies[${hit.rule}].immutable: ${hit.pattern}): it cannot be ${what}`,
+  );
 }
 
 /** How long a push waits for another push of the same immutable tag to finish before it is told to retry. */
@@ -42,13 +46,21 @@ export class TagGuard {
    * Pushes `next` as `tag` through `write` (which stores the manifest and then tags it), refusing to move an
    * existing immutable tag to another digest. For an immutable tag the check and `write` run under the tag's lock.
    */
-  async putTag<T>(registry: Registry, name: string, tag: string, next: Digest, account: Account, write: () => Promise<T>): Promise<T> {
+  async putTag<T>(
+    registry: Registry,
+    name: string,
+    tag: string,
+    next: Digest,
+    account: Account,
+    write: () => Promise<T>,
+  ): Promise<T> {
     const hit = this.opts.policies.immutable(name, tag);
     if (!hit || this.exempt(account, name)) return write();
     const release = await waitForLock(registry.options.uploadLocks ?? this.localLocks, `tag:${name}:${tag}`);
     try {
       const current = await currentDigest(registry, name, tag);
-      if (current !== null && current !== next.value) throw refusal(name, tag, hit, `moved to another digest (it is ${current})`);
+      if (current !== null && current !== next.value)
+        throw refusal(name, tag, hit, `moved to another digest (it is ${current})`);
       return await write();
     } finally {
       await release();
@@ -77,7 +89,8 @@ async function waitForLock(locks: UploadLocks, key: string): Promise<() => Promi
   for (;;) {
     const release = await locks.acquire(key);
     if (release) return release;
-    if (Date.now() >= until) throw ociError('TOOMANYREQUESTS', undefined, 'another push of this immutable tag is still running; retry');
+    if (Date.now() >= until)
+      throw ociError('TOOMANYREQUESTS', undefined, 'another push of this immutable tag is still running; retry');
     await new Promise((resolve) => setTimeout(resolve, TAG_LOCK_POLL_MS));
   }
 }

@@ -50,14 +50,22 @@ export function cleanupSummary(r: CleanupReport): string {
 export function createLifecycle(deps: LifecycleDeps): Lifecycle {
   const { config, log, metrics } = deps;
   const policies = new PolicySet(config.policies);
-  const tagGuard = new TagGuard({ policies, mayOverwrite: deps.access ? (account, name) => deps.access!.mayOverwrite(account, name) : undefined });
+  const tagGuard = new TagGuard({
+    policies,
+    mayOverwrite: deps.access ? (account, name) => deps.access!.mayOverwrite(account, name) : undefined,
+  });
   const schedule = config.gc.schedule;
   let stopSchedule = () => {};
   if (schedule && config.storage.maintenance.readonly.enabled) {
     log.warn('gc.schedule is set but storage.maintenance.readonly is enabled: no scheduled cleanup runs');
   } else if (schedule) {
-    const lease = deps.redis ? new RedisPeriodLease(deps.redis, schedule.lease, Math.max(2 * schedule.interval, 60_000), log) : new LocalLease();
-    if (!deps.redis) log.info('gc.schedule without redis: this replica runs every period (configure redis when running several replicas)');
+    const lease = deps.redis
+      ? new RedisPeriodLease(deps.redis, schedule.lease, Math.max(2 * schedule.interval, 60_000), log)
+      : new LocalLease();
+    if (!deps.redis)
+      log.info(
+        'gc.schedule without redis: this replica runs every period (configure redis when running several replicas)',
+      );
     stopSchedule = startSchedule({
       schedule,
       lease,
@@ -65,7 +73,13 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
       run: async () => {
         try {
           const r = await runCleanup(
-            { registry: deps.registry, policies, log, events: deps.events, onReport: (rep) => recordCleanup(metrics, rep) },
+            {
+              registry: deps.registry,
+              policies,
+              log,
+              events: deps.events,
+              onReport: (rep) => recordCleanup(metrics, rep),
+            },
             { graceMs: config.gc.graceperiod },
           );
           metrics.cleanupRuns.inc({ outcome: 'ok' });
@@ -82,7 +96,8 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
     tagGuard,
     reload(next) {
       policies.replace(next.policies);
-      if (JSON.stringify(next.gc.schedule) !== JSON.stringify(config.gc.schedule)) log.warn('SIGHUP: gc.schedule changed; the new schedule applies after a restart');
+      if (JSON.stringify(next.gc.schedule) !== JSON.stringify(config.gc.schedule))
+        log.warn('SIGHUP: gc.schedule changed; the new schedule applies after a restart');
       return `policies (${next.policies.length} rule${next.policies.length === 1 ? '' : 's'})`;
     },
     stop: () => stopSchedule(),

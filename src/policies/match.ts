@@ -41,7 +41,14 @@ export function compileRule(rule: PolicyRule, index: number): CompiledRule {
     index,
     repositories: rule.repositories.map(globToRegExp),
     immutable: rule.immutable.map((pattern) => ({ pattern, re: tagMatcher(pattern) })),
-    keep: rule.keep ? rule.keep.map((k) => ({ tags: k.tags ? k.tags.map(tagMatcher) : null, recent: k.recent, pushedWithinMs: k.pushedwithin, source: k })) : null,
+    keep: rule.keep
+      ? rule.keep.map((k) => ({
+          tags: k.tags ? k.tags.map(tagMatcher) : null,
+          recent: k.recent,
+          pushedWithinMs: k.pushedwithin,
+          source: k,
+        }))
+      : null,
     deleteUntaggedMs: rule.deleteuntagged,
     source: rule,
   };
@@ -88,14 +95,21 @@ export function explainPolicies(config: PoliciesConfig, formatMs: (ms: number) =
     if (rule.keep) {
       const kept = rule.keep.map((k) => {
         const which = k.tags ? `tags ${k.tags.join(', ')}` : 'tags';
-        const limits = [k.recent !== undefined ? `the ${k.recent} most recently pushed` : null, k.pushedwithin !== undefined ? `those pushed within ${formatMs(k.pushedwithin)}` : null].filter(Boolean);
+        const limits = [
+          k.recent !== undefined ? `the ${k.recent} most recently pushed` : null,
+          k.pushedwithin !== undefined ? `those pushed within ${formatMs(k.pushedwithin)}` : null,
+        ].filter(Boolean);
         return limits.length > 0 ? `of ${which}: ${limits.join(' and ')}` : `every one of ${which}`;
       });
       parts.push(`cleanup keeps ${kept.join('; ')}; every other tag is untagged and its manifest deleted`);
     } else {
       parts.push('cleanup untags nothing');
     }
-    parts.push(rule.deleteuntagged !== undefined ? `manifests no tag reaches are deleted once pushed more than ${formatMs(rule.deleteuntagged)} ago` : 'manifests no tag reaches are kept');
+    parts.push(
+      rule.deleteuntagged !== undefined
+        ? `manifests no tag reaches are deleted once pushed more than ${formatMs(rule.deleteuntagged)} ago`
+        : 'manifests no tag reaches are kept',
+    );
     return `policies[${i}] (${rule.repositories.join(', ')}, first match wins): ${parts.join('; ')}`;
   });
 }

@@ -43,7 +43,12 @@ interface Decisions {
 }
 
 /** The pure part: who keeps what, from the scanned state. */
-export function decide(states: readonly RepositoryState[], policies: PolicySet, now: number, graceMs: number): Decisions {
+export function decide(
+  states: readonly RepositoryState[],
+  policies: PolicySet,
+  now: number,
+  graceMs: number,
+): Decisions {
   const repositories: RepositoryPlan[] = [];
   const keptBlobs = new Set<string>();
   const goneBlobs = new Set<string>();
@@ -95,7 +100,10 @@ export async function makePlan(registry: Registry, policies: PolicySet, opts: Pl
   const now = opts.now ?? Date.now();
   const states = opts.states ?? (await scanRegistry(registry));
   const { repositories, candidates } = decide(states, policies, now, opts.graceMs);
-  const sized = await mapLimit([...candidates].sort(), 16, async (digest) => ({ digest, size: await oldBlobSize(registry, digest, now - opts.graceMs) }));
+  const sized = await mapLimit([...candidates].sort(), 16, async (digest) => ({
+    digest,
+    size: await oldBlobSize(registry, digest, now - opts.graceMs),
+  }));
   const blobs = sized.filter((b): b is { digest: string; size: number } => b.size !== null);
   if (opts.exact) {
     // What garbage collection frees with nothing untagged or deleted: the blobs nothing references already.
@@ -118,7 +126,8 @@ export function tagFootprints(states: readonly RepositoryState[], name: string):
   const state = states.find((s) => s.name === name);
   if (!state) return out;
   const elsewhere = new Set<string>();
-  for (const s of states) if (s.name !== name) for (const m of s.manifests) for (const b of m.blobs) elsewhere.add(b.digest);
+  for (const s of states)
+    if (s.name !== name) for (const m of s.manifests) for (const b of m.blobs) elsewhere.add(b.digest);
   const nodes = new Map(state.manifests.map((m) => [m.digest, m]));
   const refs = referrersOf(nodes);
   const sizes = blobSizes(state.manifests);
@@ -131,7 +140,10 @@ export function tagFootprints(states: readonly RepositoryState[], name: string):
     }
     const mine = reach([t.digest], nodes, refs);
     const others = reach(
-      [...state.tags.filter((o) => o.digest !== t.digest).map((o) => o.digest), ...state.manifests.filter((m) => !mine.has(m.digest)).map((m) => m.digest)],
+      [
+        ...state.tags.filter((o) => o.digest !== t.digest).map((o) => o.digest),
+        ...state.manifests.filter((m) => !mine.has(m.digest)).map((m) => m.digest),
+      ],
       nodes,
       refs,
     );

@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseConfig } from '../config/load.js';
 import { PolicySet, tagMatcher, type CompiledRule } from './match.js';
-import { byRecency, referrerTagSubject, selectRepository, selectTags, type ManifestNode, type TagState } from './retention.js';
+import {
+  byRecency,
+  referrerTagSubject,
+  selectRepository,
+  selectTags,
+  type ManifestNode,
+  type TagState,
+} from './retention.js';
 import type { PoliciesConfig } from './schema.js';
 
 const HOUR = 3_600_000;
@@ -12,7 +19,8 @@ const dg = (n: number) => `sha256:${hex(n)}`;
 
 /** Parses `policies` YAML through the real config schema. */
 function policies(yaml: string): PoliciesConfig {
-  return parseConfig(`version: 0.1\nstorage:\n  inmemory: {}\npolicies:\n${yaml}`, 'test').config.policies as PoliciesConfig;
+  return parseConfig(`version: 0.1\nstorage:\n  inmemory: {}\npolicies:\n${yaml}`, 'test').config
+    .policies as PoliciesConfig;
 }
 
 function rule(yaml: string): CompiledRule {
@@ -21,7 +29,11 @@ function rule(yaml: string): CompiledRule {
 
 /** build-1 .. build-n pushed one hour apart, build-n the newest. */
 function builds(n: number): TagState[] {
-  return Array.from({ length: n }, (_, i) => ({ tag: `build-${i + 1}`, digest: dg(i + 1), pushedAt: NOW - (n - i) * HOUR }));
+  return Array.from({ length: n }, (_, i) => ({
+    tag: `build-${i + 1}`,
+    digest: dg(i + 1),
+    pushedAt: NOW - (n - i) * HOUR,
+  }));
 }
 
 const names = (ts: TagState[]) => ts.map((t) => t.tag);
@@ -38,7 +50,11 @@ describe('tag patterns and rule matching', () => {
   });
 
   test('first matching rule wins; ** crosses path components, * does not', () => {
-    const set = new PolicySet(policies(`  - repositories: ["ci/*"]\n    immutable: ["v*"]\n  - repositories: ["ci/**", "tools"]\n    immutable: ["stable"]\n`));
+    const set = new PolicySet(
+      policies(
+        `  - repositories: ["ci/*"]\n    immutable: ["v*"]\n  - repositories: ["ci/**", "tools"]\n    immutable: ["stable"]\n`,
+      ),
+    );
     assert.equal(set.ruleFor('ci/app')!.index, 0);
     assert.equal(set.ruleFor('ci/app/sub')!.index, 1);
     assert.equal(set.ruleFor('tools')!.index, 1);
@@ -50,7 +66,10 @@ describe('tag patterns and rule matching', () => {
 
   test('invalid rules are refused with their key paths', () => {
     assert.throws(
-      () => policies(`  - repositories: ["\${account}/**"]\n    keep: []\n    deleteuntagged: soon\n    immutable: ["a/b"]\n    keep_last: 3\n`),
+      () =>
+        policies(
+          `  - repositories: ["\${account}/**"]\n    keep: []\n    deleteuntagged: soon\n    immutable: ["a/b"]\n    keep_last: 3\n`,
+        ),
       (err: Error & { problems?: string[] }) => {
         const p = (err.problems ?? []).join('\n');
         assert.match(p, /policies\.0\.repositories\.0: policies apply to no account/);
@@ -74,10 +93,30 @@ describe('tag patterns and rule matching', () => {
 describe('selectTags', () => {
   test('keeps the N most recently pushed and the pattern matches; untags the rest, newest first', () => {
     const r = rule(`  - repositories: ["ci/**"]\n    keep:\n      - recent: 10\n      - tags: ["v*", "latest"]\n`);
-    const tags = [...builds(30), { tag: 'v1.0', digest: dg(100), pushedAt: NOW - 100 * HOUR }, { tag: 'latest', digest: dg(30), pushedAt: NOW - 200 * HOUR }];
+    const tags = [
+      ...builds(30),
+      { tag: 'v1.0', digest: dg(100), pushedAt: NOW - 100 * HOUR },
+      { tag: 'latest', digest: dg(30), pushedAt: NOW - 200 * HOUR },
+    ];
     const sel = selectTags(r, tags, NOW);
-    assert.deepEqual(names(sel.keep), ['build-30', 'build-29', 'build-28', 'build-27', 'build-26', 'build-25', 'build-24', 'build-23', 'build-22', 'build-21', 'v1.0', 'latest']);
-    assert.deepEqual(names(sel.untag), Array.from({ length: 20 }, (_, i) => `build-${20 - i}`));
+    assert.deepEqual(names(sel.keep), [
+      'build-30',
+      'build-29',
+      'build-28',
+      'build-27',
+      'build-26',
+      'build-25',
+      'build-24',
+      'build-23',
+      'build-22',
+      'build-21',
+      'v1.0',
+      'latest',
+    ]);
+    assert.deepEqual(
+      names(sel.untag),
+      Array.from({ length: 20 }, (_, i) => `build-${20 - i}`),
+    );
   });
 
   test('recent counts only the tags its own patterns select', () => {
@@ -105,19 +144,43 @@ describe('selectTags', () => {
   });
 
   test('equal push times (S3 stores seconds) are ordered by tag name, numbers compared as numbers', () => {
-    const same = [{ tag: 'build-9', digest: dg(9), pushedAt: NOW }, { tag: 'build-10', digest: dg(10), pushedAt: NOW }, { tag: 'build-11', digest: dg(11), pushedAt: NOW - 1 }];
+    const same = [
+      { tag: 'build-9', digest: dg(9), pushedAt: NOW },
+      { tag: 'build-10', digest: dg(10), pushedAt: NOW },
+      { tag: 'build-11', digest: dg(11), pushedAt: NOW - 1 },
+    ];
     assert.deepEqual(names([...same].sort(byRecency)), ['build-10', 'build-9', 'build-11']);
   });
 });
 
 describe('selectRepository: what a kept manifest reaches stays', () => {
-  const img = (n: number, pushedAt = NOW - 100 * HOUR, subject?: number): ManifestNode => ({ digest: dg(n), pushedAt, children: [], subject: subject === undefined ? undefined : dg(subject) });
-  const idx = (n: number, children: number[], pushedAt = NOW - 100 * HOUR): ManifestNode => ({ digest: dg(n), pushedAt, children: children.map(dg) });
+  const img = (n: number, pushedAt = NOW - 100 * HOUR, subject?: number): ManifestNode => ({
+    digest: dg(n),
+    pushedAt,
+    children: [],
+    subject: subject === undefined ? undefined : dg(subject),
+  });
+  const idx = (n: number, children: number[], pushedAt = NOW - 100 * HOUR): ManifestNode => ({
+    digest: dg(n),
+    pushedAt,
+    children: children.map(dg),
+  });
   const keep1 = `  - repositories: ["ci/**"]\n    keep:\n      - tags: ["keep"]\n`;
 
   test('an untagged index goes with its children and referrers; a kept one keeps them', () => {
-    const manifests = [idx(1, [11, 12]), img(11), img(12), img(13, undefined, 1), idx(2, [21, 12]), img(21), img(22, undefined, 21)];
-    const tags = [{ tag: 'gone', digest: dg(1), pushedAt: NOW - 100 * HOUR }, { tag: 'keep', digest: dg(2), pushedAt: NOW - 100 * HOUR }];
+    const manifests = [
+      idx(1, [11, 12]),
+      img(11),
+      img(12),
+      img(13, undefined, 1),
+      idx(2, [21, 12]),
+      img(21),
+      img(22, undefined, 21),
+    ];
+    const tags = [
+      { tag: 'gone', digest: dg(1), pushedAt: NOW - 100 * HOUR },
+      { tag: 'keep', digest: dg(2), pushedAt: NOW - 100 * HOUR },
+    ];
     const sel = selectRepository(rule(keep1), tags, manifests, NOW, HOUR);
     assert.deepEqual(names(sel.untag), ['gone']);
     // 12 is shared with the kept index 2; 22 is a referrer of its child 21.
@@ -127,7 +190,10 @@ describe('selectRepository: what a kept manifest reaches stays', () => {
 
   test('the subject of a kept (tagged) referrer stays', () => {
     const manifests = [img(1), img(2, undefined, 1)];
-    const tags = [{ tag: 'keep', digest: dg(2), pushedAt: NOW }, { tag: 'old', digest: dg(1), pushedAt: NOW - 100 * HOUR }];
+    const tags = [
+      { tag: 'keep', digest: dg(2), pushedAt: NOW },
+      { tag: 'old', digest: dg(1), pushedAt: NOW - 100 * HOUR },
+    ];
     const sel = selectRepository(rule(keep1), tags, manifests, NOW, HOUR);
     assert.deepEqual(names(sel.untag), ['old']);
     assert.deepEqual(sel.deleteManifests, []);
@@ -135,7 +201,12 @@ describe('selectRepository: what a kept manifest reaches stays', () => {
 
   test('deleteuntagged removes old manifests no tag reached; younger ones and the grace period stay', () => {
     const r = rule(`  - repositories: ["ci/**"]\n    deleteuntagged: 48h\n`);
-    const manifests = [img(1, NOW - 100 * HOUR), img(2, NOW - 10 * HOUR), img(3, NOW - 100 * HOUR), img(4, NOW - 100 * HOUR, 3)];
+    const manifests = [
+      img(1, NOW - 100 * HOUR),
+      img(2, NOW - 10 * HOUR),
+      img(3, NOW - 100 * HOUR),
+      img(4, NOW - 100 * HOUR, 3),
+    ];
     const sel = selectRepository(r, [{ tag: 't', digest: dg(3), pushedAt: NOW }], manifests, NOW, HOUR);
     assert.deepEqual(sel.deleteManifests, [dg(1)], 'the referrer 4 of the tagged 3 stays, 2 is younger than 48h');
     const graced = selectRepository(r, [], [img(5, NOW - 30 * 60_000)], NOW, HOUR);
@@ -144,7 +215,13 @@ describe('selectRepository: what a kept manifest reaches stays', () => {
 
   test('without deleteuntagged, manifests that were already untagged stay; those untagged now go', () => {
     const r = rule(keep1);
-    const sel = selectRepository(r, [{ tag: 'drop', digest: dg(2), pushedAt: NOW - 100 * HOUR }], [img(1), img(2)], NOW, HOUR);
+    const sel = selectRepository(
+      r,
+      [{ tag: 'drop', digest: dg(2), pushedAt: NOW - 100 * HOUR }],
+      [img(1), img(2)],
+      NOW,
+      HOUR,
+    );
     assert.deepEqual(sel.deleteManifests, [dg(2)]);
   });
 
@@ -157,15 +234,27 @@ describe('selectRepository: what a kept manifest reaches stays', () => {
     ];
     const manifests = [img(1, NOW - 520), img(2, NOW - 500), img(3, NOW - 510, 1)];
     const now = selectRepository(r, tags, manifests, NOW, 1000);
-    assert.deepEqual([names(now.keep), names(now.untag), names(now.deferred), now.deleteManifests], [['new', 'old'], [], ['old'], []]);
+    assert.deepEqual(
+      [names(now.keep), names(now.untag), names(now.deferred), now.deleteManifests],
+      [['new', 'old'], [], ['old'], []],
+    );
     // One grace period later both old and its referrer 3 are old enough: untagged and deleted in the same run.
     const later = selectRepository(r, tags, manifests, NOW + 1000, 1000);
-    assert.deepEqual([names(later.keep), names(later.untag), names(later.deferred), later.deleteManifests], [['new'], ['old'], [], [dg(1), dg(3)]]);
+    assert.deepEqual(
+      [names(later.keep), names(later.untag), names(later.deferred), later.deleteManifests],
+      [['new'], ['old'], [], [dg(1), dg(3)]],
+    );
     // A young manifest that another kept tag holds anyway is no reason to wait: the tag is untagged at once.
     const shared = [...tags, { tag: 'old-alias', digest: dg(2), pushedAt: NOW - 530 }];
     assert.deepEqual(names(selectRepository(r, shared, manifests, NOW, 1000).untag), ['old-alias']);
     // An old tag whose manifest only a young referrer still reaches waits too: untagged now, both would stay.
-    const reached = selectRepository(r, [{ tag: 'old', digest: dg(1), pushedAt: NOW - 100 * HOUR }, tags[1]], [img(1), img(2, NOW - 500), img(3, NOW - 510, 1)], NOW, 1000);
+    const reached = selectRepository(
+      r,
+      [{ tag: 'old', digest: dg(1), pushedAt: NOW - 100 * HOUR }, tags[1]],
+      [img(1), img(2, NOW - 500), img(3, NOW - 510, 1)],
+      NOW,
+      1000,
+    );
     assert.deepEqual([names(reached.deferred), reached.deleteManifests], [['old'], []]);
   });
 

@@ -73,13 +73,19 @@ export function selectTags(rule: CompiledRule, tags: readonly TagState[], now: n
   const kept = new Set<string>();
   for (const t of ordinary) if (immutableIn(rule, t.tag)) kept.add(t.tag);
   for (const sel of rule.keep) {
-    const candidates = ordinary.filter((t) => sel.tags === null || sel.tags.some((re) => re.test(t.tag))).sort(byRecency);
+    const candidates = ordinary
+      .filter((t) => sel.tags === null || sel.tags.some((re) => re.test(t.tag)))
+      .sort(byRecency);
     if (sel.recent === undefined && sel.pushedWithinMs === undefined) {
       for (const t of candidates) kept.add(t.tag);
       continue;
     }
     candidates.forEach((t, i) => {
-      if ((sel.recent !== undefined && i < sel.recent) || (sel.pushedWithinMs !== undefined && t.pushedAt >= now - sel.pushedWithinMs)) kept.add(t.tag);
+      if (
+        (sel.recent !== undefined && i < sel.recent) ||
+        (sel.pushedWithinMs !== undefined && t.pushedAt >= now - sel.pushedWithinMs)
+      )
+        kept.add(t.tag);
     });
   }
   const sorted = [...ordinary].sort(byRecency);
@@ -87,7 +93,11 @@ export function selectTags(rule: CompiledRule, tags: readonly TagState[], now: n
 }
 
 /** Every manifest of `nodes` reached from `seeds` through index children, referrers and subjects. */
-export function reach(seeds: Iterable<string>, nodes: ReadonlyMap<string, ManifestNode>, referrers: ReadonlyMap<string, readonly string[]>): Set<string> {
+export function reach(
+  seeds: Iterable<string>,
+  nodes: ReadonlyMap<string, ManifestNode>,
+  referrers: ReadonlyMap<string, readonly string[]>,
+): Set<string> {
   const out = new Set<string>();
   const queue: string[] = [];
   const add = (d: string | undefined) => {
@@ -118,7 +128,13 @@ export function referrersOf(nodes: ReadonlyMap<string, ManifestNode>): Map<strin
  * The whole decision for one repository: tags to untag and manifests to delete. `graceMs` protects manifests
  * pushed within it whatever the rule says (garbage collection would keep them anyway).
  */
-export function selectRepository(rule: CompiledRule, tags: readonly TagState[], manifests: readonly ManifestNode[], now: number, graceMs: number): RepositorySelection {
+export function selectRepository(
+  rule: CompiledRule,
+  tags: readonly TagState[],
+  manifests: readonly ManifestNode[],
+  now: number,
+  graceMs: number,
+): RepositorySelection {
   const nodes = new Map(manifests.map((m) => [m.digest, m]));
   const refs = referrersOf(nodes);
   const { keep, untag } = selectTags(rule, tags, now);
@@ -156,19 +172,33 @@ export function selectRepository(rule: CompiledRule, tags: readonly TagState[], 
   }
   keepTags.sort(byRecency);
   untagTags.sort(byRecency);
-  const deleteManifests = manifests.map((m) => m.digest).filter((d) => !kept.has(d)).sort();
-  return { keep: keepTags, untag: untagTags, deferred: rule.keep ? deferred.sort(byRecency) : [], keptManifests: kept, deleteManifests };
+  const deleteManifests = manifests
+    .map((m) => m.digest)
+    .filter((d) => !kept.has(d))
+    .sort();
+  return {
+    keep: keepTags,
+    untag: untagTags,
+    deferred: rule.keep ? deferred.sort(byRecency) : [],
+    keptManifests: kept,
+    deleteManifests,
+  };
 }
 
 /**
  * What stays when `roots` do: everything they reach, and referrer-schema tags follow the manifest they name, so
  * what such a tag points at stays too (to a fixed point).
  */
-function closure(roots: Set<string>, followers: readonly TagState[], nodes: ReadonlyMap<string, ManifestNode>, refs: ReadonlyMap<string, readonly string[]>): { kept: Set<string>; keptFollowers: Set<string> } {
+function closure(
+  roots: Set<string>,
+  followers: readonly TagState[],
+  nodes: ReadonlyMap<string, ManifestNode>,
+  refs: ReadonlyMap<string, readonly string[]>,
+): { kept: Set<string>; keptFollowers: Set<string> } {
   const seeds = new Set(roots);
   let kept = reach(seeds, nodes, refs);
   const keptFollowers = new Set<string>();
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (const t of followers) {
       if (keptFollowers.has(t.tag) || !kept.has(referrerTagSubject(t.tag)!)) continue;

@@ -43,9 +43,17 @@ export async function scanRepository(registry: Registry, name: string, concurren
       const pushedAt = (await registry.manifests.linkedAt(name, d))?.getTime() ?? null;
       if (pushedAt === null) return null; // deleted, or parked by a garbage collection in progress
       const m = await registry.manifests.load(d);
-      const node: ScannedManifest = { digest: d.value, pushedAt, children: [], blobs: [{ digest: d.value, size: m?.bytes.length ?? 0 }] };
+      const node: ScannedManifest = {
+        digest: d.value,
+        pushedAt,
+        children: [],
+        blobs: [{ digest: d.value, size: m?.bytes.length ?? 0 }],
+      };
       if (!m) return node; // unreadable: nothing to follow, as GC warns
-      if (m.parsed.kind === 'image') node.blobs.push(...[m.parsed.body.config, ...m.parsed.body.layers].map((x) => ({ digest: x.digest, size: x.size })));
+      if (m.parsed.kind === 'image')
+        node.blobs.push(
+          ...[m.parsed.body.config, ...m.parsed.body.layers].map((x) => ({ digest: x.digest, size: x.size })),
+        );
       else node.children = m.parsed.body.manifests.map((c) => c.digest).filter((c) => parseDigest(c) !== null);
       if (m.parsed.body.subject) node.subject = m.parsed.body.subject.digest;
       return node;

@@ -46,7 +46,10 @@ export class LocalLease implements PeriodLease {
 }
 
 /** The number of the period containing `t`, and when the next one starts. */
-export function periodOf(t: number, s: Pick<ScheduleConfig, 'interval' | 'offset'>): { period: number; nextStart: number; end: number } {
+export function periodOf(
+  t: number,
+  s: Pick<ScheduleConfig, 'interval' | 'offset'>,
+): { period: number; nextStart: number; end: number } {
   const period = Math.floor((t - s.offset) / s.interval);
   const end = s.offset + (period + 1) * s.interval;
   return { period, nextStart: end, end };
@@ -80,22 +83,31 @@ export function startSchedule(opts: ScheduleOptions): () => void {
     if (got === 'done') return;
     if (got === 'held' || got === 'unavailable') {
       if (Date.now() + retryMs >= end) {
-        if (got === 'unavailable') log.warn(`scheduled cleanup: period ${period} skipped, the lease (redis) was unavailable`);
+        if (got === 'unavailable')
+          log.warn(`scheduled cleanup: period ${period} skipped, the lease (redis) was unavailable`);
         return;
       }
       await new Promise<void>((r) => later(retryMs, r));
       if (!stopped) await attempt(period, end, waited || got === 'held');
       return;
     }
-    log.info({ period, takeover: waited }, `scheduled cleanup: period ${period} started on this replica${waited ? ' (taken over from a replica that stopped renewing its lease)' : ''}`);
+    log.info(
+      { period, takeover: waited },
+      `scheduled cleanup: period ${period} started on this replica${waited ? ' (taken over from a replica that stopped renewing its lease)' : ''}`,
+    );
     try {
       const summary = await opts.run(period);
       log.info({ period }, `scheduled cleanup: period ${period} done: ${summary}`);
     } catch (err) {
-      log.error({ period, err: (err as Error).message }, `scheduled cleanup: period ${period} failed: ${(err as Error).message}`);
+      log.error(
+        { period, err: (err as Error).message },
+        `scheduled cleanup: period ${period} failed: ${(err as Error).message}`,
+      );
     }
     // Done even when it failed: the next period tries again, rather than every replica at once now.
-    await got.complete().catch((err: Error) => log.warn({ err: err.message }, 'scheduled cleanup: cannot mark the period done'));
+    await got
+      .complete()
+      .catch((err: Error) => log.warn({ err: err.message }, 'scheduled cleanup: cannot mark the period done'));
   };
 
   let last: number | null = null;

@@ -19,7 +19,10 @@ import { parseDuration } from '../config/duration.js';
 const durationMs = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const ms = parseDuration(v);
   if (ms === null || ms < 0) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `not a duration: ${JSON.stringify(v)} (use e.g. "30m", "168h")` });
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: `not a duration: ${JSON.stringify(v)} (use e.g. "30m", "168h")`,
+    });
     return z.NEVER;
   }
   return ms;
@@ -29,14 +32,20 @@ const durationMs = z.union([z.string(), z.number()]).transform((v, ctx) => {
 const tagPattern = z
   .string()
   .min(1)
-  .refine((p) => /^[A-Za-z0-9_.*-]+$/.test(p) && p.length <= 128, (p) => ({ message: `not a tag pattern: ${JSON.stringify(p)} (tag characters A-Z a-z 0-9 _ . - and * only)` }));
+  .refine(
+    (p) => /^[A-Za-z0-9_.*-]+$/.test(p) && p.length <= 128,
+    (p) => ({ message: `not a tag pattern: ${JSON.stringify(p)} (tag characters A-Z a-z 0-9 _ . - and * only)` }),
+  );
 
 /** A repository glob, as in access.rules but without `${account}` (cleanup runs for no account). */
 const repositoryPattern = z
   .string()
   .min(1)
   .refine((p) => !p.includes('${account}'), 'policies apply to no account: ${account} has no meaning here')
-  .refine((p) => /^[a-z0-9._\-/*]+$/.test(p), (p) => ({ message: `not a repository pattern: ${JSON.stringify(p)} (lower-case name characters, / and * only)` }));
+  .refine(
+    (p) => /^[a-z0-9._\-/*]+$/.test(p),
+    (p) => ({ message: `not a repository pattern: ${JSON.stringify(p)} (lower-case name characters, / and * only)` }),
+  );
 
 const keepSchema = z
   .object({
@@ -77,7 +86,8 @@ export const scheduleSchema = z.preprocess(
     })
     .strict()
     .superRefine((s, ctx) => {
-      if (s.offset >= s.interval) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['offset'], message: 'must be shorter than interval' });
+      if (s.offset >= s.interval)
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['offset'], message: 'must be shorter than interval' });
     }),
 );
 

@@ -25,7 +25,11 @@ const WAIT_POLL_MS = 250;
 export class BlobProxy {
   private readonly downloads = new Map<string, Download>();
 
-  constructor(private readonly registry: Registry, private readonly log: Logger, private readonly locks?: UploadLocks) {}
+  constructor(
+    private readonly registry: Registry,
+    private readonly log: Logger,
+    private readonly locks?: UploadLocks,
+  ) {}
 
   /**
    * Makes the blob servable from `route.local` without downloading it, when it can: true when it is linked there
@@ -33,7 +37,10 @@ export class BlobProxy {
    */
   async available(route: Route, d: Digest): Promise<boolean> {
     // The size fresh from storage: expiry's GC may have removed the blob this process still remembers.
-    if ((await this.registry.blobs.isLinked(route.local, d)) && (await this.registry.blobs.globalSize(d, true)) !== null) {
+    if (
+      (await this.registry.blobs.isLinked(route.local, d)) &&
+      (await this.registry.blobs.globalSize(d, true)) !== null
+    ) {
       route.upstream.hit('blob');
       return true;
     }
@@ -113,8 +120,13 @@ export class BlobProxy {
     filled.catch(() => finished());
     void (toStore ? this.store(route, d, toStore, filled) : filled)
       .catch((err: unknown) => {
-        if (spool.state === 'failed') this.report(route, new UpstreamError('status', `${route.remote}@${d.value}: ${spool.error?.message}`, 502));
-        else this.log.error({ err, upstream: up.label, repository: route.local, digest: d.value }, 'proxy: could not store a verified blob');
+        if (spool.state === 'failed')
+          this.report(route, new UpstreamError('status', `${route.remote}@${d.value}: ${spool.error?.message}`, 502));
+        else
+          this.log.error(
+            { err, upstream: up.label, repository: route.local, digest: d.value },
+            'proxy: could not store a verified blob',
+          );
       })
       .finally(async () => {
         finished();
@@ -125,7 +137,12 @@ export class BlobProxy {
   }
 
   /** Writes the spool into an upload session of `route.local`, then commits and links it once verified. */
-  private async store(route: Route, d: Digest, toStore: ReturnType<Spool['storeReader']>, filled: Promise<void>): Promise<void> {
+  private async store(
+    route: Route,
+    d: Digest,
+    toStore: ReturnType<Spool['storeReader']>,
+    filled: Promise<void>,
+  ): Promise<void> {
     try {
       await this.registry.upkeep.uploads.ingest(route.local, d, toStore.chunks, filled);
     } finally {
@@ -150,7 +167,8 @@ export class BlobProxy {
   }
 
   private report(route: Route, err: unknown): void {
-    if (err instanceof UpstreamError) route.upstream.failed(err.status === 502 ? 'content' : err.kind, `${route.remote}: ${err.message}`);
+    if (err instanceof UpstreamError)
+      route.upstream.failed(err.status === 502 ? 'content' : err.kind, `${route.remote}: ${err.message}`);
   }
 }
 

@@ -11,7 +11,12 @@ import type { CredentialSource } from './credentials.js';
 
 /** The upstream could not be asked (refused, reset, timed out), or answered with an error status the caller did not expect. */
 export class UpstreamError extends Error {
-  constructor(readonly kind: 'unreachable' | 'status', message: string, readonly status?: number, options?: ErrorOptions) {
+  constructor(
+    readonly kind: 'unreachable' | 'status',
+    message: string,
+    readonly status?: number,
+    options?: ErrorOptions,
+  ) {
     super(message, options);
     this.name = 'UpstreamError';
   }
@@ -52,7 +57,10 @@ export function realmAllowed(upstream: URL, realm: URL): boolean {
 }
 
 export class UpstreamClient {
-  private readonly agents = { 'http:': new HttpAgent({ keepAlive: true, maxSockets: 64 }), 'https:': new HttpsAgent({ keepAlive: true, maxSockets: 64 }) };
+  private readonly agents = {
+    'http:': new HttpAgent({ keepAlive: true, maxSockets: 64 }),
+    'https:': new HttpsAgent({ keepAlive: true, maxSockets: 64 }),
+  };
   private challenge: Challenge | null = null;
   private readonly tokens = new Map<string, { token: string; expires: number }>();
   private readonly pendingTokens = new Map<string, Promise<string>>();
@@ -63,14 +71,20 @@ export class UpstreamClient {
    * `method path` on the upstream with pull access to `scope` (`repository:<name>:pull`), authenticating as its
    * challenge asks. Any status is returned; only a failure to get an answer throws (UpstreamError 'unreachable').
    */
-  async request(method: 'GET' | 'HEAD', path: string, scope: string | null, headers: Record<string, string> = {}): Promise<UpstreamResponse> {
+  async request(
+    method: 'GET' | 'HEAD',
+    path: string,
+    scope: string | null,
+    headers: Record<string, string> = {},
+  ): Promise<UpstreamResponse> {
     const url = new URL(path, this.opts.url);
     const base = { 'User-Agent': USER_AGENT, ...headers };
     let auth = await this.authorization(scope, false);
     let res = await this.follow(method, url, auth ? { ...base, Authorization: auth } : base);
     if (res.status === 401) {
       const challenges = parseChallenges(res.headers['www-authenticate']);
-      const next = challenges.find((c) => c.scheme === 'bearer' && c.params.realm) ?? challenges.find((c) => c.scheme === 'basic');
+      const next =
+        challenges.find((c) => c.scheme === 'bearer' && c.params.realm) ?? challenges.find((c) => c.scheme === 'basic');
       if (next) {
         this.challenge = next;
         auth = await this.authorization(scope, true);
@@ -121,7 +135,12 @@ export class UpstreamClient {
     if (creds) headers.Authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
     const res = await this.follow('GET', realm, headers);
     const text = await readSmall(res.body, 1 << 20);
-    if (res.status !== 200) throw new UpstreamError('status', `token server ${realm.host} answered ${res.status}`, res.status === 401 || res.status === 403 ? 401 : res.status);
+    if (res.status !== 200)
+      throw new UpstreamError(
+        'status',
+        `token server ${realm.host} answered ${res.status}`,
+        res.status === 401 || res.status === 403 ? 401 : res.status,
+      );
     let body: { token?: string; access_token?: string; expires_in?: number; issued_at?: string };
     try {
       body = JSON.parse(text) as typeof body;
@@ -134,11 +153,19 @@ export class UpstreamClient {
     const lifetimeMs = (typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 60) * 1000;
     const issued = body.issued_at ? Date.parse(body.issued_at) : NaN;
     const start = Number.isFinite(issued) && issued <= Date.now() ? issued : Date.now();
-    this.tokens.set(`${c.params.realm} ${c.params.service ?? ''} ${scope ?? ''}`, { token, expires: start + lifetimeMs - Math.min(TOKEN_MARGIN_MS, lifetimeMs / 2) });
+    this.tokens.set(`${c.params.realm} ${c.params.service ?? ''} ${scope ?? ''}`, {
+      token,
+      expires: start + lifetimeMs - Math.min(TOKEN_MARGIN_MS, lifetimeMs / 2),
+    });
     return token;
   }
 
-  private async follow(method: 'GET' | 'HEAD', url: URL, headers: Record<string, string>, hops = 0): Promise<UpstreamResponse> {
+  private async follow(
+    method: 'GET' | 'HEAD',
+    url: URL,
+    headers: Record<string, string>,
+    hops = 0,
+  ): Promise<UpstreamResponse> {
     const res = await this.send(method, url, headers);
     const location = res.headers.location;
     if (res.status >= 300 && res.status < 400 && res.status !== 304 && location && hops < MAX_REDIRECTS) {
@@ -154,12 +181,29 @@ export class UpstreamClient {
   private send(method: 'GET' | 'HEAD', url: URL, headers: Record<string, string>): Promise<UpstreamResponse> {
     return new Promise((resolve, reject) => {
       const proto = url.protocol === 'https:' ? 'https:' : 'http:';
-      const req = (proto === 'https:' ? httpsRequest : httpRequest)(url, { method, headers, agent: this.agents[proto] }, (body) => {
-        this.opts.onHeaders?.(body.statusCode ?? 0, body.headers);
-        resolve({ status: body.statusCode ?? 0, headers: body.headers, body });
-      });
-      req.setTimeout(this.opts.timeoutMs, () => req.destroy(new UpstreamError('unreachable', `${url.host}: no answer within ${this.opts.timeoutMs} ms`)));
-      req.once('error', (err) => reject(err instanceof UpstreamError ? err : new UpstreamError('unreachable', `${url.host}: ${(err as NodeJS.ErrnoException).code ?? err.message}`, undefined, { cause: err })));
+      const req = (proto === 'https:' ? httpsRequest : httpRequest)(
+        url,
+        { method, headers, agent: this.agents[proto] },
+        (body) => {
+          this.opts.onHeaders?.(body.statusCode ?? 0, body.headers);
+          resolve({ status: body.statusCode ?? 0, headers: body.headers, body });
+        },
+      );
+      req.setTimeout(this.opts.timeoutMs, () =>
+        req.destroy(new UpstreamError('unreachable', `${url.host}: no answer within ${this.opts.timeoutMs} ms`)),
+      );
+      req.once('error', (err) =>
+        reject(
+          err instanceof UpstreamError
+            ? err
+            : new UpstreamError(
+                'unreachable',
+                `${url.host}: ${(err as NodeJS.ErrnoException).code ?? err.message}`,
+                undefined,
+                { cause: err },
+              ),
+        ),
+      );
       req.end();
     });
   }
@@ -184,7 +228,9 @@ export async function readSmallBytes(body: IncomingMessage, limit: number): Prom
     }
   } catch (err) {
     if (err instanceof UpstreamError) throw err;
-    throw new UpstreamError('unreachable', `upstream body broken: ${(err as Error).message}`, undefined, { cause: err });
+    throw new UpstreamError('unreachable', `upstream body broken: ${(err as Error).message}`, undefined, {
+      cause: err,
+    });
   }
   return Buffer.concat(parts, n);
 }

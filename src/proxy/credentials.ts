@@ -37,7 +37,8 @@ export function runHelper(command: string, host: string, timeoutMs = 30_000): Pr
       clearTimeout(timer);
       // docker-credential-helpers print this (exit 1) when they hold nothing for the host: anonymous access.
       if (/credentials not found/i.test(out)) return resolve(null);
-      if (code !== 0) return reject(new Error(`credential helper ${command} exited ${code}: ${err.trim().slice(0, 200)}`));
+      if (code !== 0)
+        return reject(new Error(`credential helper ${command} exited ${code}: ${err.trim().slice(0, 200)}`));
       try {
         const j = JSON.parse(out) as { Username?: string; Secret?: string };
         resolve(j.Username ? { username: j.Username, password: j.Secret ?? '' } : null);
@@ -57,7 +58,8 @@ export function execCredentials(command: string, lifetimeMs: number | undefined,
       const hit = cache.get(host);
       if (hit && (lifetimeMs === undefined || Date.now() < hit.expires)) return hit.creds;
       const creds = await run(command, host);
-      if (lifetimeMs !== 0) cache.set(host, { creds, expires: lifetimeMs === undefined ? Infinity : Date.now() + lifetimeMs });
+      if (lifetimeMs !== 0)
+        cache.set(host, { creds, expires: lifetimeMs === undefined ? Infinity : Date.now() + lifetimeMs });
       return creds;
     },
   };

@@ -32,13 +32,21 @@ async function reachable(registry: Registry, roots: Digest[]): Promise<Set<strin
     if (seen.has(d.value)) continue;
     seen.add(d.value);
     const m = await registry.manifests.load(d);
-    if (m?.parsed.kind === 'index') for (const c of m.parsed.body.manifests) queue.push(...(parseDigest(c.digest) ? [parseDigest(c.digest)!] : []));
+    if (m?.parsed.kind === 'index')
+      for (const c of m.parsed.body.manifests) queue.push(...(parseDigest(c.digest) ? [parseDigest(c.digest)!] : []));
   }
   return seen;
 }
 
 /** Removes (with `dryRun`, only finds) the expired tags and manifests of one repository, into `out`. */
-async function expireRepository(registry: Registry, name: string, ttlMs: number, now: number, dryRun: boolean, out: ExpiryReport): Promise<void> {
+async function expireRepository(
+  registry: Registry,
+  name: string,
+  ttlMs: number,
+  now: number,
+  dryRun: boolean,
+  out: ExpiryReport,
+): Promise<void> {
   const kept: Digest[] = [];
   for (const tag of (await registry.tags.all(name)) ?? []) {
     const age = ageOf(await registry.tags.pushedAt(name, tag), now);
@@ -100,7 +108,10 @@ export async function expireCached(
  */
 export async function upstreamAnswers(spec: UpstreamSpec): Promise<boolean> {
   try {
-    const r = await fetch(new URL('/v2/', spec.url), { signal: AbortSignal.timeout(spec.timeoutMs), redirect: 'manual' });
+    const r = await fetch(new URL('/v2/', spec.url), {
+      signal: AbortSignal.timeout(spec.timeoutMs),
+      redirect: 'manual',
+    });
     await r.arrayBuffer().catch(() => undefined);
     return r.status < 500 && r.status !== 429;
   } catch {
@@ -109,21 +120,45 @@ export async function upstreamAnswers(spec: UpstreamSpec): Promise<boolean> {
 }
 
 /** Expiry outside the server (`wharf garbage-collect`): every upstream with an `expire` is probed first. */
-export async function expireOffline(registry: Registry, specs: UpstreamSpec[], opts: { dryRun?: boolean; now?: number }): Promise<ExpiryReport & { down: string[] }> {
-  const ups = await Promise.all(specs.map(async (spec) => ({ spec, down: spec.expireMs !== null && !(await upstreamAnswers(spec)) })));
-  const report = await expireCached(registry, new ProxyRouter(ups), { graceMs: 0, dryRun: opts.dryRun, now: opts.now, collect: false });
+export async function expireOffline(
+  registry: Registry,
+  specs: UpstreamSpec[],
+  opts: { dryRun?: boolean; now?: number },
+): Promise<ExpiryReport & { down: string[] }> {
+  const ups = await Promise.all(
+    specs.map(async (spec) => ({ spec, down: spec.expireMs !== null && !(await upstreamAnswers(spec)) })),
+  );
+  const report = await expireCached(registry, new ProxyRouter(ups), {
+    graceMs: 0,
+    dryRun: opts.dryRun,
+    now: opts.now,
+    collect: false,
+  });
   return { ...report, down: ups.filter((u) => u.down).map((u) => u.spec.label) };
 }
 
 /** Runs expiry every `intervalMs` (one run at a time); returns the function that stops it. */
-export function scheduleExpiry(registry: Registry, router: ProxyRouter<ExpiringUpstream>, opts: { graceMs: number; intervalMs: number }, log: Logger): () => void {
+export function scheduleExpiry(
+  registry: Registry,
+  router: ProxyRouter<ExpiringUpstream>,
+  opts: { graceMs: number; intervalMs: number },
+  log: Logger,
+): () => void {
   let timer: NodeJS.Timeout | null = null;
   let stopped = false;
   const run = async () => {
     try {
       const r = await expireCached(registry, router, { graceMs: opts.graceMs });
       if (r.tags.length > 0 || r.manifests.length > 0) {
-        log.info({ tags: r.tags.length, manifests: r.manifests.length, blobs: r.gc?.blobsRemoved.length ?? 0, bytes: r.gc?.bytesFreed ?? 0 }, 'proxy: expired cached content removed');
+        log.info(
+          {
+            tags: r.tags.length,
+            manifests: r.manifests.length,
+            blobs: r.gc?.blobsRemoved.length ?? 0,
+            bytes: r.gc?.bytesFreed ?? 0,
+          },
+          'proxy: expired cached content removed',
+        );
       }
     } catch (err) {
       log.error({ err }, 'proxy: expiry run failed; retrying at the next interval');

@@ -8,7 +8,11 @@ import type { PullThroughCache, Route } from './index.js';
 
 /** Serves the blob from the upstream; false when it turned out to be in storage after all (the caller serves it). */
 export async function serveUpstreamBlob(ctx: Ctx, proxy: PullThroughCache, route: Route, d: Digest): Promise<boolean> {
-  const headers: Record<string, string | number> = { 'Content-Type': 'application/octet-stream', 'Docker-Content-Digest': d.value, Etag: `"${d.value}"` };
+  const headers: Record<string, string | number> = {
+    'Content-Type': 'application/octet-stream',
+    'Docker-Content-Digest': d.value,
+    Etag: `"${d.value}"`,
+  };
   if (ctx.method === 'HEAD') {
     const { size } = await proxy.blobs.head(route, d);
     if (size !== null) headers['Content-Length'] = size;

@@ -36,7 +36,12 @@ export class PullThroughCache {
   readonly tags: TagsProxy;
   readonly referrers: ReferrersProxy;
 
-  constructor(readonly upstreams: Upstream[], registry: Registry, log: Logger, locks?: UploadLocks) {
+  constructor(
+    readonly upstreams: Upstream[],
+    registry: Registry,
+    log: Logger,
+    locks?: UploadLocks,
+  ) {
     this.router = new ProxyRouter(upstreams);
     this.manifests = new ManifestProxy(registry);
     this.blobs = new BlobProxy(registry, log, locks);
@@ -47,7 +52,8 @@ export class PullThroughCache {
   /** The upstream route of a repository name as the client sent it (with its `?ns=`); null for a local one. */
   route(name: string, query: URLSearchParams): Route | null {
     const r = this.router.route(name, query.get('ns'));
-    if (r === 'unknown') throw ociError('NAME_UNKNOWN', { name }, 'no upstream registry is configured for this repository');
+    if (r === 'unknown')
+      throw ociError('NAME_UNKNOWN', { name }, 'no upstream registry is configured for this repository');
     return r;
   }
 
@@ -82,12 +88,20 @@ export class PullThroughCache {
   }
 }
 
-export function createProxy(config: Readonly<Config>, registry: Registry, metrics: Metrics, log: Logger, locks?: UploadLocks): PullThroughCache | undefined {
+export function createProxy(
+  config: Readonly<Config>,
+  registry: Registry,
+  metrics: Metrics,
+  log: Logger,
+  locks?: UploadLocks,
+): PullThroughCache | undefined {
   if (!config.proxy) return undefined;
   const plog = log.child({ component: 'proxy' });
   const upstreams = upstreamsOf(config.proxy).map((s) => new Upstream(s, metrics, plog));
   for (const u of upstreams) {
-    plog.info(`pull-through cache: ${u.spec.prefix ? `${u.spec.prefix}/*` : 'every other repository'} from ${u.spec.url.origin}${u.spec.ttlMs === null ? ' (never expires)' : ''}`);
+    plog.info(
+      `pull-through cache: ${u.spec.prefix ? `${u.spec.prefix}/*` : 'every other repository'} from ${u.spec.url.origin}${u.spec.ttlMs === null ? ' (never expires)' : ''}`,
+    );
   }
   const cache = new PullThroughCache(upstreams, registry, plog, locks);
   if (!config.storage.maintenance.readonly.enabled) cache.startExpiry(registry, config.gc.graceperiod, plog);

@@ -29,7 +29,8 @@ export function unavailable(err: unknown): OciError {
 /** A non-success answer: 404 (and an auth refusal: Docker Hub's answer for a missing repository) means unknown. */
 export function statusError(res: UpstreamResponse, code: 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN', detail: unknown): Error {
   res.body.resume();
-  if (res.status === 404 || res.status === 401 || res.status === 403) return ociError(code, detail, res.status === 404 ? undefined : 'the upstream registry refused access to it');
+  if (res.status === 404 || res.status === 401 || res.status === 403)
+    return ociError(code, detail, res.status === 404 ? undefined : 'the upstream registry refused access to it');
   return new UpstreamError('status', `answered ${res.status}`, res.status);
 }
 
@@ -57,7 +58,9 @@ export class ManifestProxy {
     const key = `${route.upstream.label} ${route.local} ${ref.tag ?? ref.digest!.value}`;
     let p = this.inflight.get(key);
     if (!p) {
-      p = (ref.digest ? this.byDigest(route, ref.digest) : this.byTag(route, ref.tag!)).finally(() => this.inflight.delete(key));
+      p = (ref.digest ? this.byDigest(route, ref.digest) : this.byTag(route, ref.tag!)).finally(() =>
+        this.inflight.delete(key),
+      );
       this.inflight.set(key, p);
     }
     return p;
@@ -113,7 +116,10 @@ export class ManifestProxy {
       this.report(route, err);
       if (!local) throw unavailable(err);
       up.metrics.proxyStale.inc({ upstream: up.label });
-      up.log.warn({ upstream: up.label, repository: route.local, tag }, `upstream ${up.label} could not revalidate ${route.local}:${tag}; serving the cached ${local.digest.value}`);
+      up.log.warn(
+        { upstream: up.label, repository: route.local, tag },
+        `upstream ${up.label} could not revalidate ${route.local}:${tag}; serving the cached ${local.digest.value}`,
+      );
       return local.digest;
     }
   }
@@ -121,7 +127,9 @@ export class ManifestProxy {
   /** HEAD by tag: an unchanged digest only refreshes the tag's age; a new one is fetched (by digest) and tagged. */
   private async revalidate(route: Route, tag: string, current: Digest): Promise<Digest> {
     const up = route.upstream;
-    const res = await up.client.request('HEAD', `/v2/${route.remote}/manifests/${tag}`, Upstream.scope(route.remote), { Accept: ACCEPT });
+    const res = await up.client.request('HEAD', `/v2/${route.remote}/manifests/${tag}`, Upstream.scope(route.remote), {
+      Accept: ACCEPT,
+    });
     res.body.resume();
     if (res.status !== 200) throw statusError(res, 'MANIFEST_UNKNOWN', { Tag: tag });
     const header = res.headers['docker-content-digest'];
@@ -134,7 +142,10 @@ export class ManifestProxy {
     }
     up.metrics.proxyRevalidations.inc({ upstream: up.label, outcome: 'changed' });
     up.miss('manifest');
-    const d = announced && (await this.cached(route.local, announced)) ? announced : await this.fetch(route, announced?.value ?? tag, announced ?? undefined);
+    const d =
+      announced && (await this.cached(route.local, announced))
+        ? announced
+        : await this.fetch(route, announced?.value ?? tag, announced ?? undefined);
     if (!this.readOnly) await this.registry.upkeep.tags.tag(route.local, tag, d);
     return d;
   }
@@ -145,8 +156,18 @@ export class ManifestProxy {
    */
   private async fetch(route: Route, reference: string, expected?: Digest): Promise<Digest> {
     const up = route.upstream;
-    const res = await up.client.request('GET', `/v2/${route.remote}/manifests/${reference}`, Upstream.scope(route.remote), { Accept: ACCEPT });
-    if (res.status !== 200) throw statusError(res, 'MANIFEST_UNKNOWN', expected ? { Name: route.local, Revision: expected.value } : { Tag: reference });
+    const res = await up.client.request(
+      'GET',
+      `/v2/${route.remote}/manifests/${reference}`,
+      Upstream.scope(route.remote),
+      { Accept: ACCEPT },
+    );
+    if (res.status !== 200)
+      throw statusError(
+        res,
+        'MANIFEST_UNKNOWN',
+        expected ? { Name: route.local, Revision: expected.value } : { Tag: reference },
+      );
     const bytes = await readSmallBytes(res.body, MAX_MANIFEST_BYTES);
     up.bytes('manifest', bytes.length);
     const header = res.headers['docker-content-digest'];
@@ -154,14 +175,25 @@ export class ManifestProxy {
     const want = expected ?? announced;
     const algorithm = want?.algorithm ?? 'sha256';
     const actual = parseDigest(`${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`)!;
-    if (want && want.value !== actual.value) throw new UpstreamError('status', `sent a manifest for ${route.remote}:${reference} whose digest is ${actual.value}, not ${want.value}`, 502);
+    if (want && want.value !== actual.value)
+      throw new UpstreamError(
+        'status',
+        `sent a manifest for ${route.remote}:${reference} whose digest is ${actual.value}, not ${want.value}`,
+        502,
+      );
     const type = res.headers['content-type'];
     const contentType = typeof type === 'string' ? type.split(';')[0].trim() : undefined;
     try {
-      if (this.readOnly) this.pass(route, { digest: actual, bytes, mediaType: '', parsed: parseManifest(bytes, contentType) });
+      if (this.readOnly)
+        this.pass(route, { digest: actual, bytes, mediaType: '', parsed: parseManifest(bytes, contentType) });
       else await this.registry.cachedManifests.put(route.local, bytes, contentType, actual);
     } catch (err) {
-      if (err instanceof OciError || err instanceof RegistryError) throw new UpstreamError('status', `sent an unusable manifest for ${route.remote}:${reference}: ${err.message}`, 502);
+      if (err instanceof OciError || err instanceof RegistryError)
+        throw new UpstreamError(
+          'status',
+          `sent an unusable manifest for ${route.remote}:${reference}: ${err.message}`,
+          502,
+        );
       throw err;
     }
     return actual;
@@ -176,6 +208,7 @@ export class ManifestProxy {
   }
 
   private report(route: Route, err: unknown): void {
-    if (err instanceof UpstreamError) route.upstream.failed(err.status === 502 ? 'content' : err.kind, `${route.remote}: ${err.message}`);
+    if (err instanceof UpstreamError)
+      route.upstream.failed(err.status === 502 ? 'content' : err.kind, `${route.remote}: ${err.message}`);
   }
 }

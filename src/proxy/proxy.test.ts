@@ -18,19 +18,35 @@ test('Distribution keys: remoteurl alone is one upstream for every name, ttl 168
   assert.equal(hub.dockerHub, true);
   assert.deepEqual(hub.ns, ['registry-1.docker.io', 'docker.io']);
   assert.equal(upstreamsOf(parse('  remoteurl: https://r.example\n  ttl: 0\n').config.proxy!)[0].ttlMs, null);
-  assert.equal(upstreamsOf(parse('  remoteurl: https://r.example\n  ttl: 2h\n  exec:\n    command: docker-credential-x\n    lifetime: 1m\n').config.proxy!)[0].exec?.lifetimeMs, 60_000);
+  assert.equal(
+    upstreamsOf(
+      parse('  remoteurl: https://r.example\n  ttl: 2h\n  exec:\n    command: docker-credential-x\n    lifetime: 1m\n')
+        .config.proxy!,
+    )[0].exec?.lifetimeMs,
+    60_000,
+  );
 });
 
 test('config errors name the key: no upstream, bad URL, duplicate or overlapping prefixes; unknown keys warn', () => {
   assert.throws(() => parse('  ttl: 1h\n'), /proxy\.remoteurl/);
   assert.throws(() => parse('  remoteurl: registry-1.docker.io\n'), /proxy\.remoteurl: must be an http/);
-  assert.throws(() => parse('  upstreams:\n    - { prefix: a, remoteurl: http://a }\n    - { prefix: a/b, remoteurl: http://b }\n'), /proxy\.upstreams\.1\.prefix: prefix "a\/b" overlaps "a"/);
-  assert.throws(() => parse('  upstreams:\n    - { prefix: "Hub", remoteurl: http://a }\n'), /proxy\.upstreams\.0\.prefix/);
+  assert.throws(
+    () => parse('  upstreams:\n    - { prefix: a, remoteurl: http://a }\n    - { prefix: a/b, remoteurl: http://b }\n'),
+    /proxy\.upstreams\.1\.prefix: prefix "a\/b" overlaps "a"/,
+  );
+  assert.throws(
+    () => parse('  upstreams:\n    - { prefix: "Hub", remoteurl: http://a }\n'),
+    /proxy\.upstreams\.0\.prefix/,
+  );
   assert.deepEqual(parse('  remoteurl: http://a\n  colour: blue\n').warnings, ['proxy.colour: unknown key, ignored']);
 });
 
 test('routing: prefixes first, then ns=, then the short form; library/ for single names on Docker Hub only', () => {
-  const ups = upstreamsOf(parse('  remoteurl: https://registry-1.docker.io\n  upstreams:\n    - { prefix: ghcr, remoteurl: https://ghcr.io }\n    - { prefix: q, remoteurl: https://quay.io, ns: [quay.io] }\n').config.proxy!).map((spec) => ({ spec }));
+  const ups = upstreamsOf(
+    parse(
+      '  remoteurl: https://registry-1.docker.io\n  upstreams:\n    - { prefix: ghcr, remoteurl: https://ghcr.io }\n    - { prefix: q, remoteurl: https://quay.io, ns: [quay.io] }\n',
+    ).config.proxy!,
+  ).map((spec) => ({ spec }));
   const r = new ProxyRouter(ups);
   assert.equal(r.mirrorOnly, true);
   const at = (name: string, ns?: string) => {
@@ -46,7 +62,11 @@ test('routing: prefixes first, then ns=, then the short form; library/ for singl
   assert.deepEqual(at('coreos/etcd', 'QUAY.IO'), ['q', 'q/coreos/etcd', 'coreos/etcd']);
   assert.equal(at('x', 'unknown.example'), 'unknown', 'an ns nobody mirrors must not be served from Docker Hub');
   assert.equal(at('ghcr'), 'unknown');
-  const local = new ProxyRouter(upstreamsOf(parse('  upstreams:\n    - { prefix: hub, remoteurl: https://registry-1.docker.io }\n').config.proxy!).map((spec) => ({ spec })));
+  const local = new ProxyRouter(
+    upstreamsOf(
+      parse('  upstreams:\n    - { prefix: hub, remoteurl: https://registry-1.docker.io }\n').config.proxy!,
+    ).map((spec) => ({ spec })),
+  );
   assert.equal(local.mirrorOnly, false);
   assert.equal(local.route('team/app'), null);
   assert.equal(local.route('team/app', 'unknown.example'), null);
@@ -54,10 +74,24 @@ test('routing: prefixes first, then ns=, then the short form; library/ for singl
 });
 
 test('WWW-Authenticate: Bearer and Basic challenges with quoted parameters', () => {
-  assert.deepEqual(parseChallenges('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull"'), [
-    { scheme: 'bearer', params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/alpine:pull' } },
+  assert.deepEqual(
+    parseChallenges(
+      'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull"',
+    ),
+    [
+      {
+        scheme: 'bearer',
+        params: {
+          realm: 'https://auth.docker.io/token',
+          service: 'registry.docker.io',
+          scope: 'repository:library/alpine:pull',
+        },
+      },
+    ],
+  );
+  assert.deepEqual(parseChallenges(['Basic realm="Registry Realm"']), [
+    { scheme: 'basic', params: { realm: 'Registry Realm' } },
   ]);
-  assert.deepEqual(parseChallenges(['Basic realm="Registry Realm"']), [{ scheme: 'basic', params: { realm: 'Registry Realm' } }]);
   assert.deepEqual(parseChallenges('Negotiate, Basic realm=x'), [{ scheme: 'basic', params: { realm: 'x' } }]);
   assert.deepEqual(parseChallenges(undefined), []);
 });
@@ -73,7 +107,11 @@ test('credentials go only to a realm of the upstream’s own host or registrable
 });
 
 test('exec helper answers are kept for their lifetime: unset = once, 0 = every time', async () => {
-  for (const [lifetime, calls] of [[undefined, 1], [0, 3], [60_000, 1]] as const) {
+  for (const [lifetime, calls] of [
+    [undefined, 1],
+    [0, 3],
+    [60_000, 1],
+  ] as const) {
     let n = 0;
     const c = execCredentials('helper', lifetime, async (_cmd, host) => {
       n++;
@@ -86,7 +124,10 @@ test('exec helper answers are kept for their lifetime: unset = once, 0 = every t
 
 test('tags list pagination upstream: the rel="next" target of a Link header, whatever its quoting', () => {
   assert.equal(nextLink('</v2/a/tags/list?last=b&n=100>; rel="next"'), '/v2/a/tags/list?last=b&n=100');
-  assert.equal(nextLink(['<https://r.example/v2/a/tags/list?n=2&last=x>;rel=next']), 'https://r.example/v2/a/tags/list?n=2&last=x');
+  assert.equal(
+    nextLink(['<https://r.example/v2/a/tags/list?n=2&last=x>;rel=next']),
+    'https://r.example/v2/a/tags/list?n=2&last=x',
+  );
   assert.equal(nextLink('</v2/a/tags/list?last=b>; rel="prev"'), null);
   assert.equal(nextLink(undefined), null);
 });

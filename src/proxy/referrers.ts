@@ -38,20 +38,33 @@ export class ReferrersProxy {
       return { manifests: await this.remote(route, subject, artifactType), filtered: artifactType !== undefined };
     } catch (err) {
       if (err instanceof OciError) throw err;
-      if (err instanceof UpstreamError) up.failed(err.status === 502 ? 'content' : err.kind, `${route.remote}: referrers: ${err.message}`);
+      if (err instanceof UpstreamError)
+        up.failed(err.status === 502 ? 'content' : err.kind, `${route.remote}: referrers: ${err.message}`);
       const manifests = await this.registry.manifests.referrers(route.local, subject, artifactType);
       up.metrics.proxyStale.inc({ upstream: up.label });
-      up.log.warn({ upstream: up.label, repository: route.local, subject: subject.value }, `upstream ${up.label} could not list the referrers of ${route.remote}@${subject.value}; serving the ${manifests.length} cached ones`);
+      up.log.warn(
+        { upstream: up.label, repository: route.local, subject: subject.value },
+        `upstream ${up.label} could not list the referrers of ${route.remote}@${subject.value}; serving the ${manifests.length} cached ones`,
+      );
       return { manifests, filtered: artifactType !== undefined };
     }
   }
 
   private async remote(route: Route, subject: Digest, artifactType: string | undefined): Promise<Descriptor[]> {
     const query = artifactType !== undefined ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
-    const res = await route.upstream.client.request('GET', `/v2/${route.remote}/referrers/${subject.value}${query}`, Upstream.scope(route.remote), { Accept: MT.ociIndex });
+    const res = await route.upstream.client.request(
+      'GET',
+      `/v2/${route.remote}/referrers/${subject.value}${query}`,
+      Upstream.scope(route.remote),
+      { Accept: MT.ociIndex },
+    );
     if ([404, 401, 403, 405].includes(res.status)) {
       res.body.resume();
-      throw ociError('NAME_UNKNOWN', { name: route.local }, 'the upstream registry does not serve the referrers API for this repository: use the tag schema (sha256-<hex>)');
+      throw ociError(
+        'NAME_UNKNOWN',
+        { name: route.local },
+        'the upstream registry does not serve the referrers API for this repository: use the tag schema (sha256-<hex>)',
+      );
     }
     if (res.status !== 200) {
       res.body.resume();
@@ -64,7 +77,8 @@ export class ReferrersProxy {
       if (err instanceof UpstreamError) throw err;
       throw new UpstreamError('status', 'sent a referrers list that is not JSON', 502);
     }
-    if (body.schemaVersion !== 2 || !Array.isArray(body.manifests)) throw new UpstreamError('status', 'sent a referrers list that is not an OCI index', 502);
+    if (body.schemaVersion !== 2 || !Array.isArray(body.manifests))
+      throw new UpstreamError('status', 'sent a referrers list that is not an OCI index', 502);
     const out: Descriptor[] = [];
     for (const m of body.manifests) {
       const d = descriptor.safeParse(m);

@@ -9,7 +9,10 @@ import { parseDuration } from '../config/duration.js';
 const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const ms = parseDuration(v);
   if (ms === null || ms < 0) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `not a duration: ${JSON.stringify(v)} (use e.g. "10s", "5m", "168h")` });
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: `not a duration: ${JSON.stringify(v)} (use e.g. "10s", "5m", "168h")`,
+    });
     return z.NEVER;
   }
   return ms;
@@ -49,7 +52,10 @@ const upstreamFields = {
 
 const prefix = z
   .string()
-  .regex(/^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*$/, 'must be a repository name path such as "hub" or "mirror/ghcr"');
+  .regex(
+    /^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*$/,
+    'must be a repository name path such as "hub" or "mirror/ghcr"',
+  );
 
 export const proxySchema = z
   .object({
@@ -58,12 +64,27 @@ export const proxySchema = z
     upstreams: z.array(z.object({ prefix, ...upstreamFields })).default([]),
   })
   .superRefine((p, ctx) => {
-    if (p.remoteurl === undefined && p.upstreams.length === 0) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['remoteurl'], message: 'required key is missing (or list upstreams)' });
+    if (p.remoteurl === undefined && p.upstreams.length === 0)
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['remoteurl'],
+        message: 'required key is missing (or list upstreams)',
+      });
     const seen = new Set<string>();
     p.upstreams.forEach((u, i) => {
-      if (seen.has(u.prefix)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['upstreams', i, 'prefix'], message: `prefix ${JSON.stringify(u.prefix)} is used twice` });
+      if (seen.has(u.prefix))
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['upstreams', i, 'prefix'],
+          message: `prefix ${JSON.stringify(u.prefix)} is used twice`,
+        });
       for (const other of seen) {
-        if (u.prefix.startsWith(`${other}/`) || other.startsWith(`${u.prefix}/`)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['upstreams', i, 'prefix'], message: `prefix ${JSON.stringify(u.prefix)} overlaps ${JSON.stringify(other)}` });
+        if (u.prefix.startsWith(`${other}/`) || other.startsWith(`${u.prefix}/`))
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: ['upstreams', i, 'prefix'],
+            message: `prefix ${JSON.stringify(u.prefix)} overlaps ${JSON.stringify(other)}`,
+          });
       }
       seen.add(u.prefix);
     });

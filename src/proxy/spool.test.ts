@@ -35,7 +35,9 @@ after(() => server.close());
 async function client(paused = false, query = ''): Promise<{ res: IncomingMessage; body: Promise<Buffer> }> {
   await listening;
   const { port } = server.address() as AddressInfo;
-  const res = await new Promise<IncomingMessage>((resolve, reject) => get(`http://127.0.0.1:${port}/${query}`, resolve).once('error', reject));
+  const res = await new Promise<IncomingMessage>((resolve, reject) =>
+    get(`http://127.0.0.1:${port}/${query}`, resolve).once('error', reject),
+  );
   if (paused) res.pause();
   const body = new Promise<Buffer>((resolve, reject) => {
     const parts: Buffer[] = [];

@@ -75,7 +75,10 @@ export class Spool {
   private failed!: () => void;
   private readonly failure = new Promise<void>((resolve) => (this.failed = resolve));
 
-  private constructor(private readonly fd: FileHandle, readonly size: number | null) {}
+  private constructor(
+    private readonly fd: FileHandle,
+    readonly size: number | null,
+  ) {}
 
   static async create(size: number | null, dir = tmpdir()): Promise<Spool> {
     const path = join(dir, `wharf-proxy-${randomBytes(8).toString('hex')}`);
@@ -100,7 +103,8 @@ export class Spool {
     fileFailed.catch(() => undefined);
     try {
       for await (const chunk of body as AsyncIterable<Buffer>) {
-        if (this.size !== null && this.written + chunk.length > this.size) throw new Error(`upstream sent more than its Content-Length of ${this.size} bytes`);
+        if (this.size !== null && this.written + chunk.length > this.size)
+          throw new Error(`upstream sent more than its Content-Length of ${this.size} bytes`);
         hash.update(chunk);
         const offset = this.written;
         this.remember(offset, chunk);
@@ -114,13 +118,16 @@ export class Spool {
         });
         if (file.writableLength >= BATCH_BYTES) file.uncork();
         if (!more) await Promise.race([once(file, 'drain'), fileFailed]);
-        while (this.pinned && this.written - this.pinned.pos > STORE_BEHIND) await new Promise<void>((resolve) => (this.storeMoved = resolve));
+        while (this.pinned && this.written - this.pinned.pos > STORE_BEHIND)
+          await new Promise<void>((resolve) => (this.storeMoved = resolve));
       }
       if (file.writableCorked > 0) file.uncork();
       await Promise.race([new Promise<void>((resolve) => file.end(resolve)), fileFailed]);
-      if (this.size !== null && this.written !== this.size) throw new Error(`upstream body ended after ${this.written} of ${this.size} bytes`);
+      if (this.size !== null && this.written !== this.size)
+        throw new Error(`upstream body ended after ${this.written} of ${this.size} bytes`);
       const actual = hash.digest('hex');
-      if (actual !== hex) throw new Error(`upstream sent bytes whose digest is ${algorithm}:${actual}, not ${algorithm}:${hex}`);
+      if (actual !== hex)
+        throw new Error(`upstream sent bytes whose digest is ${algorithm}:${actual}, not ${algorithm}:${hex}`);
       this.state = 'verified';
       this.wake();
     } catch (err) {
@@ -137,7 +144,10 @@ export class Spool {
     this.ring.push({ offset, chunk });
     this.ringBytes += chunk.length;
     const keep = Math.min(this.onDisk, this.pinned?.pos ?? Infinity);
-    while (this.ringBytes - this.ring[0].chunk.length >= RING_BYTES && this.ring[0].offset + this.ring[0].chunk.length <= keep) {
+    while (
+      this.ringBytes - this.ring[0].chunk.length >= RING_BYTES &&
+      this.ring[0].offset + this.ring[0].chunk.length <= keep
+    ) {
       this.ringBytes -= this.ring.shift()!.chunk.length;
     }
   }
@@ -188,8 +198,10 @@ export class Spool {
    */
   private bound(end: number | undefined): { upto: number; stop: number; final: boolean } {
     const final = this.state === 'verified';
-    const stop = end ?? (final ? this.written : this.size ?? Infinity);
-    const upto = final ? Math.min(this.written, stop) : Math.min(this.written, stop) - (this.written >= stop || this.size === null ? 1 : 0);
+    const stop = end ?? (final ? this.written : (this.size ?? Infinity));
+    const upto = final
+      ? Math.min(this.written, stop)
+      : Math.min(this.written, stop) - (this.written >= stop || this.size === null ? 1 : 0);
     return { upto, stop, final };
   }
 

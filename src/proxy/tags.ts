@@ -47,14 +47,18 @@ export class TagsProxy {
     } catch (err) {
       const local = await this.registry.tags.all(route.local);
       const known = err instanceof OciError;
-      if (!known && err instanceof UpstreamError) up.failed(err.status === 502 ? 'content' : err.kind, `${route.remote}: tags list: ${err.message}`);
+      if (!known && err instanceof UpstreamError)
+        up.failed(err.status === 502 ? 'content' : err.kind, `${route.remote}: tags list: ${err.message}`);
       if (local === null) {
         if (known) return null;
         throw unavailable(err);
       }
       if (!known) {
         up.metrics.proxyStale.inc({ upstream: up.label });
-        up.log.warn({ upstream: up.label, repository: route.local }, `upstream ${up.label} could not list the tags of ${route.remote}; serving the ${local.length} cached tags`);
+        up.log.warn(
+          { upstream: up.label, repository: route.local },
+          `upstream ${up.label} could not list the tags of ${route.remote}; serving the ${local.length} cached tags`,
+        );
       }
       return local;
     }
@@ -81,15 +85,18 @@ export class TagsProxy {
         if (err instanceof UpstreamError) throw err;
         throw new UpstreamError('status', 'sent a tags list that is not JSON', 502);
       }
-      if (body.tags !== null && body.tags !== undefined && !Array.isArray(body.tags)) throw new UpstreamError('status', 'sent a tags list without a tags array', 502);
+      if (body.tags !== null && body.tags !== undefined && !Array.isArray(body.tags))
+        throw new UpstreamError('status', 'sent a tags list without a tags array', 502);
       // Names that are not tags could never be pulled by tag: left out rather than passed on.
-      for (const t of (body.tags as unknown[] | null | undefined) ?? []) if (typeof t === 'string' && isValidTag(t)) tags.add(t);
+      for (const t of (body.tags as unknown[] | null | undefined) ?? [])
+        if (typeof t === 'string' && isValidTag(t)) tags.add(t);
       const next = nextLink(res.headers.link);
       path = null;
       if (next) {
         const url = new URL(next, up.spec.url);
         // Only the upstream itself is asked (with its credentials); a link elsewhere ends the list.
-        if (url.origin !== origin) throw new UpstreamError('status', `tags list links to another origin (${url.origin})`, 502);
+        if (url.origin !== origin)
+          throw new UpstreamError('status', `tags list links to another origin (${url.origin})`, 502);
         path = `${url.pathname}${url.search}`;
       }
     }

@@ -11,9 +11,20 @@ export type UpstreamErrorKind = 'unreachable' | 'status' | 'content';
 export class Upstream {
   readonly client: UpstreamClient;
 
-  constructor(readonly spec: UpstreamSpec, readonly metrics: Metrics, readonly log: Logger) {
-    const credentials = spec.exec ? execCredentials(spec.exec.command, spec.exec.lifetimeMs) : staticCredentials(spec.username, spec.password);
-    this.client = new UpstreamClient({ url: spec.url, credentials, timeoutMs: spec.timeoutMs, onHeaders: (status, h) => this.answered(status, h) });
+  constructor(
+    readonly spec: UpstreamSpec,
+    readonly metrics: Metrics,
+    readonly log: Logger,
+  ) {
+    const credentials = spec.exec
+      ? execCredentials(spec.exec.command, spec.exec.lifetimeMs)
+      : staticCredentials(spec.username, spec.password);
+    this.client = new UpstreamClient({
+      url: spec.url,
+      credentials,
+      timeoutMs: spec.timeoutMs,
+      onHeaders: (status, h) => this.answered(status, h),
+    });
   }
 
   get label(): string {

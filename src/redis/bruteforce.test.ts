@@ -35,7 +35,13 @@ if (!REDIS_SERVER) {
   runThrottleStoreSuite('redis', {
     store: () => store,
     now: () => Date.now(),
-    skip: [{ reason: 'Redis forgets by expiring keys on its own clock, not on the time passed in: the TTL test below checks it', tests: ['counts are forgotten a window after the last failure or the throttle end, whichever is later'] }],
+    skip: [
+      {
+        reason:
+          'Redis forgets by expiring keys on its own clock, not on the time passed in: the TTL test below checks it',
+        tests: ['counts are forgotten a window after the last failure or the throttle end, whichever is later'],
+      },
+    ],
   });
 
   describe('redis throttle store: expiry and outage', () => {
@@ -50,8 +56,12 @@ if (!REDIS_SERVER) {
       const seen = await ttl('wharf:bf:{a:198.51.100.1}:seen');
       const elapsed = Date.now() - now;
       // The pair is throttled for initialDelayMs: it lives that much longer than the others.
-      assert.ok(pair > p.windowMs + p.initialDelayMs - elapsed - 50 && pair <= p.windowMs + p.initialDelayMs, `pair PTTL ${pair}`);
-      for (const [name, v] of Object.entries({ address, user, seen })) assert.ok(v > p.windowMs - elapsed - 50 && v <= p.windowMs, `${name} PTTL ${v}`);
+      assert.ok(
+        pair > p.windowMs + p.initialDelayMs - elapsed - 50 && pair <= p.windowMs + p.initialDelayMs,
+        `pair PTTL ${pair}`,
+      );
+      for (const [name, v] of Object.entries({ address, user, seen }))
+        assert.ok(v > p.windowMs - elapsed - 50 && v <= p.windowMs, `${name} PTTL ${v}`);
     });
 
     it('with Redis down, failures count in this process and still throttle; back up, Redis counts again', async () => {
@@ -63,14 +73,19 @@ if (!REDIS_SERVER) {
       }
       assert.equal(conn.up, false);
       const now = Date.now();
-      for (let i = 0; i < p.pairMaxFailures; i++) assert.equal((await store.fail('198.51.100.2', 'down', `w${i}`, now, p)).counted, true);
+      for (let i = 0; i < p.pairMaxFailures; i++)
+        assert.equal((await store.fail('198.51.100.2', 'down', `w${i}`, now, p)).counted, true);
       assert.equal((await store.check('198.51.100.2', 'down', now))?.reason, 'pair');
       await server.restart();
       for (let i = 0; !conn.up; i++) {
         if (i > 200) throw new Error('redis did not come back');
         await new Promise((r) => setTimeout(r, 50));
       }
-      assert.equal((await store.check('198.51.100.2', 'down', now))?.reason, 'pair', 'the local throttle still applies');
+      assert.equal(
+        (await store.check('198.51.100.2', 'down', now))?.reason,
+        'pair',
+        'the local throttle still applies',
+      );
       await store.fail('198.51.100.3', 'up', 'w', now, p);
       assert.match(await server.command('HGET wharf:bf:{a:198.51.100.3}:a n'), /\$1\r\n1/);
     });

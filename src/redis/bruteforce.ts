@@ -9,7 +9,14 @@
  * bcrypt that failed, so the round trips do not matter; the check on every request is one script. With Redis
  * unavailable, counting goes on in this process, and throttles decided there still apply once Redis is back.
  */
-import type { FailResult, MemoryThrottleStore, Throttle, ThrottlePolicy, ThrottleReason, ThrottleStore } from '../auth/bruteforce.js';
+import type {
+  FailResult,
+  MemoryThrottleStore,
+  Throttle,
+  ThrottlePolicy,
+  ThrottleReason,
+  ThrottleStore,
+} from '../auth/bruteforce.js';
 import type { RedisConnection } from './connection.js';
 
 /** Failed-password hashes remembered per address (the oldest go first beyond it). */
@@ -91,7 +98,10 @@ end
 return 1`;
 
 export class RedisThrottleStore implements ThrottleStore {
-  constructor(private readonly redis: RedisConnection, private readonly local: MemoryThrottleStore) {}
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly local: MemoryThrottleStore,
+  ) {}
 
   private addressKeys(address: string, user: string): { address: string; pair: string; seen: string } {
     const base = `wharf:bf:{a:${encodeURIComponent(address)}}`;
@@ -105,12 +115,14 @@ export class RedisThrottleStore implements ThrottleStore {
   async check(address: string, user: string, now: number): Promise<Throttle | null> {
     const local = this.local.empty ? null : this.local.check(address, user, now);
     const k = this.addressKeys(address, user);
-    const r = (await this.redis.run((c) => c.eval(CHECK, 2, k.address, k.pair))) as [string, string, string] | undefined;
+    const r = (await this.redis.run((c) => c.eval(CHECK, 2, k.address, k.pair))) as
+      [string, string, string] | undefined;
     let best = local;
     if (r) {
       const [a, p, reason] = r.map(String);
       if (Number(a) > now && (!best || Number(a) > best.until)) best = { until: Number(a), reason: 'address' };
-      if (Number(p) > now && (!best || Number(p) >= best.until)) best = { until: Number(p), reason: reason === 'user' ? 'user' : 'pair' };
+      if (Number(p) > now && (!best || Number(p) >= best.until))
+        best = { until: Number(p), reason: reason === 'user' ? 'user' : 'pair' };
     }
     return best;
   }
@@ -127,7 +139,19 @@ export class RedisThrottleStore implements ThrottleStore {
       userWide = Number(n) >= p.userMaxFailures;
     }
     const started = await this.redis.run((c) =>
-      c.eval(COUNT, 2, k.address, k.pair, now, p.windowMs, p.pairMaxFailures, p.addressMaxFailures, p.initialDelayMs, p.maxDelayMs, userWide ? 1 : 0),
+      c.eval(
+        COUNT,
+        2,
+        k.address,
+        k.pair,
+        now,
+        p.windowMs,
+        p.pairMaxFailures,
+        p.addressMaxFailures,
+        p.initialDelayMs,
+        p.maxDelayMs,
+        userWide ? 1 : 0,
+      ),
     );
     if (started === undefined) return this.local.fail(address, user, seen, now, p);
     return { counted: true, started: (started as string[]).map((s) => String(s) as ThrottleReason) };

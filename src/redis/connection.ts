@@ -60,11 +60,18 @@ export class RedisConnection {
   private closed = false;
   private readonly hooks: Array<() => Promise<void>> = [];
 
-  constructor(config: RedisConfig, private readonly log: Logger) {
+  constructor(
+    config: RedisConfig,
+    private readonly log: Logger,
+  ) {
     const { addrs, options } = redisOptions(config);
     this.client =
       addrs.length > 1
-        ? new Cluster(addrs, { redisOptions: options, enableOfflineQueue: false, clusterRetryStrategy: options.retryStrategy })
+        ? new Cluster(addrs, {
+            redisOptions: options,
+            enableOfflineQueue: false,
+            clusterRetryStrategy: options.retryStrategy,
+          })
         : new Redis({ ...options, host: addrs[0].host, port: addrs[0].port });
     this.client.on('ready', () => void this.recover());
     this.client.on('error', (err: Error) => {
@@ -136,7 +143,8 @@ export class RedisConnection {
       try {
         for (const hook of this.hooks) await hook();
         this.usable = true;
-        if (this.reportedDown) this.log.info(`redis: available again after ${Math.round((Date.now() - this.downSince) / 1000)}s`);
+        if (this.reportedDown)
+          this.log.info(`redis: available again after ${Math.round((Date.now() - this.downSince) / 1000)}s`);
         else this.log.info('redis: connected');
         this.reportedDown = false;
       } catch (err) {

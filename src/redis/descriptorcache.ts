@@ -23,7 +23,10 @@ export class RedisDescriptorCache implements DescriptorCache {
   private pending = new Set<string>();
   private overflow = false;
 
-  constructor(private readonly redis: RedisConnection, private readonly ttlMs = 10 * 60_000) {
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly ttlMs = 10 * 60_000,
+  ) {
     redis.onRecover(() => this.replay());
   }
 

@@ -24,10 +24,17 @@ export interface SharedState {
 
 export async function createSharedState(config: Readonly<Config>, log: Logger): Promise<SharedState> {
   const kind = config.storage.cache.blobdescriptor;
-  if (kind !== 'inmemory' && kind !== 'redis') log.warn(`storage.cache.blobdescriptor: unknown cache type ${JSON.stringify(kind)}, using inmemory`);
+  if (kind !== 'inmemory' && kind !== 'redis')
+    log.warn(`storage.cache.blobdescriptor: unknown cache type ${JSON.stringify(kind)}, using inmemory`);
   const inMemory = () => new InMemoryDescriptorCache({ maxEntries: config.storage.cache.blobdescriptorsize });
   if (!config.redis) return { cache: inMemory(), uploadLocks: new LocalUploadLocks(), close: async () => {} };
-  const [{ RedisThrottleStore }, { RedisConnection }, { RedisDescriptorCache }, { RedisUploadLocks }, { RedisTagChanges }] = await Promise.all([
+  const [
+    { RedisThrottleStore },
+    { RedisConnection },
+    { RedisDescriptorCache },
+    { RedisUploadLocks },
+    { RedisTagChanges },
+  ] = await Promise.all([
     import('./bruteforce.js'),
     import('./connection.js'),
     import('./descriptorcache.js'),
@@ -37,7 +44,9 @@ export async function createSharedState(config: Readonly<Config>, log: Logger): 
   const redis = new RedisConnection(config.redis, log.child({ component: 'redis' }));
   const cache = kind === 'redis' ? new RedisDescriptorCache(redis) : inMemory();
   const tagChanges = new RedisTagChanges(redis, log);
-  log.info(`redis: upload locks and brute-force counters are shared; blob descriptor cache: ${kind === 'redis' ? 'redis (shared)' : 'in memory (per replica)'}`);
+  log.info(
+    `redis: upload locks and brute-force counters are shared; blob descriptor cache: ${kind === 'redis' ? 'redis (shared)' : 'in memory (per replica)'}`,
+  );
   return {
     cache,
     uploadLocks: new RedisUploadLocks(redis),

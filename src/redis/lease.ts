@@ -11,7 +11,8 @@ import type { LeaseHandle, PeriodLease } from '../policies/scheduler.js';
 import type { RedisConnection } from './connection.js';
 
 const RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
-const RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+const RENEW =
+  "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
 const LEASE_KEY = 'wharf:cleanup:lease';
 const doneKey = (period: number) => `wharf:cleanup:done:${period}`;
 
@@ -41,11 +42,19 @@ export class RedisPeriodLease implements PeriodLease {
       await this.redis.run((c) => c.eval(RELEASE, 1, LEASE_KEY, token));
       return 'done';
     }
-    const renew = setInterval(() => {
-      void this.redis.run((c) => c.eval(RENEW, 1, LEASE_KEY, token, this.leaseMs)).then((r) => {
-        if (r === 0) this.log.warn(`scheduled cleanup: the lease of period ${period} was lost (this replica stalled for longer than gc.schedule.lease); another replica may run it too`);
-      });
-    }, Math.max(100, Math.floor(this.leaseMs / 3)));
+    const renew = setInterval(
+      () => {
+        void this.redis
+          .run((c) => c.eval(RENEW, 1, LEASE_KEY, token, this.leaseMs))
+          .then((r) => {
+            if (r === 0)
+              this.log.warn(
+                `scheduled cleanup: the lease of period ${period} was lost (this replica stalled for longer than gc.schedule.lease); another replica may run it too`,
+              );
+          });
+      },
+      Math.max(100, Math.floor(this.leaseMs / 3)),
+    );
     renew.unref();
     return {
       complete: async () => {

@@ -8,12 +8,16 @@ import { LocalUploadLocks, type UploadLocks } from '../registry/locks.js';
 import type { RedisConnection } from './connection.js';
 
 const RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
-const RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+const RENEW =
+  "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
 
 export class RedisUploadLocks implements UploadLocks {
   private readonly local = new LocalUploadLocks();
 
-  constructor(private readonly redis: RedisConnection, private readonly ttlMs = 30_000) {}
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly ttlMs = 30_000,
+  ) {}
 
   async acquire(uuid: string): Promise<(() => Promise<void>) | null> {
     const releaseLocal = await this.local.acquire(uuid);
@@ -26,7 +30,9 @@ export class RedisUploadLocks implements UploadLocks {
       return null;
     }
     const held = got === 'OK';
-    const renew = held ? setInterval(() => void this.redis.run((c) => c.eval(RENEW, 1, key, token, this.ttlMs)), this.ttlMs / 3) : null;
+    const renew = held
+      ? setInterval(() => void this.redis.run((c) => c.eval(RENEW, 1, key, token, this.ttlMs)), this.ttlMs / 3)
+      : null;
     renew?.unref();
     return async () => {
       if (renew) clearInterval(renew);

@@ -22,10 +22,16 @@ export class RedisTagChanges implements TagChanges {
   private readonly subscriber: RedisClient;
   private readonly listeners: Array<(name: string, tag: string) => void> = [];
 
-  constructor(private readonly redis: RedisConnection, log: Logger) {
+  constructor(
+    private readonly redis: RedisConnection,
+    log: Logger,
+  ) {
     // The offline queue lets SUBSCRIBE wait for the first connection; publishing goes through run(), which never queues.
     const c = redis.client;
-    this.subscriber = c instanceof Cluster ? c.duplicate(undefined, { enableOfflineQueue: true }) : c.duplicate({ enableOfflineQueue: true });
+    this.subscriber =
+      c instanceof Cluster
+        ? c.duplicate(undefined, { enableOfflineQueue: true })
+        : c.duplicate({ enableOfflineQueue: true });
     this.subscriber.on('error', () => undefined); // the main connection logs outages
     this.subscriber.on('message', (channel: string, message: string) => {
       if (channel !== TAG_CHANNEL) return;
@@ -36,7 +42,13 @@ export class RedisTagChanges implements TagChanges {
       const tag = message.slice(colon + 1);
       for (const fn of this.listeners) fn(name, tag);
     });
-    this.subscriber.subscribe(TAG_CHANNEL).catch((err: Error) => log.warn(`redis: cannot subscribe to ${TAG_CHANNEL}: ${err.message}; tags moved by other replicas are seen within storage.cache.tagttl`));
+    this.subscriber
+      .subscribe(TAG_CHANNEL)
+      .catch((err: Error) =>
+        log.warn(
+          `redis: cannot subscribe to ${TAG_CHANNEL}: ${err.message}; tags moved by other replicas are seen within storage.cache.tagttl`,
+        ),
+      );
   }
 
   publish(name: string, tag: string): void {

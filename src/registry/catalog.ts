@@ -54,7 +54,8 @@ export class RepositoryIndex {
    */
   async list(): Promise<readonly string[]> {
     const now = this.now();
-    if (this.sorted === null || (this.versioned && now - this.finishedAt >= 2 * this.revalidateMs)) await this.refresh();
+    if (this.sorted === null || (this.versioned && now - this.finishedAt >= 2 * this.revalidateMs))
+      await this.refresh();
     else if (now - this.checkedAt >= this.revalidateMs) void this.refresh().catch(() => undefined);
     return this.sorted ?? [];
   }
@@ -165,7 +166,12 @@ function lowerBound(sorted: readonly string[], key: string): number {
  * page exists. Finds `last` by binary search and reads only as far as the page needs, so a page costs the same
  * wherever it starts.
  */
-export function page(sorted: readonly string[], n: number, last?: string, keep: (item: string) => boolean = () => true): { items: string[]; more: boolean } {
+export function page(
+  sorted: readonly string[],
+  n: number,
+  last?: string,
+  keep: (item: string) => boolean = () => true,
+): { items: string[]; more: boolean } {
   let i = last ? lowerBound(sorted, last) : 0;
   if (last && sorted[i] === last) i++;
   const items: string[] = [];

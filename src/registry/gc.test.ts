@@ -34,13 +34,24 @@ function digestOf(data: Buffer | string): Digest {
 async function pushBlob(reg: Registry, name: string, data: string): Promise<Digest> {
   const d = digestOf(data);
   const { uuid } = await reg.uploads.start(name);
-  await reg.uploads.complete(name, uuid, d, (async function* () {
-    yield Buffer.from(data);
-  })());
+  await reg.uploads.complete(
+    name,
+    uuid,
+    d,
+    (async function* () {
+      yield Buffer.from(data);
+    })(),
+  );
   return d;
 }
 
-async function pushManifest(reg: Registry, name: string, body: unknown, mediaType: string, tag?: string): Promise<Digest> {
+async function pushManifest(
+  reg: Registry,
+  name: string,
+  body: unknown,
+  mediaType: string,
+  tag?: string,
+): Promise<Digest> {
   const m = await reg.manifests.put(name, Buffer.from(JSON.stringify(body)), mediaType);
   if (tag) await reg.tags.tag(name, tag, m.digest);
   return m.digest;
@@ -52,7 +63,12 @@ interface Image {
   size: number;
 }
 
-async function pushImage(reg: Registry, name: string, seed: string, opts: { tag?: string; subject?: Image; arch?: string } = {}): Promise<Image> {
+async function pushImage(
+  reg: Registry,
+  name: string,
+  seed: string,
+  opts: { tag?: string; subject?: Image; arch?: string } = {},
+): Promise<Image> {
   const configText = JSON.stringify({ architecture: opts.arch ?? 'amd64', os: 'linux', seed });
   const layerText = `layer-${seed}`;
   const config = await pushBlob(reg, name, configText);
@@ -63,7 +79,8 @@ async function pushImage(reg: Registry, name: string, seed: string, opts: { tag?
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config.value, size: configText.length },
     layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer.value, size: layerText.length }],
   };
-  if (opts.subject) body.subject = { mediaType: MT.ociManifest, digest: opts.subject.digest.value, size: opts.subject.size };
+  if (opts.subject)
+    body.subject = { mediaType: MT.ociManifest, digest: opts.subject.digest.value, size: opts.subject.size };
   const bytes = JSON.stringify(body);
   const digest = await pushManifest(reg, name, body, MT.ociManifest, opts.tag);
   return { digest, blobs: [config, layer], size: bytes.length };
@@ -73,7 +90,12 @@ async function pushIndex(reg: Registry, name: string, children: Image[], tag?: s
   const body = {
     schemaVersion: 2,
     mediaType: MT.ociIndex,
-    manifests: children.map((c, i) => ({ mediaType: MT.ociManifest, digest: c.digest.value, size: c.size, platform: { architecture: `arch${i}`, os: 'linux' } })),
+    manifests: children.map((c, i) => ({
+      mediaType: MT.ociManifest,
+      digest: c.digest.value,
+      size: c.size,
+      platform: { architecture: `arch${i}`, os: 'linux' },
+    })),
   };
   const digest = await pushManifest(reg, name, body, MT.ociIndex, tag);
   return { digest, blobs: [], size: JSON.stringify(body).length };
@@ -124,7 +146,11 @@ describe('garbage collection: mark and sweep', () => {
     assert.equal(orphan.value, orphanElsewhere.value);
 
     const r = await garbageCollect(driverOf(reg), aged());
-    assert.deepEqual(r.blobsRemoved, [{ digest: orphan.value, size: 'orphan'.length, repositories: ['app', 'other'] }], 'with the repositories it was linked into');
+    assert.deepEqual(
+      r.blobsRemoved,
+      [{ digest: orphan.value, size: 'orphan'.length, repositories: ['app', 'other'] }],
+      'with the repositories it was linked into',
+    );
     assert.equal(r.bytesFreed, 'orphan'.length);
     assert.equal(r.layerLinksRemoved, 2);
     assert.deepEqual(r.manifestsRemoved, []);
@@ -185,7 +211,10 @@ describe('garbage collection: --delete-untagged', () => {
     const staleIndex = await pushIndex(reg, 'multi', [stale]);
 
     const r = await garbageCollect(driverOf(reg), aged({ deleteUntagged: true }));
-    assert.deepEqual(r.manifestsRemoved.map((m) => m.digest).sort(), [stale.digest.value, staleIndex.digest.value].sort());
+    assert.deepEqual(
+      r.manifestsRemoved.map((m) => m.digest).sort(),
+      [stale.digest.value, staleIndex.digest.value].sort(),
+    );
     assert.ok(r.manifestsRemoved.every((m) => m.repository === 'multi'));
     for (const img of [amd, arm, inner, outer]) await assertComplete(reg, 'multi', img);
     for (const d of [stale.digest, staleIndex.digest, ...stale.blobs]) await assertGone(reg, d);
@@ -204,7 +233,10 @@ describe('garbage collection: --delete-untagged', () => {
     const r = await garbageCollect(driverOf(reg), aged({ deleteUntagged: true }));
     assert.deepEqual(r.manifestsRemoved.map((m) => m.digest).sort(), [old.digest.value, oldSig.digest.value].sort());
     for (const img of [image, sig, sigOfSig]) await assertComplete(reg, 'signed', img);
-    assert.deepEqual((await reg.manifests.referrers('signed', image.digest)).map((d) => d.digest), [sig.digest.value]);
+    assert.deepEqual(
+      (await reg.manifests.referrers('signed', image.digest)).map((d) => d.digest),
+      [sig.digest.value],
+    );
     assert.deepEqual(await reg.manifests.referrers('signed', old.digest), []);
   });
 
@@ -249,7 +281,10 @@ describe('garbage collection: grace period', () => {
     await pushBlob(reg, 'b', 'reused'); // already in the store: only a fresh _layers link in b
     const fresh = await pushImage(reg, 'c', 'fresh');
     const r = await garbageCollect(driverOf(reg), { now: cutoff, graceMs: 0, deleteUntagged: true, settleMs: 0 });
-    assert.deepEqual(r.blobsRemoved.map((b) => b.digest), [plainOrphan.value]);
+    assert.deepEqual(
+      r.blobsRemoved.map((b) => b.digest),
+      [plainOrphan.value],
+    );
     assert.ok(await exists(driverOf(reg), blobData(oldOrphan)));
     assert.ok(await exists(driverOf(reg), layerLink('b', oldOrphan)));
     await assertComplete(reg, 'c', fresh);
@@ -291,7 +326,9 @@ describe('garbage collection: concurrent pushes', () => {
     const img = await pushImage(reg, 'a', 'late');
     await reg.manifests.delete('a', img.digest);
     // The manifest put validated before the parking and writes its revision link right after it.
-    const driver = parkHook(base, img.blobs[1], () => base.putContent(revisionLink('a', img.digest), Buffer.from(img.digest.value)));
+    const driver = parkHook(base, img.blobs[1], () =>
+      base.putContent(revisionLink('a', img.digest), Buffer.from(img.digest.value)),
+    );
     const r = await garbageCollect(driver, aged());
     assert.deepEqual(r.blobsRemoved, []);
     assert.equal(r.restored, 3);
@@ -314,7 +351,10 @@ describe('garbage collection: concurrent pushes', () => {
     const reg = newRegistry();
     const img = await pushImage(reg, 'a', 'interrupted', { tag: 'v1' });
     await driverOf(reg).move(blobData(img.blobs[0]), blobQuarantine(img.blobs[0]));
-    await driverOf(reg).move(revisionLink('a', img.digest), `${revisionLink('a', img.digest).replace(/link$/, 'gc-quarantine')}`);
+    await driverOf(reg).move(
+      revisionLink('a', img.digest),
+      `${revisionLink('a', img.digest).replace(/link$/, 'gc-quarantine')}`,
+    );
     const dry = await garbageCollect(driverOf(reg), aged({ dryRun: true }));
     assert.deepEqual(dry.blobsRemoved, [], 'a dry run neither repairs nor removes');
     const r = await garbageCollect(driverOf(reg), aged());

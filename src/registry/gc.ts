@@ -34,7 +34,15 @@
  *    such a manifest answer 404, and no write path trusts that cache.
  */
 import type { StorageDriver } from '../storage/driver.js';
-import { Findings, revisionKey, type BlobCandidate, type GcProgress, type LayerLinks, type Revision, type Snapshot } from './gc/model.js';
+import {
+  Findings,
+  revisionKey,
+  type BlobCandidate,
+  type GcProgress,
+  type LayerLinks,
+  type Revision,
+  type Snapshot,
+} from './gc/model.js';
 import { markBlobs, recheckRevisions, revisionsToRemove, type MarkPolicy } from './gc/mark.js';
 import { Scanner } from './gc/scan.js';
 import { Sweeper, type Removal } from './gc/sweep.js';
@@ -107,10 +115,15 @@ class Collector {
   /** The cutoff for temporary files: the grace period's, and at least TEMPORARY_MIN_AGE_MS before the start. */
   private readonly temporaryCutoff: number;
 
-  constructor(private readonly driver: StorageDriver, private readonly opts: GcOptions, start: number) {
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly opts: GcOptions,
+    start: number,
+  ) {
     const cutoff = start - (opts.graceMs ?? DEFAULT_GRACE_MS);
     const concurrency = opts.concurrency ?? 32;
-    const progress = (phase: GcProgress['phase'], done: number, total: number) => opts.progress?.({ phase, done, total });
+    const progress = (phase: GcProgress['phase'], done: number, total: number) =>
+      opts.progress?.({ phase, done, total });
     this.temporaryCutoff = Math.min(cutoff, start - TEMPORARY_MIN_AGE_MS);
     this.dryRun = opts.dryRun ?? false;
     this.settleMs = opts.settleMs ?? DEFAULT_SETTLE_MS;
@@ -151,10 +164,16 @@ class Collector {
   private async preview(plan: Plan): Promise<GcReport> {
     const report = this.emptyReport();
     report.manifestsRemoved = plan.removals.map((r) => ({ repository: r.repo, digest: r.rev.digest.value }));
-    for (const c of plan.candidates.values()) this.addBlob(report, c, (plan.links.get(c.digest.value) ?? []).map((l) => l.repo));
+    for (const c of plan.candidates.values())
+      this.addBlob(
+        report,
+        c,
+        (plan.links.get(c.digest.value) ?? []).map((l) => l.repo),
+      );
     report.layerLinksRemoved = [...plan.candidates.keys()].reduce((n, d) => n + (plan.links.get(d)?.length ?? 0), 0);
     for (const scan of plan.snapshot.repos) {
-      if (scan.hasManifests && (await this.scanner.emptied(scan.name, plan.removedKeys))) report.repositoriesRemoved.push(scan.name);
+      if (scan.hasManifests && (await this.scanner.emptied(scan.name, plan.removedKeys)))
+        report.repositoriesRemoved.push(scan.name);
     }
     return sortReport(report);
   }
@@ -164,17 +183,29 @@ class Collector {
     const { sweeper, scanner } = this;
     const parked = await sweeper.park(plan.removals, plan.candidates.values());
     // Let requests that checked before the parking finish their writes, then look again.
-    if ((plan.removals.length > 0 || parked.size > 0) && this.settleMs > 0) await new Promise((r) => setTimeout(r, this.settleMs));
+    if ((plan.removals.length > 0 || parked.size > 0) && this.settleMs > 0)
+      await new Promise((r) => setTimeout(r, this.settleMs));
     const rescan = await scanner.snapshot(false);
     const finalRemovals = await this.settleRevisions(plan, rescan);
-    const markedNow = markBlobs(rescan, new Set(finalRemovals.map((r) => revisionKey(r.repo, r.digest.value))), this.findings, (p, d, t) => this.progress(p, d, t));
+    const markedNow = markBlobs(
+      rescan,
+      new Set(finalRemovals.map((r) => revisionKey(r.repo, r.digest.value))),
+      this.findings,
+      (p, d, t) => this.progress(p, d, t),
+    );
     if (this.findings.blind) {
       // Something became unreadable between the scans: put every parked copy back.
       await sweeper.putBackAll(finalRemovals, parked);
       return null;
     }
     const linksNow = await scanner.layerLinksTo(new Set(parked.keys()));
-    const toDelete = await sweeper.recheckBlobs(parked, async (c) => markedNow.has(c.digest.value) || (linksNow.get(c.digest.value)?.some((l) => l.fresh) ?? false) || (await scanner.hasData(c.digest)));
+    const toDelete = await sweeper.recheckBlobs(
+      parked,
+      async (c) =>
+        markedNow.has(c.digest.value) ||
+        (linksNow.get(c.digest.value)?.some((l) => l.fresh) ?? false) ||
+        (await scanner.hasData(c.digest)),
+    );
     await sweeper.delete(finalRemovals, toDelete, linksNow);
     const report = this.emptyReport();
     const { tally } = sweeper;
@@ -216,7 +247,18 @@ class Collector {
   }
 
   private emptyReport(): GcReport {
-    return { dryRun: this.dryRun, manifestsRemoved: [], blobsRemoved: [], bytesFreed: 0, layerLinksRemoved: 0, repositoriesRemoved: [], restored: 0, temporaryFiles: [], warnings: this.findings.warnings, durationMs: 0 };
+    return {
+      dryRun: this.dryRun,
+      manifestsRemoved: [],
+      blobsRemoved: [],
+      bytesFreed: 0,
+      layerLinksRemoved: 0,
+      repositoriesRemoved: [],
+      restored: 0,
+      temporaryFiles: [],
+      warnings: this.findings.warnings,
+      durationMs: 0,
+    };
   }
 
   private addBlob(report: GcReport, c: BlobCandidate, repositories: string[]): void {

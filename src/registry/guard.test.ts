@@ -8,22 +8,40 @@ import { checked } from '../storage/checked.js';
 import { InMemoryDriver } from '../storage/inmemory.js';
 import { Registry } from './registry.js';
 
-const validation = { disabled: false, urls: { allow: [], deny: [] }, indexes: { platforms: 'all' as const, platformlist: [] } };
+const validation = {
+  disabled: false,
+  urls: { allow: [], deny: [] },
+  indexes: { platforms: 'all' as const, platformlist: [] },
+};
 const sha = (b: Buffer) => parseDigest(`sha256:${createHash('sha256').update(b).digest('hex')}`)!;
-const unsupported = (message?: RegExp) => (err: unknown) => (err as { code?: string }).code === 'UNSUPPORTED' && (!message || message.test((err as Error).message));
+const unsupported = (message?: RegExp) => (err: unknown) =>
+  (err as { code?: string }).code === 'UNSUPPORTED' && (!message || message.test((err as Error).message));
 
 /** A registry over one driver with an image pushed as `app:v1`, and registries over the same driver with other options. */
 async function fixture() {
   const driver = checked(new InMemoryDriver());
-  const open = (o: { readOnly: boolean; deleteEnabled: boolean }) => new Registry(driver, { ...o, redirect: false, validation });
+  const open = (o: { readOnly: boolean; deleteEnabled: boolean }) =>
+    new Registry(driver, { ...o, redirect: false, validation });
   const rw = open({ readOnly: false, deleteEnabled: true });
   const config = Buffer.from('{}');
   const cd = sha(config);
   const { uuid } = await rw.uploads.start('app');
-  await rw.uploads.complete('app', uuid, cd, (async function* () {
-    yield config;
-  })());
-  const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: cd.value, size: 2 }, layers: [] }));
+  await rw.uploads.complete(
+    'app',
+    uuid,
+    cd,
+    (async function* () {
+      yield config;
+    })(),
+  );
+  const body = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: cd.value, size: 2 },
+      layers: [],
+    }),
+  );
   const m = await rw.manifests.put('app', body, MT.ociManifest);
   await rw.tags.tag('app', 'v1', m.digest);
   return { open, body, config: cd, manifest: m.digest as Digest };
@@ -53,8 +71,15 @@ test('delete disabled: deletes are refused by the stores (UNSUPPORTED); writes a
   await assert.rejects(nd.blobs.unlink('app', config), unsupported());
   await nd.tags.tag('app', 'v2', manifest);
   await nd.upkeep.tags.untag('app', 'v2');
-  await assert.rejects(nd.tags.get('app', 'v2'), (err: unknown) => (err as { code?: string }).code === 'MANIFEST_UNKNOWN');
-  assert.equal(await nd.upkeep.tags.untagIfUnchanged('app', 'v1', manifest.value, 0), false, 'a tag written at another time stays');
+  await assert.rejects(
+    nd.tags.get('app', 'v2'),
+    (err: unknown) => (err as { code?: string }).code === 'MANIFEST_UNKNOWN',
+  );
+  assert.equal(
+    await nd.upkeep.tags.untagIfUnchanged('app', 'v1', manifest.value, 0),
+    false,
+    'a tag written at another time stays',
+  );
   const pushedAt = (await nd.tags.pushedAt('app', 'v1'))!.getTime();
   assert.equal(await nd.upkeep.tags.untagIfUnchanged('app', 'v1', manifest.value, pushedAt), true);
   await nd.upkeep.manifests.delete('app', manifest);

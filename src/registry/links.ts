@@ -10,13 +10,17 @@ import { contentOrNull, orIfNotFound, statOrNull } from '../storage/notfound.js'
 import type { DescriptorCache, LinkKind } from './cache.js';
 import { layerLink, layerLinkDir, revisionDir, revisionLink } from './paths.js';
 
-const PATHS: Record<LinkKind, { link: (name: string, d: Digest) => string; dir: (name: string, d: Digest) => string }> = {
-  layer: { link: layerLink, dir: layerLinkDir },
-  manifest: { link: revisionLink, dir: revisionDir },
-};
+const PATHS: Record<LinkKind, { link: (name: string, d: Digest) => string; dir: (name: string, d: Digest) => string }> =
+  {
+    layer: { link: layerLink, dir: layerLinkDir },
+    manifest: { link: revisionLink, dir: revisionDir },
+  };
 
 export class LinkStore {
-  constructor(private readonly driver: StorageDriver, private readonly cache: DescriptorCache) {}
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly cache: DescriptorCache,
+  ) {}
 
   /**
    * Whether repository `name` links `d`. A fresh check of a layer link only stats it for a link of the digest's
@@ -49,7 +53,10 @@ export class LinkStore {
     if (!(await this.isLinked(kind, name, d))) return false;
     await this.cache.forgetLink(kind, name, d.value);
     try {
-      return (await orIfNotFound(this.driver.delete(PATHS[kind].dir(name, d)).then(() => true), false)) as boolean;
+      return (await orIfNotFound(
+        this.driver.delete(PATHS[kind].dir(name, d)).then(() => true),
+        false,
+      )) as boolean;
     } finally {
       // Again: another replica may have re-cached the link from storage between the first forget and the delete.
       await this.cache.forgetLink(kind, name, d.value);

@@ -3,7 +3,10 @@ export class Lru<K, V> {
   private readonly map = new Map<K, { value: V; weight: number }>();
   private total = 0;
 
-  constructor(private readonly maxWeight: number, private readonly weigh: (v: V) => number = () => 1) {}
+  constructor(
+    private readonly maxWeight: number,
+    private readonly weigh: (v: V) => number = () => 1,
+  ) {}
 
   get(key: K): V | undefined {
     const e = this.map.get(key);

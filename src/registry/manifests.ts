@@ -3,8 +3,21 @@
  * Put validates structure and that every referenced blob (and index child, per `validation`) exists.
  */
 import { createHash } from 'node:crypto';
-import { DigestInvalid, ManifestBlobUnknown, ManifestInvalid, ManifestUnknown, ManifestVerificationError, type RegistryError } from './errors.js';
-import { artifactTypeOf, parseManifest, referencedBlobs, type Descriptor, type ParsedManifest } from '../oci/manifest.js';
+import {
+  DigestInvalid,
+  ManifestBlobUnknown,
+  ManifestInvalid,
+  ManifestUnknown,
+  ManifestVerificationError,
+  type RegistryError,
+} from './errors.js';
+import {
+  artifactTypeOf,
+  parseManifest,
+  referencedBlobs,
+  type Descriptor,
+  type ParsedManifest,
+} from '../oci/manifest.js';
 import { DIGEST_ALGORITHMS, parseDigest, type Digest } from '../oci/names.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { listOrEmpty, orIfNotFound, statOrNull } from '../storage/notfound.js';
@@ -104,7 +117,10 @@ export class ManifestStore {
         referencedBlobs(parsed).map(async (desc) => {
           const d = parseDigest(desc.digest)!;
           // Uncached: a blob garbage-collected by another process must not be referenced by a new manifest.
-          const [linked, size] = await Promise.all([this.blobs.isLinked(name, d, true), this.blobs.globalSize(d, true)]);
+          const [linked, size] = await Promise.all([
+            this.blobs.isLinked(name, d, true),
+            this.blobs.globalSize(d, true),
+          ]);
           return linked && size !== null ? null : desc.digest;
         }),
       );
@@ -125,7 +141,10 @@ export class ManifestStore {
       let ok = false;
       try {
         const url = new URL(u);
-        ok = (url.protocol === 'http:' || url.protocol === 'https:') && allow.some((r) => r.test(u)) && !deny.some((r) => r.test(u));
+        ok =
+          (url.protocol === 'http:' || url.protocol === 'https:') &&
+          allow.some((r) => r.test(u)) &&
+          !deny.some((r) => r.test(u));
       } catch {
         ok = false;
       }
@@ -185,4 +204,3 @@ export class ManifestStore {
 }
 
 export { ManifestVerificationError } from './errors.js';
-

@@ -40,12 +40,27 @@ console.log(JSON.stringify({ held, states: count(), purged: r.purged.length, bas
 test(`${SESSIONS} abandoned upload sessions, purged, leave no state and no heap growth`, (t) => {
   // WHARF_UNIT_DIR: the compiled src/registry of another build, to see this test fail without the fix.
   const dir = process.env.WHARF_UNIT_DIR ?? fileURLToPath(new URL('.', import.meta.url)).replace(/\/$/, '');
-  const out = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script(dir)], { encoding: 'utf8', cwd: dir });
-  const m = JSON.parse(out.trim().split('\n').pop()!) as { held: number; states: number; purged: number; baseline: number; peak: number; afterPurge: number };
-  t.diagnostic(`hash states while open ${m.held}, after purge ${m.states}; heap MiB: baseline ${(m.baseline / 2 ** 20).toFixed(1)}, peak ${(m.peak / 2 ** 20).toFixed(1)}, after purge ${(m.afterPurge / 2 ** 20).toFixed(1)}`);
+  const out = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script(dir)], {
+    encoding: 'utf8',
+    cwd: dir,
+  });
+  const m = JSON.parse(out.trim().split('\n').pop()!) as {
+    held: number;
+    states: number;
+    purged: number;
+    baseline: number;
+    peak: number;
+    afterPurge: number;
+  };
+  t.diagnostic(
+    `hash states while open ${m.held}, after purge ${m.states}; heap MiB: baseline ${(m.baseline / 2 ** 20).toFixed(1)}, peak ${(m.peak / 2 ** 20).toFixed(1)}, after purge ${(m.afterPurge / 2 ** 20).toFixed(1)}`,
+  );
   assert.equal(m.purged, SESSIONS);
   assert.ok(m.held > 0 && m.held <= SESSIONS, `hash states held while open: ${m.held}`);
   assert.equal(m.states, 0, 'hash states left after purging');
   const growth = (m.afterPurge - m.baseline) / 2 ** 20;
-  assert.ok(growth < 3, `heap grew ${growth.toFixed(2)} MiB after purging (peak +${((m.peak - m.baseline) / 2 ** 20).toFixed(2)} MiB)`);
+  assert.ok(
+    growth < 3,
+    `heap grew ${growth.toFixed(2)} MiB after purging (peak +${((m.peak - m.baseline) / 2 ** 20).toFixed(2)} MiB)`,
+  );
 });

@@ -26,7 +26,8 @@ export const layerLinkDir = (name: string, d: Digest) => `${layersAlgorithmDir(n
 export const tagsDir = (name: string) => `${manifestsDir(name)}/tags`;
 export const tagDir = (name: string, tag: string) => `${tagsDir(name)}/${tag}`;
 export const tagCurrentLink = (name: string, tag: string) => `${tagDir(name, tag)}/current/link`;
-export const tagIndexLink = (name: string, tag: string, d: Digest) => `${tagDir(name, tag)}/index/${d.algorithm}/${d.hex}/link`;
+export const tagIndexLink = (name: string, tag: string, d: Digest) =>
+  `${tagDir(name, tag)}/index/${d.algorithm}/${d.hex}/link`;
 export const uploadsDir = (name: string) => `${repoDir(name)}/_uploads`;
 export const uploadDir = (name: string, id: string) => `${uploadsDir(name)}/${id}`;
 export const uploadData = (name: string, id: string) => `${uploadDir(name, id)}/data`;

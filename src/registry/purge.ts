@@ -27,7 +27,10 @@ export async function purgeUploads(driver: StorageDriver, opts: PurgeOptions, lo
     const text = await contentOrNull(driver, `${dir}/startedat`);
     const d = text && new Date(text.toString('utf8').trim());
     if (d && !Number.isNaN(d.getTime())) return d;
-    return driver.stat(dir).then((st) => st.modTime, () => null);
+    return driver.stat(dir).then(
+      (st) => st.modTime,
+      () => null,
+    );
   }
   async function purgeSessions(uploads: string): Promise<void> {
     for (const session of await listOrEmpty(driver, uploads)) {
@@ -48,16 +51,30 @@ export async function purgeUploads(driver: StorageDriver, opts: PurgeOptions, lo
     if (names.includes('_uploads')) await purgeSessions(`${treePath(prefix)}/_uploads`);
     return names.filter((n) => !n.startsWith('_')).map((n) => joinName(prefix, n));
   });
-  if (result.purged.length > 0) log.info({ purged: result.purged.length, kept: result.kept, dryRun: opts.dryRun }, opts.dryRun ? 'upload purging (dry run): would remove abandoned uploads' : 'upload purging: removed abandoned uploads');
+  if (result.purged.length > 0)
+    log.info(
+      { purged: result.purged.length, kept: result.kept, dryRun: opts.dryRun },
+      opts.dryRun
+        ? 'upload purging (dry run): would remove abandoned uploads'
+        : 'upload purging: removed abandoned uploads',
+    );
   return result;
 }
 
 /** Runs purging every `interval`, the first run after a random delay up to 30 minutes as Distribution does (shorter in tests). */
-export function schedulePurging(driver: StorageDriver, opts: { ageMs: number; intervalMs: number; dryRun: boolean; firstDelayMs: number; onPurged?: (uuid: string) => void }, log: Logger): () => void {
+export function schedulePurging(
+  driver: StorageDriver,
+  opts: { ageMs: number; intervalMs: number; dryRun: boolean; firstDelayMs: number; onPurged?: (uuid: string) => void },
+  log: Logger,
+): () => void {
   let timer: NodeJS.Timeout;
   const run = async () => {
     try {
-      await purgeUploads(driver, { olderThan: new Date(Date.now() - opts.ageMs), dryRun: opts.dryRun, onPurged: opts.onPurged }, log);
+      await purgeUploads(
+        driver,
+        { olderThan: new Date(Date.now() - opts.ageMs), dryRun: opts.dryRun, onPurged: opts.onPurged },
+        log,
+      );
     } catch (err) {
       log.error({ err: (err as Error).message }, 'upload purging failed');
     }

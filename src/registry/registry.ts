@@ -54,7 +54,10 @@ export class Registry {
   /** What the registry remembers about storage; whoever deletes behind the stores' backs (cleanup) must forget. */
   readonly cache: DescriptorCache;
 
-  constructor(private readonly driver: StorageDriver, readonly options: RegistryOptions) {
+  constructor(
+    private readonly driver: StorageDriver,
+    readonly options: RegistryOptions,
+  ) {
     const cache = options.cache ?? new InMemoryDescriptorCache();
     const locks = options.uploadLocks ?? new LocalUploadLocks();
     const guard: WriteGuard = { readOnly: options.readOnly, deleteEnabled: options.deleteEnabled };

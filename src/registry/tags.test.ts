@@ -30,7 +30,7 @@ test('tag cache: a pull trusts a lookup for the window, then storage again; get(
   assert.equal((await tags.forPull('r', 't')).value, B.value, 'past the window: storage');
 });
 
-test("tag cache: a lookup in flight while this process moves the tag does not cache what it read before", async () => {
+test('tag cache: a lookup in flight while this process moves the tag does not cache what it read before', async () => {
   const inner = new InMemoryDriver();
   let gate: Promise<void> | null = null;
   // The same driver, with reads of the link held until the test lets them go.
@@ -61,7 +61,10 @@ test('tag cache: changes are published, and changes heard from others drop the c
   const tags = new TagStore(
     driver,
     UNGUARDED,
-    new TagCache({ trustMs: 3_600_000, changes: { publish: (n, t) => published.push(`${n}:${t}`), subscribe: (fn) => (hear = fn) } }),
+    new TagCache({
+      trustMs: 3_600_000,
+      changes: { publish: (n, t) => published.push(`${n}:${t}`), subscribe: (fn) => (hear = fn) },
+    }),
   );
   await tags.tag('r', 't', A);
   assert.equal((await tags.forPull('r', 't')).value, A.value);

@@ -70,7 +70,11 @@ export class TagCache {
 }
 
 export class TagStore {
-  constructor(private readonly driver: StorageDriver, private readonly guard: WriteGuard = UNGUARDED, private readonly cache: TagCache = new TagCache()) {}
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly guard: WriteGuard = UNGUARDED,
+    private readonly cache: TagCache = new TagCache(),
+  ) {}
 
   /**
    * The digest a tag points at, as storage has it now (one stat when cached); throws MANIFEST_UNKNOWN (detail
@@ -125,7 +129,10 @@ export class TagStore {
       await this.driver.putContent(tagCurrentLink(name, tag), Buffer.from(d.value));
     } catch (err) {
       // A tag directory without its current link would be listed by tags/list; remove it unless the tag exists.
-      const exists = await this.driver.stat(tagCurrentLink(name, tag)).then(() => true, () => false);
+      const exists = await this.driver.stat(tagCurrentLink(name, tag)).then(
+        () => true,
+        () => false,
+      );
       if (!exists) await this.driver.delete(tagDir(name, tag)).catch(() => undefined);
       throw err;
     } finally {

@@ -46,7 +46,7 @@ function gatedBody(first: Buffer, rest: Buffer | Error) {
 
 /** Waits (up to 5 s) until the first part of a gated body is on disk. */
 async function fileReaches(reg: Registry, path: string, size: number): Promise<void> {
-  for (const deadline = Date.now() + 5000; (await driverOf(reg).stat(path)).size !== size; ) {
+  for (const deadline = Date.now() + 5000; (await driverOf(reg).stat(path)).size !== size;) {
     if (Date.now() > deadline) throw new Error(`${path} never reached ${size} bytes`);
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -58,9 +58,13 @@ test('a session is its startedat file; data appears with the first byte', async 
   await driverOf(reg).stat(uploadStartedAt('a/b', uuid));
   await assert.rejects(driverOf(reg).stat(uploadData('a/b', uuid)));
   assert.equal((await reg.uploads.status('a/b', uuid)).offset, 0);
-  await reg.uploads.append('a/b', uuid, (async function* () {
-    yield Buffer.from('abc');
-  })());
+  await reg.uploads.append(
+    'a/b',
+    uuid,
+    (async function* () {
+      yield Buffer.from('abc');
+    })(),
+  );
   assert.equal((await driverOf(reg).stat(uploadData('a/b', uuid))).size, 3);
 });
 
@@ -79,9 +83,13 @@ test('while a chunk is being written, the status is the size before it; after a 
   t.after(() => rm(root, { recursive: true, force: true }));
   const reg = newRegistry(new FilesystemDriver({ rootdirectory: root }));
   const { uuid } = await reg.uploads.start('a/b');
-  await reg.uploads.append('a/b', uuid, (async function* () {
-    yield Buffer.from('12345');
-  })());
+  await reg.uploads.append(
+    'a/b',
+    uuid,
+    (async function* () {
+      yield Buffer.from('12345');
+    })(),
+  );
 
   const ok = gatedBody(Buffer.from('678'), Buffer.from('90'));
   const writing = reg.uploads.append('a/b', uuid, ok.body);

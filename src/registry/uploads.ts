@@ -42,14 +42,21 @@ export interface WriteOptions {
 async function* empty(): AsyncGenerator<Buffer> {}
 
 /** Counts and hashes what passes through, optionally stopping at `limit` bytes. */
-async function* tap(source: AsyncIterable<Buffer>, hash: Hash, counter: { n: number }, limit?: number): AsyncGenerator<Buffer> {
+async function* tap(
+  source: AsyncIterable<Buffer>,
+  hash: Hash,
+  counter: { n: number },
+  limit?: number,
+): AsyncGenerator<Buffer> {
   for await (const chunk of source) {
     counter.n += chunk.length;
-    if (limit !== undefined && counter.n > limit) throw new SizeInvalid('request body is larger than its Content-Length or Content-Range');
+    if (limit !== undefined && counter.n > limit)
+      throw new SizeInvalid('request body is larger than its Content-Length or Content-Range');
     hash.update(chunk);
     yield chunk;
   }
-  if (limit !== undefined && counter.n !== limit) throw new SizeInvalid(`received ${counter.n} bytes, expected ${limit}`);
+  if (limit !== undefined && counter.n !== limit)
+    throw new SizeInvalid(`received ${counter.n} bytes, expected ${limit}`);
 }
 
 /**
@@ -111,7 +118,9 @@ export class UploadStore {
     const startedAtFile = uploadStartedAt(name, uuid);
     try {
       const [started, offset] = await Promise.all([
-        startedAt !== undefined ? this.driver.stat(startedAtFile).then(() => startedAt) : this.driver.getContent(startedAtFile).then((b) => b.toString('utf8').trim()),
+        startedAt !== undefined
+          ? this.driver.stat(startedAtFile).then(() => startedAt)
+          : this.driver.getContent(startedAtFile).then((b) => b.toString('utf8').trim()),
         statOrNull(this.driver, uploadData(name, uuid)).then((st) => st?.size ?? 0),
       ]);
       // An append is all or nothing, so a write in progress here is not part of the session yet.
@@ -149,7 +158,8 @@ export class UploadStore {
     if (h && h.offset === offset) return h.sha256;
     const hash = createHash('sha256');
     if (offset > 0) {
-      for await (const chunk of await this.driver.reader(uploadData(name, uuid), 0, offset)) hash.update(chunk as Buffer);
+      for await (const chunk of await this.driver.reader(uploadData(name, uuid), 0, offset))
+        hash.update(chunk as Buffer);
     }
     this.hashes.set(uuid, { sha256: hash, offset });
     return hash;
@@ -166,7 +176,13 @@ export class UploadStore {
     });
   }
 
-  private async write(name: string, uuid: string, offset: number, body: AsyncIterable<Buffer>, length?: number): Promise<number> {
+  private async write(
+    name: string,
+    uuid: string,
+    offset: number,
+    body: AsyncIterable<Buffer>,
+    length?: number,
+  ): Promise<number> {
     const base = await this.hashAt(name, uuid, offset);
     const hash = base.copy();
     const counter = { n: 0 };
@@ -185,7 +201,13 @@ export class UploadStore {
    * Appends an optional final chunk, verifies the digest (and size when given) and moves the data into the
    * global store, then links it in the repository. On a mismatch nothing is committed and the session is removed.
    */
-  async complete(name: string, uuid: string, digest: Digest, body: AsyncIterable<Buffer> | null, opts: WriteOptions = {}): Promise<{ size: number }> {
+  async complete(
+    name: string,
+    uuid: string,
+    digest: Digest,
+    body: AsyncIterable<Buffer> | null,
+    opts: WriteOptions = {},
+  ): Promise<{ size: number }> {
     checkWrite(this.guard);
     return this.exclusive(uuid, async () => {
       const info = await this.current(name, uuid, opts);

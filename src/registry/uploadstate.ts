@@ -26,9 +26,13 @@ export class UploadStateCodec {
   }
 
   pack(state: UploadState): string {
-    const message = Buffer.from(JSON.stringify({ Name: state.name, UUID: state.uuid, Offset: state.offset, StartedAt: state.startedAt }));
+    const message = Buffer.from(
+      JSON.stringify({ Name: state.name, UUID: state.uuid, Offset: state.offset, StartedAt: state.startedAt }),
+    );
     // Go's base64.URLEncoding keeps the `=` padding; Distribution refuses a token without it.
-    return Buffer.concat([this.mac(message), message]).toString('base64url').padEnd(Math.ceil((MAC_BYTES + message.length) / 3) * 4, '=');
+    return Buffer.concat([this.mac(message), message])
+      .toString('base64url')
+      .padEnd(Math.ceil((MAC_BYTES + message.length) / 3) * 4, '=');
   }
 
   /** The state, or null when malformed or not signed with our secret. */
@@ -43,7 +47,13 @@ export class UploadStateCodec {
       const s = JSON.parse(message.toString('utf8')) as Record<string, unknown>;
       if (typeof s !== 'object' || s === null) return null;
       const { Name: name, UUID: uuid, Offset: offset, StartedAt: startedAt } = s;
-      if (typeof name !== 'string' || typeof uuid !== 'string' || !Number.isSafeInteger(offset) || typeof startedAt !== 'string') return null;
+      if (
+        typeof name !== 'string' ||
+        typeof uuid !== 'string' ||
+        !Number.isSafeInteger(offset) ||
+        typeof startedAt !== 'string'
+      )
+        return null;
       return { name, uuid, offset: offset as number, startedAt };
     } catch {
       return null;

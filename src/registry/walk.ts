@@ -21,8 +21,12 @@ export const treePath = (prefix: string) => (prefix === '' ? REPOSITORIES : `${R
  * Visits `roots` and everything below them, level by level. `visit` looks at one prefix and returns the child
  * prefixes to descend into.
  */
-export async function walkTree(roots: string[], visit: (prefix: string) => Promise<string[]>, concurrency = WALK_CONCURRENCY): Promise<void> {
-  for (let level = roots; level.length > 0; ) {
+export async function walkTree(
+  roots: string[],
+  visit: (prefix: string) => Promise<string[]>,
+  concurrency = WALK_CONCURRENCY,
+): Promise<void> {
+  for (let level = roots; level.length > 0;) {
     level = (await mapLimit(level, concurrency, visit)).flat();
   }
 }
@@ -31,7 +35,9 @@ export async function walkTree(roots: string[], visit: (prefix: string) => Promi
  * Every repository directory with its entries' names, sorted by name: each one holding an `_`-prefixed entry
  * (`_manifests`, `_layers` or `_uploads`), with or without manifests.
  */
-export async function repositoryDirectories(driver: StorageDriver): Promise<Array<{ name: string; entries: string[] }>> {
+export async function repositoryDirectories(
+  driver: StorageDriver,
+): Promise<Array<{ name: string; entries: string[] }>> {
   const out: Array<{ name: string; entries: string[] }> = [];
   await walkTree([''], async (prefix) => {
     const names = (await listOrEmpty(driver, treePath(prefix))).map(basename);

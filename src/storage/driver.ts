@@ -97,7 +97,10 @@ export class InvalidPathError extends Error {
 }
 
 export class InvalidOffsetError extends Error {
-  constructor(readonly path: string, readonly offset: number) {
+  constructor(
+    readonly path: string,
+    readonly offset: number,
+  ) {
     super(`invalid offset ${offset} for ${path}`);
     this.name = 'InvalidOffsetError';
   }
@@ -105,7 +108,10 @@ export class InvalidOffsetError extends Error {
 
 /** The backend cannot be reached or keeps failing (after the driver's own retries): answered as 503 UNAVAILABLE. */
 export class StorageUnavailableError extends Error {
-  constructor(readonly driver: string, readonly reason: unknown) {
+  constructor(
+    readonly driver: string,
+    readonly reason: unknown,
+  ) {
     // The backend's own error stays reachable as `cause` (logs show it); `reason` is the same, kept for callers.
     super(`storage ${driver} unavailable: ${(reason as Error)?.message ?? String(reason)}`, { cause: reason });
     this.name = 'StorageUnavailableError';
@@ -118,7 +124,11 @@ export class StorageUnavailableError extends Error {
  * saying so; reads keep working.
  */
 export class StorageFullError extends StorageUnavailableError {
-  constructor(driver: string, reason: unknown, readonly kind: 'full' | 'readonly') {
+  constructor(
+    driver: string,
+    reason: unknown,
+    readonly kind: 'full' | 'readonly',
+  ) {
     super(driver, reason);
     this.name = 'StorageFullError';
   }

@@ -7,7 +7,14 @@ import { dirname, join, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { InvalidOffsetError, PathNotFoundError, StorageFullError, type FileInfo, type ReadHandle, type StorageDriver } from './driver.js';
+import {
+  InvalidOffsetError,
+  PathNotFoundError,
+  StorageFullError,
+  type FileInfo,
+  type ReadHandle,
+  type StorageDriver,
+} from './driver.js';
 
 export interface FilesystemOptions {
   rootdirectory: string;
@@ -43,7 +50,9 @@ const fsyncFd = promisify(fs.fsync);
 
 /** fs.read resolving to the byte count only (promisify would build an object per read). */
 function readAt(fd: number, into: Buffer, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => fs.read(fd, into, 0, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+  return new Promise((resolve, reject) =>
+    fs.read(fd, into, 0, length, position, (err, n) => (err ? reject(err) : resolve(n))),
+  );
 }
 
 const codeOf = (err: unknown) => (err as NodeJS.ErrnoException).code;
@@ -152,7 +161,8 @@ export class FilesystemDriver implements StorageDriver {
           if (codeOf(err) !== 'ENOENT') throw err;
           this.dirs.delete(d);
           const first = await fs.promises.mkdir(dir, { recursive: true });
-          if (first !== undefined) created.push(...missing.filter((m) => m.length >= first.length && !created.includes(m)));
+          if (first !== undefined)
+            created.push(...missing.filter((m) => m.length >= first.length && !created.includes(m)));
         }
       }
     } catch (err) {
@@ -168,7 +178,13 @@ export class FilesystemDriver implements StorageDriver {
     for (const c of [...created].reverse()) {
       this.dirs.delete(c);
       // ENOTEMPTY: another writer uses it now; it stays.
-      if (!(await rmdir(c).then(() => true, () => false))) break;
+      if (
+        !(await rmdir(c).then(
+          () => true,
+          () => false,
+        ))
+      )
+        break;
     }
   }
 
@@ -295,7 +311,13 @@ export class FilesystemDriver implements StorageDriver {
 
   async stat(path: string): Promise<FileInfo> {
     const st = await this.wrap(path, () => stat(this.full(path)));
-    return { path, size: st.isDirectory() ? 0 : st.size, modTime: st.mtime, isDir: st.isDirectory(), version: `${st.ino}:${st.size}:${st.mtimeMs}` };
+    return {
+      path,
+      size: st.isDirectory() ? 0 : st.size,
+      modTime: st.mtime,
+      isDir: st.isDirectory(),
+      version: `${st.ino}:${st.size}:${st.mtimeMs}`,
+    };
   }
 
   async list(path: string): Promise<string[]> {

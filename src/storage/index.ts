@@ -7,7 +7,9 @@ import type { DriverConfig } from '../config/load.js';
 import { checked } from './checked.js';
 import type { StorageDriver } from './driver.js';
 
-type Factories = { [K in DriverConfig['name']]?: (params: Extract<DriverConfig, { name: K }>['params']) => Promise<StorageDriver> };
+type Factories = {
+  [K in DriverConfig['name']]?: (params: Extract<DriverConfig, { name: K }>['params']) => Promise<StorageDriver>;
+};
 
 export const DRIVERS: Factories = {
   filesystem: async (p) => new (await import('./filesystem.js')).FilesystemDriver(p),

@@ -16,7 +16,8 @@ runDriverSuite({
   },
   skip: [
     {
-      reason: 'the inmemory driver keeps every file in memory by design; streaming applies to drivers with a backing store',
+      reason:
+        'the inmemory driver keeps every file in memory by design; streaming applies to drivers with a backing store',
       tests: ['append does not buffer the source in memory'],
     },
   ],

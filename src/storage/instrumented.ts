@@ -9,7 +9,8 @@ import type { StorageWriteState } from './writestate.js';
 
 export function instrumented(inner: StorageDriver, metrics: Metrics, writes?: StorageWriteState): StorageDriver {
   const h = metrics.storage;
-  const timed = <A extends unknown[], R>(action: string, fn: (...a: A) => Promise<R>, write: 'sets' | 'clears' | null = null) =>
+  const timed =
+    <A extends unknown[], R>(action: string, fn: (...a: A) => Promise<R>, write: 'sets' | 'clears' | null = null) =>
     async (...args: A): Promise<R> => {
       const end = h.startTimer({ driver: inner.name, action });
       try {

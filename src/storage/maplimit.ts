@@ -1,7 +1,11 @@
 /** Bounded concurrency for storage walks: many small reads at once, never unbounded. */
 
 /** Runs `fn` over `items` with at most `limit` calls in flight, keeping the order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {

@@ -13,15 +13,33 @@ const MiB = 1024 * 1024;
 
 describe('planParts', () => {
   it('copies large segments server-side and keeps every part but the last at 5 MiB or more', () => {
-    const jobs = planParts([{ key: 'a', size: 40 * MiB }, { key: 'b', size: 1 * MiB }, { key: 'c', size: 2 * MiB }, { key: 'd', size: 16 * MiB }, { key: 'e', size: 3 * MiB }], 16 * MiB);
-    const sizes = jobs.map((j) => (j.kind === 'copy' ? j.end - j.start : j.pieces.reduce((n, p) => n + p.end - p.start, 0)));
-    assert.equal(sizes.reduce((a, b) => a + b, 0), 62 * MiB, 'every byte exactly once');
+    const jobs = planParts(
+      [
+        { key: 'a', size: 40 * MiB },
+        { key: 'b', size: 1 * MiB },
+        { key: 'c', size: 2 * MiB },
+        { key: 'd', size: 16 * MiB },
+        { key: 'e', size: 3 * MiB },
+      ],
+      16 * MiB,
+    );
+    const sizes = jobs.map((j) =>
+      j.kind === 'copy' ? j.end - j.start : j.pieces.reduce((n, p) => n + p.end - p.start, 0),
+    );
+    assert.equal(
+      sizes.reduce((a, b) => a + b, 0),
+      62 * MiB,
+      'every byte exactly once',
+    );
     sizes.slice(0, -1).forEach((s, i) => assert.ok(s >= 5 * MiB, `part ${i + 1} is ${s} bytes`));
     assert.equal(jobs[0].kind, 'copy');
     // b (1 MiB) and c (2 MiB) are topped up with the first 2 MiB of d, uploaded through wharf.
     const mixed = jobs.find((j) => j.kind === 'upload');
     assert.ok(mixed && mixed.kind === 'upload');
-    assert.deepEqual(mixed.pieces.map((p) => p.key), ['b', 'c', 'd']);
+    assert.deepEqual(
+      mixed.pieces.map((p) => p.key),
+      ['b', 'c', 'd'],
+    );
   });
 
   it('a single small segment is one part', () => {
@@ -38,7 +56,16 @@ if (reason) {
 } else {
   before(async () => {
     server = await startS3();
-    const d = new S3Driver(s3Schema.parse({ bucket, region: server.region, regionendpoint: server.endpoint, accesskey: server.accessKey, secretkey: server.secretKey, forcepathstyle: true }));
+    const d = new S3Driver(
+      s3Schema.parse({
+        bucket,
+        region: server.region,
+        regionendpoint: server.endpoint,
+        accesskey: server.accessKey,
+        secretkey: server.secretKey,
+        forcepathstyle: true,
+      }),
+    );
     await d.client.send(new CreateBucketCommand({ Bucket: bucket }));
     await d.close();
   });
@@ -50,13 +77,28 @@ if (reason) {
     name: 's3',
     newDriver: async () => {
       const root = `suite/${randomBytes(6).toString('hex')}`;
-      const driver = new S3Driver(s3Schema.parse({ bucket, region: server!.region, regionendpoint: server!.endpoint, accesskey: server!.accessKey, secretkey: server!.secretKey, forcepathstyle: true, rootdirectory: root, chunksize: 5 * MiB }));
+      const driver = new S3Driver(
+        s3Schema.parse({
+          bucket,
+          region: server!.region,
+          regionendpoint: server!.endpoint,
+          accesskey: server!.accessKey,
+          secretkey: server!.secretKey,
+          forcepathstyle: true,
+          rootdirectory: root,
+          chunksize: 5 * MiB,
+        }),
+      );
       return {
         driver,
         cleanup: async () => {
           const left = await driver.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${root}/` }));
           await driver.close();
-          assert.deepEqual((left.Contents ?? []).map((o) => o.Key), [], 'test left objects behind');
+          assert.deepEqual(
+            (left.Contents ?? []).map((o) => o.Key),
+            [],
+            'test left objects behind',
+          );
         },
       };
     },

@@ -22,7 +22,14 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Readable } from 'node:stream';
 import { clientConfig, isMissing, objectParams, type S3Options } from './s3client.js';
 import { assemble, streamObject, type S3Access } from './s3transfer.js';
-import { InvalidOffsetError, PathNotFoundError, StorageFullError, StorageUnavailableError, type FileInfo, type StorageDriver } from './driver.js';
+import {
+  InvalidOffsetError,
+  PathNotFoundError,
+  StorageFullError,
+  StorageUnavailableError,
+  type FileInfo,
+  type StorageDriver,
+} from './driver.js';
 
 const MAX_COPY = 5 * 1024 * 1024 * 1024;
 const SEG = '.seg/';
@@ -85,9 +92,11 @@ export class S3Driver implements StorageDriver {
       if (isMissing(err)) throw new PathNotFoundError(path);
       const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
       const code = (err as { name?: string; Code?: string }).Code ?? (err as Error).name;
-      if (status === 507 || code === 'QuotaExceeded' || code === 'InsufficientStorage') throw new StorageFullError(this.name, err, 'full');
+      if (status === 507 || code === 'QuotaExceeded' || code === 'InsufficientStorage')
+        throw new StorageFullError(this.name, err, 'full');
       if (write && status === 403) throw new StorageFullError(this.name, err, 'readonly');
-      if (status === undefined || status >= 500 || (err as Error).name === 'TimeoutError') throw new StorageUnavailableError(this.name, err);
+      if (status === undefined || status >= 500 || (err as Error).name === 'TimeoutError')
+        throw new StorageUnavailableError(this.name, err);
       throw err;
     }
   }
@@ -97,13 +106,27 @@ export class S3Driver implements StorageDriver {
     return this.call(path, fn, true);
   }
 
-  private async listAll(prefix: string, delimiter?: string): Promise<{ objects: Array<{ key: string; size: number; modTime: Date }>; prefixes: string[] }> {
+  private async listAll(
+    prefix: string,
+    delimiter?: string,
+  ): Promise<{ objects: Array<{ key: string; size: number; modTime: Date }>; prefixes: string[] }> {
     const objects: Array<{ key: string; size: number; modTime: Date }> = [];
     const prefixes: string[] = [];
     let token: string | undefined;
     do {
-      const r = await this.call(prefix, () => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token, MaxKeys: 1000 })));
-      for (const o of r.Contents ?? []) objects.push({ key: o.Key!, size: o.Size ?? 0, modTime: o.LastModified ?? new Date(0) });
+      const r = await this.call(prefix, () =>
+        this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            Delimiter: delimiter,
+            ContinuationToken: token,
+            MaxKeys: 1000,
+          }),
+        ),
+      );
+      for (const o of r.Contents ?? [])
+        objects.push({ key: o.Key!, size: o.Size ?? 0, modTime: o.LastModified ?? new Date(0) });
       for (const p of r.CommonPrefixes ?? []) prefixes.push(p.Prefix!);
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);
@@ -121,7 +144,9 @@ export class S3Driver implements StorageDriver {
 
   private async head(path: string): Promise<{ size: number; modTime: Date; etag?: string } | null> {
     try {
-      const h = await this.call(path, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(path) })));
+      const h = await this.call(path, () =>
+        this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(path) })),
+      );
       return { size: h.ContentLength ?? 0, modTime: h.LastModified ?? new Date(0), etag: h.ETag };
     } catch (err) {
       if (err instanceof PathNotFoundError) return null;
@@ -133,7 +158,9 @@ export class S3Driver implements StorageDriver {
   async getContent(path: string): Promise<Buffer> {
     let body: Readable | null = null;
     try {
-      const r = await this.call(path, () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(path) })));
+      const r = await this.call(path, () =>
+        this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(path) })),
+      );
       body = r.Body as Readable;
     } catch (err) {
       if (!(err instanceof PathNotFoundError)) throw err;
@@ -145,14 +172,37 @@ export class S3Driver implements StorageDriver {
 
   async putContent(path: string, data: Buffer): Promise<void> {
     await this.write(path, () =>
-      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(path), Body: data, ContentLength: data.length, ...this.access.objectParams })),
+      this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.key(path),
+          Body: data,
+          ContentLength: data.length,
+          ...this.access.objectParams,
+        }),
+      ),
     );
   }
 
   /** A ranged GET; with `etag`, only of that version of the object (a replaced object answers 412). */
-  private async getRange(path: string, key: string, start: number, endExclusive: number, etag?: string): Promise<Readable> {
+  private async getRange(
+    path: string,
+    key: string,
+    start: number,
+    endExclusive: number,
+    etag?: string,
+  ): Promise<Readable> {
     if (endExclusive <= start) return Readable.from([]);
-    const r = await this.call(path, () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${endExclusive - 1}`, IfMatch: etag })));
+    const r = await this.call(path, () =>
+      this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Range: `bytes=${start}-${endExclusive - 1}`,
+          IfMatch: etag,
+        }),
+      ),
+    );
     return r.Body as Readable;
   }
 
@@ -164,7 +214,8 @@ export class S3Driver implements StorageDriver {
         return await this.getRange(path, this.key(path), offset, Math.min(end ?? plain.size, plain.size), plain.etag);
       } catch (err) {
         // Replaced between HEAD and GET: read the new version instead of a mix of both.
-        if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412 && attempt < 3) return this.reader(path, offset, end, attempt + 1);
+        if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412 && attempt < 3)
+          return this.reader(path, offset, end, attempt + 1);
         throw err;
       }
     }
@@ -220,9 +271,12 @@ export class S3Driver implements StorageDriver {
     const plain = await this.head(path);
     if (plain) return { path, size: plain.size, modTime: plain.modTime, isDir: false };
     const segs = await this.segments(path);
-    if (segs.length > 0) return { path, size: segs.reduce((n, s) => n + s.size, 0), modTime: segs[segs.length - 1].modTime, isDir: false };
+    if (segs.length > 0)
+      return { path, size: segs.reduce((n, s) => n + s.size, 0), modTime: segs[segs.length - 1].modTime, isDir: false };
     const prefix = path === '/' ? (this.root ? `${this.root}/` : '') : `${this.key(path)}/`;
-    const r = await this.call(path, () => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, MaxKeys: 1 })));
+    const r = await this.call(path, () =>
+      this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, MaxKeys: 1 })),
+    );
     if ((r.KeyCount ?? 0) > 0) return { path, size: 0, modTime: new Date(0), isDir: true };
     throw new PathNotFoundError(path);
   }
@@ -245,7 +299,14 @@ export class S3Driver implements StorageDriver {
   private async copyObject(path: string, from: string, to: string, size: number): Promise<void> {
     if (size <= Math.min(this.copyThreshold, MAX_COPY)) {
       await this.write(path, () =>
-        this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}`, ...this.access.objectParams })),
+        this.client.send(
+          new CopyObjectCommand({
+            Bucket: this.bucket,
+            Key: to,
+            CopySource: `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}`,
+            ...this.access.objectParams,
+          }),
+        ),
       );
       return;
     }
@@ -264,14 +325,30 @@ export class S3Driver implements StorageDriver {
     const total = segs.reduce((n, s) => n + s.size, 0);
     if (total === 0) await this.putContent(dst, Buffer.alloc(0));
     else if (segs.length === 1) await this.copyObject(src, segs[0].key, this.key(dst), segs[0].size);
-    else await assemble(this.access, src, this.key(dst), segs.filter((s) => s.size > 0));
-    await this.deleteKeys(src, segs.map((s) => s.key));
+    else
+      await assemble(
+        this.access,
+        src,
+        this.key(dst),
+        segs.filter((s) => s.size > 0),
+      );
+    await this.deleteKeys(
+      src,
+      segs.map((s) => s.key),
+    );
   }
 
   private async deleteKeys(path: string, keys: string[]): Promise<void> {
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000);
-      await this.write(path, () => this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } })));
+      await this.write(path, () =>
+        this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+          }),
+        ),
+      );
     }
   }
 
@@ -288,7 +365,9 @@ export class S3Driver implements StorageDriver {
 
   async redirectURL(method: 'GET' | 'HEAD', path: string): Promise<string | null> {
     const Cmd = method === 'HEAD' ? HeadObjectCommand : GetObjectCommand;
-    return getSignedUrl(this.client, new Cmd({ Bucket: this.bucket, Key: this.key(path) }), { expiresIn: Math.floor(this.redirectExpiry / 1000) });
+    return getSignedUrl(this.client, new Cmd({ Bucket: this.bucket, Key: this.key(path) }), {
+      expiresIn: Math.floor(this.redirectExpiry / 1000),
+    });
   }
 
   async close(): Promise<void> {

@@ -13,7 +13,12 @@ export type S3Options = S3Config & S3Tuning;
 /** A 404 of any kind (RGW answers ListParts of an unknown upload with NoSuchKey). */
 export function isMissing(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number }; Code?: string };
-  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.name === 'NoSuchUpload' || e?.$metadata?.httpStatusCode === 404;
+  return (
+    e?.name === 'NoSuchKey' ||
+    e?.name === 'NotFound' ||
+    e?.name === 'NoSuchUpload' ||
+    e?.$metadata?.httpStatusCode === 404
+  );
 }
 
 /** The SDK client's settings for `o`: endpoint, credentials, retries, timeouts, TLS verification, user agent. */
@@ -43,17 +48,27 @@ export function clientConfig(o: S3Options): S3ClientConfig {
     if (o.usedualstack) cfg.useDualstackEndpoint = true;
     if (o.accelerate) cfg.useAccelerateEndpoint = true;
   }
-  if (o.accesskey && o.secretkey) cfg.credentials = { accessKeyId: o.accesskey, secretAccessKey: o.secretkey, sessionToken: o.sessiontoken };
+  if (o.accesskey && o.secretkey)
+    cfg.credentials = { accessKeyId: o.accesskey, secretAccessKey: o.secretkey, sessionToken: o.sessiontoken };
   return cfg;
 }
 
 /** What every object write carries: storage class, canned ACL, server-side encryption. */
-export function objectParams(o: S3Options): { StorageClass?: StorageClass; ACL?: ObjectCannedACL; ServerSideEncryption?: 'AES256' | 'aws:kms'; SSEKMSKeyId?: string } {
+export function objectParams(o: S3Options): {
+  StorageClass?: StorageClass;
+  ACL?: ObjectCannedACL;
+  ServerSideEncryption?: 'AES256' | 'aws:kms';
+  SSEKMSKeyId?: string;
+} {
   return {
     StorageClass: o.storageclass !== 'NONE' ? (o.storageclass as StorageClass) : undefined,
     // Distribution's objectacl (default "private") is sent only when configured: buckets with ACLs disabled (AWS's
     // default since 2023) refuse any other, and an absent ACL is private.
     ...(o.objectacl !== undefined ? { ACL: o.objectacl as ObjectCannedACL } : {}),
-    ...(o.encrypt ? (o.keyid ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: o.keyid } : { ServerSideEncryption: 'AES256' as const }) : {}),
+    ...(o.encrypt
+      ? o.keyid
+        ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: o.keyid }
+        : { ServerSideEncryption: 'AES256' as const }
+      : {}),
   };
 }

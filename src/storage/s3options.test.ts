@@ -33,7 +33,15 @@ describe('usedualstack and accelerate select the AWS endpoint variants', () => {
   });
 
   it('are ignored with regionendpoint, as in Distribution', async () => {
-    assert.equal(await hostOf({ regionendpoint: 'http://127.0.0.1:9', forcepathstyle: true, usedualstack: true, accelerate: true }), '127.0.0.1:9');
+    assert.equal(
+      await hostOf({
+        regionendpoint: 'http://127.0.0.1:9',
+        forcepathstyle: true,
+        usedualstack: true,
+        accelerate: true,
+      }),
+      '127.0.0.1:9',
+    );
   });
 });
 
@@ -48,7 +56,19 @@ if (reason) {
   const userAgents: string[] = [];
   const bucket = `opts-${randomBytes(4).toString('hex')}`;
   const driver = (extra: Record<string, unknown> = {}, endpoint = server.endpoint) =>
-    new S3Driver({ ...s3Schema.parse({ bucket, region: server.region, regionendpoint: endpoint, accesskey: server.accessKey, secretkey: server.secretKey, forcepathstyle: true, rootdirectory: `t-${randomBytes(4).toString('hex')}`, ...extra }), maxattempts: 1 });
+    new S3Driver({
+      ...s3Schema.parse({
+        bucket,
+        region: server.region,
+        regionendpoint: endpoint,
+        accesskey: server.accessKey,
+        secretkey: server.secretKey,
+        forcepathstyle: true,
+        rootdirectory: `t-${randomBytes(4).toString('hex')}`,
+        ...extra,
+      }),
+      maxattempts: 1,
+    });
 
   before(async () => {
     server = await startS3();
@@ -88,12 +108,18 @@ if (reason) {
     const d = driver({ objectacl: 'public-read', rootdirectory: 'acl' });
     try {
       await d.putContent('/put', Buffer.from('x'));
-      await d.append('/up', (async function* () {
-        yield Buffer.from('abc');
-      })());
-      await d.append('/up', (async function* () {
-        yield Buffer.from('def');
-      })());
+      await d.append(
+        '/up',
+        (async function* () {
+          yield Buffer.from('abc');
+        })(),
+      );
+      await d.append(
+        '/up',
+        (async function* () {
+          yield Buffer.from('def');
+        })(),
+      );
       await d.move('/up', '/moved');
       assert.ok(publicRead(await grantsOf(d, 'acl/put')), 'put');
       assert.ok(publicRead(await grantsOf(d, 'acl/moved')), 'moved');

@@ -4,7 +4,9 @@
 export const MIN_PART = 5 * 1024 * 1024;
 
 /** One part of a multipart assembly: a server-side copy of a range, or small ranges read and uploaded together. */
-export type PartJob = { kind: 'copy'; key: string; start: number; end: number } | { kind: 'upload'; pieces: Array<{ key: string; start: number; end: number }> };
+export type PartJob =
+  | { kind: 'copy'; key: string; start: number; end: number }
+  | { kind: 'upload'; pieces: Array<{ key: string; start: number; end: number }> };
 
 /**
  * Plans the parts that assemble `segments` in order. Every part but the last is at least 5 MiB (S3's rule):

@@ -22,7 +22,12 @@ export interface S3Access {
   readonly client: S3Client;
   readonly bucket: string;
   /** What every object write carries: storage class, ACL, server-side encryption. */
-  readonly objectParams: { StorageClass?: StorageClass; ACL?: ObjectCannedACL; ServerSideEncryption?: 'AES256' | 'aws:kms'; SSEKMSKeyId?: string };
+  readonly objectParams: {
+    StorageClass?: StorageClass;
+    ACL?: ObjectCannedACL;
+    ServerSideEncryption?: 'AES256' | 'aws:kms';
+    SSEKMSKeyId?: string;
+  };
   readonly chunkSize: number;
   readonly copyChunk: number;
   readonly copyConcurrency: number;
@@ -37,7 +42,12 @@ export interface S3Access {
  * are uploaded while the next is read (at most two parts in memory). On any failure the multipart upload is
  * aborted, nothing is stored, and the source's own error (if it failed) is rethrown.
  */
-export async function streamObject(s: S3Access, path: string, key: string, source: AsyncIterable<Buffer>): Promise<number> {
+export async function streamObject(
+  s: S3Access,
+  path: string,
+  key: string,
+  source: AsyncIterable<Buffer>,
+): Promise<number> {
   let uploadId: string | undefined;
   const parts: Array<{ ETag: string; PartNumber: number }> = [];
   let inFlight: Promise<void> | null = null;
@@ -48,15 +58,28 @@ export async function streamObject(s: S3Access, path: string, key: string, sourc
   let bufLen = 0;
   const uploadPart = (chunks: Buffer[], length: number): Promise<void> => {
     const PartNumber = ++partNo;
-    return s.write(path, () =>
-      s.client.send(new UploadPartCommand({ Bucket: s.bucket, Key: key, UploadId: uploadId, PartNumber, Body: Readable.from(chunks), ContentLength: length })),
-    ).then((r) => {
-      parts.push({ ETag: r.ETag!, PartNumber });
-    });
+    return s
+      .write(path, () =>
+        s.client.send(
+          new UploadPartCommand({
+            Bucket: s.bucket,
+            Key: key,
+            UploadId: uploadId,
+            PartNumber,
+            Body: Readable.from(chunks),
+            ContentLength: length,
+          }),
+        ),
+      )
+      .then((r) => {
+        parts.push({ ETag: r.ETag!, PartNumber });
+      });
   };
   const flushPart = async () => {
     if (!uploadId) {
-      const r = await s.write(path, () => s.client.send(new CreateMultipartUploadCommand({ Bucket: s.bucket, Key: key, ...s.objectParams })));
+      const r = await s.write(path, () =>
+        s.client.send(new CreateMultipartUploadCommand({ Bucket: s.bucket, Key: key, ...s.objectParams })),
+      );
       uploadId = r.UploadId!;
     }
     const chunks = buf;
@@ -81,24 +104,47 @@ export async function streamObject(s: S3Access, path: string, key: string, sourc
     }
     if (!uploadId) {
       const body = Buffer.concat(buf, bufLen);
-      await s.write(path, () => s.client.send(new PutObjectCommand({ Bucket: s.bucket, Key: key, Body: body, ContentLength: bufLen, ...s.objectParams })));
+      await s.write(path, () =>
+        s.client.send(
+          new PutObjectCommand({ Bucket: s.bucket, Key: key, Body: body, ContentLength: bufLen, ...s.objectParams }),
+        ),
+      );
       return written;
     }
     if (bufLen > 0) await flushPart();
     if (inFlight) await inFlight;
     parts.sort((a, b) => a.PartNumber - b.PartNumber);
-    await s.write(path, () => s.client.send(new CompleteMultipartUploadCommand({ Bucket: s.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } })));
+    await s.write(path, () =>
+      s.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: s.bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+      ),
+    );
     return written;
   } catch (err) {
     if (inFlight) await (inFlight as Promise<void>).catch(() => undefined);
-    if (uploadId) await s.client.send(new AbortMultipartUploadCommand({ Bucket: s.bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
+    if (uploadId)
+      await s.client
+        .send(new AbortMultipartUploadCommand({ Bucket: s.bucket, Key: key, UploadId: uploadId }))
+        .catch(() => undefined);
     throw sourceError ?? err;
   }
 }
 
 /** Builds `to` from `parts` (in order) with one multipart upload: UploadPartCopy where S3 allows it. */
-export async function assemble(s: S3Access, path: string, to: string, parts: Array<{ key: string; size: number }>): Promise<void> {
-  const mpu = await s.write(path, () => s.client.send(new CreateMultipartUploadCommand({ Bucket: s.bucket, Key: to, ...s.objectParams })));
+export async function assemble(
+  s: S3Access,
+  path: string,
+  to: string,
+  parts: Array<{ key: string; size: number }>,
+): Promise<void> {
+  const mpu = await s.write(path, () =>
+    s.client.send(new CreateMultipartUploadCommand({ Bucket: s.bucket, Key: to, ...s.objectParams })),
+  );
   const uploadId = mpu.UploadId!;
   const done: Array<{ ETag: string; PartNumber: number }> = [];
   try {
@@ -125,18 +171,41 @@ export async function assemble(s: S3Access, path: string, to: string, parts: Arr
           done.push({ ETag: r.CopyPartResult!.ETag!, PartNumber });
         } else {
           const bufs: Buffer[] = [];
-          for (const p of job.pieces) for await (const c of await s.getRange(path, p.key, p.start, p.end)) bufs.push(c as Buffer);
+          for (const p of job.pieces)
+            for await (const c of await s.getRange(path, p.key, p.start, p.end)) bufs.push(c as Buffer);
           const body = Buffer.concat(bufs);
-          const r = await s.write(path, () => s.client.send(new UploadPartCommand({ Bucket: s.bucket, Key: to, UploadId: uploadId, PartNumber, Body: body, ContentLength: body.length })));
+          const r = await s.write(path, () =>
+            s.client.send(
+              new UploadPartCommand({
+                Bucket: s.bucket,
+                Key: to,
+                UploadId: uploadId,
+                PartNumber,
+                Body: body,
+                ContentLength: body.length,
+              }),
+            ),
+          );
           done.push({ ETag: r.ETag!, PartNumber });
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(s.copyConcurrency, jobs.length) }, worker));
     done.sort((a, b) => a.PartNumber - b.PartNumber);
-    await s.write(path, () => s.client.send(new CompleteMultipartUploadCommand({ Bucket: s.bucket, Key: to, UploadId: uploadId, MultipartUpload: { Parts: done } })));
+    await s.write(path, () =>
+      s.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: s.bucket,
+          Key: to,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: done },
+        }),
+      ),
+    );
   } catch (err) {
-    await s.client.send(new AbortMultipartUploadCommand({ Bucket: s.bucket, Key: to, UploadId: uploadId })).catch(() => undefined);
+    await s.client
+      .send(new AbortMultipartUploadCommand({ Bucket: s.bucket, Key: to, UploadId: uploadId }))
+      .catch(() => undefined);
     throw err;
   }
 }

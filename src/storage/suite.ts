@@ -73,7 +73,8 @@ export function runDriverSuite(opts: DriverSuiteOptions): void {
     checkedTests(test);
 
     if (opts.skip) {
-      for (const name of skipped.keys()) assert.ok(defined.has(name), `${opts.name}: skip names an unknown test: ${name}`);
+      for (const name of skipped.keys())
+        assert.ok(defined.has(name), `${opts.name}: skip names an unknown test: ${name}`);
     }
   });
 }

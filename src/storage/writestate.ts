@@ -14,7 +14,11 @@ export class StorageWriteState {
   private lastProbe = 0;
   private probing = false;
 
-  constructor(private readonly onChange: (full: boolean) => void = () => {}, private readonly probeIntervalMs = 2000, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly onChange: (full: boolean) => void = () => {},
+    private readonly probeIntervalMs = 2000,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** The refusal in force, or null when writes work (as far as the last write knows). */
   get state(): 'full' | 'readonly' | null {
@@ -23,8 +27,10 @@ export class StorageWriteState {
 
   /** A human message for health endpoints; never a path. */
   failure(): string | null {
-    if (this.refused === 'full') return 'storage is full (no space left or quota exceeded): writes are refused, reads work';
-    if (this.refused === 'readonly') return 'storage refuses writes (read-only file system or access denied): reads work';
+    if (this.refused === 'full')
+      return 'storage is full (no space left or quota exceeded): writes are refused, reads work';
+    if (this.refused === 'readonly')
+      return 'storage refuses writes (read-only file system or access denied): reads work';
     return null;
   }
 

@@ -25,23 +25,50 @@ import { parseScope, TokenServer, type ResourceActions } from './server.js';
 
 const ISSUER = 'grant-issuer';
 const SERVICE = 'grant.test';
-const log = createLogger({ level: 'error', formatter: 'json', destination: new Writable({ write: (_c, _e, done) => done() }) });
+const log = createLogger({
+  level: 'error',
+  formatter: 'json',
+  destination: new Writable({ write: (_c, _e, done) => done() }),
+});
 
 const scopes = (...s: string[]): ResourceActions[] => s.map((x) => parseScope(x)!);
 
 test('parseScope: type, name (which may contain colons) and actions', () => {
-  assert.deepEqual(parseScope('repository:foo/bar:pull,push'), { type: 'repository', name: 'foo/bar', actions: ['pull', 'push'] });
-  assert.deepEqual(parseScope('repository:localhost:5000/foo:pull'), { type: 'repository', name: 'localhost:5000/foo', actions: ['pull'] });
+  assert.deepEqual(parseScope('repository:foo/bar:pull,push'), {
+    type: 'repository',
+    name: 'foo/bar',
+    actions: ['pull', 'push'],
+  });
+  assert.deepEqual(parseScope('repository:localhost:5000/foo:pull'), {
+    type: 'repository',
+    name: 'localhost:5000/foo',
+    actions: ['pull'],
+  });
   assert.deepEqual(parseScope('repository(plugin):x:pull'), { type: 'repository', name: 'x', actions: ['pull'] });
   assert.deepEqual(parseScope('registry:catalog:*'), { type: 'registry', name: 'catalog', actions: ['*'] });
-  assert.deepEqual(parseScope('repository:a:pull,,push,'), { type: 'repository', name: 'a', actions: ['pull', 'push'] });
-  for (const bad of ['repository:foo', 'repository::pull', ':foo:pull', 'repository:foo:', '']) assert.equal(parseScope(bad), null, bad);
+  assert.deepEqual(parseScope('repository:a:pull,,push,'), {
+    type: 'repository',
+    name: 'a',
+    actions: ['pull', 'push'],
+  });
+  for (const bad of ['repository:foo', 'repository::pull', ':foo:pull', 'repository:foo:', ''])
+    assert.equal(parseScope(bad), null, bad);
 });
 
 describe('grant', () => {
   let dir: string;
   let key: SigningKey;
-  const server = (policy?: AccessPolicy) => new TokenServer({ issuer: ISSUER, service: SERVICE, expirationMs: 300_000, refreshExpirationMs: 3_600_000, key, users: { verify: async () => ({ ok: true }), exists: async () => true }, policy, log });
+  const server = (policy?: AccessPolicy) =>
+    new TokenServer({
+      issuer: ISSUER,
+      service: SERVICE,
+      expirationMs: 300_000,
+      refreshExpirationMs: 3_600_000,
+      key,
+      users: { verify: async () => ({ ok: true }), exists: async () => true },
+      policy,
+      log,
+    });
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'wharf-grant-'));
@@ -67,11 +94,25 @@ describe('grant', () => {
     });
     const s = server(policy);
     assert.deepEqual(
-      s.grant('alice', scopes('repository:alice/app:pull,push,delete', 'repository:shared/lib:pull,push', 'repository:bob/app:pull', 'registry:catalog:*')),
+      s.grant(
+        'alice',
+        scopes(
+          'repository:alice/app:pull,push,delete',
+          'repository:shared/lib:pull,push',
+          'repository:bob/app:pull',
+          'registry:catalog:*',
+        ),
+      ),
       scopes('repository:alice/app:pull,push', 'repository:shared/lib:pull'),
     );
-    assert.deepEqual(s.grant(null, scopes('repository:public/x:pull,push', 'repository:shared/lib:pull')), scopes('repository:public/x:pull'));
-    assert.deepEqual(s.grant('root', scopes('registry:catalog:*', 'repository:any/thing:pull,push,delete')), scopes('registry:catalog:*', 'repository:any/thing:pull,push,delete'));
+    assert.deepEqual(
+      s.grant(null, scopes('repository:public/x:pull,push', 'repository:shared/lib:pull')),
+      scopes('repository:public/x:pull'),
+    );
+    assert.deepEqual(
+      s.grant('root', scopes('registry:catalog:*', 'repository:any/thing:pull,push,delete')),
+      scopes('registry:catalog:*', 'repository:any/thing:pull,push,delete'),
+    );
   });
 
   test('* on a repository is granted only to who may pull, push and delete; overwrite only when named', () => {
@@ -92,8 +133,16 @@ describe('grant', () => {
   });
 
   test('unknown resource types and registry resources other than the catalog are never granted under rules', () => {
-    const s = server(new AccessPolicy({ groups: {}, rules: [{ accounts: ['*'], repositories: ['**'], actions: ['*'], catalog: true }] }));
-    assert.deepEqual(s.grant('alice', scopes('plugin:x:pull', 'registry:other:*', 'registry:catalog:*')), scopes('registry:catalog:*'));
+    const s = server(
+      new AccessPolicy({
+        groups: {},
+        rules: [{ accounts: ['*'], repositories: ['**'], actions: ['*'], catalog: true }],
+      }),
+    );
+    assert.deepEqual(
+      s.grant('alice', scopes('plugin:x:pull', 'registry:other:*', 'registry:catalog:*')),
+      scopes('registry:catalog:*'),
+    );
   });
 });
 
@@ -107,15 +156,40 @@ describe('issuance end to end', () => {
     dir = mkdtempSync(join(tmpdir(), 'wharf-issue-'));
     const key = await loadOrCreateSigningKey(join(dir, 'key.pem'), join(dir, 'cert.pem'), log);
     writeFileSync(join(dir, 'htpasswd'), `alice:${bcrypt.hashSync('secret', 4)}\n`);
-    const guard = bruteForceGuard(parseConfig('version: 0.1\nstorage: inmemory\nbruteforce: { enabled: false }\n', 'test').config);
+    const guard = bruteForceGuard(
+      parseConfig('version: 0.1\nstorage: inmemory\nbruteforce: { enabled: false }\n', 'test').config,
+    );
     const users = new HtpasswdAccess({ realm: SERVICE, path: join(dir, 'htpasswd'), log, guard });
     await users.init();
-    const policy = new AccessPolicy({ groups: {}, rules: [{ accounts: ['*'], repositories: ['${account}/**'], actions: ['*'] }, { accounts: ['anonymous'], repositories: ['public/*'], actions: ['pull'] }] });
-    const ts = new TokenServer({ issuer: ISSUER, service: SERVICE, expirationMs: 300_000, refreshExpirationMs: 3_600_000, key, users, policy, log });
+    const policy = new AccessPolicy({
+      groups: {},
+      rules: [
+        { accounts: ['*'], repositories: ['${account}/**'], actions: ['*'] },
+        { accounts: ['anonymous'], repositories: ['public/*'], actions: ['pull'] },
+      ],
+    });
+    const ts = new TokenServer({
+      issuer: ISSUER,
+      service: SERVICE,
+      expirationMs: 300_000,
+      refreshExpirationMs: 3_600_000,
+      key,
+      users,
+      policy,
+      log,
+    });
     http = createServer((req, res) => void ts.handle(req, res));
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
-    verifier = await TokenAccess.create({ realm: `${base}/token`, service: SERVICE, issuer: ISSUER, rootcertbundle: join(dir, 'cert.pem'), autoredirect: false, autoredirectpath: '/token', log });
+    verifier = await TokenAccess.create({
+      realm: `${base}/token`,
+      service: SERVICE,
+      issuer: ISSUER,
+      rootcertbundle: join(dir, 'cert.pem'),
+      autoredirect: false,
+      autoredirectpath: '/token',
+      log,
+    });
   });
   after(async () => {
     await new Promise((r) => http.close(r));
@@ -146,7 +220,9 @@ describe('issuance end to end', () => {
   });
 
   test('a wrong password is 401 with a Basic challenge; another service 400', async () => {
-    const wrong = await send(base, 'GET', '/token', { headers: { Authorization: `Basic ${Buffer.from('alice:nope').toString('base64')}` } });
+    const wrong = await send(base, 'GET', '/token', {
+      headers: { Authorization: `Basic ${Buffer.from('alice:nope').toString('base64')}` },
+    });
     assert.equal(wrong.status, 401);
     assert.equal(wrong.headers['www-authenticate'], `Basic realm="${SERVICE}"`);
     const other = await send(base, 'GET', '/token?service=elsewhere', { headers: { Authorization: basic } });
@@ -156,12 +232,17 @@ describe('issuance end to end', () => {
 
   test('OAuth2 password and refresh grants; a refresh token is never a registry bearer token', async () => {
     const form = `grant_type=password&username=alice&password=secret&service=${SERVICE}&access_type=offline&scope=${encodeURIComponent('repository:alice/x:pull')}`;
-    const pw = await send(base, 'POST', '/token', { body: form, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    const pw = await send(base, 'POST', '/token', {
+      body: form,
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    });
     assert.equal(pw.status, 200, pw.text);
     assert.equal(pw.json().scope, 'repository:alice/x:pull');
     const refresh = pw.json().refresh_token as string;
     await assert.rejects(verifier.verify(refresh), /another audience/);
-    const again = await send(base, 'POST', '/token', { body: `grant_type=refresh_token&refresh_token=${refresh}&scope=${encodeURIComponent('repository:alice/y:push')}` });
+    const again = await send(base, 'POST', '/token', {
+      body: `grant_type=refresh_token&refresh_token=${refresh}&scope=${encodeURIComponent('repository:alice/y:push')}`,
+    });
     assert.equal(again.status, 200, again.text);
     assert.deepEqual((await verifier.verify(again.json().access_token)).access, scopes('repository:alice/y:push'));
     const bad = await send(base, 'POST', '/token', { body: 'grant_type=refresh_token&refresh_token=forged' });

@@ -5,14 +5,25 @@ import { AccessPolicy } from '../auth/policy.js';
 import type { Config } from '../config/schema.js';
 import type { TokenServer } from './server.js';
 
-export async function createTokenServer(config: Readonly<Config>, log: Logger, guard: BruteForceGuard, policy?: AccessPolicy): Promise<{ server: TokenServer; path: string; reload(): Promise<void> } | null> {
+export async function createTokenServer(
+  config: Readonly<Config>,
+  log: Logger,
+  guard: BruteForceGuard,
+  policy?: AccessPolicy,
+): Promise<{ server: TokenServer; path: string; reload(): Promise<void> } | null> {
   const ts = config.tokenserver;
   if (!ts || !ts.enabled) return null;
   const token = config.auth?.token;
   if (token && (token.issuer !== ts.issuer || token.service !== ts.service)) {
-    log.warn('tokenserver.issuer/service differ from auth.token.issuer/service: this registry will refuse the tokens its own token server issues');
+    log.warn(
+      'tokenserver.issuer/service differ from auth.token.issuer/service: this registry will refuse the tokens its own token server issues',
+    );
   }
-  const [{ loadOrCreateSigningKey }, { TokenServer }, { HtpasswdAccess }] = await Promise.all([import('./keys.js'), import('./server.js'), import('../auth/htpasswd.js')]);
+  const [{ loadOrCreateSigningKey }, { TokenServer }, { HtpasswdAccess }] = await Promise.all([
+    import('./keys.js'),
+    import('./server.js'),
+    import('../auth/htpasswd.js'),
+  ]);
   const key = await loadOrCreateSigningKey(ts.key, ts.certificate, log);
   const users = new HtpasswdAccess({ realm: ts.service, path: ts.htpasswd, log, guard });
   await users.init();

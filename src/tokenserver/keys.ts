@@ -30,7 +30,9 @@ function algorithmFor(key: KeyObject): SigningKey['alg'] {
     if (curve === 'prime256v1') return 'ES256';
     if (curve === 'secp384r1') return 'ES384';
   }
-  throw new Error(`tokenserver.key: unsupported key type ${key.asymmetricKeyType} (use EC P-256/P-384, RSA or Ed25519)`);
+  throw new Error(
+    `tokenserver.key: unsupported key type ${key.asymmetricKeyType} (use EC P-256/P-384, RSA or Ed25519)`,
+  );
 }
 
 async function generate(keyPath: string, certPath: string): Promise<void> {
@@ -39,16 +41,24 @@ async function generate(keyPath: string, certPath: string): Promise<void> {
   const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(8))).toString('hex').replace(/^[89a-f]/, '1'),
+    serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(8)))
+      .toString('hex')
+      .replace(/^[89a-f]/, '1'),
     name: 'CN=wharf token signer',
     notBefore: new Date(now - 60_000),
     notAfter: new Date(now + 10 * 365 * 86_400_000),
     keys: keys as CryptoKeyPair,
     signingAlgorithm: alg,
-    extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign, true)],
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign, true),
+    ],
   });
   const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', (keys as CryptoKeyPair).privateKey));
-  const pem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END PRIVATE KEY-----\n`;
+  const pem = `-----BEGIN PRIVATE KEY-----\n${pkcs8
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n')}\n-----END PRIVATE KEY-----\n`;
   mkdirSync(dirname(keyPath), { recursive: true, mode: 0o700 });
   mkdirSync(dirname(certPath), { recursive: true });
   writeFileSync(keyPath, pem, { mode: 0o600, flag: 'wx' });
@@ -59,24 +69,40 @@ export async function loadOrCreateSigningKey(keyPath: string, certPath: string, 
   const haveKey = existsSync(keyPath);
   const haveCert = existsSync(certPath);
   if (haveKey !== haveCert) {
-    throw new Error(`tokenserver: ${haveKey ? `tokenserver.certificate (${certPath})` : `tokenserver.key (${keyPath})`} is missing while the other exists; provide both, or neither to generate a new pair`);
+    throw new Error(
+      `tokenserver: ${haveKey ? `tokenserver.certificate (${certPath})` : `tokenserver.key (${keyPath})`} is missing while the other exists; provide both, or neither to generate a new pair`,
+    );
   }
   if (!haveKey) {
     await generate(keyPath, certPath);
-    log.warn({ key: keyPath, certificate: certPath }, 'tokenserver: generated a new signing key and self-signed certificate; put the certificate in auth.token.rootcertbundle of every registry that accepts these tokens');
+    log.warn(
+      { key: keyPath, certificate: certPath },
+      'tokenserver: generated a new signing key and self-signed certificate; put the certificate in auth.token.rootcertbundle of every registry that accepts these tokens',
+    );
   }
   let privateKey: KeyObject;
   let certificate: X509Certificate;
   try {
     privateKey = createPrivateKey(readFileSync(keyPath));
   } catch (err) {
-    throw new Error(`tokenserver.key: cannot read a private key from ${keyPath}: ${(err as Error).message}`, { cause: err });
+    throw new Error(`tokenserver.key: cannot read a private key from ${keyPath}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   try {
     certificate = new X509Certificate(readFileSync(certPath));
   } catch (err) {
-    throw new Error(`tokenserver.certificate: cannot read a certificate from ${certPath}: ${(err as Error).message}`, { cause: err });
+    throw new Error(`tokenserver.certificate: cannot read a certificate from ${certPath}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
-  if (!certificate.checkPrivateKey(privateKey)) throw new Error(`tokenserver.key: ${keyPath} does not match the certificate ${certPath}`);
-  return { privateKey, certificate, alg: algorithmFor(privateKey), kid: libtrustKeyId(certificate.publicKey), x5c: [certificate.raw.toString('base64')] };
+  if (!certificate.checkPrivateKey(privateKey))
+    throw new Error(`tokenserver.key: ${keyPath} does not match the certificate ${certPath}`);
+  return {
+    privateKey,
+    certificate,
+    alg: algorithmFor(privateKey),
+    kid: libtrustKeyId(certificate.publicKey),
+    x5c: [certificate.raw.toString('base64')],
+  };
 }

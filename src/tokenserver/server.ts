@@ -16,7 +16,11 @@ import type { SigningKey } from './keys.js';
 
 /** Checks a user's password, throttled and counting failures (src/auth/bruteforce.ts); an empty user name is refused uncounted. */
 export interface UserVerifier {
-  verify(user: string, password: string, address: string | undefined): Promise<{ ok: true } | { ok: false; retryAfter?: number }>;
+  verify(
+    user: string,
+    password: string,
+    address: string | undefined,
+  ): Promise<{ ok: true } | { ok: false; retryAfter?: number }>;
   /** Whether the user still exists (checked when a refresh token is used). */
   exists(user: string): Promise<boolean>;
 }
@@ -47,7 +51,10 @@ export function parseScope(scope: string): ResourceActions | null {
   if (first <= 0 || last === first) return null;
   const type = scope.slice(0, first).replace(/\(.*\)$/, '');
   const name = scope.slice(first + 1, last);
-  const actions = scope.slice(last + 1).split(',').filter((a) => a !== '');
+  const actions = scope
+    .slice(last + 1)
+    .split(',')
+    .filter((a) => a !== '');
   if (!name || actions.length === 0) return null;
   return { type, name, actions };
 }
@@ -55,7 +62,11 @@ export function parseScope(scope: string): ResourceActions | null {
 const REFRESH_AUDIENCE_SUFFIX = '#refresh';
 
 class TokenError extends Error {
-  constructor(readonly status: number, readonly body: Record<string, unknown>, readonly headers: Record<string, string> = {}) {
+  constructor(
+    readonly status: number,
+    readonly body: Record<string, unknown>,
+    readonly headers: Record<string, string> = {},
+  ) {
     super(String(body.error ?? body.details ?? 'error'));
   }
 }
@@ -74,7 +85,8 @@ export class TokenServer {
         if (!this.opts.policy) return account !== null;
         const a: Access = { type: r.type === 'registry' ? 'registry' : 'repository', class: '', name: r.name, action };
         if (r.type !== 'registry' && r.type !== 'repository') return false;
-        if (action === '*' && r.type === 'repository') return ['pull', 'push', 'delete'].every((x) => this.opts.policy!.allows(account, { ...a, action: x }));
+        if (action === '*' && r.type === 'repository')
+          return ['pull', 'push', 'delete'].every((x) => this.opts.policy!.allows(account, { ...a, action: x }));
         return this.opts.policy.allows(account, a);
       });
       if (actions.length > 0) out.push({ type: r.type, name: r.name, actions });
@@ -98,16 +110,18 @@ export class TokenServer {
 
   private async signRefresh(sub: string, now: number): Promise<string> {
     const { key } = this.opts;
-    return new SignJWT({})
-      .setProtectedHeader({ alg: key.alg, typ: 'JWT', kid: key.kid })
-      .setIssuer(this.opts.issuer)
-      .setSubject(sub)
-      // A distinct audience: a refresh token is never accepted as a registry bearer token.
-      .setAudience(this.opts.service + REFRESH_AUDIENCE_SUFFIX)
-      .setIssuedAt(Math.floor(now / 1000))
-      .setExpirationTime(Math.floor((now + this.opts.refreshExpirationMs) / 1000))
-      .setJti(randomUUID())
-      .sign(key.privateKey);
+    return (
+      new SignJWT({})
+        .setProtectedHeader({ alg: key.alg, typ: 'JWT', kid: key.kid })
+        .setIssuer(this.opts.issuer)
+        .setSubject(sub)
+        // A distinct audience: a refresh token is never accepted as a registry bearer token.
+        .setAudience(this.opts.service + REFRESH_AUDIENCE_SUFFIX)
+        .setIssuedAt(Math.floor(now / 1000))
+        .setExpirationTime(Math.floor((now + this.opts.refreshExpirationMs) / 1000))
+        .setJti(randomUUID())
+        .sign(key.privateKey)
+    );
   }
 
   private async userOfRefreshToken(token: string): Promise<string> {
@@ -129,14 +143,30 @@ export class TokenServer {
   private async login(user: string, password: string, address: string | undefined): Promise<void> {
     const r = await this.opts.users.verify(user, password, address);
     if (r.ok) return;
-    if (r.retryAfter) throw new TokenError(429, { errors: [{ code: 'TOOMANYREQUESTS', message: `too many failed login attempts; retry after ${r.retryAfter} seconds` }] }, { 'Retry-After': String(r.retryAfter) });
+    if (r.retryAfter)
+      throw new TokenError(
+        429,
+        {
+          errors: [
+            { code: 'TOOMANYREQUESTS', message: `too many failed login attempts; retry after ${r.retryAfter} seconds` },
+          ],
+        },
+        { 'Retry-After': String(r.retryAfter) },
+      );
     this.opts.log.warn({ user, remote: address }, 'tokenserver: authentication failed');
-    throw new TokenError(401, { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }, { 'WWW-Authenticate': `Basic realm=${JSON.stringify(this.opts.service)}` });
+    throw new TokenError(
+      401,
+      { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] },
+      { 'WWW-Authenticate': `Basic realm=${JSON.stringify(this.opts.service)}` },
+    );
   }
 
   private checkService(service: string | null): void {
     if (service !== null && service !== '' && service !== this.opts.service) {
-      throw new TokenError(400, { error: 'invalid_request', error_description: `unknown service ${JSON.stringify(service)}` });
+      throw new TokenError(400, {
+        error: 'invalid_request',
+        error_description: `unknown service ${JSON.stringify(service)}`,
+      });
     }
   }
 
@@ -163,13 +193,25 @@ export class TokenServer {
       await this.login(creds.user, creds.password, clientAddress(req));
       account = creds.user;
     }
-    const requested = q.getAll('scope').flatMap((s) => s.split(' ')).map(parseScope).filter((s): s is ResourceActions => s !== null);
+    const requested = q
+      .getAll('scope')
+      .flatMap((s) => s.split(' '))
+      .map(parseScope)
+      .filter((s): s is ResourceActions => s !== null);
     const now = Date.now();
     const granted = this.grant(account, requested);
     const token = await this.sign(account ?? '', granted, now);
-    const out: Record<string, unknown> = { token, access_token: token, expires_in: Math.floor(this.opts.expirationMs / 1000), issued_at: new Date(now).toISOString() };
+    const out: Record<string, unknown> = {
+      token,
+      access_token: token,
+      expires_in: Math.floor(this.opts.expirationMs / 1000),
+      issued_at: new Date(now).toISOString(),
+    };
     if (account !== null && q.get('offline_token') === 'true') out.refresh_token = await this.signRefresh(account, now);
-    this.opts.log.info({ user: account ?? 'anonymous', granted: granted.map((g) => `${g.type}:${g.name}:${g.actions.join(',')}`) }, 'tokenserver: issued token');
+    this.opts.log.info(
+      { user: account ?? 'anonymous', granted: granted.map((g) => `${g.type}:${g.name}:${g.actions.join(',')}`) },
+      'tokenserver: issued token',
+    );
     return out;
   }
 
@@ -179,7 +221,8 @@ export class TokenServer {
     let size = 0;
     for await (const chunk of req as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > MAX_FORM_BYTES) throw new TokenError(400, { error: 'invalid_request', error_description: 'request too large' });
+      if (size > MAX_FORM_BYTES)
+        throw new TokenError(400, { error: 'invalid_request', error_description: 'request too large' });
       parts.push(chunk);
     }
     const form = new URLSearchParams(Buffer.concat(parts, size).toString('utf8'));
@@ -197,9 +240,16 @@ export class TokenServer {
       account = await this.userOfRefreshToken(token);
       refresh = token;
     } else {
-      throw new TokenError(400, { error: 'unsupported_grant_type', error_description: `grant_type must be password or refresh_token` });
+      throw new TokenError(400, {
+        error: 'unsupported_grant_type',
+        error_description: `grant_type must be password or refresh_token`,
+      });
     }
-    const requested = (form.get('scope') ?? '').split(' ').filter((s) => s !== '').map(parseScope).filter((s): s is ResourceActions => s !== null);
+    const requested = (form.get('scope') ?? '')
+      .split(' ')
+      .filter((s) => s !== '')
+      .map(parseScope)
+      .filter((s): s is ResourceActions => s !== null);
     const now = Date.now();
     const granted = this.grant(account, requested);
     const token = await this.sign(account, granted, now);
@@ -216,6 +266,10 @@ export class TokenServer {
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body) + '\n';
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...headers });
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }

@@ -48,10 +48,17 @@ export class UiApi {
   }
 
   /** Answers `endpoint` (the path after `_ui/api/`); GET only. */
-  async handle(req: IncomingMessage, res: ServerResponse, endpoint: string, query: URLSearchParams, headers: Record<string, string>): Promise<void> {
+  async handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    endpoint: string,
+    query: URLSearchParams,
+    headers: Record<string, string>,
+  ): Promise<void> {
     const method = req.method ?? 'GET';
     try {
-      if (method !== 'GET' && method !== 'HEAD') throw new OciError('UNSUPPORTED', { method }, { headers: { Allow: 'GET, HEAD' } });
+      if (method !== 'GET' && method !== 'HEAD')
+        throw new OciError('UNSUPPORTED', { method }, { headers: { Allow: 'GET, HEAD' } });
       let body: unknown;
       switch (endpoint) {
         case 'session':
@@ -73,14 +80,24 @@ export class UiApi {
           const name = checkName(query.get('repository') ?? '');
           await this.require(req, repositoryAccess(name, ['pull']));
           if ((await this.opts.registry.tags.all(name)) === null) throw ociError('NAME_UNKNOWN', { name });
-          body = await repositoryLifecycle(this.opts.registry, this.opts.policies, name, this.opts.graceMs ?? 3_600_000);
+          body = await repositoryLifecycle(
+            this.opts.registry,
+            this.opts.policies,
+            name,
+            this.opts.graceMs ?? 3_600_000,
+          );
           break;
         }
         default:
           throw ociError('UNSUPPORTED', { endpoint }, 'no such UI endpoint');
       }
       const text = JSON.stringify(body) + '\n';
-      res.writeHead(200, { ...headers, 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+      res.writeHead(200, {
+        ...headers,
+        'Content-Type': JSON_TYPE,
+        'Content-Length': Buffer.byteLength(text),
+        'Cache-Control': 'no-store',
+      });
       res.end(method === 'HEAD' ? undefined : text);
     } catch (err) {
       const domain = domainErrors(err);
@@ -116,7 +133,9 @@ export class UiApi {
     const q = (query.get('q') ?? '').trim().toLowerCase();
     const per = clampInt(query.get('n'), 1, PAGE_MAX, PAGE_DEFAULT);
     const all = (await this.opts.registry.repositories()).filter(
-      (name) => (!policy || policy.allows(user, { type: 'repository', class: '', name, action: 'pull' })) && (q === '' || name.includes(q)),
+      (name) =>
+        (!policy || policy.allows(user, { type: 'repository', class: '', name, action: 'pull' })) &&
+        (q === '' || name.includes(q)),
     );
     const pages = Math.max(1, Math.ceil(all.length / per));
     const page = clampInt(query.get('page'), 1, pages, 1);
@@ -125,7 +144,12 @@ export class UiApi {
       const tags = (await this.opts.registry.tags.all(name)) ?? [];
       const times = await mapLimit(tags, CONCURRENCY, (t) => tagPushedAt(this.opts.registry, name, t));
       const latest = times.reduce<Date | null>((a, b) => (b && (!a || b > a) ? b : a), null);
-      return { name, tags: tags.length, pushed: latest?.toISOString() ?? null, cachedFrom: this.opts.upstreamOf?.(name)?.url ?? null };
+      return {
+        name,
+        tags: tags.length,
+        pushed: latest?.toISOString() ?? null,
+        cachedFrom: this.opts.upstreamOf?.(name)?.url ?? null,
+      };
     });
     return { repositories, total: all.length, page, pages, per };
   }
@@ -144,9 +168,19 @@ export class UiApi {
         return null; // deleted meanwhile
       }
       const [pushed, summary] = await Promise.all([tagPushedAt(registry, name, tag), this.summaries.of(digest)]);
-      return { tag, digest: digest.value, pushed: pushed?.toISOString() ?? null, ...(summary ?? { mediaType: null, size: null, platforms: [] }) };
+      return {
+        tag,
+        digest: digest.value,
+        pushed: pushed?.toISOString() ?? null,
+        ...(summary ?? { mediaType: null, size: null, platforms: [] }),
+      };
     });
-    return { name, tags: rows.filter((r) => r !== null), mayDelete: await this.mayDelete(req, name), cachedFrom: this.opts.upstreamOf?.(name)?.url ?? null };
+    return {
+      name,
+      tags: rows.filter((r) => r !== null),
+      mayDelete: await this.mayDelete(req, name),
+      cachedFrom: this.opts.upstreamOf?.(name)?.url ?? null,
+    };
   }
 
   private async permissions(req: IncomingMessage, query: URLSearchParams): Promise<Record<string, unknown>> {

@@ -74,7 +74,15 @@ export async function createUi(opts: UiOptions): Promise<UiRoute> {
   const page: Asset = { body: html, type: 'text/html; charset=utf-8', etag: etagOf(html) };
   const security = securityHeaders(opts.config);
   const deleteEnabled = opts.config.storage.delete.enabled && !opts.config.storage.maintenance.readonly.enabled;
-  const api = new UiApi({ auth: opts.auth, registry: opts.registry, deleteEnabled, policies: opts.policies, upstreamOf: opts.upstreamOf, graceMs: opts.config.gc.graceperiod, onError: (err) => opts.log.error({ err }, 'ui: request failed') });
+  const api = new UiApi({
+    auth: opts.auth,
+    registry: opts.registry,
+    deleteEnabled,
+    policies: opts.policies,
+    upstreamOf: opts.upstreamOf,
+    graceMs: opts.config.gc.graceperiod,
+    onError: (err) => opts.log.error({ err }, 'ui: request failed'),
+  });
 
   const isPage = (path: string) => path === base || (base !== '/' && path === base.slice(0, -1));
 
@@ -88,7 +96,8 @@ export async function createUi(opts: UiOptions): Promise<UiRoute> {
       const url = req.url ?? '/';
       const q = url.indexOf('?');
       const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
-      if (path.startsWith(`${assetsPath}api/`)) return api.handle(req, res, path.slice(assetsPath.length + 4), query, security);
+      if (path.startsWith(`${assetsPath}api/`))
+        return api.handle(req, res, path.slice(assetsPath.length + 4), query, security);
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { ...security, Allow: 'GET, HEAD', 'Content-Length': '0' });
         res.end();
@@ -99,12 +108,19 @@ export async function createUi(opts: UiOptions): Promise<UiRoute> {
       const asset = assets.get(file);
       if (!asset) {
         const text = '404 page not found\n';
-        res.writeHead(404, { ...security, 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+        res.writeHead(404, {
+          ...security,
+          'Content-Type': 'text/plain; charset=utf-8',
+          'Content-Length': Buffer.byteLength(text),
+        });
         res.end(req.method === 'HEAD' ? undefined : text);
         return;
       }
       const immutable = query.get('v') === version(file);
-      send(req, res, asset, { ...security, 'Cache-Control': immutable ? 'public, max-age=31536000, immutable' : 'no-cache' });
+      send(req, res, asset, {
+        ...security,
+        'Cache-Control': immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
+      });
     },
   };
 }

@@ -9,14 +9,26 @@ import { makePlan, tagFootprints } from '../policies/plan.js';
 import { scanRegistry } from '../policies/scan.js';
 import type { Registry } from '../registry/registry.js';
 
-export async function repositoryLifecycle(registry: Registry, policies: PolicySet | undefined, name: string, graceMs: number): Promise<Record<string, unknown>> {
+export async function repositoryLifecycle(
+  registry: Registry,
+  policies: PolicySet | undefined,
+  name: string,
+  graceMs: number,
+): Promise<Record<string, unknown>> {
   const states = await scanRegistry(registry);
   const alone = tagFootprints(states, name);
   const rule = policies?.ruleFor(name) ?? null;
   const state = states.find((s) => s.name === name);
   const iso = (t: number) => new Date(t).toISOString();
-  const tags = (state?.tags ?? []).map((t) => ({ tag: t.tag, digest: t.digest, pushed: iso(t.pushedAt), alone: alone.get(t.tag) ?? 0, immutable: rule ? policies!.immutable(name, t.tag) !== null : false }));
-  if (!rule || !policies) return { name, rule: null, tags, untag: [], deferred: [], deleteManifests: [], bytesFreed: 0 };
+  const tags = (state?.tags ?? []).map((t) => ({
+    tag: t.tag,
+    digest: t.digest,
+    pushed: iso(t.pushedAt),
+    alone: alone.get(t.tag) ?? 0,
+    immutable: rule ? policies!.immutable(name, t.tag) !== null : false,
+  }));
+  if (!rule || !policies)
+    return { name, rule: null, tags, untag: [], deferred: [], deleteManifests: [], bytesFreed: 0 };
   const plan = await makePlan(registry, policies, { graceMs, states });
   const mine = plan.repositories.find((r) => r.repository === name);
   const removed = new Set(mine?.deleteManifests.map((m) => m.digest) ?? []);
@@ -25,7 +37,13 @@ export async function repositoryLifecycle(registry: Registry, policies: PolicySe
   const freed = plan.blobs.filter((b) => mineBlobs.has(b.digest));
   return {
     name,
-    rule: { index: rule.index, repositories: rule.source.repositories, immutable: rule.source.immutable, keep: rule.source.keep ?? null, deleteuntagged: rule.source.deleteuntagged ?? null },
+    rule: {
+      index: rule.index,
+      repositories: rule.source.repositories,
+      immutable: rule.source.immutable,
+      keep: rule.source.keep ?? null,
+      deleteuntagged: rule.source.deleteuntagged ?? null,
+    },
     tags,
     untag: (mine?.untag ?? []).map((t) => ({ tag: t.tag, digest: t.digest, pushed: iso(t.pushedAt) })),
     deferred: (mine?.deferred ?? []).map((t) => ({ tag: t.tag, digest: t.digest, pushed: iso(t.pushedAt) })),

@@ -16,7 +16,10 @@ export interface ManifestSummary {
   platforms: string[];
 }
 
-const IMAGE_CONFIG_TYPES = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
+const IMAGE_CONFIG_TYPES = new Set([
+  'application/vnd.oci.image.config.v1+json',
+  'application/vnd.docker.container.image.v1+json',
+]);
 /** A config larger than this is not read for its platform. */
 const MAX_CONFIG_BYTES = 1024 * 1024;
 
@@ -36,7 +39,8 @@ export class Summaries {
     let artifactType: string | undefined;
     if (m.parsed.kind === 'image') {
       const body = m.parsed.body;
-      artifactType = body.artifactType ?? (IMAGE_CONFIG_TYPES.has(body.config.mediaType) ? undefined : body.config.mediaType);
+      artifactType =
+        body.artifactType ?? (IMAGE_CONFIG_TYPES.has(body.config.mediaType) ? undefined : body.config.mediaType);
       const p = await this.imageInto(d, blobs);
       if (p) platforms.add(p);
     } else {
@@ -68,7 +72,9 @@ export class Summaries {
     if (!cd) return null;
     try {
       const c = JSON.parse((await this.registry.blobs.getSmall(cd)).toString('utf8')) as Record<string, unknown>;
-      return typeof c.os === 'string' && typeof c.architecture === 'string' ? platformString(c as { os: string; architecture: string; variant?: unknown }) : null;
+      return typeof c.os === 'string' && typeof c.architecture === 'string'
+        ? platformString(c as { os: string; architecture: string; variant?: unknown })
+        : null;
     } catch {
       return null;
     }
@@ -86,4 +92,3 @@ export function platformString(p: { os: string; architecture: string; variant?: 
 export async function tagPushedAt(registry: Registry, name: string, tag: string): Promise<Date | null> {
   return registry.tags.pushedAt(name, tag).catch(() => null);
 }
-

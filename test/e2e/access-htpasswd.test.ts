@@ -14,7 +14,22 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ACCOUNTS, ACTIONS, ALLOWED, accessesOf, act, basic, errorBody, EXAMPLE_RULES, REPOS, seed, USERS, writeUsers, type Account, type AuthFor } from './access.js';
+import {
+  ACCOUNTS,
+  ACTIONS,
+  ALLOWED,
+  accessesOf,
+  act,
+  basic,
+  errorBody,
+  EXAMPLE_RULES,
+  REPOS,
+  seed,
+  USERS,
+  writeUsers,
+  type Account,
+  type AuthFor,
+} from './access.js';
 import { configWith, MAIN, startWharf, type Wharf } from './harness.js';
 
 const REALM = 'wharf access e2e';
@@ -74,9 +89,19 @@ describe('access rules with auth.htpasswd: the example table', () => {
             for (const a of answers) assert.ok(a.status >= 200 && a.status < 300, `${where}: ${a.status} ${a.body}`);
             if (action === 'delete') assert.equal(answers[0].status, 202, where);
           } else if (account === 'anonymous') {
-            for (const a of answers) assert.deepEqual(a, { status: 401, challenge: CHALLENGE, body: errorBody('UNAUTHORIZED', repo, accessesOf(action)) }, where);
+            for (const a of answers)
+              assert.deepEqual(
+                a,
+                { status: 401, challenge: CHALLENGE, body: errorBody('UNAUTHORIZED', repo, accessesOf(action)) },
+                where,
+              );
           } else {
-            for (const a of answers) assert.deepEqual(a, { status: 403, challenge: null, body: errorBody('DENIED', repo, accessesOf(action)) }, where);
+            for (const a of answers)
+              assert.deepEqual(
+                a,
+                { status: 403, challenge: null, body: errorBody('DENIED', repo, accessesOf(action)) },
+                where,
+              );
           }
         }
       }
@@ -84,7 +109,12 @@ describe('access rules with auth.htpasswd: the example table', () => {
   }
 
   test("what was pushed is there: alice's tag in alice/app, none of hers in bob/app; carol's deletes took effect", async () => {
-    const tags = async (repo: string) => ((await (await fetch(`${w.url}/v2/${repo}/tags/list`, { headers: basic('carol', USERS.carol) })).json()) as { tags: string[] }).tags.sort();
+    const tags = async (repo: string) =>
+      (
+        (await (await fetch(`${w.url}/v2/${repo}/tags/list`, { headers: basic('carol', USERS.carol) })).json()) as {
+          tags: string[];
+        }
+      ).tags.sort();
     assert.deepEqual(await tags('alice/app'), ['by-alice', 'by-carol', 'v1']);
     assert.deepEqual(await tags('bob/app'), ['by-bob', 'by-carol', 'v1']);
     assert.deepEqual(await tags('team/x'), ['by-carol', 'v1']);
@@ -94,7 +124,10 @@ describe('access rules with auth.htpasswd: the example table', () => {
     const r = await fetch(`${w.url}/v2/public/base/tags/list`);
     assert.equal(r.status, 200);
     assert.deepEqual(((await r.json()) as { tags: string[] }).tags.sort(), ['by-carol', 'v1']);
-    const head = await fetch(`${w.url}/v2/public/base/manifests/v1`, { method: 'HEAD', headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    const head = await fetch(`${w.url}/v2/public/base/manifests/v1`, {
+      method: 'HEAD',
+      headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
     assert.equal(head.status, 200);
     // The base endpoint still challenges: that is how clients learn to log in.
     const base = await fetch(`${w.url}/v2/`);
@@ -112,13 +145,23 @@ describe('access rules with auth.htpasswd: the example table', () => {
   });
 
   test('a cross-repository mount needs pull on the source: bob may mount from alice/app into bob/app, alice may not mount into bob/app', async () => {
-    const manifest = (await (await fetch(`${w.url}/v2/alice/app/manifests/v1`, { headers: { ...basic('bob', USERS.bob), Accept: 'application/vnd.oci.image.manifest.v1+json' } })).json()) as { config: { digest: string } };
+    const manifest = (await (
+      await fetch(`${w.url}/v2/alice/app/manifests/v1`, {
+        headers: { ...basic('bob', USERS.bob), Accept: 'application/vnd.oci.image.manifest.v1+json' },
+      })
+    ).json()) as { config: { digest: string } };
     const digest = manifest.config.digest;
-    const ok = await fetch(`${w.url}/v2/bob/app/blobs/uploads/?mount=${digest}&from=alice/app`, { method: 'POST', headers: basic('bob', USERS.bob) });
+    const ok = await fetch(`${w.url}/v2/bob/app/blobs/uploads/?mount=${digest}&from=alice/app`, {
+      method: 'POST',
+      headers: basic('bob', USERS.bob),
+    });
     await ok.arrayBuffer();
     assert.equal(ok.status, 201);
     // alice may pull bob/app but not push there: the mount's target decides.
-    const denied = await fetch(`${w.url}/v2/bob/app/blobs/uploads/?mount=${digest}&from=alice/app`, { method: 'POST', headers: basic('alice', USERS.alice) });
+    const denied = await fetch(`${w.url}/v2/bob/app/blobs/uploads/?mount=${digest}&from=alice/app`, {
+      method: 'POST',
+      headers: basic('alice', USERS.alice),
+    });
     assert.equal(denied.status, 403);
     assert.equal(
       await denied.text(),
@@ -155,7 +198,8 @@ describe('access rules with auth.htpasswd: the catalog', () => {
 
   before(async () => {
     w = await startWith(users, CATALOG_RULES);
-    for (const repo of ['alice/app', 'alice/tools', 'bob/app', 'public/base', 'team/x']) await seed(w.url, repo, 'v1', repo, async () => as('carol'));
+    for (const repo of ['alice/app', 'alice/tools', 'bob/app', 'public/base', 'team/x'])
+      await seed(w.url, repo, 'v1', repo, async () => as('carol'));
   });
 
   after(async () => {
@@ -164,7 +208,12 @@ describe('access rules with auth.htpasswd: the catalog', () => {
 
   const catalog = async (headers: Record<string, string>, query = '') => {
     const r = await fetch(`${w.url}/v2/_catalog${query}`, { headers });
-    return { status: r.status, link: r.headers.get('link'), challenge: r.headers.get('www-authenticate'), body: await r.text() };
+    return {
+      status: r.status,
+      link: r.headers.get('link'),
+      challenge: r.headers.get('www-authenticate'),
+      body: await r.text(),
+    };
   };
 
   test('each user sees only the repositories they may pull', async () => {
@@ -193,12 +242,21 @@ describe('access rules with auth.htpasswd: the catalog', () => {
   });
 
   test('anonymous without a catalog rule gets the 401 challenge and the exact body', async () => {
-    assert.deepEqual(await catalog({}), { status: 401, link: null, challenge: CHALLENGE, body: errorBody('UNAUTHORIZED', null, []) });
+    assert.deepEqual(await catalog({}), {
+      status: 401,
+      link: null,
+      challenge: CHALLENGE,
+      body: errorBody('UNAUTHORIZED', null, []),
+    });
   });
 
   test('catalog: false (dave) and no catalog rule at all (erin) get 403 DENIED, though both may pull everything', async () => {
     for (const user of ['dave', 'erin'] as const) {
-      assert.deepEqual(await catalog(as(user)), { status: 403, link: null, challenge: null, body: errorBody('DENIED', null, []) }, user);
+      assert.deepEqual(
+        await catalog(as(user)),
+        { status: 403, link: null, challenge: null, body: errorBody('DENIED', null, []) },
+        user,
+      );
       const pull = await fetch(`${w.url}/v2/team/x/tags/list`, { headers: as(user) });
       await pull.arrayBuffer();
       assert.equal(pull.status, 200, user);
@@ -218,7 +276,10 @@ describe('access rules: configuration errors name the key path', () => {
 
   const check = (name: string, access: string) => {
     const path = join(dir, name);
-    writeFileSync(path, config(access).replaceAll('{{data}}', join(dir, 'data')).replaceAll('{{port}}', '0').replaceAll('{{dir}}', dir));
+    writeFileSync(
+      path,
+      config(access).replaceAll('{{data}}', join(dir, 'data')).replaceAll('{{port}}', '0').replaceAll('{{dir}}', dir),
+    );
     const env = { ...process.env };
     for (const k of Object.keys(env)) if (k.startsWith('REGISTRY_')) delete env[k];
     return {
@@ -233,15 +294,24 @@ describe('access rules: configuration errors name the key path', () => {
       `access:\n  groups: { admins: [carol] }\n  rules:\n    - { accounts: [alice], repositories: ["**"], actions: [pull] }\n    - { accounts: [bob, group:devs], repositories: ["**"], actions: [pull] }\n`,
     );
     assert.equal(c.status, 1);
-    assert.match(c.stderr, /error: access\.rules\.1\.accounts\.1: unknown group "devs" \(define it under access\.groups\)/);
+    assert.match(
+      c.stderr,
+      /error: access\.rules\.1\.accounts\.1: unknown group "devs" \(define it under access\.groups\)/,
+    );
     assert.equal(serve.status, 1);
     assert.match(serve.stderr, /access\.rules\.1\.accounts\.1: unknown group "devs"/);
   });
 
   test('a rule with an action that does not exist: access.rules.N.actions.M', () => {
-    const { check: c, serve } = check('action.yml', `access:\n  rules:\n    - { accounts: ["*"], repositories: ["**"], actions: [pull, write] }\n`);
+    const { check: c, serve } = check(
+      'action.yml',
+      `access:\n  rules:\n    - { accounts: ["*"], repositories: ["**"], actions: [pull, write] }\n`,
+    );
     assert.equal(c.status, 1);
-    assert.match(c.stderr, /error: access\.rules\.0\.actions\.1: must be one of pull, push, delete, overwrite, \*, got "write"/);
+    assert.match(
+      c.stderr,
+      /error: access\.rules\.0\.actions\.1: must be one of pull, push, delete, overwrite, \*, got "write"/,
+    );
     assert.equal(serve.status, 1);
     assert.match(serve.stderr, /access\.rules\.0\.actions\.1/);
   });
@@ -249,7 +319,8 @@ describe('access rules: configuration errors name the key path', () => {
 
 describe('access rules with auth.htpasswd: SIGHUP replaces the rules', () => {
   let w: Wharf;
-  const only = (who: string) => `access:\n  rules:\n    - { accounts: [${who}], repositories: ["**"], actions: [pull], catalog: true }\n`;
+  const only = (who: string) =>
+    `access:\n  rules:\n    - { accounts: [${who}], repositories: ["**"], actions: [pull], catalog: true }\n`;
   before(async () => {
     w = await startWith(USERS, only('alice'));
   });
@@ -263,12 +334,19 @@ describe('access rules with auth.htpasswd: SIGHUP replaces the rules', () => {
     assert.equal((await catalog('bob')).status, 403);
     const pid = w.proc.pid;
     const path = join(w.dir, 'config.yml');
-    writeFileSync(path, config(only('bob')).replaceAll('{{data}}', w.dataDir).replaceAll('{{port}}', String(w.port)).replaceAll('{{dir}}', w.dir));
+    writeFileSync(
+      path,
+      config(only('bob'))
+        .replaceAll('{{data}}', w.dataDir)
+        .replaceAll('{{port}}', String(w.port))
+        .replaceAll('{{dir}}', w.dir),
+    );
     w.proc.kill('SIGHUP');
     // The reload runs after the signal arrives: poll (bounded) until bob's answer changes.
     const deadline = Date.now() + 5000;
     let status = 0;
-    while ((status = (await catalog('bob')).status) !== 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while ((status = (await catalog('bob')).status) !== 200 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     assert.equal(status, 200);
     assert.equal((await catalog('alice')).status, 403);
     assert.equal(w.proc.pid, pid, 'same process');

@@ -28,7 +28,12 @@ export const EXAMPLE_RULES = `access:
 
 /** What EXAMPLE_RULES allow, by hand: carol everything; users pull all and push their own; anonymous pulls public/**. */
 export const ALLOWED: Record<Account, Record<(typeof REPOS)[number], Action[]>> = {
-  carol: { 'alice/app': ['pull', 'push', 'delete'], 'bob/app': ['pull', 'push', 'delete'], 'public/base': ['pull', 'push', 'delete'], 'team/x': ['pull', 'push', 'delete'] },
+  carol: {
+    'alice/app': ['pull', 'push', 'delete'],
+    'bob/app': ['pull', 'push', 'delete'],
+    'public/base': ['pull', 'push', 'delete'],
+    'team/x': ['pull', 'push', 'delete'],
+  },
   alice: { 'alice/app': ['pull', 'push'], 'bob/app': ['pull'], 'public/base': ['pull'], 'team/x': ['pull'] },
   bob: { 'alice/app': ['pull'], 'bob/app': ['pull', 'push'], 'public/base': ['pull'], 'team/x': ['pull'] },
   anonymous: { 'alice/app': [], 'bob/app': [], 'public/base': ['pull'], 'team/x': [] },
@@ -36,7 +41,13 @@ export const ALLOWED: Record<Account, Record<(typeof REPOS)[number], Action[]>> 
 
 /** An htpasswd file of `users` ($2y$ bcrypt of cost 5, the form `htpasswd -B` writes). */
 export function writeUsers(path: string, users: Record<string, string>): void {
-  writeFileSync(path, Object.entries(users).map(([u, p]) => `${u}:$2y$${bcrypt.hashSync(p, 5).slice(4)}\n`).join(''), { mode: 0o600 });
+  writeFileSync(
+    path,
+    Object.entries(users)
+      .map(([u, p]) => `${u}:$2y$${bcrypt.hashSync(p, 5).slice(4)}\n`)
+      .join(''),
+    { mode: 0o600 },
+  );
 }
 
 export function basic(user: string, password: string): Record<string, string> {
@@ -46,7 +57,10 @@ export function basic(user: string, password: string): Record<string, string> {
 /** The exact error body wharf sends for `code` on the given accesses (Distribution's Go field names). */
 export function errorBody(code: 'UNAUTHORIZED' | 'DENIED', name: string | null, actions: string[]): string {
   const message = code === 'DENIED' ? 'requested access to the resource is denied' : 'authentication required';
-  const detail = name === null ? [{ Type: 'registry', Class: '', Name: 'catalog', Action: '*' }] : actions.map((a) => ({ Type: 'repository', Class: '', Name: name, Action: a }));
+  const detail =
+    name === null
+      ? [{ Type: 'registry', Class: '', Name: 'catalog', Action: '*' }]
+      : actions.map((a) => ({ Type: 'repository', Class: '', Name: name, Action: a }));
   return JSON.stringify({ errors: [{ code, message, detail }] }) + '\n';
 }
 
@@ -59,7 +73,12 @@ export interface Answer {
 /** Headers for one request that needs `actions` on `repo` (a Bearer flow fetches a token with that scope). */
 export type AuthFor = (repo: string, actions: Action[]) => Promise<Record<string, string>>;
 
-async function call(url: string, method: string, headers: Record<string, string>, body?: string | Uint8Array<ArrayBuffer>): Promise<Answer> {
+async function call(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  body?: string | Uint8Array<ArrayBuffer>,
+): Promise<Answer> {
   const r = await fetch(url, { method, headers, body });
   return { status: r.status, challenge: r.headers.get('www-authenticate'), body: await r.text() };
 }
@@ -82,10 +101,20 @@ export function image(seed: string): { config: Buffer; layer: Buffer; manifest: 
 export async function seed(url: string, repo: string, tag: string, seedText: string, auth: AuthFor): Promise<string> {
   const img = image(seedText);
   for (const blob of [img.config, img.layer]) {
-    const r = await call(`${url}/v2/${repo}/blobs/uploads/?digest=${sha256(blob)}`, 'POST', { ...(await auth(repo, ['pull', 'push'])), 'Content-Type': 'application/octet-stream' }, new Uint8Array(blob) as Uint8Array<ArrayBuffer>);
+    const r = await call(
+      `${url}/v2/${repo}/blobs/uploads/?digest=${sha256(blob)}`,
+      'POST',
+      { ...(await auth(repo, ['pull', 'push'])), 'Content-Type': 'application/octet-stream' },
+      new Uint8Array(blob) as Uint8Array<ArrayBuffer>,
+    );
     if (r.status !== 201) throw new Error(`seeding ${repo}: blob upload ${r.status} ${r.body}`);
   }
-  const put = await call(`${url}/v2/${repo}/manifests/${tag}`, 'PUT', { ...(await auth(repo, ['pull', 'push'])), 'Content-Type': OCI_MANIFEST }, img.manifest);
+  const put = await call(
+    `${url}/v2/${repo}/manifests/${tag}`,
+    'PUT',
+    { ...(await auth(repo, ['pull', 'push'])), 'Content-Type': OCI_MANIFEST },
+    img.manifest,
+  );
   if (put.status !== 201) throw new Error(`seeding ${repo}: manifest ${put.status} ${put.body}`);
   return sha256(img.manifest);
 }
@@ -94,17 +123,32 @@ export async function seed(url: string, repo: string, tag: string, seedText: str
  * Runs one action on `repo` and returns every answer: pull reads the `v1` manifest and its config blob; push
  * uploads a new blob and tags the `v1` manifest again; delete removes the manifest `digest`.
  */
-export async function act(url: string, repo: string, action: Action, auth: AuthFor, who: string, digest: string): Promise<Answer[]> {
+export async function act(
+  url: string,
+  repo: string,
+  action: Action,
+  auth: AuthFor,
+  who: string,
+  digest: string,
+): Promise<Answer[]> {
   const img = image(`v1-${repo}`);
   if (action === 'pull') {
     const h = await auth(repo, ['pull']);
-    return [await call(`${url}/v2/${repo}/manifests/v1`, 'GET', { ...h, Accept: OCI_MANIFEST }), await call(`${url}/v2/${repo}/blobs/${sha256(img.config)}`, 'GET', h)];
+    return [
+      await call(`${url}/v2/${repo}/manifests/v1`, 'GET', { ...h, Accept: OCI_MANIFEST }),
+      await call(`${url}/v2/${repo}/blobs/${sha256(img.config)}`, 'GET', h),
+    ];
   }
   if (action === 'push') {
     const fresh = Buffer.from(`pushed by ${who} to ${repo}`);
     const h = await auth(repo, ['pull', 'push']);
     return [
-      await call(`${url}/v2/${repo}/blobs/uploads/?digest=${sha256(fresh)}`, 'POST', { ...h, 'Content-Type': 'application/octet-stream' }, new Uint8Array(fresh) as Uint8Array<ArrayBuffer>),
+      await call(
+        `${url}/v2/${repo}/blobs/uploads/?digest=${sha256(fresh)}`,
+        'POST',
+        { ...h, 'Content-Type': 'application/octet-stream' },
+        new Uint8Array(fresh) as Uint8Array<ArrayBuffer>,
+      ),
       await call(`${url}/v2/${repo}/manifests/by-${who}`, 'PUT', { ...h, 'Content-Type': OCI_MANIFEST }, img.manifest),
     ];
   }

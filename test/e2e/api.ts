@@ -35,7 +35,11 @@ export async function call(base: string, path: string, init: RequestInit = {}): 
 
 /** The error codes of an OCI error body, in order; fails when the body is not one. */
 export function codes(res: Res): string[] {
-  assert.match(res.headers.get('content-type') ?? '', /^application\/json/, `not a JSON error: ${res.status} ${res.text}`);
+  assert.match(
+    res.headers.get('content-type') ?? '',
+    /^application\/json/,
+    `not a JSON error: ${res.status} ${res.text}`,
+  );
   const j = JSON.parse(res.text) as { errors: Array<{ code: string }> };
   assert.ok(Array.isArray(j.errors) && j.errors.length > 0, `no errors in ${res.text}`);
   return j.errors.map((e) => e.code);

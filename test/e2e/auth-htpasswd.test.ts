@@ -12,7 +12,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import bcrypt from 'bcryptjs';
-import { answer, CHALLENGED_REQUESTS, DOCKER_REGISTRY_BIN, DOCKER_REGISTRY_MISSING, startDistributionWithAuth, type RunningDistribution } from './authcompat.js';
+import {
+  answer,
+  CHALLENGED_REQUESTS,
+  DOCKER_REGISTRY_BIN,
+  DOCKER_REGISTRY_MISSING,
+  startDistributionWithAuth,
+  type RunningDistribution,
+} from './authcompat.js';
 import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, sha256, startWharf, testConfig, type Wharf } from './harness.js';
 import { LayoutReader, OciLayout, type BuiltImage } from './ocilayout.js';
 import { copy, onPath, run, SKOPEO, SKOPEO_MISSING, skopeo } from './skopeo.js';
@@ -26,9 +33,11 @@ const REALM = 'Registry Realm';
 const ALICE = 'alice-Pa55-e2e';
 const WRONG = 'Wr0ng-Pa55-e2e';
 
-const UNAUTHORIZED_CATALOG = '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":[{"Type":"registry","Class":"","Name":"catalog","Action":"*"}]}]}\n';
+const UNAUTHORIZED_CATALOG =
+  '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":[{"Type":"registry","Class":"","Name":"catalog","Action":"*"}]}]}\n';
 const UNAUTHORIZED_BASE = '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}\n';
-const FOO_PULL_PUSH = '{"Type":"repository","Class":"","Name":"foo","Action":"pull"},{"Type":"repository","Class":"","Name":"foo","Action":"push"}';
+const FOO_PULL_PUSH =
+  '{"Type":"repository","Class":"","Name":"foo","Action":"pull"},{"Type":"repository","Class":"","Name":"foo","Action":"push"}';
 const UNAUTHORIZED_UPLOAD = `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":[${FOO_PULL_PUSH}]}]}\n`;
 const UNAUTHORIZED_MOUNT = `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":[${FOO_PULL_PUSH},{"Type":"repository","Class":"","Name":"library/bar","Action":"pull"}]}]}\n`;
 
@@ -42,7 +51,12 @@ function basic(user: string, password: string): Record<string, string> {
 }
 
 function config(extra = '', level = 'info'): string {
-  return testConfig({ logLevel: level, accessLog: true, storage: '', extra: `auth:\n  htpasswd:\n    realm: ${REALM}\n    path: {{dir}}/auth/htpasswd\n${extra}` });
+  return testConfig({
+    logLevel: level,
+    accessLog: true,
+    storage: '',
+    extra: `auth:\n  htpasswd:\n    realm: ${REALM}\n    path: {{dir}}/auth/htpasswd\n${extra}`,
+  });
 }
 
 async function status(url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<number> {
@@ -100,8 +114,16 @@ describe('auth.htpasswd', () => {
     const catalog = await answer(w.url, 'GET', '/v2/_catalog');
     assert.deepEqual(catalog, { status: 401, challenge, body: UNAUTHORIZED_CATALOG });
     assert.deepEqual(await answer(w.url, 'GET', '/v2/'), { status: 401, challenge, body: UNAUTHORIZED_BASE });
-    assert.deepEqual(await answer(w.url, 'POST', '/v2/foo/blobs/uploads/'), { status: 401, challenge, body: UNAUTHORIZED_UPLOAD });
-    assert.deepEqual(await answer(w.url, 'POST', `/v2/foo/blobs/uploads/?mount=${sha256('x')}&from=library/bar`), { status: 401, challenge, body: UNAUTHORIZED_MOUNT });
+    assert.deepEqual(await answer(w.url, 'POST', '/v2/foo/blobs/uploads/'), {
+      status: 401,
+      challenge,
+      body: UNAUTHORIZED_UPLOAD,
+    });
+    assert.deepEqual(await answer(w.url, 'POST', `/v2/foo/blobs/uploads/?mount=${sha256('x')}&from=library/bar`), {
+      status: 401,
+      challenge,
+      body: UNAUTHORIZED_MOUNT,
+    });
     const r = await fetch(`${w.url}/v2/_catalog`);
     await r.arrayBuffer();
     assert.equal(r.headers.get('content-type'), 'application/json; charset=utf-8');
@@ -109,38 +131,55 @@ describe('auth.htpasswd', () => {
   });
 
   test('a wrong password or an unknown user gets the same challenge and body', async () => {
-    for (const headers of [basic('alice', WRONG), basic('mallory', ALICE), basic('alice', ''), { Authorization: 'Bearer x' }]) {
-      assert.deepEqual(await answer(w.url, 'GET', '/v2/_catalog', headers), { status: 401, challenge: `Basic realm="${REALM}"`, body: UNAUTHORIZED_CATALOG }, JSON.stringify(headers));
+    for (const headers of [
+      basic('alice', WRONG),
+      basic('mallory', ALICE),
+      basic('alice', ''),
+      { Authorization: 'Bearer x' },
+    ]) {
+      assert.deepEqual(
+        await answer(w.url, 'GET', '/v2/_catalog', headers),
+        { status: 401, challenge: `Basic realm="${REALM}"`, body: UNAUTHORIZED_CATALOG },
+        JSON.stringify(headers),
+      );
     }
     assert.equal(await status(`${w.url}/v2/_catalog`, alice()), 200);
   });
 
-  test('the same challenges and bodies as docker-registry serve with the same htpasswd file', { skip: DOCKER_REGISTRY_BIN ? false : DOCKER_REGISTRY_MISSING }, async () => {
-    let d: RunningDistribution | undefined;
-    try {
-      d = await startDistributionWithAuth(`  htpasswd:\n    realm: ${REALM}\n    path: ${file}\n`);
-      for (const { method, path } of CHALLENGED_REQUESTS) {
-        for (const headers of [{}, basic('alice', WRONG)]) {
-          const ours = await answer(w.url, method, path, headers);
-          const theirs = await answer(d.url, method, path, headers);
-          assert.deepEqual(ours, theirs, `${method} ${path} ${JSON.stringify(headers)}`);
-          assert.equal(ours.status, 401);
+  test(
+    'the same challenges and bodies as docker-registry serve with the same htpasswd file',
+    { skip: DOCKER_REGISTRY_BIN ? false : DOCKER_REGISTRY_MISSING },
+    async () => {
+      let d: RunningDistribution | undefined;
+      try {
+        d = await startDistributionWithAuth(`  htpasswd:\n    realm: ${REALM}\n    path: ${file}\n`);
+        for (const { method, path } of CHALLENGED_REQUESTS) {
+          for (const headers of [{}, basic('alice', WRONG)]) {
+            const ours = await answer(w.url, method, path, headers);
+            const theirs = await answer(d.url, method, path, headers);
+            assert.deepEqual(ours, theirs, `${method} ${path} ${JSON.stringify(headers)}`);
+            assert.equal(ours.status, 401);
+          }
         }
+        // And both let alice in.
+        assert.equal(await status(`${d.url}/v2/_catalog`, alice()), 200);
+        assert.equal(await status(`${w.url}/v2/_catalog`, alice()), 200);
+      } finally {
+        await d?.stop();
       }
-      // And both let alice in.
-      assert.equal(await status(`${d.url}/v2/_catalog`, alice()), 200);
-      assert.equal(await status(`${w.url}/v2/_catalog`, alice()), 200);
-    } finally {
-      await d?.stop();
-    }
-  });
+    },
+  );
 
   test("the tutorial's examples: push ubuntu:latest, then catalog and tags list need the credentials", async () => {
     const auth = alice();
     const configBytes = Buffer.from('{"architecture":"amd64","os":"linux"}');
     const layerBytes = Buffer.from('htpasswd-e2e-layer');
     for (const data of [configBytes, layerBytes]) {
-      const r = await fetch(`${w.url}/v2/ubuntu/blobs/uploads/?digest=${sha256(data)}`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/octet-stream' }, body: new Uint8Array(data) });
+      const r = await fetch(`${w.url}/v2/ubuntu/blobs/uploads/?digest=${sha256(data)}`, {
+        method: 'POST',
+        headers: { ...auth, 'Content-Type': 'application/octet-stream' },
+        body: new Uint8Array(data),
+      });
       await r.arrayBuffer();
       assert.equal(r.status, 201);
     }
@@ -150,7 +189,11 @@ describe('auth.htpasswd', () => {
       config: { mediaType: OCI_CONFIG, digest: sha256(configBytes), size: configBytes.length },
       layers: [{ mediaType: OCI_LAYER, digest: sha256(layerBytes), size: layerBytes.length }],
     };
-    const put = await fetch(`${w.url}/v2/ubuntu/manifests/latest`, { method: 'PUT', headers: { ...auth, 'Content-Type': OCI_MANIFEST }, body: JSON.stringify(manifest) });
+    const put = await fetch(`${w.url}/v2/ubuntu/manifests/latest`, {
+      method: 'PUT',
+      headers: { ...auth, 'Content-Type': OCI_MANIFEST },
+      body: JSON.stringify(manifest),
+    });
     await put.arrayBuffer();
     assert.equal(put.status, 201);
 
@@ -171,7 +214,11 @@ describe('auth.htpasswd', () => {
     assert.match(anonymous.stdout, /^HTTP\/1\.1 401 /);
     assert.match(anonymous.stdout, /\r\nWWW-Authenticate: Basic realm="Registry Realm"\r\n/i);
     assert.ok(anonymous.stdout.endsWith(`\r\n\r\n${UNAUTHORIZED_CATALOG}`), anonymous.stdout);
-    const wrong = await run(CURL!, ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://alice:${WRONG}@127.0.0.1:${port}/v2/_catalog`], 30_000);
+    const wrong = await run(
+      CURL!,
+      ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://alice:${WRONG}@127.0.0.1:${port}/v2/_catalog`],
+      30_000,
+    );
     assert.equal(wrong.stdout, '401');
   });
 
@@ -182,7 +229,10 @@ describe('auth.htpasswd', () => {
       assert.equal(await status(`${w.url}/v2/_catalog`, basic('bob', 'bob-pw-1')), 401);
       const r = await htpasswd('-Bb', file, 'bob', 'bob-pw-1');
       assert.equal(r.code, 0, r.stderr);
-      assert.ok(await eventually(async () => (await status(`${w.url}/v2/_catalog`, basic('bob', 'bob-pw-1'))) === 200), 'bob was not let in within 4 s');
+      assert.ok(
+        await eventually(async () => (await status(`${w.url}/v2/_catalog`, basic('bob', 'bob-pw-1'))) === 200),
+        'bob was not let in within 4 s',
+      );
       assert.equal(await status(`${w.url}/v2/_catalog`, alice()), 200, 'alice is still there');
     });
 
@@ -191,14 +241,24 @@ describe('auth.htpasswd', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^carol:\$2y\$/);
       appendFileSync(file, r.stdout.trim() + '\n');
-      assert.ok(await eventually(async () => (await status(`${w.url}/v2/_catalog`, basic('carol', 'carol-pw'))) === 200), 'carol was not let in within 4 s');
+      assert.ok(
+        await eventually(async () => (await status(`${w.url}/v2/_catalog`, basic('carol', 'carol-pw'))) === 200),
+        'carol was not let in within 4 s',
+      );
     });
 
     test('a changed password takes effect: the old one is refused, the new one accepted', async () => {
-      assert.equal(await status(`${w.url}/v2/_catalog`, basic('bob', 'bob-pw-1')), 200, 'the old password was accepted (and cached) before the change');
+      assert.equal(
+        await status(`${w.url}/v2/_catalog`, basic('bob', 'bob-pw-1')),
+        200,
+        'the old password was accepted (and cached) before the change',
+      );
       const r = await htpasswd('-Bb', file, 'bob', 'bob-pw-2');
       assert.equal(r.code, 0, r.stderr);
-      assert.ok(await eventually(async () => (await status(`${w.url}/v2/_catalog`, basic('bob', 'bob-pw-2'))) === 200), 'the new password was not accepted within 4 s');
+      assert.ok(
+        await eventually(async () => (await status(`${w.url}/v2/_catalog`, basic('bob', 'bob-pw-2'))) === 200),
+        'the new password was not accepted within 4 s',
+      );
       assert.equal(await status(`${w.url}/v2/_catalog`, basic('bob', 'bob-pw-1')), 401);
     });
 
@@ -206,7 +266,10 @@ describe('auth.htpasswd', () => {
       assert.equal(await status(`${w.url}/v2/_catalog`, basic('bob', 'bob-pw-2')), 200);
       const r = await htpasswd('-D', file, 'bob');
       assert.equal(r.code, 0, r.stderr);
-      assert.ok(await eventually(async () => (await status(`${w.url}/v2/_catalog`, basic('bob', 'bob-pw-2'))) === 401), 'bob was still let in after 4 s');
+      assert.ok(
+        await eventually(async () => (await status(`${w.url}/v2/_catalog`, basic('bob', 'bob-pw-2'))) === 401),
+        'bob was still let in after 4 s',
+      );
       assert.equal(await status(`${w.url}/v2/_catalog`, alice()), 200);
       assert.equal(await status(`${w.url}/v2/_catalog`, basic('carol', 'carol-pw')), 200);
     });
@@ -222,12 +285,18 @@ describe('auth.htpasswd', () => {
       // Lines: 1 alice, 2 comment, 3 blank, 4 md5, 5 sha, 6 plain, 7 malformed, 8 carol.
       const aliceLine = before.split('\n').find((l) => l.startsWith('alice:'))!;
       const carolLine = before.split('\n').find((l) => l.startsWith('carol:'))!;
-      writeFileSync(file, [aliceLine, '# users below are refused', '', md5, sha, plain, 'line-without-a-colon', carolLine, ''].join('\n'));
+      writeFileSync(
+        file,
+        [aliceLine, '# users below are refused', '', md5, sha, plain, 'line-without-a-colon', carolLine, ''].join('\n'),
+      );
       const logLine = (pred: (l: string) => boolean) => w.output().split('\n').find(pred);
-      assert.ok(await eventually(async () => {
-        await status(`${w.url}/v2/_catalog`, alice());
-        return logLine((l) => l.includes('user=plainuser')) !== undefined;
-      }), `no reload logged:\n${w.output()}`);
+      assert.ok(
+        await eventually(async () => {
+          await status(`${w.url}/v2/_catalog`, alice());
+          return logLine((l) => l.includes('user=plainuser')) !== undefined;
+        }),
+        `no reload logged:\n${w.output()}`,
+      );
       const md5Log = logLine((l) => l.includes('user=md5user'));
       assert.ok(md5Log?.includes('line=4') && md5Log.includes('MD5') && md5Log.includes('bcrypt'), md5Log);
       const shaLog = logLine((l) => l.includes('user=shauser'));
@@ -238,7 +307,11 @@ describe('auth.htpasswd', () => {
       assert.ok(malformed?.includes('malformed') && malformed.includes('line 7'), malformed);
       for (const line of [md5Log, shaLog, plainLog, malformed]) assert.match(line!, /level=error/);
 
-      for (const [user, password] of [['md5user', 'md5-pw'], ['shauser', 'sha-pw'], ['plainuser', 'plain-Pa55-e2e']]) {
+      for (const [user, password] of [
+        ['md5user', 'md5-pw'],
+        ['shauser', 'sha-pw'],
+        ['plainuser', 'plain-Pa55-e2e'],
+      ]) {
         assert.equal(await status(`${w.url}/v2/_catalog`, basic(user, password)), 401, user);
       }
       assert.equal(await status(`${w.url}/v2/_catalog`, alice()), 200, 'valid entries around refused ones still work');
@@ -266,13 +339,30 @@ describe('auth.htpasswd', () => {
 
     test('login, then push with the stored credentials; pull with --src-creds', async () => {
       const authfile = join(work, 'auth.json');
-      const login = await skopeo(['login', '--tls-verify=false', '--authfile', authfile, '-u', 'alice', '-p', ALICE, reg]);
+      const login = await skopeo([
+        'login',
+        '--tls-verify=false',
+        '--authfile',
+        authfile,
+        '-u',
+        'alice',
+        '-p',
+        ALICE,
+        reg,
+      ]);
       assert.equal(login.code, 0, login.stderr);
       const stored = JSON.parse(readFileSync(authfile, 'utf8')) as { auths: Record<string, { auth: string }> };
       assert.equal(Buffer.from(stored.auths[reg].auth, 'base64').toString(), `alice:${ALICE}`);
       await copy(`oci:${layout.dir}:v1`, `docker://${reg}/e2e/htpasswd:v1`, '--authfile', authfile);
       const out = join(work, 'pulled');
-      await copy(`docker://${reg}/e2e/htpasswd:v1`, `oci:${out}:v1`, '--src-creds', `alice:${ALICE}`, '--authfile', join(work, 'none.json'));
+      await copy(
+        `docker://${reg}/e2e/htpasswd:v1`,
+        `oci:${out}:v1`,
+        '--src-creds',
+        `alice:${ALICE}`,
+        '--authfile',
+        join(work, 'none.json'),
+      );
       const pulled = new LayoutReader(out);
       assert.equal(pulled.ref('v1').digest, image.manifest.digest);
       assert.deepEqual(pulled.blob(image.layers[0].digest), image.layers[0].bytes);
@@ -280,11 +370,39 @@ describe('auth.htpasswd', () => {
 
     test('login, push and pull are refused with a wrong password', async () => {
       const authfile = join(work, 'wrong.json');
-      const login = await skopeo(['login', '--tls-verify=false', '--authfile', authfile, '-u', 'alice', '-p', WRONG, reg]);
+      const login = await skopeo([
+        'login',
+        '--tls-verify=false',
+        '--authfile',
+        authfile,
+        '-u',
+        'alice',
+        '-p',
+        WRONG,
+        reg,
+      ]);
       assert.notEqual(login.code, 0);
       assert.match(login.stderr, /invalid username\/password|401|unauthorized/i);
-      await assert.rejects(copy(`oci:${layout.dir}:v1`, `docker://${reg}/e2e/htpasswd-wrong:v1`, '--dest-creds', `alice:${WRONG}`, '--authfile', authfile));
-      await assert.rejects(copy(`docker://${reg}/e2e/htpasswd:v1`, `oci:${join(work, 'not-pulled')}:v1`, '--src-creds', `alice:${WRONG}`, '--authfile', authfile));
+      await assert.rejects(
+        copy(
+          `oci:${layout.dir}:v1`,
+          `docker://${reg}/e2e/htpasswd-wrong:v1`,
+          '--dest-creds',
+          `alice:${WRONG}`,
+          '--authfile',
+          authfile,
+        ),
+      );
+      await assert.rejects(
+        copy(
+          `docker://${reg}/e2e/htpasswd:v1`,
+          `oci:${join(work, 'not-pulled')}:v1`,
+          '--src-creds',
+          `alice:${WRONG}`,
+          '--authfile',
+          authfile,
+        ),
+      );
       assert.equal(await status(`${w.url}/v2/e2e/htpasswd-wrong/tags/list`, alice()), 404, 'nothing was pushed');
     });
   });
@@ -351,7 +469,10 @@ describe('auth.htpasswd login throttling (the full suite is throttle-limits.test
   let w: Wharf;
 
   before(async () => {
-    ({ w } = await startWithFile(bcryptLine('alice', ALICE) + bcryptLine('bob', 'bob-pw'), 'bruteforce:\n  maxfailures: 3\n  window: 1m\n  backoff:\n    initial: 2s\n    max: 1m\n'));
+    ({ w } = await startWithFile(
+      bcryptLine('alice', ALICE) + bcryptLine('bob', 'bob-pw'),
+      'bruteforce:\n  maxfailures: 3\n  window: 1m\n  backoff:\n    initial: 2s\n    max: 1m\n',
+    ));
   });
 
   after(async () => {
@@ -359,7 +480,10 @@ describe('auth.htpasswd login throttling (the full suite is throttle-limits.test
   });
 
   /** GET /v2/_catalog from a given loopback address (Linux routes all of 127/8 to lo). */
-  function from(localAddress: string, headers: Record<string, string>): Promise<{ status: number; retryAfter: string | undefined; body: string }> {
+  function from(
+    localAddress: string,
+    headers: Record<string, string>,
+  ): Promise<{ status: number; retryAfter: string | undefined; body: string }> {
     return new Promise((resolve, reject) => {
       const req = request(`${w.url}/v2/_catalog`, { headers, localAddress }, (res) => {
         let body = '';
@@ -372,14 +496,25 @@ describe('auth.htpasswd login throttling (the full suite is throttle-limits.test
   }
 
   test('3 failures for one user from one address -> 429 TOOMANYREQUESTS with Retry-After for that user from there only', async () => {
-    for (let i = 0; i < 3; i++) assert.equal((await from('127.0.0.1', basic('alice', `${WRONG}${i}`))).status, 401, `failure ${i + 1}`);
+    for (let i = 0; i < 3; i++)
+      assert.equal((await from('127.0.0.1', basic('alice', `${WRONG}${i}`))).status, 401, `failure ${i + 1}`);
     const blocked = await from('127.0.0.1', basic('alice', ALICE));
     assert.equal(blocked.status, 429, 'even the right password is refused while throttled');
-    assert.ok(['1', '2'].includes(blocked.retryAfter ?? ''), `Retry-After ${blocked.retryAfter}: backoff.initial (2s), counting down`);
+    assert.ok(
+      ['1', '2'].includes(blocked.retryAfter ?? ''),
+      `Retry-After ${blocked.retryAfter}: backoff.initial (2s), counting down`,
+    );
     const body = JSON.parse(blocked.body) as { errors: Array<{ code: string }> };
     assert.equal(body.errors[0].code, 'TOOMANYREQUESTS');
-    assert.equal((await from('127.0.0.1', basic('bob', 'bob-pw'))).status, 200, 'another user from that address is not throttled');
+    assert.equal(
+      (await from('127.0.0.1', basic('bob', 'bob-pw'))).status,
+      200,
+      'another user from that address is not throttled',
+    );
     assert.equal((await from('127.0.0.2', basic('alice', ALICE))).status, 200, 'nor is alice from another address');
-    assert.ok(await eventually(async () => (await from('127.0.0.1', basic('alice', ALICE))).status === 200, 6000), 'the throttle did not lift');
+    assert.ok(
+      await eventually(async () => (await from('127.0.0.1', basic('alice', ALICE))).status === 200, 6000),
+      'the throttle did not lift',
+    );
   });
 });

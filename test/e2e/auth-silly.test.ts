@@ -7,7 +7,14 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { answer, CHALLENGED_REQUESTS, DOCKER_REGISTRY_BIN, DOCKER_REGISTRY_MISSING, startDistributionWithAuth, type RunningDistribution } from './authcompat.js';
+import {
+  answer,
+  CHALLENGED_REQUESTS,
+  DOCKER_REGISTRY_BIN,
+  DOCKER_REGISTRY_MISSING,
+  startDistributionWithAuth,
+  type RunningDistribution,
+} from './authcompat.js';
 import { startWharf, testConfig, type Wharf } from './harness.js';
 
 const REALM = 'https://auth.example.test/token';
@@ -19,7 +26,10 @@ function config(silly: string): string {
 }
 
 /** A GET with exactly these headers (fetch cannot be trusted to send an empty header value). */
-function rawGet(url: string, headers: Record<string, string>): Promise<{ status: number; challenge: string | undefined }> {
+function rawGet(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; challenge: string | undefined }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { headers }, (res) => {
       res.resume();
@@ -46,11 +56,17 @@ describe('auth.silly', () => {
     const upload = await answer(w.url, 'POST', '/v2/foo/blobs/uploads/');
     assert.equal(upload.status, 401);
     assert.equal(upload.challenge, `${challengeBase},scope="repository:foo:pull repository:foo:push"`);
-    assert.equal(upload.body, '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":[{"Type":"repository","Class":"","Name":"foo","Action":"pull"},{"Type":"repository","Class":"","Name":"foo","Action":"push"}]}]}\n');
+    assert.equal(
+      upload.body,
+      '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":[{"Type":"repository","Class":"","Name":"foo","Action":"pull"},{"Type":"repository","Class":"","Name":"foo","Action":"push"}]}]}\n',
+    );
     const catalog = await answer(w.url, 'GET', '/v2/_catalog');
     assert.equal(catalog.status, 401);
     assert.equal(catalog.challenge, `${challengeBase},scope="registry:catalog:*"`);
-    assert.equal(catalog.body, '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":[{"Type":"registry","Class":"","Name":"catalog","Action":"*"}]}]}\n');
+    assert.equal(
+      catalog.body,
+      '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":[{"Type":"registry","Class":"","Name":"catalog","Action":"*"}]}]}\n',
+    );
     const base = await answer(w.url, 'GET', '/v2/');
     assert.equal(base.status, 401);
     assert.equal(base.challenge, challengeBase);
@@ -69,27 +85,34 @@ describe('auth.silly', () => {
       assert.equal(catalog.status, 200, authorization);
       assert.deepEqual(JSON.parse(catalog.body), { repositories: [] });
       assert.equal(catalog.challenge, null);
-      const upload = await fetch(`${w.url}/v2/silly/blobs/uploads/`, { method: 'POST', headers: { Authorization: authorization } });
+      const upload = await fetch(`${w.url}/v2/silly/blobs/uploads/`, {
+        method: 'POST',
+        headers: { Authorization: authorization },
+      });
       await upload.arrayBuffer();
       assert.equal(upload.status, 202, authorization);
       assert.match(upload.headers.get('location') ?? '', /\/v2\/silly\/blobs\/uploads\//);
     }
   });
 
-  test('the same challenges and bodies as docker-registry serve', { skip: DOCKER_REGISTRY_BIN ? false : DOCKER_REGISTRY_MISSING }, async () => {
-    let d: RunningDistribution | undefined;
-    try {
-      d = await startDistributionWithAuth(`  silly:\n    realm: ${REALM}\n    service: ${SERVICE}\n`);
-      for (const { method, path } of CHALLENGED_REQUESTS) {
-        const ours = await answer(w.url, method, path);
-        const theirs = await answer(d.url, method, path);
-        assert.deepEqual(ours, theirs, `${method} ${path}`);
-        assert.equal(ours.status, 401, `${method} ${path}`);
+  test(
+    'the same challenges and bodies as docker-registry serve',
+    { skip: DOCKER_REGISTRY_BIN ? false : DOCKER_REGISTRY_MISSING },
+    async () => {
+      let d: RunningDistribution | undefined;
+      try {
+        d = await startDistributionWithAuth(`  silly:\n    realm: ${REALM}\n    service: ${SERVICE}\n`);
+        for (const { method, path } of CHALLENGED_REQUESTS) {
+          const ours = await answer(w.url, method, path);
+          const theirs = await answer(d.url, method, path);
+          assert.deepEqual(ours, theirs, `${method} ${path}`);
+          assert.equal(ours.status, 401, `${method} ${path}`);
+        }
+      } finally {
+        await d?.stop();
       }
-    } finally {
-      await d?.stop();
-    }
-  });
+    },
+  );
 });
 
 describe('auth.silly with only a realm (the tutorial snippet)', () => {

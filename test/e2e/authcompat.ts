@@ -29,7 +29,12 @@ export interface Answer {
   body: string;
 }
 
-export async function answer(url: string, method: string, path: string, headers: Record<string, string> = {}): Promise<Answer> {
+export async function answer(
+  url: string,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   const r = await fetch(url + path, { method, headers });
   return { status: r.status, challenge: r.headers.get('www-authenticate'), body: await r.text() };
 }

@@ -7,7 +7,15 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { makeImage, OCI_MANIFEST, pushManifest, sha256, startWharf, storedRepositories, type Wharf } from './harness.js';
+import {
+  makeImage,
+  OCI_MANIFEST,
+  pushManifest,
+  sha256,
+  startWharf,
+  storedRepositories,
+  type Wharf,
+} from './harness.js';
 import { assertError, assertNoStack, call, rawHttp } from './api.js';
 
 let w: Wharf;
@@ -23,7 +31,16 @@ after(async () => {
 const HEX = 'a'.repeat(64);
 
 describe('digests', () => {
-  const bad = ['sha256:abc', `sha256:${HEX.slice(1)}`, `sha256:${HEX.toUpperCase()}`, `sha256:${'g'.repeat(64)}`, `sha256:${HEX}0`, 'sha256', `:${HEX}`, `SHA256:${HEX}`];
+  const bad = [
+    'sha256:abc',
+    `sha256:${HEX.slice(1)}`,
+    `sha256:${HEX.toUpperCase()}`,
+    `sha256:${'g'.repeat(64)}`,
+    `sha256:${HEX}0`,
+    'sha256',
+    `:${HEX}`,
+    `SHA256:${HEX}`,
+  ];
   const unsupported = ['md5:d41d8cd98f00b204e9800998ecf8427e', `sha1:${'a'.repeat(40)}`, `foo:${HEX}`];
 
   for (const d of [...bad, ...unsupported]) {
@@ -32,11 +49,19 @@ describe('digests', () => {
       assertError(await call(w.url, `/v2/ok/repo/blobs/${enc}`), 400, 'DIGEST_INVALID');
       assertError(await call(w.url, `/v2/ok/repo/blobs/${enc}`, { method: 'DELETE' }), 400, 'DIGEST_INVALID');
       if (d.includes(':')) {
-        assertError(await call(w.url, `/v2/ok/repo/manifests/${enc}`, { headers: { Accept: OCI_MANIFEST } }), 400, 'DIGEST_INVALID');
+        assertError(
+          await call(w.url, `/v2/ok/repo/manifests/${enc}`, { headers: { Accept: OCI_MANIFEST } }),
+          400,
+          'DIGEST_INVALID',
+        );
         assertError(await pushManifestRes('ok/repo', enc), 400, 'DIGEST_INVALID');
       }
       assertError(await call(w.url, `/v2/ok/repo/referrers/${enc}`), 400, 'DIGEST_INVALID');
-      assertError(await call(w.url, `/v2/ok/bad-digest/blobs/uploads/?digest=${enc}`, { method: 'POST', body: 'data' }), 400, 'DIGEST_INVALID');
+      assertError(
+        await call(w.url, `/v2/ok/bad-digest/blobs/uploads/?digest=${enc}`, { method: 'POST', body: 'data' }),
+        400,
+        'DIGEST_INVALID',
+      );
       assert.ok(!storedRepositories(w.dataDir).includes('ok/bad-digest') || (await blobCount('ok/bad-digest')) === 0);
     });
   }
@@ -45,7 +70,11 @@ describe('digests', () => {
     const start = await call(w.url, '/v2/ok/algo/blobs/uploads/', { method: 'POST' });
     const loc = new URL(start.headers.get('location')!, w.url);
     loc.searchParams.set('digest', 'md5:d41d8cd98f00b204e9800998ecf8427e');
-    assertError(await call(w.url, `${loc.pathname}${loc.search}`, { method: 'PUT', body: 'data' }), 400, 'DIGEST_INVALID');
+    assertError(
+      await call(w.url, `${loc.pathname}${loc.search}`, { method: 'PUT', body: 'data' }),
+      400,
+      'DIGEST_INVALID',
+    );
     assert.equal(await blobCount('ok/algo'), 0);
   });
 });
@@ -61,7 +90,21 @@ async function blobCount(name: string): Promise<number> {
 }
 
 describe('repository names', () => {
-  const invalid = ['Upper/case', 'a/B', 'a..b', 'a/-b', 'a-/b', '_a', 'a_', 'a//b', 'a/.b', 'a___b', `${'a'.repeat(200)}/${'b'.repeat(56)}`, '%zz', 'a%00b'];
+  const invalid = [
+    'Upper/case',
+    'a/B',
+    'a..b',
+    'a/-b',
+    'a-/b',
+    '_a',
+    'a_',
+    'a//b',
+    'a/.b',
+    'a___b',
+    `${'a'.repeat(200)}/${'b'.repeat(56)}`,
+    '%zz',
+    'a%00b',
+  ];
 
   for (const name of invalid) {
     test(`${name.slice(0, 30)} is NAME_INVALID on every route and stores nothing`, async () => {
@@ -69,7 +112,11 @@ describe('repository names', () => {
       const requests: Array<[string, string, RequestInit?]> = [
         ['GET', `/v2/${name}/tags/list`],
         ['GET', `/v2/${name}/manifests/latest`],
-        ['PUT', `/v2/${name}/manifests/latest`, { body: JSON.stringify(image.manifest), headers: { 'Content-Type': OCI_MANIFEST } }],
+        [
+          'PUT',
+          `/v2/${name}/manifests/latest`,
+          { body: JSON.stringify(image.manifest), headers: { 'Content-Type': OCI_MANIFEST } },
+        ],
         ['GET', `/v2/${name}/blobs/${d}`],
         ['POST', `/v2/${name}/blobs/uploads/`],
         ['POST', `/v2/${name}/blobs/uploads/?digest=${d}`, { body: 'x' }],
@@ -79,7 +126,10 @@ describe('repository names', () => {
         const r = await call(w.url, path, { method, ...(init ?? {}) });
         assertError(r, 400, 'NAME_INVALID');
       }
-      assert.deepEqual(storedRepositories(w.dataDir).filter((n) => !n.startsWith('ok/')), []);
+      assert.deepEqual(
+        storedRepositories(w.dataDir).filter((n) => !n.startsWith('ok/')),
+        [],
+      );
     });
   }
 
@@ -91,13 +141,24 @@ describe('repository names', () => {
   });
 
   test('an invalid mount source is NAME_INVALID', async () => {
-    assertError(await call(w.url, `/v2/ok/mount/blobs/uploads/?mount=${sha256('x')}&from=Bad/Name`, { method: 'POST' }), 400, 'NAME_INVALID');
+    assertError(
+      await call(w.url, `/v2/ok/mount/blobs/uploads/?mount=${sha256('x')}&from=Bad/Name`, { method: 'POST' }),
+      400,
+      'NAME_INVALID',
+    );
   });
 
   test('path traversal with .. is refused and nothing is written outside the data directory', async () => {
     const d = sha256('escape');
-    for (const path of [`/v2/ok/../../../escape/blobs/uploads/?digest=${d}`, `/v2/../escape/blobs/uploads/?digest=${d}`, `/v2/ok/%2e%2e/%2e%2e/escape/blobs/uploads/?digest=${d}`]) {
-      const res = await rawHttp(w.port, `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 6\r\nConnection: close\r\n\r\nescape`);
+    for (const path of [
+      `/v2/ok/../../../escape/blobs/uploads/?digest=${d}`,
+      `/v2/../escape/blobs/uploads/?digest=${d}`,
+      `/v2/ok/%2e%2e/%2e%2e/escape/blobs/uploads/?digest=${d}`,
+    ]) {
+      const res = await rawHttp(
+        w.port,
+        `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 6\r\nConnection: close\r\n\r\nescape`,
+      );
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(res)?.[1]);
       assert.ok(status === 400 || status === 404, `${path}: ${res}`);
       if (status === 400) assert.match(res, /"code":"NAME_INVALID"/);
@@ -115,7 +176,11 @@ describe('tags', () => {
     test(`tag ${tag.slice(0, 20)} is TAG_INVALID on push, names no manifest on pull and delete, and is not created`, async () => {
       assertError(await pushManifestRes('ok/repo', tag), 400, 'TAG_INVALID');
       // Distribution answers 404 (its route does not match) and the OCI conformance suite expects 404.
-      assertError(await call(w.url, `/v2/ok/repo/manifests/${tag}`, { headers: { Accept: OCI_MANIFEST } }), 404, 'MANIFEST_UNKNOWN');
+      assertError(
+        await call(w.url, `/v2/ok/repo/manifests/${tag}`, { headers: { Accept: OCI_MANIFEST } }),
+        404,
+        'MANIFEST_UNKNOWN',
+      );
       assert.equal((await call(w.url, `/v2/ok/repo/manifests/${tag}`, { method: 'HEAD' })).status, 404);
       assertError(await call(w.url, `/v2/ok/repo/manifests/${tag}`, { method: 'DELETE' }), 404, 'MANIFEST_UNKNOWN');
     });
@@ -142,7 +207,12 @@ describe('routes and methods', () => {
   });
 
   test('a method a route does not serve is 405 UNSUPPORTED', async () => {
-    for (const [method, path] of [['POST', '/v2/ok/repo/manifests/latest'], ['PUT', `/v2/ok/repo/blobs/${sha256('x')}`], ['DELETE', '/v2/ok/repo/tags/list'], ['POST', '/v2/_catalog']]) {
+    for (const [method, path] of [
+      ['POST', '/v2/ok/repo/manifests/latest'],
+      ['PUT', `/v2/ok/repo/blobs/${sha256('x')}`],
+      ['DELETE', '/v2/ok/repo/tags/list'],
+      ['POST', '/v2/_catalog'],
+    ]) {
       assertError(await call(w.url, path, { method }), 405, 'UNSUPPORTED');
     }
   });
@@ -150,7 +220,11 @@ describe('routes and methods', () => {
   test('garbage Content-Range and non-numeric pagination are client errors, not 500s', async () => {
     const start = await call(w.url, '/v2/ok/range/blobs/uploads/', { method: 'POST' });
     const loc = new URL(start.headers.get('location')!, w.url);
-    const r = await call(w.url, `${loc.pathname}${loc.search}`, { method: 'PATCH', body: 'abc', headers: { 'Content-Range': 'bytes=garbage' } });
+    const r = await call(w.url, `${loc.pathname}${loc.search}`, {
+      method: 'PATCH',
+      body: 'abc',
+      headers: { 'Content-Range': 'bytes=garbage' },
+    });
     assertError(r, 416, 'RANGE_INVALID');
     assertError(await call(w.url, '/v2/_catalog?n=1e3'), 400, 'PAGINATION_NUMBER_INVALID');
   });

@@ -21,7 +21,8 @@ const rss = (pid: number) => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/pr
 
 /** Waits until `ok()` holds, checking every 50 ms; false if it still does not after `ms`. */
 async function eventually(ok: () => boolean, ms = 10_000): Promise<boolean> {
-  for (const deadline = Date.now() + ms; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) if (ok()) return true;
+  for (const deadline = Date.now() + ms; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50)))
+    if (ok()) return true;
   return ok();
 }
 
@@ -50,7 +51,8 @@ function readResponse(s: Socket): Promise<{ head: string; body: Buffer }> {
       if (headEnd < 0) {
         const all = Buffer.concat(parts);
         headEnd = all.indexOf('\r\n\r\n');
-        if (headEnd >= 0) want = headEnd + 4 + Number(/content-length: (\d+)/i.exec(all.subarray(0, headEnd).toString())![1]);
+        if (headEnd >= 0)
+          want = headEnd + 4 + Number(/content-length: (\d+)/i.exec(all.subarray(0, headEnd).toString())![1]);
       }
       if (want >= 0 && total >= want) {
         const all = Buffer.concat(parts);
@@ -138,7 +140,13 @@ describe('blob GET: ranges, large blobs, slow and vanishing clients', () => {
 
   it('refuses unsatisfiable ranges with 416, the size in Content-Range and an OCI error body', async () => {
     const size = blob.length;
-    for (const range of [`bytes=${size}-`, `bytes=${size}-${size + 5}`, `bytes=${size + 100}-`, 'bytes=-0', 'bytes=10-5']) {
+    for (const range of [
+      `bytes=${size}-`,
+      `bytes=${size}-${size + 5}`,
+      `bytes=${size + 100}-`,
+      'bytes=-0',
+      'bytes=10-5',
+    ]) {
       const r = await get(range);
       assert.equal(r.status, 416, range);
       assert.equal(r.headers.get('content-range'), `bytes */${size}`, range);
@@ -174,7 +182,9 @@ describe('blob GET: ranges, large blobs, slow and vanishing clients', () => {
     assert.equal(sha256((await get()).body), digest);
     const baseline = openFds(pid);
     for (let round = 0; round < 3; round++) {
-      const sockets = await Promise.all(Array.from({ length: 8 }, () => rawGet(w.port, `/v2/serve/test/blobs/${bigDigest}`)));
+      const sockets = await Promise.all(
+        Array.from({ length: 8 }, () => rawGet(w.port, `/v2/serve/test/blobs/${bigDigest}`)),
+      );
       // Read a little of each (the body has started), then go away.
       await Promise.all(sockets.map((s) => new Promise<void>((r) => s.once('data', () => r()).resume())));
       for (const s of sockets) s.destroy();
@@ -192,6 +202,9 @@ describe('blob GET: ranges, large blobs, slow and vanishing clients', () => {
         return sha256(Buffer.from(await r.arrayBuffer())) === (i % 2 ? bigDigest : digest);
       }),
     );
-    assert.deepEqual(results, results.map(() => true));
+    assert.deepEqual(
+      results,
+      results.map(() => true),
+    );
   });
 });

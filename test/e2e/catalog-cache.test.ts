@@ -12,12 +12,25 @@ import { after, before, describe, it } from 'node:test';
 import { basic, seed, writeUsers } from './access.js';
 import { DOCKER_REGISTRY_BIN, DOCKER_REGISTRY_MISSING, startDistribution } from './distribution.js';
 import { call, startSession, withQuery } from './api.js';
-import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, pushManifest, sha256, startWharf, testConfig, type Wharf } from './harness.js';
+import {
+  OCI_CONFIG,
+  OCI_LAYER,
+  OCI_MANIFEST,
+  pushManifest,
+  sha256,
+  startWharf,
+  testConfig,
+  type Wharf,
+} from './harness.js';
 
 const REVALIDATE = `catalog:\n  revalidate: 200ms\n`;
 const REPOS_DIR = 'docker/registry/v2/repositories';
 
-async function catalog(url: string, query = '', headers: Record<string, string> = {}): Promise<{ repositories: string[]; link: string | null }> {
+async function catalog(
+  url: string,
+  query = '',
+  headers: Record<string, string> = {},
+): Promise<{ repositories: string[]; link: string | null }> {
   const r = await fetch(`${url}/v2/_catalog${query}`, { headers });
   assert.equal(r.status, 200, await r.clone().text());
   return { ...((await r.json()) as { repositories: string[] }), link: r.headers.get('link') };
@@ -25,9 +38,16 @@ async function catalog(url: string, query = '', headers: Record<string, string> 
 
 /** Pushes a one-layer image by POST + PUT ?digest= (what both wharf and docker-registry take). */
 async function pushImage(url: string, name: string, tag = 'v1'): Promise<void> {
-  const blobs = [Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', name })), Buffer.from(`layer of ${name}`)];
+  const blobs = [
+    Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', name })),
+    Buffer.from(`layer of ${name}`),
+  ];
   for (const b of blobs) {
-    const put = await call(url, withQuery(await startSession(url, name), 'digest', sha256(b)), { method: 'PUT', body: new Uint8Array(b), headers: { 'Content-Type': 'application/octet-stream' } });
+    const put = await call(url, withQuery(await startSession(url, name), 'digest', sha256(b)), {
+      method: 'PUT',
+      body: new Uint8Array(b),
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
     assert.equal(put.status, 201, put.text);
   }
   const manifest = {
@@ -81,7 +101,12 @@ describe('catalog: the kept repository list', () => {
         const query = `?n=${n}${last === undefined ? '' : `&last=${encodeURIComponent(last)}`}`;
         const got = await catalog(w.url, query);
         assert.deepEqual(got.repositories, want, query);
-        if (rest.length > n) assert.equal(got.link, `</v2/_catalog?last=${encodeURIComponent(want[want.length - 1])}&n=${n}>; rel="next"`, query);
+        if (rest.length > n)
+          assert.equal(
+            got.link,
+            `</v2/_catalog?last=${encodeURIComponent(want[want.length - 1])}&n=${n}>; rel="next"`,
+            query,
+          );
         else assert.equal(got.link, null, query);
       }
     }
@@ -106,7 +131,10 @@ describe('catalog: the kept repository list', () => {
     rmSync(join(w.dataDir, REPOS_DIR, 'lib/blobsonly/_manifests'), { recursive: true });
     const gone = ['other/deep/repo', 'lib/x', 'lib/blobsonly'];
     repos = await eventually(w.url, (r) => gone.every((g) => !r.includes(g)));
-    assert.deepEqual(repos.filter((r) => gone.includes(r)), []);
+    assert.deepEqual(
+      repos.filter((r) => gone.includes(r)),
+      [],
+    );
     assert.ok(repos.includes('lib/y') && repos.includes('lib/z'), 'the neighbours stay');
   });
 
@@ -122,17 +150,21 @@ describe('catalog: the kept repository list', () => {
     }
   });
 
-  it('sees what docker-registry pushes into the same directory', { skip: DOCKER_REGISTRY_BIN ? false : DOCKER_REGISTRY_MISSING }, async () => {
-    const d = await startDistribution(w.dataDir);
-    try {
-      await catalog(w.url);
-      await pushImage(d.url, 'distribution/pushed');
-      const repos = await eventually(w.url, (r) => r.includes('distribution/pushed'));
-      assert.ok(repos.includes('distribution/pushed'), repos.join(' '));
-    } finally {
-      await d.stop();
-    }
-  });
+  it(
+    'sees what docker-registry pushes into the same directory',
+    { skip: DOCKER_REGISTRY_BIN ? false : DOCKER_REGISTRY_MISSING },
+    async () => {
+      const d = await startDistribution(w.dataDir);
+      try {
+        await catalog(w.url);
+        await pushImage(d.url, 'distribution/pushed');
+        const repos = await eventually(w.url, (r) => r.includes('distribution/pushed'));
+        assert.ok(repos.includes('distribution/pushed'), repos.join(' '));
+      } finally {
+        await d.stop();
+      }
+    },
+  );
 });
 
 describe('catalog: access rules filter the kept list', () => {
@@ -146,7 +178,8 @@ describe('catalog: access rules filter the kept list', () => {
     writeUsers(join(dir, 'users'), users);
     const extra = `auth:\n  htpasswd:\n    realm: catalog\n    path: {{dir}}/users\naccess:\n  rules:\n    - { accounts: ["*"], repositories: ["\${account}/**", "shared/**"], actions: [pull, push], catalog: true }\n`;
     w = await startWharf({ dir, config: testConfig({ extra }) });
-    for (const repo of ['alice/a', 'bob/a', 'shared/x']) await seed(w.url, repo, 'v1', repo, async (name) => as(name.startsWith('bob') ? 'bob' : 'alice'));
+    for (const repo of ['alice/a', 'bob/a', 'shared/x'])
+      await seed(w.url, repo, 'v1', repo, async (name) => as(name.startsWith('bob') ? 'bob' : 'alice'));
   });
   after(async () => w?.cleanup());
 

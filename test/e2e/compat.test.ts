@@ -23,7 +23,12 @@ describe('wharf and Distribution answer alike', { skip }, () => {
   const layerBytes = Buffer.from('compat layer bytes '.repeat(20));
   const cfg = sha256(cfgBytes);
   const layer = sha256(layerBytes);
-  const manifest = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, digest: cfg, size: cfgBytes.length }, layers: [{ mediaType: OCI_LAYER, digest: layer, size: layerBytes.length }] });
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: OCI_CONFIG, digest: cfg, size: cfgBytes.length },
+    layers: [{ mediaType: OCI_LAYER, digest: layer, size: layerBytes.length }],
+  });
   const mdigest = sha256(manifest);
 
   /** The same request on both servers; `path` may depend on the server (e.g. its own upload Location). */
@@ -35,15 +40,28 @@ describe('wharf and Distribution answer alike', { skip }, () => {
 
   /** Status, body and the headers that clients read must be the same. */
   function same(p: Pair, headers: string[] = []): void {
-    assert.equal(p.w.status, p.d.status, `status: wharf ${p.w.status} ${p.w.text} / distribution ${p.d.status} ${p.d.text}`);
+    assert.equal(
+      p.w.status,
+      p.d.status,
+      `status: wharf ${p.w.status} ${p.w.text} / distribution ${p.d.status} ${p.d.text}`,
+    );
     assert.equal(p.w.text, p.d.text);
-    for (const h of ['docker-distribution-api-version', 'content-type', ...headers]) assert.equal(p.w.headers.get(h), p.d.headers.get(h), h);
+    for (const h of ['docker-distribution-api-version', 'content-type', ...headers])
+      assert.equal(p.w.headers.get(h), p.d.headers.get(h), h);
   }
 
   /** Same status and same error codes and messages; `detail` may differ (Distribution often serialises a Go error as `{}`). */
   function sameError(p: Pair): void {
-    assert.equal(p.w.status, p.d.status, `status: wharf ${p.w.status} ${p.w.text} / distribution ${p.d.status} ${p.d.text}`);
-    const strip = (r: Res) => (JSON.parse(r.text) as { errors: Array<{ code: string; message: string }> }).errors.map(({ code, message }) => ({ code, message }));
+    assert.equal(
+      p.w.status,
+      p.d.status,
+      `status: wharf ${p.w.status} ${p.w.text} / distribution ${p.d.status} ${p.d.text}`,
+    );
+    const strip = (r: Res) =>
+      (JSON.parse(r.text) as { errors: Array<{ code: string; message: string }> }).errors.map(({ code, message }) => ({
+        code,
+        message,
+      }));
     assert.deepEqual(strip(p.w), strip(p.d));
     assert.equal(p.w.headers.get('content-type'), p.d.headers.get('content-type'));
   }
@@ -51,7 +69,10 @@ describe('wharf and Distribution answer alike', { skip }, () => {
   /** Blob upload that both support: POST a session, PUT the bytes (Distribution 2.8 ignores a single-POST ?digest=). */
   async function upload(base: string, name: string, data: Buffer): Promise<void> {
     const s = await call(base, `/v2/${name}/blobs/uploads/`, { method: 'POST' });
-    const r = await call(base, withQuery(rel(s.headers.get('location')), 'digest', sha256(data)), { method: 'PUT', body: new Uint8Array(data) });
+    const r = await call(base, withQuery(rel(s.headers.get('location')), 'digest', sha256(data)), {
+      method: 'PUT',
+      body: new Uint8Array(data),
+    });
     assert.equal(r.status, 201, `${base}: ${r.text}`);
   }
 
@@ -61,7 +82,11 @@ describe('wharf and Distribution answer alike', { skip }, () => {
       await upload(base, REPO, cfgBytes);
       await upload(base, REPO, layerBytes);
       for (const tag of ['b', 'a', 'c']) {
-        const r = await call(base, `/v2/${REPO}/manifests/${tag}`, { method: 'PUT', body: manifest, headers: { 'Content-Type': OCI_MANIFEST } });
+        const r = await call(base, `/v2/${REPO}/manifests/${tag}`, {
+          method: 'PUT',
+          body: manifest,
+          headers: { 'Content-Type': OCI_MANIFEST },
+        });
         assert.equal(r.status, 201, `${base}: ${r.text}`);
       }
     }
@@ -97,9 +122,11 @@ describe('wharf and Distribution answer alike', { skip }, () => {
     const p = await pair(`/v2/${REPO}/blobs/${layer}`);
     assert.equal(p.w.status, p.d.status);
     assert.deepEqual(p.w.body, p.d.body);
-    for (const h of ['docker-content-digest', 'content-length', 'etag', 'docker-distribution-api-version']) assert.equal(p.w.headers.get(h), p.d.headers.get(h), h);
+    for (const h of ['docker-content-digest', 'content-length', 'etag', 'docker-distribution-api-version'])
+      assert.equal(p.w.headers.get(h), p.d.headers.get(h), h);
     const head = await pair(`/v2/${REPO}/blobs/${layer}`, { method: 'HEAD' });
-    for (const h of ['docker-content-digest', 'content-length']) assert.equal(head.w.headers.get(h), head.d.headers.get(h), h);
+    for (const h of ['docker-content-digest', 'content-length'])
+      assert.equal(head.w.headers.get(h), head.d.headers.get(h), h);
     const range = await pair(`/v2/${REPO}/blobs/${layer}`, { headers: { Range: 'bytes=10-19' } });
     assert.equal(range.w.status, range.d.status);
     assert.equal(range.w.headers.get('content-range'), range.d.headers.get('content-range'));
@@ -128,7 +155,11 @@ describe('wharf and Distribution answer alike', { skip }, () => {
     const loc = (base: string) => rel((base === w.url ? start.w : start.d).headers.get('location'));
 
     const chunk = Buffer.from('0123456789');
-    const patch = await pair(loc, { method: 'PATCH', body: chunk, headers: { 'Content-Type': 'application/octet-stream' } });
+    const patch = await pair(loc, {
+      method: 'PATCH',
+      body: chunk,
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
     assert.equal(patch.w.status, patch.d.status);
     assert.equal(patch.w.headers.get('range'), patch.d.headers.get('range'));
     const next = (base: string) => rel((base === w.url ? patch.w : patch.d).headers.get('location'));
@@ -143,13 +174,16 @@ describe('wharf and Distribution answer alike', { skip }, () => {
     assert.equal(rel(put.w.headers.get('location')), rel(put.d.headers.get('location')));
 
     const again = await pair(`/v2/${REPO}/blobs/uploads/`, { method: 'POST' });
-    const cancel = await pair((b) => rel((b === w.url ? again.w : again.d).headers.get('location')), { method: 'DELETE' });
+    const cancel = await pair((b) => rel((b === w.url ? again.w : again.d).headers.get('location')), {
+      method: 'DELETE',
+    });
     assert.equal(cancel.w.status, cancel.d.status);
   });
 
   test('wrong digest on completion', async () => {
     const start = await pair(`/v2/${REPO}/blobs/uploads/`, { method: 'POST' });
-    const loc = (b: string) => withQuery(rel((b === w.url ? start.w : start.d).headers.get('location')), 'digest', sha256('other'));
+    const loc = (b: string) =>
+      withQuery(rel((b === w.url ? start.w : start.d).headers.get('location')), 'digest', sha256('other'));
     sameError(await pair(loc, { method: 'PUT', body: 'actual' }));
   });
 
@@ -158,17 +192,52 @@ describe('wharf and Distribution answer alike', { skip }, () => {
     assert.equal(ok.w.status, ok.d.status);
     assert.equal(rel(ok.w.headers.get('location')), rel(ok.d.headers.get('location')));
     assert.equal(ok.w.headers.get('docker-content-digest'), ok.d.headers.get('docker-content-digest'));
-    const fallback = await pair(`/v2/compat/mounted/blobs/uploads/?mount=${layer}&from=compat/none`, { method: 'POST' });
+    const fallback = await pair(`/v2/compat/mounted/blobs/uploads/?mount=${layer}&from=compat/none`, {
+      method: 'POST',
+    });
     assert.equal(fallback.w.status, fallback.d.status);
   });
 
   test('manifest PUT errors', async () => {
-    const missing = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, digest: sha256('c'), size: 1 }, layers: [{ mediaType: OCI_LAYER, digest: sha256('l'), size: 1 }] });
-    same(await pair(`/v2/${REPO}/manifests/x`, { method: 'PUT', body: missing, headers: { 'Content-Type': OCI_MANIFEST } }));
-    sameError(await pair(`/v2/${REPO}/manifests/x`, { method: 'PUT', body: '{not json', headers: { 'Content-Type': OCI_MANIFEST } }));
-    sameError(await pair(`/v2/${REPO}/manifests/x`, { method: 'PUT', body: manifest, headers: { 'Content-Type': 'application/vnd.docker.distribution.manifest.v2+json' } }));
-    sameError(await pair(`/v2/${REPO}/manifests/${sha256('other')}`, { method: 'PUT', body: manifest, headers: { 'Content-Type': OCI_MANIFEST } }));
-    const ok = await pair(`/v2/${REPO}/manifests/d`, { method: 'PUT', body: manifest, headers: { 'Content-Type': OCI_MANIFEST } });
+    const missing = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: OCI_CONFIG, digest: sha256('c'), size: 1 },
+      layers: [{ mediaType: OCI_LAYER, digest: sha256('l'), size: 1 }],
+    });
+    same(
+      await pair(`/v2/${REPO}/manifests/x`, {
+        method: 'PUT',
+        body: missing,
+        headers: { 'Content-Type': OCI_MANIFEST },
+      }),
+    );
+    sameError(
+      await pair(`/v2/${REPO}/manifests/x`, {
+        method: 'PUT',
+        body: '{not json',
+        headers: { 'Content-Type': OCI_MANIFEST },
+      }),
+    );
+    sameError(
+      await pair(`/v2/${REPO}/manifests/x`, {
+        method: 'PUT',
+        body: manifest,
+        headers: { 'Content-Type': 'application/vnd.docker.distribution.manifest.v2+json' },
+      }),
+    );
+    sameError(
+      await pair(`/v2/${REPO}/manifests/${sha256('other')}`, {
+        method: 'PUT',
+        body: manifest,
+        headers: { 'Content-Type': OCI_MANIFEST },
+      }),
+    );
+    const ok = await pair(`/v2/${REPO}/manifests/d`, {
+      method: 'PUT',
+      body: manifest,
+      headers: { 'Content-Type': OCI_MANIFEST },
+    });
     assert.equal(ok.w.status, ok.d.status);
     assert.equal(rel(ok.w.headers.get('location')), rel(ok.d.headers.get('location')));
     assert.equal(ok.w.headers.get('docker-content-digest'), ok.d.headers.get('docker-content-digest'));
@@ -182,7 +251,9 @@ describe('wharf and Distribution answer alike', { skip }, () => {
   test('unknown route', async () => same(await pair(`/v2/${REPO}/nothing`)));
 
   test('deletes', async () => {
-    same(await pair(`/v2/${REPO}/blobs/${sha256(Buffer.from('0123456789'))}`, { method: 'DELETE' }), ['content-length']);
+    same(await pair(`/v2/${REPO}/blobs/${sha256(Buffer.from('0123456789'))}`, { method: 'DELETE' }), [
+      'content-length',
+    ]);
     same(await pair(`/v2/${REPO}/manifests/${mdigest}`, { method: 'DELETE' }), ['content-length']);
     same(await pair(`/v2/${REPO}/manifests/${mdigest}`, { method: 'DELETE' }));
   });

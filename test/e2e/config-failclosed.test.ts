@@ -74,36 +74,81 @@ describe('a mistyped security config never serves /v2/ without auth', () => {
   }
 
   const CASES: Array<[string, string, RegExp]> = [
-    ['misspelt method', 'auth:\n  htpassword:\n    realm: r\n    path: {{htpasswd}}\n', /auth\.htpassword: unknown auth method "htpassword", did you mean htpasswd\?/],
-    ['mis-cased method', 'auth:\n  Htpasswd:\n    realm: r\n    path: {{htpasswd}}\n', /auth\.Htpasswd: unknown auth method "Htpasswd", did you mean htpasswd\?/],
-    ['two methods', 'auth:\n  htpasswd:\n    realm: r\n    path: {{htpasswd}}\n  none:\n', /auth: exactly one auth method may be configured, found htpasswd, none/],
-    ['misspelt realm', 'auth:\n  htpasswd:\n    relm: r\n    path: {{htpasswd}}\n', /auth\.htpasswd\.relm: unknown key, did you mean realm\?/],
-    ['misspelt path', 'auth:\n  htpasswd:\n    realm: r\n    pth: {{htpasswd}}\n', /auth\.htpasswd\.pth: unknown key, did you mean path\?/],
-    ['token without service', 'auth:\n  token:\n    realm: token-realm\n    issuer: registry-token-issuer\n    rootcertbundle: /root/certs/bundle\n', /auth\.token\.service: required \(the audience your token server puts in "aud"\)/],
-    ['misspelt auth section', 'auht:\n  htpasswd:\n    realm: r\n    path: {{htpasswd}}\n', /auht: unknown key, did you mean auth\?/],
-    ['method outside auth', 'auth:\nhtpasswd:\n  realm: r\n  path: {{htpasswd}}\n', /htpasswd: unknown key, did you mean auth\.htpasswd\?/],
-    ['misspelt access rules', 'auth:\n  htpasswd:\n    realm: r\n    path: {{htpasswd}}\naccess:\n  rules:\n    - accounts: [alice]\n      repos: ["**"]\n      actions: ["*"]\n', /access\.rules\.0\.repos: unknown key, did you mean repositories\?/],
+    [
+      'misspelt method',
+      'auth:\n  htpassword:\n    realm: r\n    path: {{htpasswd}}\n',
+      /auth\.htpassword: unknown auth method "htpassword", did you mean htpasswd\?/,
+    ],
+    [
+      'mis-cased method',
+      'auth:\n  Htpasswd:\n    realm: r\n    path: {{htpasswd}}\n',
+      /auth\.Htpasswd: unknown auth method "Htpasswd", did you mean htpasswd\?/,
+    ],
+    [
+      'two methods',
+      'auth:\n  htpasswd:\n    realm: r\n    path: {{htpasswd}}\n  none:\n',
+      /auth: exactly one auth method may be configured, found htpasswd, none/,
+    ],
+    [
+      'misspelt realm',
+      'auth:\n  htpasswd:\n    relm: r\n    path: {{htpasswd}}\n',
+      /auth\.htpasswd\.relm: unknown key, did you mean realm\?/,
+    ],
+    [
+      'misspelt path',
+      'auth:\n  htpasswd:\n    realm: r\n    pth: {{htpasswd}}\n',
+      /auth\.htpasswd\.pth: unknown key, did you mean path\?/,
+    ],
+    [
+      'token without service',
+      'auth:\n  token:\n    realm: token-realm\n    issuer: registry-token-issuer\n    rootcertbundle: /root/certs/bundle\n',
+      /auth\.token\.service: required \(the audience your token server puts in "aud"\)/,
+    ],
+    [
+      'misspelt auth section',
+      'auht:\n  htpasswd:\n    realm: r\n    path: {{htpasswd}}\n',
+      /auht: unknown key, did you mean auth\?/,
+    ],
+    [
+      'method outside auth',
+      'auth:\nhtpasswd:\n  realm: r\n  path: {{htpasswd}}\n',
+      /htpasswd: unknown key, did you mean auth\.htpasswd\?/,
+    ],
+    [
+      'misspelt access rules',
+      'auth:\n  htpasswd:\n    realm: r\n    path: {{htpasswd}}\naccess:\n  rules:\n    - accounts: [alice]\n      repos: ["**"]\n      actions: ["*"]\n',
+      /access\.rules\.0\.repos: unknown key, did you mean repositories\?/,
+    ],
   ];
   for (const [name, extra, message] of CASES) {
     test(`${name}: the start and config check are refused, naming the key`, () => expectRefused(name, extra, message));
   }
 
   test('a misspelt key next to the one it meant only warns, and the registry asks for credentials', async () => {
-    const w = await startWharf({ config: configWith(`auth:\n  htpasswd:\n    realm: r\n    relm: r\n    path: ${htpasswd}\n`), waitReady: false });
+    const w = await startWharf({
+      config: configWith(`auth:\n  htpasswd:\n    realm: r\n    relm: r\n    path: ${htpasswd}\n`),
+      waitReady: false,
+    });
     started.push(w);
     assert.equal(await startOrRefuse(w), 'serving');
     assert.match(w.output(), /config: auth\.htpasswd\.relm: unknown key, did you mean realm\? \(ignored\)/);
   });
 
   test("the tutorial's silly realm starts with a warning that clients will fail", async () => {
-    const w = await startWharf({ config: configWith('auth:\n  silly:\n    realm: silly-realm\n    service: silly-service\n'), waitReady: false });
+    const w = await startWharf({
+      config: configWith('auth:\n  silly:\n    realm: silly-realm\n    service: silly-service\n'),
+      waitReady: false,
+    });
     started.push(w);
     assert.equal(await startOrRefuse(w), 'serving');
     assert.match(w.output(), /auth\.silly\.realm: \\"silly-realm\\" is not an absolute http\(s\) URL/);
   });
 
   test("Debian's shipped config.yml stops the start naming auth.htpasswd.path and the directory", async () => {
-    const shipped = readFileSync(fileURLToPath(new URL('../../../test/fixtures/debian-docker-registry-config.yml', import.meta.url)), 'utf8');
+    const shipped = readFileSync(
+      fileURLToPath(new URL('../../../test/fixtures/debian-docker-registry-config.yml', import.meta.url)),
+      'utf8',
+    );
     // The shipped file as it is, but with its directories in the test's temp dir and listening on a free port.
     const etc = join(work, 'etc-docker-registry');
     mkdirSync(etc, { recursive: true });
@@ -115,9 +160,17 @@ describe('a mistyped security config never serves /v2/ without auth', () => {
     const w = await startWharf({ config: text, waitReady: false });
     started.push(w);
     assert.equal(await startOrRefuse(w), 1, w.output());
-    assert.match(w.output(), new RegExp(`auth\\.htpasswd\\.path: ${etc.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is a directory, not an htpasswd file`));
+    assert.match(
+      w.output(),
+      new RegExp(
+        `auth\\.htpasswd\\.path: ${etc.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is a directory, not an htpasswd file`,
+      ),
+    );
     assert.doesNotMatch(w.output(), /EISDIR/);
-    writeFileSync(join(w.dir, 'config.yml'), text.replaceAll('{{data}}', w.dataDir).replaceAll('{{port}}', String(w.port)));
+    writeFileSync(
+      join(w.dir, 'config.yml'),
+      text.replaceAll('{{data}}', w.dataDir).replaceAll('{{port}}', String(w.port)),
+    );
     const check = await configCheck(join(w.dir, 'config.yml'));
     assert.equal(check.code, 1, check.stderr);
     assert.match(check.stderr, /error: auth\.htpasswd\.path: \S+ is a directory, not an htpasswd file/);

@@ -34,7 +34,10 @@ test('wharf config check lists the same keys', async () => {
   // startWharf writes the config file; config check reads it from there.
   const w = await startWharf({ config: CONFIG, waitReady: false, args: ['--version'] });
   try {
-    const check = spawnSync(process.execPath, [MAIN, 'config', 'check', join(w.dir, 'config.yml')], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+    const check = spawnSync(process.execPath, [MAIN, 'config', 'check', join(w.dir, 'config.yml')], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '' },
+    });
     assert.equal(check.status, 0, check.stderr);
     const out = check.stdout + check.stderr;
     for (const key of KEYS) assert.equal(count(out, key), 1, `${key} in:\n${out}`);

@@ -24,8 +24,10 @@ const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 export function imageSkipReason(): string | false {
   if (!PODMAN) return 'podman is not on PATH (CI installs it; apt-get install podman)';
   if (!MMDEBSTRAP) return 'mmdebstrap is not on PATH (CI installs it; apt-get install mmdebstrap)';
-  if (!onPath('runc')) return 'runc is not on PATH: these machines need it instead of crun (CI installs it; apt-get install runc)';
-  if (process.getuid?.() !== 0) return 'building a Debian root filesystem and running containers with runc needs root (CI runs as root)';
+  if (!onPath('runc'))
+    return 'runc is not on PATH: these machines need it instead of crun (CI installs it; apt-get install runc)';
+  if (process.getuid?.() !== 0)
+    return 'building a Debian root filesystem and running containers with runc needs root (CI runs as root)';
   return false;
 }
 
@@ -36,7 +38,10 @@ export class Podman {
 
   constructor(readonly dir: string) {
     const conf = join(dir, 'containers.conf');
-    writeFileSync(conf, '[containers]\ndefault_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]\n[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n');
+    writeFileSync(
+      conf,
+      '[containers]\ndefault_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]\n[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n',
+    );
     const registries = join(dir, 'registries.conf');
     writeFileSync(registries, ''); // no search registries, no mirrors: nothing is ever pulled
     this.env = { ...process.env, CONTAINERS_CONF: conf, CONTAINERS_REGISTRIES_CONF: registries };
@@ -94,7 +99,11 @@ export function baseImageName(): string {
 /** The checkout's commit, or null when the tests do not run from a git checkout. */
 export function gitHead(): string | null {
   try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync('git', ['rev-parse', 'HEAD'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     return null;
   }

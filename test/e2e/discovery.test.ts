@@ -5,7 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { DEFAULT_TEST_CONFIG, makeImage, OCI_INDEX, OCI_MANIFEST, pushBlob, pushManifest, sha256, startWharf, type Wharf } from './harness.js';
+import {
+  DEFAULT_TEST_CONFIG,
+  makeImage,
+  OCI_INDEX,
+  OCI_MANIFEST,
+  pushBlob,
+  pushManifest,
+  sha256,
+  startWharf,
+  type Wharf,
+} from './harness.js';
 import { assertError, call, EMPTY_DIGEST, OCI_EMPTY } from './api.js';
 
 const MAX_ENTRIES = 5;
@@ -17,7 +27,12 @@ after(async () => {
   await w?.cleanup();
 });
 
-async function put(name: string, ref: string, manifest: unknown, type = OCI_MANIFEST): Promise<{ digest: string; size: number; headers: Headers }> {
+async function put(
+  name: string,
+  ref: string,
+  manifest: unknown,
+  type = OCI_MANIFEST,
+): Promise<{ digest: string; size: number; headers: Headers }> {
   const body = JSON.stringify(manifest);
   const r = await pushManifest(w.url, name, ref, body, type);
   const text = await r.text();
@@ -72,13 +87,19 @@ describe('tags list', () => {
       assertError(r, 400, 'PAGINATION_NUMBER_INVALID');
     }
     const abc = await call(w.url, `/v2/${REPO}/tags/list?n=abc`);
-    assert.equal(abc.text, '{"errors":[{"code":"PAGINATION_NUMBER_INVALID","message":"invalid number of results requested","detail":{"n":"abc"}}]}\n');
+    assert.equal(
+      abc.text,
+      '{"errors":[{"code":"PAGINATION_NUMBER_INVALID","message":"invalid number of results requested","detail":{"n":"abc"}}]}\n',
+    );
   });
 
   test('an unknown repository is NAME_UNKNOWN with Distribution body', async () => {
     const r = await call(w.url, '/v2/disc/nothing/tags/list');
     assert.equal(r.status, 404);
-    assert.equal(r.text, '{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry","detail":{"name":"disc/nothing"}}]}\n');
+    assert.equal(
+      r.text,
+      '{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry","detail":{"name":"disc/nothing"}}]}\n',
+    );
   });
 });
 
@@ -130,8 +151,12 @@ describe('catalog', () => {
     const over = await call(w.url, `/v2/_catalog?n=${MAX_ENTRIES + 1}`);
     assert.equal(over.status, 400);
     // Distribution reports the parsed number here, not the string.
-    assert.equal(over.text, `{"errors":[{"code":"PAGINATION_NUMBER_INVALID","message":"invalid number of results requested","detail":{"n":${MAX_ENTRIES + 1}}}]}\n`);
-    for (const n of ['-1', 'abc']) assertError(await call(w.url, `/v2/_catalog?n=${n}`), 400, 'PAGINATION_NUMBER_INVALID');
+    assert.equal(
+      over.text,
+      `{"errors":[{"code":"PAGINATION_NUMBER_INVALID","message":"invalid number of results requested","detail":{"n":${MAX_ENTRIES + 1}}}]}\n`,
+    );
+    for (const n of ['-1', 'abc'])
+      assertError(await call(w.url, `/v2/_catalog?n=${n}`), 400, 'PAGINATION_NUMBER_INVALID');
   });
 });
 
@@ -155,27 +180,64 @@ describe('referrers', () => {
     const subj = { mediaType: OCI_MANIFEST, ...subject };
     const layers = [{ mediaType: 'application/octet-stream', digest: blob, size: 16 }];
 
-    const a1 = await put(REPO, 'a1', { schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: TYPE_A, digest: typeAConfig, size: 45 }, layers, subject: subj, annotations: { 'test.key': 'a1' } });
+    const a1 = await put(REPO, 'a1', {
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: TYPE_A, digest: typeAConfig, size: 45 },
+      layers,
+      subject: subj,
+      annotations: { 'test.key': 'a1' },
+    });
     assert.equal(a1.headers.get('oci-subject'), subject.digest);
     expected.set(a1.digest, { artifactType: TYPE_A, annotation: 'a1', mediaType: OCI_MANIFEST });
-    const b1 = await put(REPO, 'b1', { schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: TYPE_B, config: { mediaType: OCI_EMPTY, digest: EMPTY_DIGEST, size: 2 }, layers, subject: subj, annotations: { 'test.key': 'b1' } });
+    const b1 = await put(REPO, 'b1', {
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: TYPE_B,
+      config: { mediaType: OCI_EMPTY, digest: EMPTY_DIGEST, size: 2 },
+      layers,
+      subject: subj,
+      annotations: { 'test.key': 'b1' },
+    });
     expected.set(b1.digest, { artifactType: TYPE_B, annotation: 'b1', mediaType: OCI_MANIFEST });
 
     await put(REPO, 'subject', img.manifest);
 
-    const b2 = await put(REPO, 'b2', { schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: TYPE_B, config: { mediaType: OCI_EMPTY, digest: EMPTY_DIGEST, size: 2 }, layers: [], subject: subj, annotations: { 'test.key': 'b2' } });
+    const b2 = await put(REPO, 'b2', {
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: TYPE_B,
+      config: { mediaType: OCI_EMPTY, digest: EMPTY_DIGEST, size: 2 },
+      layers: [],
+      subject: subj,
+      annotations: { 'test.key': 'b2' },
+    });
     expected.set(b2.digest, { artifactType: TYPE_B, annotation: 'b2', mediaType: OCI_MANIFEST });
     const idx = await put(
       REPO,
       'idx',
-      { schemaVersion: 2, mediaType: OCI_INDEX, artifactType: TYPE_A, manifests: [{ mediaType: OCI_MANIFEST, digest: a1.digest, size: a1.size }], subject: subj, annotations: { 'test.key': 'idx' } },
+      {
+        schemaVersion: 2,
+        mediaType: OCI_INDEX,
+        artifactType: TYPE_A,
+        manifests: [{ mediaType: OCI_MANIFEST, digest: a1.digest, size: a1.size }],
+        subject: subj,
+        annotations: { 'test.key': 'idx' },
+      },
       OCI_INDEX,
     );
     assert.equal(idx.headers.get('oci-subject'), subject.digest);
     expected.set(idx.digest, { artifactType: TYPE_A, annotation: 'idx', mediaType: OCI_INDEX });
 
     missingSubject = sha256('a subject never pushed');
-    const o = await put(REPO, 'orphan', { schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: TYPE_B, config: { mediaType: OCI_EMPTY, digest: EMPTY_DIGEST, size: 2 }, layers: [], subject: { mediaType: OCI_MANIFEST, digest: missingSubject, size: 10 } });
+    const o = await put(REPO, 'orphan', {
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: TYPE_B,
+      config: { mediaType: OCI_EMPTY, digest: EMPTY_DIGEST, size: 2 },
+      layers: [],
+      subject: { mediaType: OCI_MANIFEST, digest: missingSubject, size: 10 },
+    });
     assert.equal(o.headers.get('oci-subject'), missingSubject);
     orphan = o.digest;
   });
@@ -184,7 +246,11 @@ describe('referrers', () => {
     const r = await call(w.url, `/v2/${REPO}/referrers/${digest}${query}`);
     assert.equal(r.status, 200, r.text);
     assert.equal(r.headers.get('content-type'), OCI_INDEX);
-    const body = JSON.parse(r.text) as { schemaVersion: number; mediaType: string; manifests: Array<Record<string, unknown>> };
+    const body = JSON.parse(r.text) as {
+      schemaVersion: number;
+      mediaType: string;
+      manifests: Array<Record<string, unknown>>;
+    };
     assert.equal(body.schemaVersion, 2);
     assert.equal(body.mediaType, OCI_INDEX);
     return { r, manifests: body.manifests };
@@ -200,7 +266,9 @@ describe('referrers', () => {
       assert.equal(d.mediaType, want.mediaType);
       assert.equal(d.artifactType, want.artifactType);
       assert.deepEqual(d.annotations, { 'test.key': want.annotation });
-      const m = await call(w.url, `/v2/${REPO}/manifests/${String(d.digest)}`, { headers: { Accept: `${OCI_MANIFEST},${OCI_INDEX}` } });
+      const m = await call(w.url, `/v2/${REPO}/manifests/${String(d.digest)}`, {
+        headers: { Accept: `${OCI_MANIFEST},${OCI_INDEX}` },
+      });
       assert.equal(d.size, m.body.length);
     }
   });
@@ -209,14 +277,20 @@ describe('referrers', () => {
     for (const type of [TYPE_A, TYPE_B]) {
       const { r, manifests } = await referrers(subject.digest, `?artifactType=${encodeURIComponent(type)}`);
       assert.equal(r.headers.get('oci-filters-applied'), 'artifactType');
-      const want = [...expected].filter(([, v]) => v.artifactType === type).map(([k]) => k).sort();
+      const want = [...expected]
+        .filter(([, v]) => v.artifactType === type)
+        .map(([k]) => k)
+        .sort();
       assert.deepEqual(manifests.map((d) => d.digest).sort(), want);
     }
   });
 
   test('a subject that was never pushed still lists its referrers', async () => {
     const { manifests } = await referrers(missingSubject);
-    assert.deepEqual(manifests.map((d) => d.digest), [orphan]);
+    assert.deepEqual(
+      manifests.map((d) => d.digest),
+      [orphan],
+    );
   });
 
   test('a digest without referrers is an empty index, also in an unknown repository', async () => {

@@ -11,7 +11,8 @@ import { freePort } from './harness.js';
 import { onPath } from './skopeo.js';
 
 export const DOCKER_REGISTRY_BIN = process.env.DOCKER_REGISTRY || onPath('docker-registry');
-export const DOCKER_REGISTRY_MISSING = 'docker-registry (CNCF Distribution) is not on PATH (apt-get install docker-registry, or set DOCKER_REGISTRY)';
+export const DOCKER_REGISTRY_MISSING =
+  'docker-registry (CNCF Distribution) is not on PATH (apt-get install docker-registry, or set DOCKER_REGISTRY)';
 
 export interface Distribution {
   url: string;

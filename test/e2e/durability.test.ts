@@ -28,7 +28,8 @@ interface Traced {
   log: string;
 }
 
-const withFsync = (config: string) => config.replace('    rootdirectory: {{data}}\n', '    rootdirectory: {{data}}\n    fsync: true\n');
+const withFsync = (config: string) =>
+  config.replace('    rootdirectory: {{data}}\n', '    rootdirectory: {{data}}\n    fsync: true\n');
 
 /** wharf under `strace -f -y`, tracing flushes and renames, with or without `fsync: true`. */
 async function traced(fsync: boolean): Promise<Traced> {
@@ -47,7 +48,11 @@ async function pushImage(w: Wharf): Promise<{ layer: string; manifest: string }>
   const digests: string[] = [];
   for (const data of [config, layer]) {
     const loc = await startSession(w.url, 'dur/repo');
-    const r = await call(w.url, withQuery(loc, 'digest', sha256(data)), { method: 'PUT', body: new Uint8Array(data), headers: { 'Content-Type': 'application/octet-stream' } });
+    const r = await call(w.url, withQuery(loc, 'digest', sha256(data)), {
+      method: 'PUT',
+      body: new Uint8Array(data),
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
     assert.equal(r.status, 201, r.text);
     digests.push(sha256(data));
   }
@@ -57,7 +62,11 @@ async function pushImage(w: Wharf): Promise<{ layer: string; manifest: string }>
     config: { mediaType: OCI_CONFIG, digest: digests[0], size: config.length },
     layers: [{ mediaType: OCI_LAYER, digest: digests[1], size: layer.length }],
   });
-  const r = await call(w.url, '/v2/dur/repo/manifests/v1', { method: 'PUT', body: manifest, headers: { 'Content-Type': OCI_MANIFEST } });
+  const r = await call(w.url, '/v2/dur/repo/manifests/v1', {
+    method: 'PUT',
+    body: manifest,
+    headers: { 'Content-Type': OCI_MANIFEST },
+  });
   assert.equal(r.status, 201, r.text);
   return { layer: digests[1], manifest: sha256(manifest) };
 }
@@ -87,12 +96,18 @@ describe('storage.filesystem.fsync', { skip }, () => {
   test('on: a blob is flushed before it is renamed into the blob store, and the store directory after', () => {
     const lines = readFileSync(on.log, 'utf8').split('\n');
     const hex = pushed.layer.slice('sha256:'.length);
-    const rename = lines.findIndex((l) => /rename\(.*_uploads\/[0-9a-f-]+\/data", ".*\/blobs\/sha256\/..\//.test(l) && l.includes(hex));
+    const rename = lines.findIndex(
+      (l) => /rename\(.*_uploads\/[0-9a-f-]+\/data", ".*\/blobs\/sha256\/..\//.test(l) && l.includes(hex),
+    );
     assert.ok(rename > 0, `no rename of the layer into the blob store in the trace:\n${lines.slice(0, 40).join('\n')}`);
     const uploadData = /rename\("([^"]+)"/.exec(lines[rename])![1];
-    const flushedBefore = lines.slice(0, rename).some((l) => /^\d+ +f(data)?sync\(\d+</.test(l) && l.includes(`<${uploadData}>`));
+    const flushedBefore = lines
+      .slice(0, rename)
+      .some((l) => /^\d+ +f(data)?sync\(\d+</.test(l) && l.includes(`<${uploadData}>`));
     assert.ok(flushedBefore, `the upload's data was not flushed before its rename (${uploadData})`);
-    const dirAfter = lines.slice(rename + 1).some((l) => /f(data)?sync\(\d+</.test(l) && l.includes(`/blobs/sha256/${hex.slice(0, 2)}/${hex}>`));
+    const dirAfter = lines
+      .slice(rename + 1)
+      .some((l) => /f(data)?sync\(\d+</.test(l) && l.includes(`/blobs/sha256/${hex.slice(0, 2)}/${hex}>`));
     assert.ok(dirAfter, 'the blob directory was not flushed after the rename');
   });
 
@@ -101,7 +116,10 @@ describe('storage.filesystem.fsync', { skip }, () => {
     const rename = lines.findIndex((l) => /rename\(".*\/_manifests\/tags\/v1\/current\/link\.tmp-/.test(l));
     assert.ok(rename > 0, 'no rename of the tag link in the trace');
     const tmp = /rename\("([^"]+)"/.exec(lines[rename])![1];
-    assert.ok(lines.slice(0, rename).some((l) => /f(data)?sync\(\d+</.test(l) && l.includes(`<${tmp}>`)), `${tmp} was not flushed before its rename`);
+    assert.ok(
+      lines.slice(0, rename).some((l) => /f(data)?sync\(\d+</.test(l) && l.includes(`<${tmp}>`)),
+      `${tmp} was not flushed before its rename`,
+    );
   });
 
   test('off (the default): nothing is flushed, and the same push is stored', async () => {

@@ -19,7 +19,10 @@ const digestOf = (alg: Alg, b: Buffer) => `${alg}:${createHash(alg).update(b).di
 function gc(w: Wharf, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('REGISTRY_')) env[k] = v;
-  const proc = spawn(process.execPath, [MAIN, 'garbage-collect', '--grace', '0s', ...args, join(w.dir, 'config.yml')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [MAIN, 'garbage-collect', '--grace', '0s', ...args, join(w.dir, 'config.yml')], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (d) => (stdout += d));
@@ -38,12 +41,16 @@ let w: Wharf;
 
 const v2 = () => join(w.dataDir, 'docker/registry/v2');
 const split = (d: string) => d.split(':') as [string, string];
-const revisionFile = (repo: string, d: string) => join(v2(), 'repositories', repo, '_manifests/revisions', ...split(d), 'link');
+const revisionFile = (repo: string, d: string) =>
+  join(v2(), 'repositories', repo, '_manifests/revisions', ...split(d), 'link');
 const blobFile = (d: string) => join(v2(), 'blobs', split(d)[0], split(d)[1].slice(0, 2), split(d)[1], 'data');
 
 async function blob(repo: string, alg: Alg, data: Buffer, c: Content): Promise<string> {
   const d = digestOf(alg, data);
-  const r = await fetch(`${w.url}/v2/${repo}/blobs/uploads/?digest=${d}`, { method: 'POST', body: new Uint8Array(data) });
+  const r = await fetch(`${w.url}/v2/${repo}/blobs/uploads/?digest=${d}`, {
+    method: 'POST',
+    body: new Uint8Array(data),
+  });
   await r.arrayBuffer();
   assert.equal(r.status, 201, `blob ${d}`);
   c.blobs.set(d, data);
@@ -51,14 +58,26 @@ async function blob(repo: string, alg: Alg, data: Buffer, c: Content): Promise<s
 }
 
 async function manifest(repo: string, ref: string, body: Buffer, mediaType: string, c: Content): Promise<void> {
-  const r = await fetch(`${w.url}/v2/${repo}/manifests/${ref}`, { method: 'PUT', body: new Uint8Array(body), headers: { 'Content-Type': mediaType } });
+  const r = await fetch(`${w.url}/v2/${repo}/manifests/${ref}`, {
+    method: 'PUT',
+    body: new Uint8Array(body),
+    headers: { 'Content-Type': mediaType },
+  });
   const text = await r.text();
   assert.equal(r.status, 201, `manifest ${repo}:${ref}: ${text}`);
   c.manifests.set(r.headers.get('docker-content-digest')!, body);
 }
 
 /** An image whose blobs are named by `blobAlg`, pushed by its `manifestAlg` digest (or by `tag`, then sha256). */
-async function image(repo: string, seed: string, blobAlg: Alg, manifestAlg: Alg, c: Content, extra: Record<string, unknown> = {}, tag?: string): Promise<{ digest: string; size: number }> {
+async function image(
+  repo: string,
+  seed: string,
+  blobAlg: Alg,
+  manifestAlg: Alg,
+  c: Content,
+  extra: Record<string, unknown> = {},
+  tag?: string,
+): Promise<{ digest: string; size: number }> {
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', seed }));
   const layer = Buffer.from(`layer ${seed} ${'q'.repeat(64)}`);
   const body = Buffer.from(
@@ -86,8 +105,18 @@ async function pushAll(alg: Alg): Promise<{ kept: Content; untagged: Content }> 
       schemaVersion: 2,
       mediaType: OCI_INDEX,
       manifests: [
-        { mediaType: OCI_MANIFEST, digest: amd.digest, size: amd.size, platform: { architecture: 'amd64', os: 'linux' } },
-        { mediaType: OCI_MANIFEST, digest: arm.digest, size: arm.size, platform: { architecture: 'arm64', os: 'linux' } },
+        {
+          mediaType: OCI_MANIFEST,
+          digest: amd.digest,
+          size: amd.size,
+          platform: { architecture: 'amd64', os: 'linux' },
+        },
+        {
+          mediaType: OCI_MANIFEST,
+          digest: arm.digest,
+          size: arm.size,
+          platform: { architecture: 'arm64', os: 'linux' },
+        },
       ],
     }),
   );
@@ -96,7 +125,10 @@ async function pushAll(alg: Alg): Promise<{ kept: Content; untagged: Content }> 
   // The referrer is pushed by its own `alg` digest, and its layer (the signature) by `alg` too.
   await image(repo, `${alg}-signature`, alg, alg, kept, { artifactType: 'application/vnd.example.signature', subject });
   // And one pushed by `alg` whose blobs are sha256 (what a signing tool that hashes its manifest otherwise does).
-  await image(repo, `${alg}-signature-256`, 'sha256', alg, kept, { artifactType: 'application/vnd.example.signature', subject });
+  await image(repo, `${alg}-signature-256`, 'sha256', alg, kept, {
+    artifactType: 'application/vnd.example.signature',
+    subject,
+  });
   // A tagged image whose blobs are named by `alg`.
   await image(repo, `${alg}-tagged`, alg, 'sha256', kept, {}, 'plain');
   const untagged: Content = { repo, manifests: new Map(), blobs: new Map() };
@@ -111,7 +143,8 @@ async function get(path: string, accept = `${OCI_MANIFEST}, ${OCI_INDEX}`): Prom
 
 async function assertWhole(c: Content): Promise<void> {
   // On disk first: the running server may answer a removed manifest from its cache for a while.
-  for (const d of c.manifests.keys()) assert.ok(existsSync(revisionFile(c.repo, d)) && existsSync(blobFile(d)), `${c.repo}@${d} was removed`);
+  for (const d of c.manifests.keys())
+    assert.ok(existsSync(revisionFile(c.repo, d)) && existsSync(blobFile(d)), `${c.repo}@${d} was removed`);
   for (const d of c.blobs.keys()) assert.ok(existsSync(blobFile(d)), `${c.repo} blob ${d} was removed`);
   for (const [d, body] of c.manifests) {
     const r = await get(`/v2/${c.repo}/manifests/${d}`);
@@ -161,8 +194,10 @@ describe('garbage-collect keeps everything a tag reaches, whatever the digest al
     for (const [alg, { kept, untagged }] of pushed) {
       await assertWhole(kept);
       // On disk: the running server may answer a removed manifest from its cache for a while (see gc.ts).
-      for (const d of untagged.manifests.keys()) assert.ok(!existsSync(revisionFile(untagged.repo, d)), `${alg}: untagged ${d} kept`);
-      for (const d of untagged.blobs.keys()) assert.ok(!existsSync(blobFile(d)), `${alg}: blob ${d} of the untagged image kept`);
+      for (const d of untagged.manifests.keys())
+        assert.ok(!existsSync(revisionFile(untagged.repo, d)), `${alg}: untagged ${d} kept`);
+      for (const d of untagged.blobs.keys())
+        assert.ok(!existsSync(blobFile(d)), `${alg}: blob ${d} of the untagged image kept`);
     }
     await assertWhole(tagged384);
     const tags = JSON.parse((await get('/v2/gcalg/tag384/tags/list')).body.toString()) as { tags: string[] };
@@ -174,8 +209,19 @@ describe('garbage-collect keeps everything a tag reaches, whatever the digest al
   test('a manifest stored under an algorithm wharf cannot verify makes the run remove nothing', async () => {
     const orphanRepo: Content = { repo: 'gcalg/blind', manifests: new Map(), blobs: new Map() };
     await image('gcalg/blind', 'blind', 'sha256', 'sha256', orphanRepo);
-    mkdirSync(join(w.dataDir, 'docker/registry/v2/repositories/gcalg/blind/_manifests/revisions/blake3', 'ab'.repeat(32)), { recursive: true });
-    writeFileSync(join(w.dataDir, 'docker/registry/v2/repositories/gcalg/blind/_manifests/revisions/blake3', 'ab'.repeat(32), 'link'), `blake3:${'ab'.repeat(32)}`);
+    mkdirSync(
+      join(w.dataDir, 'docker/registry/v2/repositories/gcalg/blind/_manifests/revisions/blake3', 'ab'.repeat(32)),
+      { recursive: true },
+    );
+    writeFileSync(
+      join(
+        w.dataDir,
+        'docker/registry/v2/repositories/gcalg/blind/_manifests/revisions/blake3',
+        'ab'.repeat(32),
+        'link',
+      ),
+      `blake3:${'ab'.repeat(32)}`,
+    );
     const run = await gc(w, '--delete-untagged');
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /unsupported digest algorithm/);

@@ -7,7 +7,17 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { MAIN, makeImage, OCI_INDEX, OCI_MANIFEST, pushBlob, pushManifest, sha256, startWharf, type Wharf } from './harness.js';
+import {
+  MAIN,
+  makeImage,
+  OCI_INDEX,
+  OCI_MANIFEST,
+  pushBlob,
+  pushManifest,
+  sha256,
+  startWharf,
+  type Wharf,
+} from './harness.js';
 
 interface Run {
   code: number | null;
@@ -18,7 +28,10 @@ interface Run {
 function gc(w: Wharf, ...args: string[]): Promise<Run> {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('REGISTRY_')) env[k] = v;
-  const proc = spawn(process.execPath, [MAIN, 'garbage-collect', ...args, join(w.dir, 'config.yml')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [MAIN, 'garbage-collect', ...args, join(w.dir, 'config.yml')], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (d) => (stdout += d));
@@ -41,7 +54,14 @@ function tookSeconds(run: Run): number {
 }
 
 function files(dir: string): string[] {
-  return (readdirSync(dir, { recursive: true, withFileTypes: true }) as Array<{ name: string; parentPath?: string; path?: string; isFile(): boolean }>)
+  return (
+    readdirSync(dir, { recursive: true, withFileTypes: true }) as Array<{
+      name: string;
+      parentPath?: string;
+      path?: string;
+      isFile(): boolean;
+    }>
+  )
     .filter((e) => e.isFile())
     .map((e) => relative(dir, join(e.parentPath ?? e.path ?? '', e.name)))
     .sort();
@@ -63,7 +83,13 @@ interface Pushed {
   children?: Pushed[];
 }
 
-async function pushImage(w: Wharf, repo: string, seed: string, ref?: string, extra: Record<string, unknown> = {}): Promise<Pushed> {
+async function pushImage(
+  w: Wharf,
+  repo: string,
+  seed: string,
+  ref?: string,
+  extra: Record<string, unknown> = {},
+): Promise<Pushed> {
   const img = await makeImage(w.url, repo, seed);
   const body = JSON.stringify({ ...img.manifest, ...extra });
   const digest = sha256(body);
@@ -74,11 +100,25 @@ async function pushImage(w: Wharf, repo: string, seed: string, ref?: string, ext
 }
 
 async function pushIndex(w: Wharf, repo: string, tag: string, children: Pushed[]): Promise<Pushed> {
-  const sizes = await Promise.all(children.map(async (c) => (await (await fetch(`${w.url}/v2/${repo}/manifests/${c.digest}`, { headers: { Accept: OCI_MANIFEST } })).arrayBuffer()).byteLength));
+  const sizes = await Promise.all(
+    children.map(
+      async (c) =>
+        (
+          await (
+            await fetch(`${w.url}/v2/${repo}/manifests/${c.digest}`, { headers: { Accept: OCI_MANIFEST } })
+          ).arrayBuffer()
+        ).byteLength,
+    ),
+  );
   const body = JSON.stringify({
     schemaVersion: 2,
     mediaType: OCI_INDEX,
-    manifests: children.map((c, i) => ({ mediaType: OCI_MANIFEST, digest: c.digest, size: sizes[i], platform: { architecture: ['amd64', 'arm64'][i], os: 'linux' } })),
+    manifests: children.map((c, i) => ({
+      mediaType: OCI_MANIFEST,
+      digest: c.digest,
+      size: sizes[i],
+      platform: { architecture: ['amd64', 'arm64'][i], os: 'linux' },
+    })),
   });
   const r = await pushManifest(w.url, repo, tag, body, OCI_INDEX);
   await r.arrayBuffer();
@@ -88,7 +128,9 @@ async function pushIndex(w: Wharf, repo: string, tag: string, children: Pushed[]
 
 /** Pulls the image (by its ref, children by digest): every manifest and blob answers 200 with the right digest. */
 async function assertPulls(w: Wharf, img: Pushed): Promise<void> {
-  const r = await fetch(`${w.url}/v2/${img.repo}/manifests/${img.ref}`, { headers: { Accept: `${OCI_MANIFEST}, ${OCI_INDEX}` } });
+  const r = await fetch(`${w.url}/v2/${img.repo}/manifests/${img.ref}`, {
+    headers: { Accept: `${OCI_MANIFEST}, ${OCI_INDEX}` },
+  });
   const body = Buffer.from(await r.arrayBuffer());
   assert.equal(r.status, 200, `${img.repo}:${img.ref}`);
   assert.equal(r.headers.get('docker-content-digest'), img.digest);
@@ -123,7 +165,9 @@ describe('garbage-collect: what is removed, what stays', () => {
     const arm = await pushImage(w, 'gc/multi', 'arm64');
     const index = await pushIndex(w, 'gc/multi', 'latest', [amd, arm]);
     const signed = await pushImage(w, 'gc/signed', 'signed', 'v1');
-    const signedBody = await (await fetch(`${w.url}/v2/gc/signed/manifests/v1`, { headers: { Accept: OCI_MANIFEST } })).arrayBuffer();
+    const signedBody = await (
+      await fetch(`${w.url}/v2/gc/signed/manifests/v1`, { headers: { Accept: OCI_MANIFEST } })
+    ).arrayBuffer();
     const referrer = await pushImage(w, 'gc/signed', 'signature', undefined, {
       artifactType: 'application/vnd.example.signature',
       subject: { mediaType: OCI_MANIFEST, digest: signed.digest, size: signedBody.byteLength },
@@ -149,7 +193,10 @@ describe('garbage-collect: what is removed, what stays', () => {
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual(files(w.dataDir), before);
     assert.deepEqual(removed(run, 'manifest'), [`gc/app@${untagged.digest}`, `gc/gone@${gone.digest}`].sort());
-    assert.deepEqual(removed(run, 'blob'), [untagged.digest, ...untagged.blobs, gone.digest, ...gone.blobs, orphan].sort());
+    assert.deepEqual(
+      removed(run, 'blob'),
+      [untagged.digest, ...untagged.blobs, gone.digest, ...gone.blobs, orphan].sort(),
+    );
     assert.deepEqual(removed(run, 'repository'), ['gc/gone']);
     assert.match(run.stdout, /dry run, nothing changed: would remove 2 manifests, 7 blobs/);
     assert.equal(run.stdout.includes('\r'), false, 'no progress display when stdout is not a terminal');
@@ -159,7 +206,10 @@ describe('garbage-collect: what is removed, what stays', () => {
     const before = files(w.dataDir);
     const run = await gc(w, '--delete-untagged', '--grace', '0s');
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stdout, /removed 2 manifests, 7 blobs \([\d.]+ \w+, \d+ bytes\), 1 repository; 5 _layers links removed; took [\d.]+ s/);
+    assert.match(
+      run.stdout,
+      /removed 2 manifests, 7 blobs \([\d.]+ \w+, \d+ bytes\), 1 repository; 5 _layers links removed; took [\d.]+ s/,
+    );
     const after = files(w.dataDir);
     const expectedGone = [
       ...[untagged.digest, ...untagged.blobs, gone.digest, ...gone.blobs, orphan].map(blobFile),
@@ -168,7 +218,11 @@ describe('garbage-collect: what is removed, what stays', () => {
       ...before.filter((f) => f.startsWith(repoFile('gc/gone') + '/')),
     ].sort();
     assert.deepEqual(before.filter((f) => !after.includes(f)).sort(), expectedGone);
-    assert.deepEqual(after.filter((f) => !before.includes(f)), [], 'nothing new (no parked copies left behind)');
+    assert.deepEqual(
+      after.filter((f) => !before.includes(f)),
+      [],
+      'nothing new (no parked copies left behind)',
+    );
     assert.equal(existsSync(join(w.dataDir, repoFile('gc/gone'))), false);
 
     for (const img of kept) await assertPulls(w, img);
@@ -196,7 +250,10 @@ describe('garbage-collect: what is removed, what stays', () => {
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('REGISTRY_')) env[k] = v;
     const missing = await new Promise<Run>((resolve) => {
-      const p = spawn(process.execPath, [MAIN, 'garbage-collect', join(w.dir, 'nope.yml')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = spawn(process.execPath, [MAIN, 'garbage-collect', join(w.dir, 'nope.yml')], {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stderr = '';
       p.stderr.on('data', (d) => (stderr += d));
       p.once('close', (code) => resolve({ code, stdout: '', stderr }));
@@ -230,7 +287,10 @@ describe('garbage-collect: temporary files of interrupted writes', () => {
 
     const dry = await gc(w, '--dry-run');
     assert.equal(dry.code, 0, dry.stderr);
-    assert.match(dry.stdout, new RegExp(`^would remove temporary file ${relStale.replaceAll('.', '\\.')} \\(an interrupted write\\)$`, 'm'));
+    assert.match(
+      dry.stdout,
+      new RegExp(`^would remove temporary file ${relStale.replaceAll('.', '\\.')} \\(an interrupted write\\)$`, 'm'),
+    );
     assert.ok(existsSync(stale), 'a dry run removes nothing');
 
     // Even without a grace period a write under way keeps its temporary file (removing it made the write's rename
@@ -247,7 +307,10 @@ describe('garbage-collect: temporary files of interrupted writes', () => {
     assert.ok(!existsSync(stale));
     assert.ok(existsSync(young), 'younger than the grace period: a write may still be under way');
     assert.ok(existsSync(lookalike), 'not a name wharf writes');
-    assert.equal((await fetch(`${w.url}/v2/gc/tmp/manifests/v1`, { method: 'HEAD', headers: { Accept: OCI_MANIFEST } })).status, 200);
+    assert.equal(
+      (await fetch(`${w.url}/v2/gc/tmp/manifests/v1`, { method: 'HEAD', headers: { Accept: OCI_MANIFEST } })).status,
+      200,
+    );
   });
 });
 
@@ -302,7 +365,9 @@ describe('garbage-collect while pushes continue', () => {
       await Promise.all(pushers);
     }
     const blobsRemoved = runs.reduce((n, r) => n + removed(r, 'blob').length, 0);
-    t.diagnostic(`${pushed.length} images pushed (${refused} manifest pushes refused), ${blobsRemoved} blobs collected; runs took ${runs.map(tookSeconds).join(', ')} s`);
+    t.diagnostic(
+      `${pushed.length} images pushed (${refused} manifest pushes refused), ${blobsRemoved} blobs collected; runs took ${runs.map(tookSeconds).join(', ')} s`,
+    );
     assert.ok(pushed.length > 10, 'the pushers made progress');
     assert.ok(blobsRemoved > 0, 'the runs collected the orphans');
     for (const img of pushed) await assertPulls(w, img);

@@ -103,12 +103,18 @@ export async function startWharf(opts: StartOptions = {}): Promise<Wharf> {
   const dataDir = join(dir, 'data');
   const port = await freePort();
   const configPath = join(dir, 'config.yml');
-  const text = (opts.config ?? DEFAULT_TEST_CONFIG).replaceAll('{{port}}', String(port)).replaceAll('{{data}}', dataDir).replaceAll('{{dir}}', dir);
+  const text = (opts.config ?? DEFAULT_TEST_CONFIG)
+    .replaceAll('{{port}}', String(port))
+    .replaceAll('{{data}}', dataDir)
+    .replaceAll('{{dir}}', dir);
   writeFileSync(configPath, text);
   const args = opts.args ?? ['serve', configPath];
   const command = [...(opts.wrap ?? []), process.execPath, MAIN, ...args];
   // The process guard is off: a request that crashes wharf must show as a dead process, not as a log line.
-  const proc = spawn(command[0], command.slice(1), { env: { ...cleanEnv(), WHARF_PROCESS_GUARD: 'off', ...(opts.env ?? {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(command[0], command.slice(1), {
+    env: { ...cleanEnv(), WHARF_PROCESS_GUARD: 'off', ...(opts.env ?? {}) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
@@ -152,12 +158,26 @@ export async function startWharf(opts: StartOptions = {}): Promise<Wharf> {
 }
 
 /** GET over HTTPS trusting `tls.ca` (Node's fetch cannot be given a CA); resolves with the status code. */
-export function httpsStatus(url: string, tls: { ca: string; cert?: string; key?: string }, headers: Record<string, string> = {}): Promise<number> {
+export function httpsStatus(
+  url: string,
+  tls: { ca: string; cert?: string; key?: string },
+  headers: Record<string, string> = {},
+): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { ca: readFileSync(tls.ca), cert: tls.cert && readFileSync(tls.cert), key: tls.key && readFileSync(tls.key), headers, agent: false }, (res) => {
-      res.resume();
-      res.once('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = httpsRequest(
+      url,
+      {
+        ca: readFileSync(tls.ca),
+        cert: tls.cert && readFileSync(tls.cert),
+        key: tls.key && readFileSync(tls.key),
+        headers,
+        agent: false,
+      },
+      (res) => {
+        res.resume();
+        res.once('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.once('error', reject);
     req.setTimeout(5000, () => req.destroy(new Error(`GET ${url} timed out`)));
     req.end();
@@ -187,13 +207,23 @@ export function sha256(data: Buffer | string): string {
 /** Monolithic single-POST blob upload; returns the digest. */
 export async function pushBlob(url: string, name: string, data: Buffer | string): Promise<string> {
   const digest = sha256(data);
-  const r = await fetch(`${url}/v2/${name}/blobs/uploads/?digest=${digest}`, { method: 'POST', body: typeof data === 'string' ? data : new Uint8Array(data), headers: { 'Content-Type': 'application/octet-stream' } });
+  const r = await fetch(`${url}/v2/${name}/blobs/uploads/?digest=${digest}`, {
+    method: 'POST',
+    body: typeof data === 'string' ? data : new Uint8Array(data),
+    headers: { 'Content-Type': 'application/octet-stream' },
+  });
   await r.arrayBuffer();
   if (r.status !== 201) throw new Error(`blob push failed: ${r.status}`);
   return digest;
 }
 
-export async function pushManifest(url: string, name: string, ref: string, manifest: unknown, mediaType: string): Promise<Response> {
+export async function pushManifest(
+  url: string,
+  name: string,
+  ref: string,
+  manifest: unknown,
+  mediaType: string,
+): Promise<Response> {
   const body = typeof manifest === 'string' ? manifest : JSON.stringify(manifest);
   return fetch(`${url}/v2/${name}/manifests/${ref}`, { method: 'PUT', body, headers: { 'Content-Type': mediaType } });
 }
@@ -204,7 +234,11 @@ export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 export const OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
 
 /** Pushes a config and one layer and returns an OCI image manifest referencing them (not yet pushed). */
-export async function makeImage(url: string, name: string, seed = 'x'): Promise<{ manifest: Record<string, unknown>; config: string; layer: string }> {
+export async function makeImage(
+  url: string,
+  name: string,
+  seed = 'x',
+): Promise<{ manifest: Record<string, unknown>; config: string; layer: string }> {
   const configBytes = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', seed }));
   const layerBytes = Buffer.from(`layer-${seed}-${'z'.repeat(100)}`);
   const config = await pushBlob(url, name, configBytes);

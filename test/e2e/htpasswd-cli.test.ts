@@ -66,7 +66,10 @@ async function status(url: string, headers: Record<string, string> = {}): Promis
  * Runs `wharf htpasswd <args>` on a pseudo-terminal (`script -qec`, which returns the command's status) and types
  * each answer only once its question is shown, as a person would. Returns the status and what the terminal showed.
  */
-function onTerminal(args: string[], dialogue: Array<[question: string, answer: string]>): Promise<{ code: number | null; screen: string }> {
+function onTerminal(
+  args: string[],
+  dialogue: Array<[question: string, answer: string]>,
+): Promise<{ code: number | null; screen: string }> {
   const command = [process.execPath, MAIN, 'htpasswd', ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
   return new Promise((resolve, reject) => {
     const p = spawn(SCRIPT as string, ['-qec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -95,10 +98,18 @@ test('wharf --help lists htpasswd; wharf htpasswd --help, -h and wharf help htpa
   const top = await run(process.execPath, [MAIN, '--help']);
   assert.equal(top.code, 0);
   assert.match(top.stdout, /^ {2}htpasswd .*create and edit htpasswd files/m);
-  for (const args of [['htpasswd', '--help'], ['htpasswd', '-h'], ['help', 'htpasswd']]) {
+  for (const args of [
+    ['htpasswd', '--help'],
+    ['htpasswd', '-h'],
+    ['help', 'htpasswd'],
+  ]) {
     const r = await run(process.execPath, [MAIN, ...args]);
     assert.equal(r.code, 0, args.join(' '));
-    assert.match(r.stdout, /^Usage:\n {2}wharf htpasswd \[-ciBDv\] \[-C cost\] passwordfile username\n/, args.join(' '));
+    assert.match(
+      r.stdout,
+      /^Usage:\n {2}wharf htpasswd \[-ciBDv\] \[-C cost\] passwordfile username\n/,
+      args.join(' '),
+    );
   }
 });
 
@@ -139,7 +150,11 @@ describe('wharf htpasswd and Apache htpasswd read each other', { skip: APACHE ? 
       assert.equal(w.code, code, `wharf htpasswd ${args.join(' ')}: ${w.stderr}`);
       assert.equal(a.code, code, `htpasswd ${args.join(' ')}: ${a.stderr}`);
       // Apache prefixes errors with its argv[0].
-      assert.equal(w.stderr.replace(/^wharf htpasswd: /, 'htpasswd: '), a.stderr.replace(/^\S*htpasswd: /, 'htpasswd: '), args.join(' '));
+      assert.equal(
+        w.stderr.replace(/^wharf htpasswd: /, 'htpasswd: '),
+        a.stderr.replace(/^\S*htpasswd: /, 'htpasswd: '),
+        args.join(' '),
+      );
     }
   });
 
@@ -182,10 +197,13 @@ describe('wharf htpasswd and Apache htpasswd read each other', { skip: APACHE ? 
 describe('the password prompt on a terminal', { skip: SCRIPT ? false : SCRIPT_MISSING }, () => {
   test('asks twice without echo; the file verifies', async () => {
     const f = path();
-    const t = await onTerminal(['-c', f, 'erin'], [
-      ['New password: ', 'Typ3d-pw'],
-      ['Re-type new password: ', 'Typ3d-pw'],
-    ]);
+    const t = await onTerminal(
+      ['-c', f, 'erin'],
+      [
+        ['New password: ', 'Typ3d-pw'],
+        ['Re-type new password: ', 'Typ3d-pw'],
+      ],
+    );
     assert.equal(t.code, 0, t.screen);
     assert.match(t.screen, /New password: \r?\nRe-type new password: \r?\nAdding password for user erin/);
     assert.doesNotMatch(t.screen, /Typ3d-pw/, 'the password is not echoed');
@@ -200,10 +218,13 @@ describe('the password prompt on a terminal', { skip: SCRIPT ? false : SCRIPT_MI
   test('a mismatch says "password verification error", exits 3 and leaves the file alone', async () => {
     const f = path();
     writeFileSync(f, '# empty\n');
-    const t = await onTerminal([f, 'erin'], [
-      ['New password: ', 'first'],
-      ['Re-type new password: ', 'second'],
-    ]);
+    const t = await onTerminal(
+      [f, 'erin'],
+      [
+        ['New password: ', 'first'],
+        ['Re-type new password: ', 'second'],
+      ],
+    );
     assert.equal(t.code, 3, t.screen);
     assert.match(t.screen, /wharf htpasswd: password verification error/);
     assert.equal(readFileSync(f, 'utf8'), '# empty\n');
@@ -225,7 +246,10 @@ describe('registries accept the files wharf htpasswd writes', () => {
     assert.equal(r.code, 0, r.stderr);
     const w = await startWharf({
       dir: serveDir,
-      config: testConfig({ storage: '', extra: 'auth:\n  htpasswd:\n    realm: wharf-htpasswd-cli\n    path: {{dir}}/htpasswd\n' }),
+      config: testConfig({
+        storage: '',
+        extra: 'auth:\n  htpasswd:\n    realm: wharf-htpasswd-cli\n    path: {{dir}}/htpasswd\n',
+      }),
     });
     try {
       const catalog = `${w.url}/v2/_catalog`;
@@ -237,7 +261,8 @@ describe('registries accept the files wharf htpasswd writes', () => {
       assert.equal((await wharf(['-b', file, 'bob', 'B0b-pw'])).code, 0);
       const until = Date.now() + 10_000;
       let got = 0;
-      while ((got = await status(catalog, basic('bob', 'B0b-pw'))) !== 200 && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+      while ((got = await status(catalog, basic('bob', 'B0b-pw'))) !== 200 && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 200));
       assert.equal(got, 200, w.output());
       assert.equal(await status(catalog, basic('alice', 'S3rve-pw')), 200);
     } finally {
@@ -245,20 +270,24 @@ describe('registries accept the files wharf htpasswd writes', () => {
     }
   });
 
-  test('docker-registry serve (CNCF Distribution): 200 with the password, 401 with a wrong one', { skip: DOCKER_REGISTRY_BIN ? false : DOCKER_REGISTRY_MISSING }, async () => {
-    const f = path();
-    const r = await wharf(['-Bbc', f, 'alice', 'D1stribution-pw']);
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal((await wharf(['-bC', '10', f, 'bob', 'B0b-pw'])).code, 0);
-    const d = await startDistributionWithAuth(`  htpasswd:\n    realm: wharf-htpasswd-cli\n    path: ${f}\n`);
-    try {
-      const catalog = `${d.url}/v2/_catalog`;
-      assert.equal(await status(catalog, basic('alice', 'D1stribution-pw')), 200, d.output());
-      assert.equal(await status(catalog, basic('bob', 'B0b-pw')), 200, d.output());
-      assert.equal(await status(catalog, basic('alice', 'wrong')), 401);
-      assert.equal(await status(catalog), 401);
-    } finally {
-      await d.stop();
-    }
-  });
+  test(
+    'docker-registry serve (CNCF Distribution): 200 with the password, 401 with a wrong one',
+    { skip: DOCKER_REGISTRY_BIN ? false : DOCKER_REGISTRY_MISSING },
+    async () => {
+      const f = path();
+      const r = await wharf(['-Bbc', f, 'alice', 'D1stribution-pw']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await wharf(['-bC', '10', f, 'bob', 'B0b-pw'])).code, 0);
+      const d = await startDistributionWithAuth(`  htpasswd:\n    realm: wharf-htpasswd-cli\n    path: ${f}\n`);
+      try {
+        const catalog = `${d.url}/v2/_catalog`;
+        assert.equal(await status(catalog, basic('alice', 'D1stribution-pw')), 200, d.output());
+        assert.equal(await status(catalog, basic('bob', 'B0b-pw')), 200, d.output());
+        assert.equal(await status(catalog, basic('alice', 'wrong')), 401);
+        assert.equal(await status(catalog), 401);
+      } finally {
+        await d.stop();
+      }
+    },
+  );
 });

@@ -11,7 +11,9 @@ import { assertError, call, startSession } from './api.js';
 const UNSUPPORTED = '{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}\n';
 
 function config(opts: { deleteEnabled: boolean; readOnly?: boolean }): string {
-  return testConfig({ storage: `  delete:\n    enabled: ${opts.deleteEnabled}\n  maintenance:\n    readonly:\n      enabled: ${opts.readOnly ?? false}\n` });
+  return testConfig({
+    storage: `  delete:\n    enabled: ${opts.deleteEnabled}\n  maintenance:\n    readonly:\n      enabled: ${opts.readOnly ?? false}\n`,
+  });
 }
 
 /** Pushes an image tagged v1 and v2; returns the manifest digest and its blobs. */
@@ -61,12 +63,18 @@ describe('delete enabled', () => {
     assertError(await call(w.url, `/v2/mgmt/bydigest/manifests/${s.digest}`, accept), 404, 'MANIFEST_UNKNOWN');
     assertError(await call(w.url, '/v2/mgmt/bydigest/manifests/v2', accept), 404, 'MANIFEST_UNKNOWN');
     assert.deepEqual(await tags(w, 'mgmt/bydigest'), []);
-    assertError(await call(w.url, `/v2/mgmt/bydigest/manifests/${s.digest}`, { method: 'DELETE' }), 404, 'MANIFEST_UNKNOWN');
+    assertError(
+      await call(w.url, `/v2/mgmt/bydigest/manifests/${s.digest}`, { method: 'DELETE' }),
+      404,
+      'MANIFEST_UNKNOWN',
+    );
   });
 
   test('DELETE of a blob: 202, then 404 BLOB_UNKNOWN in that repository only', async () => {
     const s = await seed(w, 'mgmt/blob');
-    const mount = await call(w.url, `/v2/mgmt/blob-other/blobs/uploads/?mount=${s.layer}&from=mgmt/blob`, { method: 'POST' });
+    const mount = await call(w.url, `/v2/mgmt/blob-other/blobs/uploads/?mount=${s.layer}&from=mgmt/blob`, {
+      method: 'POST',
+    });
     assert.equal(mount.status, 201);
     const r = await call(w.url, `/v2/mgmt/blob/blobs/${s.layer}`, { method: 'DELETE' });
     assert.equal(r.status, 202);
@@ -77,7 +85,11 @@ describe('delete enabled', () => {
   });
 
   test('DELETE of an unknown manifest or blob is 404', async () => {
-    assertError(await call(w.url, `/v2/mgmt/none/manifests/${sha256('none')}`, { method: 'DELETE' }), 404, 'MANIFEST_UNKNOWN');
+    assertError(
+      await call(w.url, `/v2/mgmt/none/manifests/${sha256('none')}`, { method: 'DELETE' }),
+      404,
+      'MANIFEST_UNKNOWN',
+    );
     assertError(await call(w.url, `/v2/mgmt/none/blobs/${sha256('none')}`, { method: 'DELETE' }), 404, 'BLOB_UNKNOWN');
   });
 });
@@ -93,7 +105,11 @@ describe('delete disabled', () => {
 
   test('DELETE of a manifest by digest, by tag, and of a blob answer 405 UNSUPPORTED and delete nothing', async () => {
     const s = await seed(w, 'mgmt/keep');
-    for (const path of [`/v2/mgmt/keep/manifests/${s.digest}`, '/v2/mgmt/keep/manifests/v1', `/v2/mgmt/keep/blobs/${s.layer}`]) {
+    for (const path of [
+      `/v2/mgmt/keep/manifests/${s.digest}`,
+      '/v2/mgmt/keep/manifests/v1',
+      `/v2/mgmt/keep/blobs/${s.layer}`,
+    ]) {
       const r = await call(w.url, path, { method: 'DELETE' });
       assert.equal(r.status, 405, path);
       assert.equal(r.text, UNSUPPORTED);
@@ -143,7 +159,10 @@ describe('read-only mode', () => {
 
   test('reads still work', async () => {
     assert.equal((await call(w.url, '/v2/')).status, 200);
-    assert.equal((await call(w.url, '/v2/mgmt/ro/manifests/v1', accept)).headers.get('docker-content-digest'), s.digest);
+    assert.equal(
+      (await call(w.url, '/v2/mgmt/ro/manifests/v1', accept)).headers.get('docker-content-digest'),
+      s.digest,
+    );
     assert.equal((await call(w.url, `/v2/mgmt/ro/blobs/${s.layer}`)).status, 200);
     assert.equal((await call(w.url, `/v2/mgmt/ro/blobs/${s.layer}`, { method: 'HEAD' })).status, 200);
     assert.deepEqual(await tags(w, 'mgmt/ro'), ['v1', 'v2']);

@@ -23,7 +23,10 @@ describe('pull-through cache expiry', () => {
     counter = await countingProxy(up.url);
     deadEnd = await countingProxy(up.url);
     img = await pushImage(up.url, 'team/app', 'v1', Buffer.from('a layer both caches share '.repeat(500)), 'shared');
-    mirror = await startMirror(`proxy:\n  upstreams:\n    - { prefix: short, remoteurl: ${counter.url}, ttl: 1s }\n    - { prefix: long, remoteurl: ${counter.url}, ttl: 1h }\n    - { prefix: gone, remoteurl: ${deadEnd.url}, ttl: 1s }\ngc:\n  graceperiod: 0s\n`, { logLevel: 'info' });
+    mirror = await startMirror(
+      `proxy:\n  upstreams:\n    - { prefix: short, remoteurl: ${counter.url}, ttl: 1s }\n    - { prefix: long, remoteurl: ${counter.url}, ttl: 1h }\n    - { prefix: gone, remoteurl: ${deadEnd.url}, ttl: 1s }\ngc:\n  graceperiod: 0s\n`,
+      { logLevel: 'info' },
+    );
   });
 
   after(async () => {
@@ -33,7 +36,8 @@ describe('pull-through cache expiry', () => {
     await up?.cleanup();
   });
 
-  const catalog = async () => (JSON.parse((await call(mirror.url, '/v2/_catalog')).text) as { repositories: string[] }).repositories;
+  const catalog = async () =>
+    (JSON.parse((await call(mirror.url, '/v2/_catalog')).text) as { repositories: string[] }).repositories;
 
   test('an expired image is removed, the layer another image references is kept', async () => {
     for (const p of ['gone', 'short', 'long']) {
@@ -45,10 +49,20 @@ describe('pull-through cache expiry', () => {
         assert.equal((await call(mirror.url, '/v2/gone/team/app/manifests/other')).status, 503);
       }
     }
-    assert.deepEqual((await catalog()).filter((r) => r !== 'short/team/app'), ['gone/team/app', 'long/team/app']);
-    assert.ok(await eventually(async () => !(await catalog()).includes('short/team/app'), 30_000), `short never expired:\n${mirror.output()}`);
+    assert.deepEqual(
+      (await catalog()).filter((r) => r !== 'short/team/app'),
+      ['gone/team/app', 'long/team/app'],
+    );
+    assert.ok(
+      await eventually(async () => !(await catalog()).includes('short/team/app'), 30_000),
+      `short never expired:\n${mirror.output()}`,
+    );
     assert.deepEqual(await catalog(), ['gone/team/app', 'long/team/app']);
-    assert.equal((await getManifest(mirror.url, 'gone/team/app', 'v1')).digest, img.manifest, 'the cached copy of a dead upstream was expired');
+    assert.equal(
+      (await getManifest(mirror.url, 'gone/team/app', 'v1')).digest,
+      img.manifest,
+      'the cached copy of a dead upstream was expired',
+    );
     assert.match(mirror.output(), /expired cached content removed/);
 
     const fetched = counter.count(/\/blobs\//);

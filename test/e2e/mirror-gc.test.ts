@@ -17,7 +17,10 @@ import { sleep } from './ops.js';
 function gc(config: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('REGISTRY_')) env[k] = v;
-  const proc = spawn(process.execPath, [MAIN, 'garbage-collect', '--grace', '0s', ...args, config], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [MAIN, 'garbage-collect', '--grace', '0s', ...args, config], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (d) => (stdout += d));
@@ -55,7 +58,12 @@ describe('garbage-collect on a mirror expires cached content', () => {
   });
 
   test('expired manifests go through the safe GC; shared layers and a dead upstream’s content stay', async () => {
-    for (const [repo, img] of [['short/team/app', shared], ['long/team/app', shared], ['short/team/solo', own], ['gone/team/solo', own]] as const) {
+    for (const [repo, img] of [
+      ['short/team/app', shared],
+      ['long/team/app', shared],
+      ['short/team/solo', own],
+      ['gone/team/solo', own],
+    ] as const) {
       assert.equal((await getManifest(mirror.url, repo, 'v1')).digest, img.manifest);
       assert.equal(sha256((await call(mirror.url, `/v2/${repo}/blobs/${img.layer}`)).body), img.layer);
     }
@@ -78,7 +86,11 @@ describe('garbage-collect on a mirror expires cached content', () => {
 
     const cat = JSON.parse((await call(mirror.url, '/v2/_catalog')).text) as { repositories: string[] };
     assert.deepEqual(cat.repositories, ['gone/team/solo', 'long/team/app']);
-    assert.equal((await getManifest(mirror.url, 'gone/team/solo', 'v1')).digest, own.manifest, 'the cached copy of a dead upstream was expired');
+    assert.equal(
+      (await getManifest(mirror.url, 'gone/team/solo', 'v1')).digest,
+      own.manifest,
+      'the cached copy of a dead upstream was expired',
+    );
     // The shared layer still serves `long` (from the cache: the blob file is still there).
     assert.equal(sha256((await call(mirror.url, `/v2/long/team/app/blobs/${shared.layer}`)).body), shared.layer);
     // A second run finds nothing more to expire.

@@ -46,12 +46,15 @@ export async function countingProxy(target: string): Promise<CountingProxy> {
     }
     p.requests.push(`${req.method} ${(req.url ?? '/').split('?')[0]}`);
     const hold = /\/blobs\//.test(req.url ?? '') ? p.hold : null;
-    const up = request({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: { ...req.headers, host: t.host } }, (ur) => {
-      res.writeHead(ur.statusCode ?? 502, ur.headers);
-      res.flushHeaders();
-      if (hold) void hold.then(() => ur.pipe(res));
-      else ur.pipe(res);
-    });
+    const up = request(
+      { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: { ...req.headers, host: t.host } },
+      (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        res.flushHeaders();
+        if (hold) void hold.then(() => ur.pipe(res));
+        else ur.pipe(res);
+      },
+    );
     up.once('error', () => res.destroy());
     req.pipe(up);
   });
@@ -72,23 +75,57 @@ export async function countingProxy(target: string): Promise<CountingProxy> {
 }
 
 /** `skopeo copy` of `oci:<layout>:<tag>` to `docker://<host>/<repo>:<tag>` (all platforms), with optional credentials. */
-export async function pushLayout(layoutDir: string, tag: string, host: string, repo: string, creds?: string): Promise<void> {
-  await copy(`oci:${layoutDir}:${tag}`, `docker://${host}/${repo}:${tag}`, '--all', ...(creds ? ['--dest-creds', creds] : []));
+export async function pushLayout(
+  layoutDir: string,
+  tag: string,
+  host: string,
+  repo: string,
+  creds?: string,
+): Promise<void> {
+  await copy(
+    `oci:${layoutDir}:${tag}`,
+    `docker://${host}/${repo}:${tag}`,
+    '--all',
+    ...(creds ? ['--dest-creds', creds] : []),
+  );
 }
 
 /** Starts a wharf whose config has `proxyYaml` (the whole `proxy:` section, or anything top-level). */
-export function startMirror(proxyYaml: string, more: { logLevel?: string; storage?: string; http?: string; extra?: string } = {}): Promise<Wharf> {
-  return startWharf({ config: testConfig({ logLevel: more.logLevel ?? 'warn', storage: more.storage, http: more.http, extra: `${proxyYaml}${more.extra ?? ''}` }) });
+export function startMirror(
+  proxyYaml: string,
+  more: { logLevel?: string; storage?: string; http?: string; extra?: string } = {},
+): Promise<Wharf> {
+  return startWharf({
+    config: testConfig({
+      logLevel: more.logLevel ?? 'warn',
+      storage: more.storage,
+      http: more.http,
+      extra: `${proxyYaml}${more.extra ?? ''}`,
+    }),
+  });
 }
 
 /** The `http:` lines of a debug server with Prometheus metrics on `port`. */
-export const debugHttp = (port: number): string => `  debug:\n    addr: 127.0.0.1:${port}\n    prometheus:\n      enabled: true\n`;
+export const debugHttp = (port: number): string =>
+  `  debug:\n    addr: 127.0.0.1:${port}\n    prometheus:\n      enabled: true\n`;
 
 /** Pushes one OCI image (config + one layer of `layer` bytes) straight over the API; returns its digests. */
-export async function pushImage(url: string, repo: string, tag: string, layer: Buffer, seed = 'x'): Promise<{ manifest: string; layer: string; config: string; bytes: Buffer }> {
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, seed }));
+export async function pushImage(
+  url: string,
+  repo: string,
+  tag: string,
+  layer: Buffer,
+  seed = 'x',
+): Promise<{ manifest: string; layer: string; config: string; bytes: Buffer }> {
+  const config = Buffer.from(
+    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, seed }),
+  );
   for (const blob of [config, layer]) {
-    const r = await fetch(`${url}/v2/${repo}/blobs/uploads/?digest=${sha256(blob)}`, { method: 'POST', body: new Uint8Array(blob), headers: { 'Content-Type': 'application/octet-stream' } });
+    const r = await fetch(`${url}/v2/${repo}/blobs/uploads/?digest=${sha256(blob)}`, {
+      method: 'POST',
+      body: new Uint8Array(blob),
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
     await r.arrayBuffer();
     if (r.status !== 201) throw new Error(`blob push to ${url} failed: ${r.status}`);
   }
@@ -98,7 +135,11 @@ export async function pushImage(url: string, repo: string, tag: string, layer: B
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
     layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(layer), size: layer.length }],
   });
-  const r = await fetch(`${url}/v2/${repo}/manifests/${tag}`, { method: 'PUT', body: manifest, headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } });
+  const r = await fetch(`${url}/v2/${repo}/manifests/${tag}`, {
+    method: 'PUT',
+    body: manifest,
+    headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+  });
   await r.arrayBuffer();
   if (r.status !== 201) throw new Error(`manifest push to ${url} failed: ${r.status}`);
   return { manifest: sha256(manifest), layer: sha256(layer), config: sha256(config), bytes: layer };
@@ -109,11 +150,24 @@ export function sha256(data: Buffer | string): string {
 }
 
 /** GET with the manifest media types a modern client accepts. */
-export async function getManifest(url: string, repo: string, ref: string, method = 'GET'): Promise<{ status: number; digest: string | null; type: string | null; body: Buffer }> {
+export async function getManifest(
+  url: string,
+  repo: string,
+  ref: string,
+  method = 'GET',
+): Promise<{ status: number; digest: string | null; type: string | null; body: Buffer }> {
   const r = await fetch(`${url}/v2/${repo}/manifests/${ref}`, {
     method,
-    headers: { Accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json' },
+    headers: {
+      Accept:
+        'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json',
+    },
   });
   const body = Buffer.from(await r.arrayBuffer());
-  return { status: r.status, digest: r.headers.get('docker-content-digest'), type: r.headers.get('content-type'), body };
+  return {
+    status: r.status,
+    digest: r.headers.get('docker-content-digest'),
+    type: r.headers.get('content-type'),
+    body,
+  };
 }

@@ -45,7 +45,12 @@ describe('pull-through cache: tags lists', () => {
 
   const tags = async (query = '', who: 'alice' | 'bob' = 'alice') => {
     const r = await call(mirror.url, `/v2/team/app/tags/list${query}`, { headers: basic(who, USERS[who]) });
-    return { status: r.status, link: r.headers.get('link'), body: r.status === 200 ? (JSON.parse(r.text) as { name: string; tags: string[] }) : null, r };
+    return {
+      status: r.status,
+      link: r.headers.get('link'),
+      body: r.status === 200 ? (JSON.parse(r.text) as { name: string; tags: string[] }) : null,
+      r,
+    };
   };
 
   test("the tags list is the upstream's, before anything is cached, paginated with n and last", async () => {
@@ -67,11 +72,17 @@ describe('pull-through cache: tags lists', () => {
   });
 
   test('a repository the upstream does not have, with nothing cached, is NAME_UNKNOWN', async () => {
-    assertError(await call(mirror.url, '/v2/team/none/tags/list', { headers: basic('alice', USERS.alice) }), 404, 'NAME_UNKNOWN');
+    assertError(
+      await call(mirror.url, '/v2/team/none/tags/list', { headers: basic('alice', USERS.alice) }),
+      404,
+      'NAME_UNKNOWN',
+    );
   });
 
   test('upstream down: the cached tags are served, with a warning and a metric; nothing cached is 503', async () => {
-    const m = await call(mirror.url, '/v2/team/app/manifests/1.1', { headers: { ...basic('alice', USERS.alice), Accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    const m = await call(mirror.url, '/v2/team/app/manifests/1.1', {
+      headers: { ...basic('alice', USERS.alice), Accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
     assert.equal(m.status, 200, m.text);
     counter.mode = 'down';
     try {
@@ -81,7 +92,11 @@ describe('pull-through cache: tags lists', () => {
       assert.deepEqual(cached.body, { name: 'team/app', tags: ['1.1'] });
       assert.match(mirror.output(), /could not list the tags of team\/app; serving the 1 cached tags/);
       assert.equal(metric(await scrape(`${debug}/metrics`), 'registry_proxy_stale_served_total', {}), before + 1);
-      assertError(await call(mirror.url, '/v2/team/other/tags/list', { headers: basic('alice', USERS.alice) }), 503, 'UNAVAILABLE');
+      assertError(
+        await call(mirror.url, '/v2/team/other/tags/list', { headers: basic('alice', USERS.alice) }),
+        503,
+        'UNAVAILABLE',
+      );
     } finally {
       counter.mode = 'up';
     }

@@ -14,7 +14,12 @@ import { countingProxy, getManifest, pushImage, sha256, startMirror, type Counti
 
 /** Every file under `dir`, relative to it. */
 function files(dir: string): string[] {
-  return existsSync(dir) ? (readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath ?? e.path, e.name).slice(dir.length)).sort() as string[]) : [];
+  return existsSync(dir)
+    ? (readdirSync(dir, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile())
+        .map((e) => join(e.parentPath ?? e.path, e.name).slice(dir.length))
+        .sort() as string[])
+    : [];
 }
 
 describe('pull-through cache in read-only mode', () => {
@@ -36,9 +41,17 @@ describe('pull-through cache in read-only mode', () => {
     assert.equal(sha256((await call(writable.url, `/v2/team/cached/blobs/${cached.layer}`)).body), cached.layer);
     // Stored after the response ended: wait for the commit before stopping it.
     const hex = cached.layer.slice('sha256:'.length);
-    assert.ok(await eventually(() => existsSync(join(writable.dataDir, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data'))), 'the layer was never stored');
+    assert.ok(
+      await eventually(() =>
+        existsSync(join(writable.dataDir, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data')),
+      ),
+      'the layer was never stored',
+    );
     await writable.stop();
-    mirror = await startWharf({ dir: writable.dir, config: testConfig({ storage: '  maintenance:\n    readonly:\n      enabled: true\n', extra: proxy() }) });
+    mirror = await startWharf({
+      dir: writable.dir,
+      config: testConfig({ storage: '  maintenance:\n    readonly:\n      enabled: true\n', extra: proxy() }),
+    });
   });
 
   after(async () => {

@@ -13,7 +13,15 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { assertError, call } from './api.js';
 import { freePort, startWharf, type Wharf } from './harness.js';
-import { countingProxy, debugHttp, getManifest, pushImage, sha256, startMirror, type CountingProxy } from './mirror-helpers.js';
+import {
+  countingProxy,
+  debugHttp,
+  getManifest,
+  pushImage,
+  sha256,
+  startMirror,
+  type CountingProxy,
+} from './mirror-helpers.js';
 import { eventually, metric, scrape, sleep } from './ops.js';
 import { onPath } from './skopeo.js';
 
@@ -31,7 +39,10 @@ describe('pull-through cache: one fetch per blob, outages, revalidation', () => 
     counter = await countingProxy(up.url);
     const port = await freePort();
     debug = `http://127.0.0.1:${port}`;
-    mirror = await startMirror(`proxy:\n  remoteurl: ${counter.url}\n  ttl: ${TTL_MS}ms\n  expire: 0\n  timeout: 5s\n`, { logLevel: 'info', http: debugHttp(port) });
+    mirror = await startMirror(
+      `proxy:\n  remoteurl: ${counter.url}\n  ttl: ${TTL_MS}ms\n  expire: 0\n  timeout: 5s\n`,
+      { logLevel: 'info', http: debugHttp(port) },
+    );
   });
 
   after(async () => {
@@ -66,30 +77,50 @@ describe('pull-through cache: one fetch per blob, outages, revalidation', () => 
     }
     const again = await call(mirror.url, `/v2/load/app/blobs/${img.layer}`);
     assert.equal(sha256(again.body), img.layer);
-    assert.equal(counter.count(new RegExp(`^GET /v2/load/app/blobs/${img.layer}$`)), 1, 'the cached blob was fetched again');
+    assert.equal(
+      counter.count(new RegExp(`^GET /v2/load/app/blobs/${img.layer}$`)),
+      1,
+      'the cached blob was fetched again',
+    );
     const samples = await scrape(`${debug}/metrics`);
     assert.ok(metric(samples, 'registry_proxy_upstream_bytes_total', { type: 'blob' }) >= img.bytes.length);
     assert.ok(metric(samples, 'registry_proxy_hits_total', { type: 'blob' }) >= 8);
   });
 
-  test('a client killed mid-pull stops neither the download nor the client that waits beside it', { skip: CURL ? false : 'curl is not on PATH (apt-get install curl)' }, async () => {
-    const img = await pushImage(up.url, 'kill/app', 'v1', randomBytes(2 << 20), 'kill');
-    let release!: () => void;
-    counter.hold = new Promise<void>((r) => (release = r));
-    const curl = spawn(CURL!, ['-s', '-o', '/dev/null', `${mirror.url}/v2/kill/app/blobs/${img.layer}`], { stdio: 'ignore' });
-    const exited = new Promise((r) => curl.once('exit', r));
-    assert.ok(await eventually(() => counter.count(new RegExp(`^GET /v2/kill/app/blobs/${img.layer}$`)) === 1), 'curl never reached the upstream');
-    const second = await startGet(`/v2/kill/app/blobs/${img.layer}`);
-    counter.hold = null;
-    curl.kill('SIGKILL');
-    await exited;
-    release();
-    assert.equal(sha256(await second.body()), img.layer);
-    assert.equal(counter.count(new RegExp(`^GET /v2/kill/app/blobs/${img.layer}$`)), 1);
-    assert.ok(await eventually(async () => (await call(mirror.url, `/v2/kill/app/blobs/${img.layer}`, { method: 'HEAD' })).status === 200));
-    assert.equal(counter.count(new RegExp(`^GET /v2/kill/app/blobs/${img.layer}$`)), 1, 'the blob was not kept');
-    assert.ok(await eventually(() => uploadsLeft('kill/app').length === 0), `upload sessions left: ${uploadsLeft('kill/app')}`);
-  });
+  test(
+    'a client killed mid-pull stops neither the download nor the client that waits beside it',
+    { skip: CURL ? false : 'curl is not on PATH (apt-get install curl)' },
+    async () => {
+      const img = await pushImage(up.url, 'kill/app', 'v1', randomBytes(2 << 20), 'kill');
+      let release!: () => void;
+      counter.hold = new Promise<void>((r) => (release = r));
+      const curl = spawn(CURL!, ['-s', '-o', '/dev/null', `${mirror.url}/v2/kill/app/blobs/${img.layer}`], {
+        stdio: 'ignore',
+      });
+      const exited = new Promise((r) => curl.once('exit', r));
+      assert.ok(
+        await eventually(() => counter.count(new RegExp(`^GET /v2/kill/app/blobs/${img.layer}$`)) === 1),
+        'curl never reached the upstream',
+      );
+      const second = await startGet(`/v2/kill/app/blobs/${img.layer}`);
+      counter.hold = null;
+      curl.kill('SIGKILL');
+      await exited;
+      release();
+      assert.equal(sha256(await second.body()), img.layer);
+      assert.equal(counter.count(new RegExp(`^GET /v2/kill/app/blobs/${img.layer}$`)), 1);
+      assert.ok(
+        await eventually(
+          async () => (await call(mirror.url, `/v2/kill/app/blobs/${img.layer}`, { method: 'HEAD' })).status === 200,
+        ),
+      );
+      assert.equal(counter.count(new RegExp(`^GET /v2/kill/app/blobs/${img.layer}$`)), 1, 'the blob was not kept');
+      assert.ok(
+        await eventually(() => uploadsLeft('kill/app').length === 0),
+        `upload sessions left: ${uploadsLeft('kill/app')}`,
+      );
+    },
+  );
 
   test('upstream down or failing: cached tags and digests are served (warning + metric); never-cached content is 503', async () => {
     const img = await pushImage(up.url, 'down/app', 'v1', randomBytes(1000), 'down');
@@ -127,7 +158,11 @@ describe('pull-through cache: one fetch per blob, outages, revalidation', () => 
     const unchanged = counter.requests.slice(n).filter((r) => r.includes('/manifests/'));
     assert.deepEqual(unchanged, ['HEAD /v2/fresh/app/manifests/v1']);
     const second = await pushImage(up.url, 'fresh/app', 'v1', randomBytes(1000), 'second');
-    assert.equal((await getManifest(mirror.url, 'fresh/app', 'v1')).digest, first.manifest, 'a fresh tag is not asked about');
+    assert.equal(
+      (await getManifest(mirror.url, 'fresh/app', 'v1')).digest,
+      first.manifest,
+      'a fresh tag is not asked about',
+    );
     await sleep(TTL_MS + 200);
     n = counter.requests.length;
     assert.equal((await getManifest(mirror.url, 'fresh/app', 'v1')).digest, second.manifest);

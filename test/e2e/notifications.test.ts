@@ -110,7 +110,8 @@ function config(endpoints: string, extra = ''): string {
   });
 }
 
-const get = (w: Wharf, path: string, init: RequestInit = {}) => call(w.url, path, { ...init, headers: { 'User-Agent': UA, ...(init.headers as Record<string, string>) } });
+const get = (w: Wharf, path: string, init: RequestInit = {}) =>
+  call(w.url, path, { ...init, headers: { 'User-Agent': UA, ...(init.headers as Record<string, string>) } });
 
 function vmRssKiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -171,21 +172,33 @@ describe('notifications: events for pushes, pulls, mounts and deletes', () => {
     const extraBytes = Buffer.from('an extra blob through a session');
     extra = sha256(extraBytes);
     const loc = await startSession(w.url, name);
-    let r = await get(w, withQuery(loc, 'digest', extra), { method: 'PUT', body: extraBytes, headers: { 'Content-Type': 'application/octet-stream' } });
+    let r = await get(w, withQuery(loc, 'digest', extra), {
+      method: 'PUT',
+      body: extraBytes,
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
     requestsOk.push(r.status);
     manifestBody = JSON.stringify(img.manifest);
     manifestDigest = sha256(manifestBody);
     for (const tag of ['v1', 'v2']) {
-      r = await get(w, `/v2/${name}/manifests/${tag}`, { method: 'PUT', body: manifestBody, headers: { 'Content-Type': OCI_MANIFEST } });
+      r = await get(w, `/v2/${name}/manifests/${tag}`, {
+        method: 'PUT',
+        body: manifestBody,
+        headers: { 'Content-Type': OCI_MANIFEST },
+      });
       requestsOk.push(r.status);
     }
     // Pull: manifest by tag and blob by digest; HEAD requests are not pulls.
     requestsOk.push((await get(w, `/v2/${name}/manifests/v1`, { headers: { Accept: OCI_MANIFEST } })).status);
-    requestsOk.push((await get(w, `/v2/${name}/manifests/v1`, { method: 'HEAD', headers: { Accept: OCI_MANIFEST } })).status);
+    requestsOk.push(
+      (await get(w, `/v2/${name}/manifests/v1`, { method: 'HEAD', headers: { Accept: OCI_MANIFEST } })).status,
+    );
     requestsOk.push((await get(w, `/v2/${name}/blobs/${img.layer}`)).status);
     requestsOk.push((await get(w, `/v2/${name}/blobs/${img.layer}`, { method: 'HEAD' })).status);
     // Mount the layer into another repository.
-    requestsOk.push((await get(w, `/v2/${other}/blobs/uploads/?mount=${img.layer}&from=${name}`, { method: 'POST' })).status);
+    requestsOk.push(
+      (await get(w, `/v2/${other}/blobs/uploads/?mount=${img.layer}&from=${name}`, { method: 'POST' })).status,
+    );
     // Delete: tag v1, then the manifest by digest (which also removes tag v2), then the mounted blob.
     requestsOk.push((await get(w, `/v2/${name}/manifests/v1`, { method: 'DELETE' })).status);
     requestsOk.push((await get(w, `/v2/${name}/manifests/${manifestDigest}`, { method: 'DELETE' })).status);
@@ -231,13 +244,40 @@ describe('notifications: events for pushes, pulls, mounts and deletes', () => {
       `delete ${name} v2`,
       `delete ${other} ${img.layer}`,
     ]);
-    const [pushConfig, pushLayer, pushExtra, pushV1, , pullV1, pullLayer, mount, delTag, delManifest, delTag2, delBlob] = events;
+    const [
+      pushConfig,
+      pushLayer,
+      pushExtra,
+      pushV1,
+      ,
+      pullV1,
+      pullLayer,
+      mount,
+      delTag,
+      delManifest,
+      delTag2,
+      delBlob,
+    ] = events;
     const layerSize = (img.manifest.layers as Array<{ size: number }>)[0].size;
     const configSize = (img.manifest.config as { size: number }).size;
     const blobUrl = (repo: string, d: string) => `${w.url}/v2/${repo}/blobs/${d}`;
 
-    assert.deepEqual(pushConfig.target, { mediaType: 'application/octet-stream', digest: img.config, size: configSize, length: configSize, repository: name, url: blobUrl(name, img.config) });
-    assert.deepEqual(pushLayer.target, { mediaType: 'application/octet-stream', digest: img.layer, size: layerSize, length: layerSize, repository: name, url: blobUrl(name, img.layer) });
+    assert.deepEqual(pushConfig.target, {
+      mediaType: 'application/octet-stream',
+      digest: img.config,
+      size: configSize,
+      length: configSize,
+      repository: name,
+      url: blobUrl(name, img.config),
+    });
+    assert.deepEqual(pushLayer.target, {
+      mediaType: 'application/octet-stream',
+      digest: img.layer,
+      size: layerSize,
+      length: layerSize,
+      repository: name,
+      url: blobUrl(name, img.layer),
+    });
     assert.equal(pushExtra.target.size, Buffer.byteLength('an extra blob through a session'));
     assert.equal(pushExtra.request.method, 'PUT');
 
@@ -256,7 +296,15 @@ describe('notifications: events for pushes, pulls, mounts and deletes', () => {
     assert.deepEqual(pullV1.target, manifestTarget);
     assert.equal(pullV1.request.method, 'GET');
     assert.deepEqual(pullLayer.target, pushLayer.target);
-    assert.deepEqual(mount.target, { mediaType: 'application/octet-stream', digest: img.layer, size: layerSize, length: layerSize, repository: other, fromRepository: name, url: blobUrl(other, img.layer) });
+    assert.deepEqual(mount.target, {
+      mediaType: 'application/octet-stream',
+      digest: img.layer,
+      size: layerSize,
+      length: layerSize,
+      repository: other,
+      fromRepository: name,
+      url: blobUrl(other, img.layer),
+    });
     assert.equal(mount.request.method, 'POST');
     assert.deepEqual(delTag.target, { repository: name, tag: 'v1' });
     assert.deepEqual(delManifest.target, { digest: manifestDigest, repository: name });
@@ -290,9 +338,18 @@ describe('notifications: events for pushes, pulls, mounts and deletes', () => {
   test('ignore.actions and ignoredmediatypes filter per endpoint', async () => {
     assert.ok(await eventually(() => filtered.posts.length >= 6));
     await new Promise((r) => setTimeout(r, 200));
-    const summary = filtered.posts.map((p) => `${p.events[0].action} ${p.events[0].target.tag ?? p.events[0].target.digest}`);
+    const summary = filtered.posts.map(
+      (p) => `${p.events[0].action} ${p.events[0].target.tag ?? p.events[0].target.digest}`,
+    );
     // No pulls at all, no octet-stream (blob) pushes or mounts; deletes carry no media type and pass.
-    assert.deepEqual(summary, ['push v1', 'push v2', 'delete v1', `delete ${manifestDigest}`, 'delete v2', `delete ${img.layer}`]);
+    assert.deepEqual(summary, [
+      'push v1',
+      'push v2',
+      'delete v1',
+      `delete ${manifestDigest}`,
+      'delete v2',
+      `delete ${img.layer}`,
+    ]);
     assert.equal(filtered.posts[0].headers.authorization, undefined, 'headers are per endpoint');
   });
 
@@ -369,7 +426,10 @@ describe('notifications: dead and silent endpoints stay bounded', () => {
     const rssBefore = vmRssKiB(w.proc.pid!);
     const statuses = await pulls(6000);
     assert.equal(statuses.length, 6000);
-    assert.ok(statuses.every((s) => s === 200), 'every pull succeeded');
+    assert.ok(
+      statuses.every((s) => s === 200),
+      'every pull succeeded',
+    );
     const rssAfter = vmRssKiB(w.proc.pid!);
     const growthMiB = (rssAfter - rssBefore) / 1024;
     assert.ok(growthMiB < 50, `RSS grew by ${growthMiB.toFixed(1)} MiB (${rssBefore} -> ${rssAfter} KiB)`);
@@ -408,7 +468,13 @@ describe('notifications: SIGHUP re-applies notifications.endpoints from the file
     await pushBlob(w.url, 'reload/app', 'before');
     assert.ok(await eventually(() => first.posts.length === 1));
     const path = join(w.dir, 'config.yml');
-    writeFileSync(path, readFileSync(path, 'utf8').replace(`- name: first\n      url: ${first.url}`, `- name: second\n      url: ${second.url}`));
+    writeFileSync(
+      path,
+      readFileSync(path, 'utf8').replace(
+        `- name: first\n      url: ${first.url}`,
+        `- name: second\n      url: ${second.url}`,
+      ),
+    );
     w.proc.kill('SIGHUP');
     assert.ok(await eventually(() => /SIGHUP: reloaded notifications \(1 endpoint\)/.test(w.output())), w.output());
     const digest = await pushBlob(w.url, 'reload/app', 'after');

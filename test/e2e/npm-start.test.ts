@@ -24,7 +24,11 @@ const NPM = onPath('npm');
 function descendants(pid: number): number[] {
   let children: number[] = [];
   try {
-    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
   } catch {
     return [];
   }
@@ -59,13 +63,20 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
   }
 }
 
-const missing = !NPM ? 'npm is not on PATH' : !existsSync('/proc/self/task') ? 'needs Linux /proc to find the server process' : false;
+const missing = !NPM
+  ? 'npm is not on PATH'
+  : !existsSync('/proc/self/task')
+    ? 'needs Linux /proc to find the server process'
+    : false;
 
 test('SIGTERM to `npm start` stops the server it started', { skip: missing }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'wharf-e2e-npmstart-'));
   const port = await freePort();
   const config = join(dir, 'config.yml');
-  writeFileSync(config, testConfig({ logLevel: 'info' }).replaceAll('{{port}}', String(port)).replaceAll('{{data}}', join(dir, 'data')));
+  writeFileSync(
+    config,
+    testConfig({ logLevel: 'info' }).replaceAll('{{port}}', String(port)).replaceAll('{{data}}', join(dir, 'data')),
+  );
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('REGISTRY_') && !k.startsWith('npm_')) env[k] = v;
   env.REGISTRY_CONFIGURATION_PATH = config;

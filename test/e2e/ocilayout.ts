@@ -98,7 +98,10 @@ export class OciLayout {
     const layers: Blob[] = [];
     const diffIds: string[] = [];
     for (let i = 0; i <= extraLayers; i++) {
-      const raw = tar({ [`etc/wharf-${seed}-${i}.txt`]: `seed=${seed} layer=${i} platform=${platform.os}/${platform.architecture}\n`.repeat(20) });
+      const raw = tar({
+        [`etc/wharf-${seed}-${i}.txt`]:
+          `seed=${seed} layer=${i} platform=${platform.os}/${platform.architecture}\n`.repeat(20),
+      });
       diffIds.push(`sha256:${sha256hex(raw)}`);
       layers.push(this.addBlob(gzipSync(raw), MT.ociLayer));
     }
@@ -127,7 +130,12 @@ export class OciLayout {
     const body = {
       schemaVersion: 2,
       mediaType: MT.ociIndex,
-      manifests: images.map((img) => ({ mediaType: img.manifest.mediaType, digest: img.manifest.digest, size: img.manifest.size, platform: img.platform })),
+      manifests: images.map((img) => ({
+        mediaType: img.manifest.mediaType,
+        digest: img.manifest.digest,
+        size: img.manifest.size,
+        platform: img.platform,
+      })),
     };
     return { index: this.addBlob(Buffer.from(JSON.stringify(body)), MT.ociIndex), images };
   }
@@ -144,7 +152,12 @@ export class OciLayout {
     const body = {
       schemaVersion: 2,
       mediaType: MT.ociIndex,
-      manifests: this.refs.map(({ tag, blob }) => ({ mediaType: blob.mediaType, digest: blob.digest, size: blob.size, annotations: { [REF_NAME]: tag } })),
+      manifests: this.refs.map(({ tag, blob }) => ({
+        mediaType: blob.mediaType,
+        digest: blob.digest,
+        size: blob.size,
+        annotations: { [REF_NAME]: tag },
+      })),
     };
     writeFileSync(join(this.dir, 'index.json'), JSON.stringify(body));
   }
@@ -156,7 +169,9 @@ export class LayoutReader {
 
   /** The descriptor index.json names `tag`; throws when absent. */
   ref(tag: string): { mediaType: string; digest: string; size: number } {
-    const index = JSON.parse(readFileSync(join(this.dir, 'index.json'), 'utf8')) as { manifests: Array<{ mediaType: string; digest: string; size: number; annotations?: Record<string, string> }> };
+    const index = JSON.parse(readFileSync(join(this.dir, 'index.json'), 'utf8')) as {
+      manifests: Array<{ mediaType: string; digest: string; size: number; annotations?: Record<string, string> }>;
+    };
     const d = index.manifests.find((m) => m.annotations?.[REF_NAME] === tag);
     if (!d) throw new Error(`no ${tag} in ${this.dir}/index.json: ${JSON.stringify(index)}`);
     return d;

@@ -9,7 +9,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import bcrypt from 'bcryptjs';
-import { freePort, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, sha256, startWharf, testConfig, type Wharf } from './harness.js';
+import {
+  freePort,
+  OCI_CONFIG,
+  OCI_LAYER,
+  OCI_MANIFEST,
+  sha256,
+  startWharf,
+  testConfig,
+  type Wharf,
+} from './harness.js';
 import { eventually, metric, scrape, slowRequest, type Sample } from './ops.js';
 
 async function get(url: string, init: RequestInit = {}): Promise<{ status: number; text: string }> {
@@ -17,7 +26,11 @@ async function get(url: string, init: RequestInit = {}): Promise<{ status: numbe
   return { status: r.status, text: await r.text() };
 }
 
-function config(debugPort: number, extra = '', debug = `  debug:\n    addr: 127.0.0.1:${debugPort}\n    prometheus:\n      enabled: true\n`): string {
+function config(
+  debugPort: number,
+  extra = '',
+  debug = `  debug:\n    addr: 127.0.0.1:${debugPort}\n    prometheus:\n      enabled: true\n`,
+): string {
   return testConfig({ logLevel: 'info', http: debug, extra });
 }
 
@@ -27,7 +40,9 @@ describe('health checks', () => {
   before(async () => {
     const port = await freePort();
     debug = `http://127.0.0.1:${port}`;
-    w = await startWharf({ config: config(port, 'health:\n  storagedriver:\n    enabled: true\n    interval: 200ms\n    threshold: 2\n') });
+    w = await startWharf({
+      config: config(port, 'health:\n  storagedriver:\n    enabled: true\n    interval: 200ms\n    threshold: 2\n'),
+    });
     mkdirSync(w.dataDir, { recursive: true });
   });
   after(() => w.cleanup());
@@ -54,7 +69,10 @@ describe('health checks', () => {
     renameSync(w.dataDir, moved);
     symlinkSync(w.dataDir, w.dataDir);
     try {
-      assert.ok(await eventually(async () => (await get(`${debug}/debug/health`)).status === 503), 'health never failed');
+      assert.ok(
+        await eventually(async () => (await get(`${debug}/debug/health`)).status === 503),
+        'health never failed',
+      );
       const r = await get(`${debug}/debug/health`);
       const body = JSON.parse(r.text) as Record<string, string>;
       assert.deepEqual(Object.keys(body), ['storagedriver_filesystem']);
@@ -67,7 +85,10 @@ describe('health checks', () => {
       rmSync(w.dataDir);
       renameSync(moved, w.dataDir);
     }
-    assert.ok(await eventually(async () => (await get(`${debug}/debug/health`)).status === 200), 'health never recovered');
+    assert.ok(
+      await eventually(async () => (await get(`${debug}/debug/health`)).status === 200),
+      'health never recovered',
+    );
     assert.deepEqual(JSON.parse((await get(`${debug}/debug/health`)).text), {});
     assert.equal((await get(`${w.url}/readyz`)).status, 200);
     assert.match(w.output(), /storage driver filesystem is healthy again/);
@@ -87,7 +108,11 @@ describe('metrics', () => {
 
   async function pushBlob(data: Buffer): Promise<string> {
     const digest = sha256(data);
-    const r = await get(`${w.url}/v2/m/blobs/uploads/?digest=${digest}`, { method: 'POST', body: new Uint8Array(data), headers: { ...auth, 'Content-Type': 'application/octet-stream' } });
+    const r = await get(`${w.url}/v2/m/blobs/uploads/?digest=${digest}`, {
+      method: 'POST',
+      body: new Uint8Array(data),
+      headers: { ...auth, 'Content-Type': 'application/octet-stream' },
+    });
     assert.equal(r.status, 201, r.text);
     return digest;
   }
@@ -97,24 +122,40 @@ describe('metrics', () => {
     writeFileSync(join(dir, 'htpasswd'), `${USER}:${bcrypt.hashSync(PASSWORD, 5)}\n`);
     const port = await freePort();
     debug = `http://127.0.0.1:${port}`;
-    w = await startWharf({ dir, config: config(port, `auth:\n  htpasswd:\n    realm: r\n    path: {{dir}}/htpasswd\n`) });
+    w = await startWharf({
+      dir,
+      config: config(port, `auth:\n  htpasswd:\n    realm: r\n    path: {{dir}}/htpasswd\n`),
+    });
     manifest = JSON.stringify({
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,
       config: { mediaType: OCI_CONFIG, digest: await pushBlob(configBytes), size: configBytes.length },
       layers: [{ mediaType: OCI_LAYER, digest: await pushBlob(layerBytes), size: layerBytes.length }],
     });
-    const r = await get(`${w.url}/v2/m/manifests/v1`, { method: 'PUT', body: manifest, headers: { ...auth, 'Content-Type': OCI_MANIFEST } });
+    const r = await get(`${w.url}/v2/m/manifests/v1`, {
+      method: 'PUT',
+      body: manifest,
+      headers: { ...auth, 'Content-Type': OCI_MANIFEST },
+    });
     assert.equal(r.status, 201, r.text);
   });
   after(() => w.cleanup());
 
-  const delta = (a: Sample[], b: Sample[], name: string, labels: Record<string, string> = {}) => metric(b, name, labels) - metric(a, name, labels);
+  const delta = (a: Sample[], b: Sample[], name: string, labels: Record<string, string> = {}) =>
+    metric(b, name, labels) - metric(a, name, labels);
 
   test('requests, durations, bytes and auth failures count known traffic', async () => {
     const before = await scrape(`${debug}/metrics`);
-    for (let i = 0; i < 3; i++) assert.equal((await get(`${w.url}/v2/m/manifests/v1`, { headers: { ...auth, Accept: OCI_MANIFEST } })).status, 200);
-    for (let i = 0; i < 2; i++) assert.equal((await get(`${w.url}/v2/m/blobs/${sha256(layerBytes)}`, { method: 'HEAD', headers: auth })).status, 200);
+    for (let i = 0; i < 3; i++)
+      assert.equal(
+        (await get(`${w.url}/v2/m/manifests/v1`, { headers: { ...auth, Accept: OCI_MANIFEST } })).status,
+        200,
+      );
+    for (let i = 0; i < 2; i++)
+      assert.equal(
+        (await get(`${w.url}/v2/m/blobs/${sha256(layerBytes)}`, { method: 'HEAD', headers: auth })).status,
+        200,
+      );
     assert.equal((await get(`${w.url}/v2/m/blobs/${sha256(layerBytes)}`, { headers: auth })).status, 200);
     const wrong = { Authorization: `Basic ${Buffer.from(`${USER}:wrong`).toString('base64')}` };
     assert.equal((await get(`${w.url}/v2/`, { headers: wrong })).status, 401);
@@ -128,20 +169,39 @@ describe('metrics', () => {
     assert.equal(delta(before, after, requests, { method: 'HEAD', route: 'blob', code: '200' }), 2);
     assert.equal(delta(before, after, requests, { method: 'GET', route: 'base', code: '401' }), 2);
     assert.equal(delta(before, after, requests, { method: 'POST', route: 'uploadStart', code: '201' }), 1);
-    assert.equal(delta(before, after, 'registry_http_request_duration_seconds_count', { method: 'GET', route: 'manifest' }), 3);
-    assert.equal(delta(before, after, 'registry_http_request_duration_seconds_count', { method: 'HEAD', route: 'blob' }), 2);
-    assert.ok(delta(before, after, 'registry_http_request_duration_seconds_sum', { method: 'GET', route: 'manifest' }) > 0);
+    assert.equal(
+      delta(before, after, 'registry_http_request_duration_seconds_count', { method: 'GET', route: 'manifest' }),
+      3,
+    );
+    assert.equal(
+      delta(before, after, 'registry_http_request_duration_seconds_count', { method: 'HEAD', route: 'blob' }),
+      2,
+    );
+    assert.ok(
+      delta(before, after, 'registry_http_request_duration_seconds_sum', { method: 'GET', route: 'manifest' }) > 0,
+    );
     // Three manifest bodies out; HEAD sends no body, so only the one blob GET counts for the blob route.
-    assert.equal(delta(before, after, 'registry_http_response_bytes_total', { route: 'manifest' }), 3 * Buffer.byteLength(manifest));
+    assert.equal(
+      delta(before, after, 'registry_http_response_bytes_total', { route: 'manifest' }),
+      3 * Buffer.byteLength(manifest),
+    );
     assert.equal(delta(before, after, 'registry_http_response_bytes_total', { route: 'blob' }), layerBytes.length);
     assert.equal(delta(before, after, 'registry_http_request_bytes_total', { route: 'uploadStart' }), small.length);
     // A wrong password is an authentication failure; the anonymous first request every client makes is not.
     assert.equal(delta(before, after, 'registry_auth_failures_total', { method: 'htpasswd', code: 'UNAUTHORIZED' }), 1);
     // The upload wrote through the driver (which calls a given request makes is the registry's business).
-    const writes = ['putcontent', 'append', 'move'].reduce((n, action) => n + delta(before, after, 'registry_storage_action_seconds_count', { driver: 'filesystem', action, outcome: 'ok' }), 0);
+    const writes = ['putcontent', 'append', 'move'].reduce(
+      (n, action) =>
+        n +
+        delta(before, after, 'registry_storage_action_seconds_count', { driver: 'filesystem', action, outcome: 'ok' }),
+      0,
+    );
     assert.ok(writes >= 1, 'no storage write was timed');
-    const actions = new Set(after.filter((x) => x.name === 'registry_storage_action_seconds_count').map((x) => x.labels.action));
-    for (const a of actions) assert.match(a, /^(getcontent|putcontent|reader|append|stat|list|move|delete|redirecturl)$/);
+    const actions = new Set(
+      after.filter((x) => x.name === 'registry_storage_action_seconds_count').map((x) => x.labels.action),
+    );
+    for (const a of actions)
+      assert.match(a, /^(getcontent|putcontent|reader|append|stat|list|move|delete|redirecturl)$/);
   });
 
   test('registry_uploads_in_progress is 0 at rest and 1 during a streaming PATCH; streamed bytes are counted', async () => {
@@ -153,11 +213,17 @@ describe('metrics', () => {
     assert.equal(metric(before, 'registry_uploads_in_progress'), 0);
     const patch = slowRequest(new URL(location, w.url).href, 'PATCH', auth);
     await patch.write('a'.repeat(1000));
-    assert.ok(await eventually(async () => metric(await scrape(`${debug}/metrics`), 'registry_uploads_in_progress') === 1), 'gauge never reached 1');
+    assert.ok(
+      await eventually(async () => metric(await scrape(`${debug}/metrics`), 'registry_uploads_in_progress') === 1),
+      'gauge never reached 1',
+    );
     await patch.write('b'.repeat(500));
     patch.end();
     assert.equal((await patch.response).status, 202);
-    assert.ok(await eventually(async () => metric(await scrape(`${debug}/metrics`), 'registry_uploads_in_progress') === 0), 'gauge never went back to 0');
+    assert.ok(
+      await eventually(async () => metric(await scrape(`${debug}/metrics`), 'registry_uploads_in_progress') === 0),
+      'gauge never went back to 0',
+    );
     const after = await scrape(`${debug}/metrics`);
     assert.equal(delta(before, after, 'registry_http_request_bytes_total', { route: 'upload' }), 1500);
     assert.ok(delta(before, after, 'registry_storage_action_seconds_count', { action: 'append', outcome: 'ok' }) >= 1);
@@ -171,7 +237,9 @@ describe('metrics', () => {
 describe('metrics configuration', () => {
   test('prometheus disabled: 404 at the path, health still served', async () => {
     const port = await freePort();
-    const w = await startWharf({ config: config(port, '', `  debug:\n    addr: 127.0.0.1:${port}\n    prometheus:\n      enabled: false\n`) });
+    const w = await startWharf({
+      config: config(port, '', `  debug:\n    addr: 127.0.0.1:${port}\n    prometheus:\n      enabled: false\n`),
+    });
     try {
       assert.equal((await get(`http://127.0.0.1:${port}/metrics`)).status, 404);
       assert.equal((await get(`http://127.0.0.1:${port}/debug/health`)).status, 200);
@@ -182,7 +250,13 @@ describe('metrics configuration', () => {
 
   test('a custom path serves the metrics there and only there', async () => {
     const port = await freePort();
-    const w = await startWharf({ config: config(port, '', `  debug:\n    addr: 127.0.0.1:${port}\n    prometheus:\n      enabled: true\n      path: /internal/prom\n`) });
+    const w = await startWharf({
+      config: config(
+        port,
+        '',
+        `  debug:\n    addr: 127.0.0.1:${port}\n    prometheus:\n      enabled: true\n      path: /internal/prom\n`,
+      ),
+    });
     try {
       const r = await fetch(`http://127.0.0.1:${port}/internal/prom`);
       assert.equal(r.status, 200);

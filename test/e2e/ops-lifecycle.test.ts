@@ -15,8 +15,16 @@ import { freePort, sha256, testConfig, type Wharf } from './harness.js';
 import { eventually, exitWithin, metric, refused, scrape, slowRequest, withWharf } from './ops.js';
 
 function config(opts: { level?: string; drain?: string; extra?: string; debugPort?: number } = {}): string {
-  const debug = opts.debugPort ? `  debug:\n    addr: 127.0.0.1:${opts.debugPort}\n    prometheus:\n      enabled: true\n` : '';
-  return testConfig({ logLevel: opts.level ?? 'info', accessLog: true, storage: '', http: `  draintimeout: ${opts.drain ?? '0s'}\n${debug}`, extra: opts.extra });
+  const debug = opts.debugPort
+    ? `  debug:\n    addr: 127.0.0.1:${opts.debugPort}\n    prometheus:\n      enabled: true\n`
+    : '';
+  return testConfig({
+    logLevel: opts.level ?? 'info',
+    accessLog: true,
+    storage: '',
+    http: `  draintimeout: ${opts.drain ?? '0s'}\n${debug}`,
+    extra: opts.extra,
+  });
 }
 
 async function status(url: string, init: RequestInit = {}): Promise<number> {
@@ -27,7 +35,9 @@ async function status(url: string, init: RequestInit = {}): Promise<number> {
 
 /** Waits until the server reports an upload request in flight (so a signal sent next finds it there). */
 async function uploadInFlight(debugPort: number): Promise<void> {
-  const seen = await eventually(async () => metric(await scrape(`http://127.0.0.1:${debugPort}/metrics`), 'registry_uploads_in_progress') === 1);
+  const seen = await eventually(
+    async () => metric(await scrape(`http://127.0.0.1:${debugPort}/metrics`), 'registry_uploads_in_progress') === 1,
+  );
   assert.ok(seen, 'the server never saw the upload');
 }
 
@@ -76,7 +86,9 @@ describe('SIGTERM', () => {
         agent.destroy();
       }
       // The blob was committed before exit.
-      const blob = readFileSync(join(w.dataDir, 'docker/registry/v2/blobs/sha256', digest.slice(7, 9), digest.slice(7), 'data'));
+      const blob = readFileSync(
+        join(w.dataDir, 'docker/registry/v2/blobs/sha256', digest.slice(7, 9), digest.slice(7), 'data'),
+      );
       assert.equal(sha256(blob), digest);
     });
   });
@@ -100,7 +112,10 @@ describe('SIGHUP', () => {
       const path = join(w.dir, 'config.yml');
       const original = readFileSync(path, 'utf8');
       assert.equal(await status(`${w.url}/v2/before-reload/tags/list`), 404);
-      assert.ok(await eventually(() => w.output().includes('/v2/before-reload/tags/list')), 'access log missing at info');
+      assert.ok(
+        await eventually(() => w.output().includes('/v2/before-reload/tags/list')),
+        'access log missing at info',
+      );
 
       writeFileSync(path, original.replace('level: info', 'level: error'));
       w.proc.kill('SIGHUP');
@@ -109,9 +124,15 @@ describe('SIGHUP', () => {
 
       writeFileSync(path, original.replace('level: info', 'level: debug'));
       w.proc.kill('SIGHUP');
-      assert.ok(await eventually(() => w.output().includes('SIGHUP: log.level error -> debug')), `change to a more verbose level not announced:\n${w.output()}`);
+      assert.ok(
+        await eventually(() => w.output().includes('SIGHUP: log.level error -> debug')),
+        `change to a more verbose level not announced:\n${w.output()}`,
+      );
       assert.equal(await status(`${w.url}/v2/at-debug/tags/list`), 404);
-      assert.ok(await eventually(() => w.output().includes('/v2/at-debug/tags/list')), `access log did not come back at debug:\n${w.output()}`);
+      assert.ok(
+        await eventually(() => w.output().includes('/v2/at-debug/tags/list')),
+        `access log did not come back at debug:\n${w.output()}`,
+      );
       // Lines are written in order: the request made at error level would appear before the one at debug.
       assert.doesNotMatch(w.output(), /\/v2\/at-error\//, 'an access line was written at level error');
     });
@@ -140,11 +161,17 @@ describe('SIGHUP', () => {
       const path = join(w.dir, 'config.yml');
       writeFileSync(path, readFileSync(path, 'utf8').replace('level: info', 'level: loud'));
       w.proc.kill('SIGHUP');
-      assert.ok(await eventually(() => w.output().includes('SIGHUP: the configuration is invalid, keeping the running one')), w.output());
+      assert.ok(
+        await eventually(() => w.output().includes('SIGHUP: the configuration is invalid, keeping the running one')),
+        w.output(),
+      );
       assert.match(w.output(), /log\.level/);
       assert.equal(w.proc.exitCode, null);
       assert.equal(await status(`${w.url}/v2/still-serving/tags/list`), 404);
-      assert.ok(await eventually(() => w.output().includes('/v2/still-serving/tags/list')), 'level changed or server stopped logging');
+      assert.ok(
+        await eventually(() => w.output().includes('/v2/still-serving/tags/list')),
+        'level changed or server stopped logging',
+      );
     });
   });
 });

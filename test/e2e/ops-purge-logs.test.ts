@@ -36,19 +36,24 @@ async function startUpload(w: Wharf, name: string): Promise<Upload> {
   return { uuid: r.headers.get('docker-upload-uuid')!, url: new URL(r.headers.get('location')!, w.url).href };
 }
 
-const sessionDir = (w: Wharf, name: string, uuid: string) => join(w.dataDir, 'docker/registry/v2/repositories', name, '_uploads', uuid);
+const sessionDir = (w: Wharf, name: string, uuid: string) =>
+  join(w.dataDir, 'docker/registry/v2/repositories', name, '_uploads', uuid);
 
 describe('upload purging', () => {
   test('a session older than age is removed (404 BLOB_UPLOAD_UNKNOWN, directory gone); a younger one is kept', async () => {
     // The first run comes after a random delay up to min(30 min, interval) = 1 s, then every second.
-    const purging = '  maintenance:\n    uploadpurging:\n      enabled: true\n      age: 3s\n      interval: 1s\n      dryrun: false\n';
+    const purging =
+      '  maintenance:\n    uploadpurging:\n      enabled: true\n      age: 3s\n      interval: 1s\n      dryrun: false\n';
     await withWharf(config({ extra: purging }), async (w) => {
       const old = await startUpload(w, 'purge/old');
       assert.ok(existsSync(sessionDir(w, 'purge/old', old.uuid)));
       await sleep(2000);
       // Started 2 s after `old`: when `old` passes 3 s and is purged, this one is at most 2 s old.
       const fresh = await startUpload(w, 'purge/fresh');
-      assert.ok(await eventually(async () => (await call(old.url)).status === 404, 15_000), 'the old session was never purged');
+      assert.ok(
+        await eventually(async () => (await call(old.url)).status === 404, 15_000),
+        'the old session was never purged',
+      );
       const gone = await call(old.url);
       assert.equal(JSON.parse(gone.text).errors[0].code, 'BLOB_UPLOAD_UNKNOWN');
       assert.equal(existsSync(sessionDir(w, 'purge/old', old.uuid)), false, '_uploads/<uuid> still on disk');
@@ -59,10 +64,14 @@ describe('upload purging', () => {
   });
 
   test('dryrun keeps the session and logs what it would remove', async () => {
-    const purging = '  maintenance:\n    uploadpurging:\n      enabled: true\n      age: 1s\n      interval: 1s\n      dryrun: true\n';
+    const purging =
+      '  maintenance:\n    uploadpurging:\n      enabled: true\n      age: 1s\n      interval: 1s\n      dryrun: true\n';
     await withWharf(config({ extra: purging }), async (w) => {
       const u = await startUpload(w, 'purge/dry');
-      assert.ok(await eventually(() => w.output().includes('upload purging (dry run): would remove abandoned uploads'), 15_000), w.output());
+      assert.ok(
+        await eventually(() => w.output().includes('upload purging (dry run): would remove abandoned uploads'), 15_000),
+        w.output(),
+      );
       assert.equal((await call(u.url)).status, 204);
       assert.ok(existsSync(sessionDir(w, 'purge/dry', u.uuid)));
     });
@@ -74,23 +83,26 @@ describe('log formatters', () => {
 
   test('json: every line is a JSON object carrying log.fields', async () => {
     // An unknown key makes a warning line: its level is logrus' `warning`, as Distribution writes it.
-    await withWharf(config({ log: `  level: info\n  formatter: json\n${fields}`, extra: '  unknownkey: 1\n' }), async (w) => {
-      assert.equal((await call(`${w.url}/v2/json/tags/list`)).status, 404);
-      assert.ok(await eventually(() => w.output().includes('/v2/json/tags/list')));
-      const lines = w.output().trim().split('\n');
-      assert.ok(lines.length >= 2);
-      for (const line of lines) {
-        const rec = JSON.parse(line) as Record<string, unknown>;
-        assert.equal(rec.service, 'wharf-e2e', line);
-        assert.equal(rec.environment, 'test', line);
-        assert.equal(typeof rec.msg, 'string', line);
-        assert.equal(typeof rec.level, 'string', line);
-        assert.ok(!Number.isNaN(Date.parse(String(rec.time))), line);
-      }
-      const warning = jsonLines(w.output()).find((r) => String(r.msg).includes('storage.unknownkey'));
-      assert.equal(warning?.level, 'warning', w.output());
-      assert.ok(jsonLines(w.output()).some((r) => r.level === 'info' && r.msg === 'request'));
-    });
+    await withWharf(
+      config({ log: `  level: info\n  formatter: json\n${fields}`, extra: '  unknownkey: 1\n' }),
+      async (w) => {
+        assert.equal((await call(`${w.url}/v2/json/tags/list`)).status, 404);
+        assert.ok(await eventually(() => w.output().includes('/v2/json/tags/list')));
+        const lines = w.output().trim().split('\n');
+        assert.ok(lines.length >= 2);
+        for (const line of lines) {
+          const rec = JSON.parse(line) as Record<string, unknown>;
+          assert.equal(rec.service, 'wharf-e2e', line);
+          assert.equal(rec.environment, 'test', line);
+          assert.equal(typeof rec.msg, 'string', line);
+          assert.equal(typeof rec.level, 'string', line);
+          assert.ok(!Number.isNaN(Date.parse(String(rec.time))), line);
+        }
+        const warning = jsonLines(w.output()).find((r) => String(r.msg).includes('storage.unknownkey'));
+        assert.equal(warning?.level, 'warning', w.output());
+        assert.ok(jsonLines(w.output()).some((r) => r.level === 'info' && r.msg === 'request'));
+      },
+    );
   });
 
   test('logstash: @timestamp, @version, message and log.fields', async () => {
@@ -117,20 +129,26 @@ describe('log formatters', () => {
         assert.match(line, /^time=\S+ level=(info|warning|error) msg=/, line);
         assert.match(line, / service=wharf-e2e/, line);
       }
-      assert.match(w.output(), /msg=request .*method=GET path=\/v2\/text\/tags\/list status=404 bytes=\d+ duration_ms=\S+ request_id=/);
+      assert.match(
+        w.output(),
+        /msg=request .*method=GET path=\/v2\/text\/tags\/list status=404 bytes=\d+ duration_ms=\S+ request_id=/,
+      );
     });
   });
 
   test('log.accesslog.disabled: true writes no access lines', async () => {
-    await withWharf(config({ log: '  level: info\n  formatter: json\n  accesslog:\n    disabled: true\n' }), async (w) => {
-      assert.equal((await call(`${w.url}/v2/quiet/tags/list`)).status, 404);
-      // A line written after the request: once it is there, an access line for the request would be too.
-      w.proc.kill('SIGHUP');
-      assert.ok(await eventually(() => w.output().includes('SIGHUP: reloaded')));
-      assert.ok(jsonLines(w.output()).length >= 2);
-      assert.equal(jsonLines(w.output()).filter((r) => r.msg === 'request').length, 0, w.output());
-      assert.doesNotMatch(w.output(), /\/v2\/quiet/);
-    });
+    await withWharf(
+      config({ log: '  level: info\n  formatter: json\n  accesslog:\n    disabled: true\n' }),
+      async (w) => {
+        assert.equal((await call(`${w.url}/v2/quiet/tags/list`)).status, 404);
+        // A line written after the request: once it is there, an access line for the request would be too.
+        w.proc.kill('SIGHUP');
+        assert.ok(await eventually(() => w.output().includes('SIGHUP: reloaded')));
+        assert.ok(jsonLines(w.output()).length >= 2);
+        assert.equal(jsonLines(w.output()).filter((r) => r.msg === 'request').length, 0, w.output());
+        assert.doesNotMatch(w.output(), /\/v2\/quiet/);
+      },
+    );
   });
 });
 
@@ -145,7 +163,14 @@ describe('access log with htpasswd', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'wharf-e2e-'));
     writeFileSync(join(dir, 'htpasswd'), `${USER}:${bcrypt.hashSync(PASSWORD, 5)}\n`);
-    w = await startWharf({ dir, config: testConfig({ log: '  level: debug\n  formatter: json\n', storage: '', extra: 'auth:\n  htpasswd:\n    realm: r\n    path: {{dir}}/htpasswd\n' }) });
+    w = await startWharf({
+      dir,
+      config: testConfig({
+        log: '  level: debug\n  formatter: json\n',
+        storage: '',
+        extra: 'auth:\n  htpasswd:\n    realm: r\n    path: {{dir}}/htpasswd\n',
+      }),
+    });
   });
   after(() => w.cleanup());
 
@@ -171,7 +196,10 @@ describe('access log with htpasswd', () => {
     }
     w.proc.kill('SIGHUP');
     assert.ok(await eventually(() => w.output().includes('SIGHUP: reloaded auth.htpasswd')), w.output());
-    assert.ok(await eventually(() => w.output().includes('htpasswd: authentication failed')), 'wrong passwords were not logged at all');
+    assert.ok(
+      await eventually(() => w.output().includes('htpasswd: authentication failed')),
+      'wrong passwords were not logged at all',
+    );
     const out = w.output();
     for (const secret of [PASSWORD, WRONG, BEARER, ...headers.map((h) => h.split(' ')[1])]) {
       assert.equal(out.includes(secret), false, `the log holds ${secret}`);
@@ -197,7 +225,9 @@ describe('wharf config check', () => {
   }
 
   test('a good config prints the effective YAML with http.secret masked and exits 0', () => {
-    const r = check(`version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: 127.0.0.1:5999\n  secret: do-not-print-me-42\n`);
+    const r = check(
+      `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: 127.0.0.1:5999\n  secret: do-not-print-me-42\n`,
+    );
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^\s+secret: "?\*{8}"?$/m);
     assert.match(r.stdout, /^\s+addr: 127\.0\.0\.1:5999$/m);
@@ -207,7 +237,9 @@ describe('wharf config check', () => {
   });
 
   test('a bad config names every key path and exits 1', () => {
-    const r = check(`version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n  delete:\n    enabled: "yes"\nhttp:\n  addr: 127.0.0.1:5999\n  draintimeout: [1]\n  bogus: 1\n`);
+    const r = check(
+      `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n  delete:\n    enabled: "yes"\nhttp:\n  addr: 127.0.0.1:5999\n  draintimeout: [1]\n  bogus: 1\n`,
+    );
     assert.equal(r.status, 1, r.stdout + r.stderr);
     assert.match(r.stderr, /error: storage\.delete\.enabled: /);
     assert.match(r.stderr, /error: http\.draintimeout: /);

@@ -29,7 +29,10 @@ export async function eventually(check: () => Promise<boolean> | boolean, ms = 1
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Resolves with the process exit code, or null when it has not exited within `ms`. */
-export async function exitWithin(proc: { exitCode: number | null; signalCode: NodeJS.Signals | null; once(e: 'exit', f: () => void): unknown }, ms: number): Promise<number | null> {
+export async function exitWithin(
+  proc: { exitCode: number | null; signalCode: NodeJS.Signals | null; once(e: 'exit', f: () => void): unknown },
+  ms: number,
+): Promise<number | null> {
   if (proc.exitCode !== null) return proc.exitCode;
   await new Promise<void>((resolve) => {
     const t = setTimeout(resolve, ms);
@@ -76,7 +79,9 @@ export function parseMetrics(text: string): Sample[] {
 
 /** Sum of the samples named `name` whose labels include `labels` (0 when there are none). */
 export function metric(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
-  return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((a, s) => a + s.value, 0);
+  return samples
+    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+    .reduce((a, s) => a + s.value, 0);
 }
 
 export async function scrape(url: string): Promise<Sample[]> {
@@ -96,18 +101,29 @@ export interface SlowRequest {
   response: Promise<{ status: number; headers: IncomingMessage['headers']; body: string }>;
 }
 
-export function slowRequest(url: string, method: string, headers: Record<string, string> = {}, agent?: Agent): SlowRequest {
-  const req = request(url, { method, headers: { 'Content-Type': 'application/octet-stream', ...headers }, agent: agent ?? false });
-  const response = new Promise<{ status: number; headers: IncomingMessage['headers']; body: string }>((resolve, reject) => {
-    req.once('response', (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      res.once('error', reject);
-    });
-    req.once('error', reject);
+export function slowRequest(
+  url: string,
+  method: string,
+  headers: Record<string, string> = {},
+  agent?: Agent,
+): SlowRequest {
+  const req = request(url, {
+    method,
+    headers: { 'Content-Type': 'application/octet-stream', ...headers },
+    agent: agent ?? false,
   });
+  const response = new Promise<{ status: number; headers: IncomingMessage['headers']; body: string }>(
+    (resolve, reject) => {
+      req.once('response', (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.once('error', reject);
+      });
+      req.once('error', reject);
+    },
+  );
   response.catch(() => undefined);
   return {
     write: (data) => new Promise((resolve, reject) => req.write(data, (err) => (err ? reject(err) : resolve()))),

@@ -59,7 +59,12 @@ export interface Item {
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const blob = (bytes: Buffer, mediaType: string): Blob => ({ digest: sha(bytes), size: bytes.length, bytes, mediaType });
-const desc = (b: Blob, extra: Record<string, unknown> = {}) => ({ mediaType: b.mediaType, digest: b.digest, size: b.size, ...extra });
+const desc = (b: Blob, extra: Record<string, unknown> = {}) => ({
+  mediaType: b.mediaType,
+  digest: b.digest,
+  size: b.size,
+  ...extra,
+});
 
 function layer(text: string): { blob: Blob; diffId: string } {
   const raw = tar({ [`etc/${sha(Buffer.from(text)).slice(7, 19)}.txt`]: `${text}\n`.repeat(40) });
@@ -71,33 +76,114 @@ export class Fixture {
   readonly base = layer('shared base layer');
   private readonly empty = blob(Buffer.from('{}'), MT.empty);
 
-  image(repo: string, tag: string | null, seed: string, kept: boolean, wave: number, arch = 'amd64', own = layer(`own ${seed} ${arch}`)): Item {
+  image(
+    repo: string,
+    tag: string | null,
+    seed: string,
+    kept: boolean,
+    wave: number,
+    arch = 'amd64',
+    own = layer(`own ${seed} ${arch}`),
+  ): Item {
     const layers = [this.base, own];
-    const config = blob(Buffer.from(JSON.stringify({ architecture: arch, os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) }, config: { Labels: { seed } } })), MT.config);
-    const body = { schemaVersion: 2, mediaType: MT.manifest, config: desc(config), layers: layers.map((l) => desc(l.blob)) };
-    return this.add({ repo, tag, manifest: blob(Buffer.from(JSON.stringify(body)), MT.manifest), blobs: [config, ...layers.map((l) => l.blob)], children: [], kept, wave });
+    const config = blob(
+      Buffer.from(
+        JSON.stringify({
+          architecture: arch,
+          os: 'linux',
+          rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+          config: { Labels: { seed } },
+        }),
+      ),
+      MT.config,
+    );
+    const body = {
+      schemaVersion: 2,
+      mediaType: MT.manifest,
+      config: desc(config),
+      layers: layers.map((l) => desc(l.blob)),
+    };
+    return this.add({
+      repo,
+      tag,
+      manifest: blob(Buffer.from(JSON.stringify(body)), MT.manifest),
+      blobs: [config, ...layers.map((l) => l.blob)],
+      children: [],
+      kept,
+      wave,
+    });
   }
 
   index(repo: string, tag: string, seed: string, kept: boolean, wave: number): Item {
     const children = ['amd64', 'arm64'].map((arch) => this.image(repo, null, seed, kept, wave, arch));
-    const body = { schemaVersion: 2, mediaType: MT.index, manifests: children.map((c, i) => desc(c.manifest, { platform: { os: 'linux', architecture: ['amd64', 'arm64'][i] } })) };
-    return this.add({ repo, tag, manifest: blob(Buffer.from(JSON.stringify(body)), MT.index), blobs: [], children, kept, wave });
+    const body = {
+      schemaVersion: 2,
+      mediaType: MT.index,
+      manifests: children.map((c, i) =>
+        desc(c.manifest, { platform: { os: 'linux', architecture: ['amd64', 'arm64'][i] } }),
+      ),
+    };
+    return this.add({
+      repo,
+      tag,
+      manifest: blob(Buffer.from(JSON.stringify(body)), MT.index),
+      blobs: [],
+      children,
+      kept,
+      wave,
+    });
   }
 
   /** An OCI 1.1 referrer (an SBOM artifact) of `subject`, untagged. */
   referrer(subject: Item, kept: boolean): Item {
     const content = blob(Buffer.from(JSON.stringify({ sbom: subject.manifest.digest })), MT.sbom);
-    const body = { schemaVersion: 2, mediaType: MT.manifest, artifactType: MT.sbom, config: desc(this.empty), layers: [desc(content)], subject: desc(subject.manifest) };
-    return this.add({ repo: subject.repo, tag: null, manifest: blob(Buffer.from(JSON.stringify(body)), MT.manifest), blobs: [this.empty, content], children: [], kept, wave: subject.wave });
+    const body = {
+      schemaVersion: 2,
+      mediaType: MT.manifest,
+      artifactType: MT.sbom,
+      config: desc(this.empty),
+      layers: [desc(content)],
+      subject: desc(subject.manifest),
+    };
+    return this.add({
+      repo: subject.repo,
+      tag: null,
+      manifest: blob(Buffer.from(JSON.stringify(body)), MT.manifest),
+      blobs: [this.empty, content],
+      children: [],
+      kept,
+      wave: subject.wave,
+    });
   }
 
   /** A cosign-style signature under the tag `sha256-<hex>.sig` (no subject field: the tag names the image). */
   signature(subject: Item, kept: boolean): Item {
-    const payload = blob(Buffer.from(JSON.stringify({ critical: { image: { 'docker-manifest-digest': subject.manifest.digest } } })), MT.cosign);
-    const config = blob(Buffer.from(JSON.stringify({ architecture: '', os: '', rootfs: { type: 'layers', diff_ids: [payload.digest] }, config: {} })), MT.config);
+    const payload = blob(
+      Buffer.from(JSON.stringify({ critical: { image: { 'docker-manifest-digest': subject.manifest.digest } } })),
+      MT.cosign,
+    );
+    const config = blob(
+      Buffer.from(
+        JSON.stringify({
+          architecture: '',
+          os: '',
+          rootfs: { type: 'layers', diff_ids: [payload.digest] },
+          config: {},
+        }),
+      ),
+      MT.config,
+    );
     const body = { schemaVersion: 2, mediaType: MT.manifest, config: desc(config), layers: [desc(payload)] };
     const tag = `${subject.manifest.digest.replace(':', '-')}.sig`;
-    return this.add({ repo: subject.repo, tag, manifest: blob(Buffer.from(JSON.stringify(body)), MT.manifest), blobs: [config, payload], children: [], kept, wave: subject.wave });
+    return this.add({
+      repo: subject.repo,
+      tag,
+      manifest: blob(Buffer.from(JSON.stringify(body)), MT.manifest),
+      blobs: [config, payload],
+      children: [],
+      kept,
+      wave: subject.wave,
+    });
   }
 
   private add(item: Item): Item {
@@ -118,7 +204,13 @@ export class Fixture {
 
   /** `repo@digest` of every manifest the rule removes. */
   expectedDeleted(): string[] {
-    return [...new Set(this.all().filter((i) => !i.kept).map((i) => `${i.repo}@${i.manifest.digest}`))].sort();
+    return [
+      ...new Set(
+        this.all()
+          .filter((i) => !i.kept)
+          .map((i) => `${i.repo}@${i.manifest.digest}`),
+      ),
+    ].sort();
   }
 
   /** Blobs (manifests included) that only removed manifests reference, with their sizes. */
@@ -126,7 +218,8 @@ export class Fixture {
     const kept = new Set<string>();
     const gone = new Map<string, number>();
     for (const i of this.all()) for (const b of [i.manifest, ...i.blobs]) if (i.kept) kept.add(b.digest);
-    for (const i of this.all()) for (const b of [i.manifest, ...i.blobs]) if (!i.kept && !kept.has(b.digest)) gone.set(b.digest, b.size);
+    for (const i of this.all())
+      for (const b of [i.manifest, ...i.blobs]) if (!i.kept && !kept.has(b.digest)) gone.set(b.digest, b.size);
     return gone;
   }
 }
@@ -148,13 +241,19 @@ export interface Scenario {
  * Builds the scenario. Wave 0 is old (builds 1-20, the release and v tags, the old orphan), wave 1 new (builds
  * 21-30, the young orphan). Expected: builds 1-20 untagged, build-2's manifest kept by `v1.0` pointing at it.
  */
-export function scenario(withYoungOrphan: boolean): Scenario & { builds: Item[]; sharedWithOther: Item; pushOrder: Array<{ item: Item; tag?: string }> } {
+export function scenario(
+  withYoungOrphan: boolean,
+): Scenario & { builds: Item[]; sharedWithOther: Item; pushOrder: Array<{ item: Item; tag?: string }> } {
   const f = new Fixture();
   const builds: Item[] = [];
   for (let n = 1; n <= 30; n++) {
     const kept = n > 20 || n === 2;
     const wave = n > 20 ? 1 : 0;
-    builds.push(n % 5 === 0 ? f.index('ci/app', `build-${n}`, `build-${n}`, kept, wave) : f.image('ci/app', `build-${n}`, `build-${n}`, kept, wave));
+    builds.push(
+      n % 5 === 0
+        ? f.index('ci/app', `build-${n}`, `build-${n}`, kept, wave)
+        : f.image('ci/app', `build-${n}`, `build-${n}`, kept, wave),
+    );
   }
   // other/lib (no rule) holds build-1's own layer too: it must not be freed.
   // The same text gives the same layer: build-1's own.
@@ -167,11 +266,18 @@ export function scenario(withYoungOrphan: boolean): Scenario & { builds: Item[];
   const sig29 = f.signature(builds[28], true);
   const orphanOld = f.image('ci/app', null, 'orphan-old', false, 0);
   const orphanYoung = withYoungOrphan ? f.image('ci/app', null, 'orphan-young', true, 1) : null;
-  const untag = [...builds.slice(0, 20).map((b) => `ci/app:${b.tag}`), `ci/app:${f.items.find((i) => i.tag?.startsWith(builds[2].manifest.digest.replace(':', '-')))!.tag}`].sort();
+  const untag = [
+    ...builds.slice(0, 20).map((b) => `ci/app:${b.tag}`),
+    `ci/app:${f.items.find((i) => i.tag?.startsWith(builds[2].manifest.digest.replace(':', '-')))!.tag}`,
+  ].sort();
   const keptTags = [...builds.slice(20).map((b) => b.tag!), 'v1.0', 'v2.0', 'release-1', sig29.tag!].sort();
   // Wave by wave, children and subjects before what refers to them; v1.0 names build-2's manifest.
   const order: Array<{ item: Item; tag?: string }> = f.items.map((item) => ({ item }));
-  order.splice(order.findIndex((o) => o.item === release), 0, { item: builds[1], tag: 'v1.0' });
+  order.splice(
+    order.findIndex((o) => o.item === release),
+    0,
+    { item: builds[1], tag: 'v1.0' },
+  );
   const pushOrder = [...order.filter((o) => o.item.wave === 0), ...order.filter((o) => o.item.wave === 1)];
   return { fixture: f, untag, keptTags, orphanOld, orphanYoung, keptReferrers, builds, sharedWithOther, pushOrder };
 }
@@ -180,11 +286,19 @@ export function scenario(withYoungOrphan: boolean): Scenario & { builds: Item[];
 export async function pushItem(url: string, item: Item, tag = item.tag): Promise<void> {
   for (const c of item.children) await pushItem(url, c);
   for (const b of item.blobs) {
-    const r = await fetch(`${url}/v2/${item.repo}/blobs/uploads/?digest=${b.digest}`, { method: 'POST', body: new Uint8Array(b.bytes), headers: { 'Content-Type': 'application/octet-stream' } });
+    const r = await fetch(`${url}/v2/${item.repo}/blobs/uploads/?digest=${b.digest}`, {
+      method: 'POST',
+      body: new Uint8Array(b.bytes),
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
     await r.arrayBuffer();
     if (r.status !== 201) throw new Error(`blob push ${item.repo} ${b.digest}: ${r.status}`);
   }
-  const r = await fetch(`${url}/v2/${item.repo}/manifests/${tag ?? item.manifest.digest}`, { method: 'PUT', body: new Uint8Array(item.manifest.bytes), headers: { 'Content-Type': item.manifest.mediaType } });
+  const r = await fetch(`${url}/v2/${item.repo}/manifests/${tag ?? item.manifest.digest}`, {
+    method: 'PUT',
+    body: new Uint8Array(item.manifest.bytes),
+    headers: { 'Content-Type': item.manifest.mediaType },
+  });
   await r.arrayBuffer();
   if (r.status !== 201) throw new Error(`manifest push ${item.repo}:${tag ?? item.manifest.digest}: ${r.status}`);
 }
@@ -198,7 +312,9 @@ export async function listTags(url: string, repo: string): Promise<string[]> {
 
 /** GET a manifest and each blob it references (recursively for indexes): true when all answer 200 with the right digest. */
 export async function complete(url: string, item: Item): Promise<boolean> {
-  const r = await fetch(`${url}/v2/${item.repo}/manifests/${item.manifest.digest}`, { headers: { Accept: `${MT.manifest}, ${MT.index}` } });
+  const r = await fetch(`${url}/v2/${item.repo}/manifests/${item.manifest.digest}`, {
+    headers: { Accept: `${MT.manifest}, ${MT.index}` },
+  });
   if (r.status !== 200 || sha(Buffer.from(await r.arrayBuffer())) !== item.manifest.digest) return false;
   for (const b of item.blobs) {
     const br = await fetch(`${url}/v2/${item.repo}/blobs/${b.digest}`);
@@ -218,7 +334,10 @@ export interface Run {
 export function wharfCli(dir: string, ...args: string[]): Promise<Run> {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('REGISTRY_')) env[k] = v;
-  const proc = spawn(process.execPath, [MAIN, ...args, join(dir, 'config.yml')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [MAIN, ...args, join(dir, 'config.yml')], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (d) => (stdout += d));
@@ -226,10 +345,14 @@ export function wharfCli(dir: string, ...args: string[]): Promise<Run> {
   return new Promise((resolve) => proc.once('close', (code) => resolve({ code, stdout, stderr })));
 }
 
-
 /** What `wharf policies plan --json` prints. */
 export interface PlanJson {
-  repositories: Array<{ repository: string; rule: number; untag: Array<{ tag: string }>; deleteManifests: Array<{ digest: string }> }>;
+  repositories: Array<{
+    repository: string;
+    rule: number;
+    untag: Array<{ tag: string }>;
+    deleteManifests: Array<{ digest: string }>;
+  }>;
   blobs: Array<{ digest: string; size: number }>;
   bytesFreed: number;
 }

@@ -21,7 +21,9 @@ const POLICIES = `policies:
 `;
 
 function config(policies: string): string {
-  return testConfig({ logLevel: 'info', extra: `auth:
+  return testConfig({
+    logLevel: 'info',
+    extra: `auth:
   htpasswd:
     realm: immutable
     path: {{dir}}/users
@@ -34,7 +36,8 @@ access:
       repositories: ["**"]
       actions: ["*"]
       catalog: true
-${policies}` });
+${policies}`,
+  });
 }
 
 describe('immutable tags', () => {
@@ -47,15 +50,26 @@ describe('immutable tags', () => {
 
   async function push(item: Item, tag: string, user: keyof typeof USERS): Promise<Response> {
     for (const b of item.blobs) {
-      const r = await fetch(`${w.url}/v2/${item.repo}/blobs/uploads/?digest=${b.digest}`, { method: 'POST', body: new Uint8Array(b.bytes), headers: { ...as(user), 'Content-Type': 'application/octet-stream' } });
+      const r = await fetch(`${w.url}/v2/${item.repo}/blobs/uploads/?digest=${b.digest}`, {
+        method: 'POST',
+        body: new Uint8Array(b.bytes),
+        headers: { ...as(user), 'Content-Type': 'application/octet-stream' },
+      });
       await r.arrayBuffer();
       assert.equal(r.status, 201);
     }
-    return fetch(`${w.url}/v2/${item.repo}/manifests/${tag}`, { method: 'PUT', body: new Uint8Array(item.manifest.bytes), headers: { ...as(user), 'Content-Type': item.manifest.mediaType } });
+    return fetch(`${w.url}/v2/${item.repo}/manifests/${tag}`, {
+      method: 'PUT',
+      body: new Uint8Array(item.manifest.bytes),
+      headers: { ...as(user), 'Content-Type': item.manifest.mediaType },
+    });
   }
 
   async function digestOf(tag: string): Promise<string | null> {
-    const r = await fetch(`${w.url}/v2/app/web/manifests/${tag}`, { method: 'HEAD', headers: { ...as('ci'), Accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    const r = await fetch(`${w.url}/v2/app/web/manifests/${tag}`, {
+      method: 'HEAD',
+      headers: { ...as('ci'), Accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
     return r.status === 200 ? r.headers.get('docker-content-digest') : null;
   }
 
@@ -82,19 +96,33 @@ describe('immutable tags', () => {
   test('moving it to another digest is 403 DENIED naming the rule, and stores nothing', async () => {
     const r = await push(two, 'v1', 'ci');
     assert.equal(r.status, 403);
-    const body = (await r.json()) as { errors: Array<{ code: string; message: string; detail: Record<string, string> }> };
+    const body = (await r.json()) as {
+      errors: Array<{ code: string; message: string; detail: Record<string, string> }>;
+    };
     assert.equal(body.errors[0].code, 'DENIED');
-    assert.match(body.errors[0].message, /^tag v1 is immutable \(policies\[0\]\.immutable: v\*\): it cannot be moved to another digest/);
-    assert.deepEqual({ rule: body.errors[0].detail.rule, pattern: body.errors[0].detail.pattern }, { rule: 'policies[0]', pattern: 'v*' });
+    assert.match(
+      body.errors[0].message,
+      /^tag v1 is immutable \(policies\[0\]\.immutable: v\*\): it cannot be moved to another digest/,
+    );
+    assert.deepEqual(
+      { rule: body.errors[0].detail.rule, pattern: body.errors[0].detail.pattern },
+      { rule: 'policies[0]', pattern: 'v*' },
+    );
     assert.equal(await digestOf('v1'), one.manifest.digest);
-    const stored = await fetch(`${w.url}/v2/app/web/manifests/${two.manifest.digest}`, { method: 'HEAD', headers: { ...as('ci'), Accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    const stored = await fetch(`${w.url}/v2/app/web/manifests/${two.manifest.digest}`, {
+      method: 'HEAD',
+      headers: { ...as('ci'), Accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
     assert.equal(stored.status, 404, 'the refused manifest was not stored');
   });
 
   test('deleting it, by tag or by the digest it names, is 403; `*` does not grant overwrite', async () => {
     const byTag = await del('v1', 'root');
     assert.equal(byTag.status, 403);
-    assert.match(((await byTag.json()) as { errors: Array<{ message: string }> }).errors[0].message, /it cannot be deleted/);
+    assert.match(
+      ((await byTag.json()) as { errors: Array<{ message: string }> }).errors[0].message,
+      /it cannot be deleted/,
+    );
     const byDigest = await del(one.manifest.digest, 'ci');
     assert.equal(byDigest.status, 403);
     await byDigest.arrayBuffer();
@@ -120,9 +148,15 @@ describe('immutable tags', () => {
     assert.equal((await push(one, 'v2', 'ci')).status, 201);
     const r = await fetch(`${w.url}/_ui/api/lifecycle?repository=app/web`, { headers: as('ci') });
     assert.equal(r.status, 200);
-    const body = (await r.json()) as { rule: { index: number } | null; tags: Array<{ tag: string; immutable: boolean; alone: number }> };
+    const body = (await r.json()) as {
+      rule: { index: number } | null;
+      tags: Array<{ tag: string; immutable: boolean; alone: number }>;
+    };
     assert.equal(body.rule?.index, 0);
-    assert.deepEqual(body.tags.map((t) => [t.tag, t.immutable]), [['v2', true]]);
+    assert.deepEqual(
+      body.tags.map((t) => [t.tag, t.immutable]),
+      [['v2', true]],
+    );
     assert.ok(body.tags[0].alone > 0, 'v2 holds its own layer and config alone');
   });
 
@@ -131,25 +165,42 @@ describe('immutable tags', () => {
     // Blobs first, one image after another; then every manifest PUT at once.
     for (const item of racers) {
       for (const b of item.blobs) {
-        const r = await fetch(`${w.url}/v2/${item.repo}/blobs/uploads/?digest=${b.digest}`, { method: 'POST', body: new Uint8Array(b.bytes), headers: { ...as('ci'), 'Content-Type': 'application/octet-stream' } });
+        const r = await fetch(`${w.url}/v2/${item.repo}/blobs/uploads/?digest=${b.digest}`, {
+          method: 'POST',
+          body: new Uint8Array(b.bytes),
+          headers: { ...as('ci'), 'Content-Type': 'application/octet-stream' },
+        });
         await r.arrayBuffer();
         assert.equal(r.status, 201);
       }
     }
-    const put = (item: Item) => fetch(`${w.url}/v2/app/web/manifests/v9`, { method: 'PUT', body: new Uint8Array(item.manifest.bytes), headers: { ...as('ci'), 'Content-Type': item.manifest.mediaType } });
-    const answers = await Promise.all(racers.map(async (item) => {
-      const r = await put(item);
-      await r.arrayBuffer();
-      return { status: r.status, digest: item.manifest.digest };
-    }));
+    const put = (item: Item) =>
+      fetch(`${w.url}/v2/app/web/manifests/v9`, {
+        method: 'PUT',
+        body: new Uint8Array(item.manifest.bytes),
+        headers: { ...as('ci'), 'Content-Type': item.manifest.mediaType },
+      });
+    const answers = await Promise.all(
+      racers.map(async (item) => {
+        const r = await put(item);
+        await r.arrayBuffer();
+        return { status: r.status, digest: item.manifest.digest };
+      }),
+    );
     const won = answers.filter((a) => a.status === 201);
     assert.equal(won.length, 1, JSON.stringify(answers.map((a) => a.status)));
-    assert.ok(answers.every((a) => a.status === 201 || a.status === 403), JSON.stringify(answers.map((a) => a.status)));
+    assert.ok(
+      answers.every((a) => a.status === 201 || a.status === 403),
+      JSON.stringify(answers.map((a) => a.status)),
+    );
     assert.equal(await digestOf('v9'), won[0].digest, 'the tag names the one push that was told 201');
   });
 
   test('SIGHUP replaces the rules: other patterns protect, the old ones no longer do', async () => {
-    writeFileSync(join(w.dir, 'config.yml'), readFileSync(join(w.dir, 'config.yml'), 'utf8').replace('immutable: ["v*"]', 'immutable: ["stable"]'));
+    writeFileSync(
+      join(w.dir, 'config.yml'),
+      readFileSync(join(w.dir, 'config.yml'), 'utf8').replace('immutable: ["v*"]', 'immutable: ["stable"]'),
+    );
     w.proc.kill('SIGHUP');
     assert.ok(await eventually(() => /SIGHUP: reloaded .*policies \(1 rule\)/.test(w.output())), w.output());
     assert.equal((await push(two, 'v2', 'ci')).status, 201, 'v2 is no longer immutable');

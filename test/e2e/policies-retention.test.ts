@@ -15,13 +15,24 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startWharf, testConfig, type Wharf } from './harness.js';
 import { eventually } from './ops.js';
-import { assertRunMatchesPlan, complete, listTags, policiesYaml, pushItem, scenario, wharfCli, type PlanJson } from './policies-fixture.js';
+import {
+  assertRunMatchesPlan,
+  complete,
+  listTags,
+  policiesYaml,
+  pushItem,
+  scenario,
+  wharfCli,
+  type PlanJson,
+} from './policies-fixture.js';
 import { copy, SKOPEO, SKOPEO_MISSING } from './skopeo.js';
 
 const HOUR = 3_600_000;
 
 function walk(dir: string): string[] {
-  return (readdirSync(dir, { recursive: true }) as string[]).map((p) => join(dir, p)).filter((p) => statSync(p).isFile());
+  return (readdirSync(dir, { recursive: true }) as string[])
+    .map((p) => join(dir, p))
+    .filter((p) => statSync(p).isFile());
 }
 
 const V2 = ['docker', 'registry', 'v2'];
@@ -38,7 +49,11 @@ describe('retention on the filesystem: plan, run, pull', { skip: SKOPEO ? false 
   const strayDigest = `sha256:${createHash('sha256').update(stray).digest('hex')}`;
   // The notifications endpoint of the server and of the command line run (same config.yml).
   let hook: Server;
-  const events: Array<{ action: string; target: { repository?: string; tag?: string; digest?: string }; request: { useragent: string } }> = [];
+  const events: Array<{
+    action: string;
+    target: { repository?: string; tag?: string; digest?: string };
+    request: { useragent: string };
+  }> = [];
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'wharf-e2e-policies-'));
@@ -52,19 +67,30 @@ describe('retention on the filesystem: plan, run, pull', { skip: SKOPEO ? false 
     });
     await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
     const notifications = `notifications:\n  endpoints:\n    - name: hook\n      url: http://127.0.0.1:${(hook.address() as AddressInfo).port}/events\n      timeout: 2s\n      threshold: 3\n      backoff: 1s\n`;
-    w = await startWharf({ config: testConfig({ extra: `gc:\n  graceperiod: 1h\n${policiesYaml('168h')}${notifications}` }) });
+    w = await startWharf({
+      config: testConfig({ extra: `gc:\n  graceperiod: 1h\n${policiesYaml('168h')}${notifications}` }),
+    });
     reg = `127.0.0.1:${w.port}`;
     for (const { item, tag } of s.pushOrder) await pushItem(w.url, item, tag);
-    const up = await fetch(`${w.url}/v2/ci/app/blobs/uploads/?digest=${strayDigest}`, { method: 'POST', body: new Uint8Array(stray), headers: { 'Content-Type': 'application/octet-stream' } });
+    const up = await fetch(`${w.url}/v2/ci/app/blobs/uploads/?digest=${strayDigest}`, {
+      method: 'POST',
+      body: new Uint8Array(stray),
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
     assert.equal(up.status, 201);
     // Everything was pushed 30 days ago, except what follows; build-N's tag (N-40) hours ago, so build-30 is newest.
     const now = Date.now();
     const age = (path: string, ms: number) => utimesSync(path, new Date(now - ms), new Date(now - ms));
     for (const f of walk(w.dataDir)) age(f, 30 * 24 * HOUR);
     const repo = (...p: string[]) => join(w.dataDir, ...V2, 'repositories', ...p);
-    for (const b of s.builds) age(repo('ci', 'app', '_manifests', 'tags', b.tag!, 'current', 'link'), (40 - Number(b.tag!.slice(6))) * HOUR);
-    for (const t of ['v1.0', 'v2.0', 'release-1']) age(repo('ci', 'app', '_manifests', 'tags', t, 'current', 'link'), 100 * HOUR);
-    age(repo('ci', 'app', '_manifests', 'revisions', 'sha256', hexOf(s.orphanYoung!.manifest.digest), 'link'), 24 * HOUR);
+    for (const b of s.builds)
+      age(repo('ci', 'app', '_manifests', 'tags', b.tag!, 'current', 'link'), (40 - Number(b.tag!.slice(6))) * HOUR);
+    for (const t of ['v1.0', 'v2.0', 'release-1'])
+      age(repo('ci', 'app', '_manifests', 'tags', t, 'current', 'link'), 100 * HOUR);
+    age(
+      repo('ci', 'app', '_manifests', 'revisions', 'sha256', hexOf(s.orphanYoung!.manifest.digest), 'link'),
+      24 * HOUR,
+    );
   });
 
   after(async () => {
@@ -83,18 +109,35 @@ describe('retention on the filesystem: plan, run, pull', { skip: SKOPEO ? false 
     const run = await wharfCli(w.dir, 'policies', 'plan', '--json');
     assert.equal(run.code, 0, run.stderr);
     plan = JSON.parse(run.stdout) as PlanJson;
-    assert.deepEqual(plan.repositories.map((r) => [r.repository, r.rule]), [['ci/app', 0]], 'other/lib follows no rule');
+    assert.deepEqual(
+      plan.repositories.map((r) => [r.repository, r.rule]),
+      [['ci/app', 0]],
+      'other/lib follows no rule',
+    );
     const untag = plan.repositories.flatMap((r) => r.untag.map((t) => `${r.repository}:${t.tag}`)).sort();
     assert.deepEqual(untag, s.untag);
-    const deleted = plan.repositories.flatMap((r) => r.deleteManifests.map((m) => `${r.repository}@${m.digest}`)).sort();
+    const deleted = plan.repositories
+      .flatMap((r) => r.deleteManifests.map((m) => `${r.repository}@${m.digest}`))
+      .sort();
     assert.deepEqual(deleted, s.fixture.expectedDeleted());
     const freed = s.fixture.expectedFreed().set(strayDigest, stray.length);
-    assert.deepEqual(Object.fromEntries(plan.blobs.map((b) => [b.digest, b.size])), Object.fromEntries([...freed].sort()));
-    assert.equal(plan.bytesFreed, [...freed.values()].reduce((a, b) => a + b, 0));
+    assert.deepEqual(
+      Object.fromEntries(plan.blobs.map((b) => [b.digest, b.size])),
+      Object.fromEntries([...freed].sort()),
+    );
+    assert.equal(
+      plan.bytesFreed,
+      [...freed.values()].reduce((a, b) => a + b, 0),
+    );
     assert.ok(!freed.has(s.fixture.base.blob.digest), 'the shared base layer is not freed');
     const text = await wharfCli(w.dir, 'policies', 'plan');
     assert.match(text.stdout, new RegExp(`^untag ci/app:build-1 sha256:[0-9a-f]{64} pushed `, 'm'));
-    assert.match(text.stdout, new RegExp(`# total: 21 tags, ${deleted.length} manifests, ${freed.size} blobs, .* \\(${plan.bytesFreed} bytes\\) freed`));
+    assert.match(
+      text.stdout,
+      new RegExp(
+        `# total: 21 tags, ${deleted.length} manifests, ${freed.size} blobs, .* \\(${plan.bytesFreed} bytes\\) freed`,
+      ),
+    );
   });
 
   test('a dry run of garbage-collect --policies changes nothing', async () => {
@@ -107,21 +150,45 @@ describe('retention on the filesystem: plan, run, pull', { skip: SKOPEO ? false 
   test('garbage-collect --policies removes exactly the plan, and frees the bytes it said', async () => {
     const run = await wharfCli(w.dir, 'garbage-collect', '--policies');
     await assertRunMatchesPlan(w.url, run, s, plan);
-    for (const d of plan.blobs) assert.ok(!existsSync(join(w.dataDir, ...V2, 'blobs', 'sha256', hexOf(d.digest).slice(0, 2), hexOf(d.digest), 'data')), `${d.digest} is gone from disk`);
+    for (const d of plan.blobs)
+      assert.ok(
+        !existsSync(join(w.dataDir, ...V2, 'blobs', 'sha256', hexOf(d.digest).slice(0, 2), hexOf(d.digest), 'data')),
+        `${d.digest} is gone from disk`,
+      );
   });
 
   test('the command line run sent a delete event for every tag, manifest and blob it removed, before it exited', () => {
     const deletes = events.filter((e) => e.action === 'delete');
-    assert.ok(deletes.every((e) => e.request.useragent === 'wharf-cleanup'), 'every delete came from the run');
-    const of = (pick: (e: (typeof deletes)[number]) => string | undefined) => deletes.map(pick).filter((x): x is string => x !== undefined).sort();
-    assert.deepEqual(of((e) => (e.target.tag ? `${e.target.repository}:${e.target.tag}` : undefined)), s.untag);
+    assert.ok(
+      deletes.every((e) => e.request.useragent === 'wharf-cleanup'),
+      'every delete came from the run',
+    );
+    const of = (pick: (e: (typeof deletes)[number]) => string | undefined) =>
+      deletes
+        .map(pick)
+        .filter((x): x is string => x !== undefined)
+        .sort();
+    assert.deepEqual(
+      of((e) => (e.target.tag ? `${e.target.repository}:${e.target.tag}` : undefined)),
+      s.untag,
+    );
     const manifests = new Set(s.fixture.all().map((i) => i.manifest.digest));
-    assert.deepEqual(of((e) => (e.target.digest && manifests.has(e.target.digest) ? `${e.target.repository}@${e.target.digest}` : undefined)), s.fixture.expectedDeleted());
+    assert.deepEqual(
+      of((e) =>
+        e.target.digest && manifests.has(e.target.digest) ? `${e.target.repository}@${e.target.digest}` : undefined,
+      ),
+      s.fixture.expectedDeleted(),
+    );
     // A blob's event names the repository it is gone from, as Distribution's blob delete does; a deleted
     // manifest's own stored bytes are not announced twice (a delete target is just {digest, repository}).
     const layersAndConfigs = plan.blobs.filter((b) => !manifests.has(b.digest));
     assert.ok(layersAndConfigs.length > 0 && layersAndConfigs.length < plan.blobs.length);
-    assert.deepEqual(of((e) => (e.target.digest && !manifests.has(e.target.digest) ? `${e.target.repository}@${e.target.digest}` : undefined)), layersAndConfigs.map((b) => `ci/app@${b.digest}`).sort());
+    assert.deepEqual(
+      of((e) =>
+        e.target.digest && !manifests.has(e.target.digest) ? `${e.target.repository}@${e.target.digest}` : undefined,
+      ),
+      layersAndConfigs.map((b) => `ci/app@${b.digest}`).sort(),
+    );
   });
 
   test('deleted manifests answer 404; every kept manifest and blob answers complete', async () => {
@@ -130,10 +197,19 @@ describe('retention on the filesystem: plan, run, pull', { skip: SKOPEO ? false 
       const key = `${i.repo}@${i.manifest.digest}`;
       if (deleted.has(key)) {
         // The server trusts a revision link it cached for up to 15 s (another process, the CLI, deleted it).
-        const gone = await eventually(async () => {
-          const r = await fetch(`${w.url}/v2/${i.repo}/manifests/${i.manifest.digest}`, { method: 'HEAD', headers: { Accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json' } });
-          return r.status === 404;
-        }, 30_000, 500);
+        const gone = await eventually(
+          async () => {
+            const r = await fetch(`${w.url}/v2/${i.repo}/manifests/${i.manifest.digest}`, {
+              method: 'HEAD',
+              headers: {
+                Accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json',
+              },
+            });
+            return r.status === 404;
+          },
+          30_000,
+          500,
+        );
         assert.ok(gone, `${key} was deleted`);
       } else {
         assert.ok(await complete(w.url, i), `${key} is complete`);
@@ -146,12 +222,18 @@ describe('retention on the filesystem: plan, run, pull', { skip: SKOPEO ? false 
       const subject = JSON.parse(r.manifest.bytes.toString()).subject.digest as string;
       const res = await fetch(`${w.url}/v2/${r.repo}/referrers/${subject}`);
       const body = (await res.json()) as { manifests: Array<{ digest: string }> };
-      assert.deepEqual(body.manifests.map((m) => m.digest), [r.manifest.digest]);
+      assert.deepEqual(
+        body.manifests.map((m) => m.digest),
+        [r.manifest.digest],
+      );
     }
   });
 
   test('every kept tag pulls complete with skopeo, all platforms', async () => {
-    const kept: Array<[string, string]> = [...s.keptTags.map((t): [string, string] => ['ci/app', t]), ['other/lib', 'stable']];
+    const kept: Array<[string, string]> = [
+      ...s.keptTags.map((t): [string, string] => ['ci/app', t]),
+      ['other/lib', 'stable'],
+    ];
     for (const [repo, tag] of kept) {
       const out = join(work, `pull-${repo.replace('/', '-')}-${tag}`);
       await copy(`docker://${reg}/${repo}:${tag}`, `oci:${out}:x`, '--all');
@@ -162,8 +244,10 @@ describe('retention on the filesystem: plan, run, pull', { skip: SKOPEO ? false 
   test('wharf config check explains the rule', async () => {
     const run = await wharfCli(w.dir, 'config', 'check');
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stdout, /# {3}policies\[0\] \(ci\/\*\*, first match wins\): tags v\*, release-\* are immutable \(and always kept\); cleanup keeps of tags: the 10 most recently pushed; every one of tags v\*;/);
+    assert.match(
+      run.stdout,
+      /# {3}policies\[0\] \(ci\/\*\*, first match wins\): tags v\*, release-\* are immutable \(and always kept\); cleanup keeps of tags: the 10 most recently pushed; every one of tags v\*;/,
+    );
     assert.match(run.stdout, /manifests no tag reaches are deleted once pushed more than 168h ago/);
   });
 });
-

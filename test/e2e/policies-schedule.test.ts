@@ -67,7 +67,8 @@ notifications:
 `;
 
   /** `period N` numbers of the log lines matching `what` ("started on this replica", "done"). */
-  const periods = (w: Wharf, what: string) => [...w.output().matchAll(new RegExp(`scheduled cleanup: period (\\d+) ${what}`, 'g'))].map((m) => Number(m[1]));
+  const periods = (w: Wharf, what: string) =>
+    [...w.output().matchAll(new RegExp(`scheduled cleanup: period (\\d+) ${what}`, 'g'))].map((m) => Number(m[1]));
   const both = (what: string) => [...periods(replicas.a.w, what), ...periods(replicas.b.w, what)];
 
   before(async () => {
@@ -102,7 +103,14 @@ notifications:
     await pushItem(replicas.a.w.url, old);
     await sleep(20); // distinct link times
     await pushItem(replicas.b.w.url, fresh);
-    assert.ok(await eventually(async () => (await listTags(replicas.a.w.url, 'ci/app')).join() === 'new', 4 * INTERVAL_S * 1000, 200), 'the old tag was never untagged');
+    assert.ok(
+      await eventually(
+        async () => (await listTags(replicas.a.w.url, 'ci/app')).join() === 'new',
+        4 * INTERVAL_S * 1000,
+        200,
+      ),
+      'the old tag was never untagged',
+    );
     const ran = (['a', 'b'] as const).find((n) => /cleanup: untagged ci\/app:old/.test(replicas[n].w.output()))!;
     assert.ok(ran, 'one replica logged the untag');
     // A tag pushed within the grace period waits for a later period, so that its manifest goes with it (before,
@@ -110,11 +118,30 @@ notifications:
     const deleted = new RegExp(`cleanup: deleted manifest ci/app@${old.manifest.digest}`);
     let remover: 'a' | 'b' | undefined;
     assert.ok(
-      await eventually(() => (remover = (['a', 'b'] as const).find((n) => deleted.test(replicas[n].w.output()))) !== undefined, 2 * INTERVAL_S * 1000, 100),
+      await eventually(
+        () => (remover = (['a', 'b'] as const).find((n) => deleted.test(replicas[n].w.output()))) !== undefined,
+        2 * INTERVAL_S * 1000,
+        100,
+      ),
       replicas.a.w.output() + replicas.b.w.output(),
     );
-    assert.match(replicas[remover!].w.output(), new RegExp(`cleanup: deleted blob ${old.blobs[0].digest} \\(\\d+ bytes\\)`), 'its config blob');
-    assert.ok(await eventually(() => events.some((e) => e.action === 'delete' && e.target.tag === 'old') && events.some((e) => e.action === 'delete' && e.target.digest === old.manifest.digest) && events.some((e) => e.action === 'delete' && e.target.digest === old.blobs[0].digest && e.target.repository === 'ci/app'), 10_000), JSON.stringify(events));
+    assert.match(
+      replicas[remover!].w.output(),
+      new RegExp(`cleanup: deleted blob ${old.blobs[0].digest} \\(\\d+ bytes\\)`),
+      'its config blob',
+    );
+    assert.ok(
+      await eventually(
+        () =>
+          events.some((e) => e.action === 'delete' && e.target.tag === 'old') &&
+          events.some((e) => e.action === 'delete' && e.target.digest === old.manifest.digest) &&
+          events.some(
+            (e) => e.action === 'delete' && e.target.digest === old.blobs[0].digest && e.target.repository === 'ci/app',
+          ),
+        10_000,
+      ),
+      JSON.stringify(events),
+    );
     const samples = parseMetrics(await (await fetch(`http://127.0.0.1:${replicas[ran].debug}/metrics`)).text());
     assert.ok(metric(samples, 'wharf_cleanup_tags_untagged_total') >= 1);
     const removed = parseMetrics(await (await fetch(`http://127.0.0.1:${replicas[remover!].debug}/metrics`)).text());
@@ -137,12 +164,17 @@ notifications:
       }
     })();
     const first = Math.max(0, ...both('done'));
-    const enough = await eventually(() => new Set(both('done').filter((p) => p > first)).size >= 3, 6 * INTERVAL_S * 1000, 200);
+    const enough = await eventually(
+      () => new Set(both('done').filter((p) => p > first)).size >= 3,
+      6 * INTERVAL_S * 1000,
+      200,
+    );
     pushing = false;
     await pusher;
     assert.ok(enough, 'three more periods ran');
     const started = both('started on this replica');
-    for (const p of new Set(started)) assert.equal(started.filter((x) => x === p).length, 1, `period ${p} started once: ${started}`);
+    for (const p of new Set(started))
+      assert.equal(started.filter((x) => x === p).length, 1, `period ${p} started once: ${started}`);
     const done = both('done');
     for (const p of new Set(done)) assert.equal(done.filter((x) => x === p).length, 1, `period ${p} done once`);
     assert.ok(pushed.length > 3, `pushes went on during the runs (${pushed.length})`);
@@ -154,22 +186,50 @@ notifications:
     // An unreferenced blob older than the grace period: the next run parks it and waits before deleting.
     const orphan = Buffer.from(`orphan ${Date.now()}`);
     const digest = `sha256:${(await import('node:crypto')).createHash('sha256').update(orphan).digest('hex')}`;
-    const r = await fetch(`${replicas.a.w.url}/v2/ci/app/blobs/uploads/?digest=${digest}`, { method: 'POST', body: new Uint8Array(orphan) });
+    const r = await fetch(`${replicas.a.w.url}/v2/ci/app/blobs/uploads/?digest=${digest}`, {
+      method: 'POST',
+      body: new Uint8Array(orphan),
+    });
     assert.equal(r.status, 201);
-    const seen = { a: periods(replicas.a.w, 'started on this replica').length, b: periods(replicas.b.w, 'started on this replica').length };
+    const seen = {
+      a: periods(replicas.a.w, 'started on this replica').length,
+      b: periods(replicas.b.w, 'started on this replica').length,
+    };
     let holder: 'a' | 'b' | undefined;
-    assert.ok(await eventually(() => {
-      holder = (['a', 'b'] as const).find((n) => periods(replicas[n].w, 'started on this replica').length > seen[n]);
-      return holder !== undefined;
-    }, 3 * INTERVAL_S * 1000, 20), 'a run started');
+    assert.ok(
+      await eventually(
+        () => {
+          holder = (['a', 'b'] as const).find(
+            (n) => periods(replicas[n].w, 'started on this replica').length > seen[n],
+          );
+          return holder !== undefined;
+        },
+        3 * INTERVAL_S * 1000,
+        20,
+      ),
+      'a run started',
+    );
     const period = periods(replicas[holder!].w, 'started on this replica').at(-1)!;
     await replicas[holder!].w.stop('SIGKILL');
     const other = replicas[holder === 'a' ? 'b' : 'a'].w;
-    assert.ok(await eventually(() => periods(other, 'done').includes(period), 3 * INTERVAL_S * 1000, 100), `period ${period} was taken over:\n${other.output().slice(-3000)}`);
-    assert.match(other.output(), new RegExp(`scheduled cleanup: period ${period} started on this replica \\(taken over`));
+    assert.ok(
+      await eventually(() => periods(other, 'done').includes(period), 3 * INTERVAL_S * 1000, 100),
+      `period ${period} was taken over:\n${other.output().slice(-3000)}`,
+    );
+    assert.match(
+      other.output(),
+      new RegExp(`scheduled cleanup: period ${period} started on this replica \\(taken over`),
+    );
     const hex = digest.slice(7);
     const data = join(shared, 'data', 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex);
-    assert.ok(await eventually(() => !existsSync(join(data, 'data')) && !existsSync(join(data, 'gc-quarantine')), 3 * INTERVAL_S * 1000, 200), 'the orphan blob was collected (parked copy included)');
+    assert.ok(
+      await eventually(
+        () => !existsSync(join(data, 'data')) && !existsSync(join(data, 'gc-quarantine')),
+        3 * INTERVAL_S * 1000,
+        200,
+      ),
+      'the orphan blob was collected (parked copy included)',
+    );
     for (const tag of await listTags(other.url, 'live/app')) {
       const live = f.items.find((i) => i.repo === 'live/app' && i.tag === tag)!;
       assert.ok(await complete(other.url, live), `${tag} survived the interrupted run`);

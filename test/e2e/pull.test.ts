@@ -5,7 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { makeImage, OCI_INDEX, OCI_MANIFEST, pushBlob, pushManifest, sha256, startWharf, type Wharf } from './harness.js';
+import {
+  makeImage,
+  OCI_INDEX,
+  OCI_MANIFEST,
+  pushBlob,
+  pushManifest,
+  sha256,
+  startWharf,
+  type Wharf,
+} from './harness.js';
 import { assertError, call, DOCKER_CONFIG, DOCKER_LAYER, DOCKER_LIST, DOCKER_MANIFEST } from './api.js';
 
 const REPO = 'pull/img';
@@ -41,10 +50,34 @@ before(async () => {
   });
   await put('amd64', 'amd64', docker('amd64'), DOCKER_MANIFEST);
   await put('arm64', 'arm64', docker('arm64'), DOCKER_MANIFEST);
-  const child = (k: string, arch: string) => ({ mediaType: DOCKER_MANIFEST, digest: m[k].digest, size: m[k].body.length, platform: { architecture: arch, os: 'linux' } });
-  await put('list', 'list', { schemaVersion: 2, mediaType: DOCKER_LIST, manifests: [child('arm64', 'arm64'), child('amd64', 'amd64')] }, DOCKER_LIST);
-  await put('armonly', 'armonly', { schemaVersion: 2, mediaType: DOCKER_LIST, manifests: [child('arm64', 'arm64')] }, DOCKER_LIST);
-  await put('index', 'index', { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: m.oci.digest, size: m.oci.body.length }] }, OCI_INDEX);
+  const child = (k: string, arch: string) => ({
+    mediaType: DOCKER_MANIFEST,
+    digest: m[k].digest,
+    size: m[k].body.length,
+    platform: { architecture: arch, os: 'linux' },
+  });
+  await put(
+    'list',
+    'list',
+    { schemaVersion: 2, mediaType: DOCKER_LIST, manifests: [child('arm64', 'arm64'), child('amd64', 'amd64')] },
+    DOCKER_LIST,
+  );
+  await put(
+    'armonly',
+    'armonly',
+    { schemaVersion: 2, mediaType: DOCKER_LIST, manifests: [child('arm64', 'arm64')] },
+    DOCKER_LIST,
+  );
+  await put(
+    'index',
+    'index',
+    {
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [{ mediaType: OCI_MANIFEST, digest: m.oci.digest, size: m.oci.body.length }],
+    },
+    OCI_INDEX,
+  );
 });
 after(async () => {
   await w?.cleanup();
@@ -73,7 +106,10 @@ describe('manifests', () => {
 
     test(`HEAD by ${by} has GET's headers and no body`, async () => {
       const ref = by === 'tag' ? 'v1' : m.oci.digest;
-      const r = await call(w.url, `/v2/${REPO}/manifests/${ref}`, { method: 'HEAD', headers: { Accept: OCI_MANIFEST } });
+      const r = await call(w.url, `/v2/${REPO}/manifests/${ref}`, {
+        method: 'HEAD',
+        headers: { Accept: OCI_MANIFEST },
+      });
       assert.equal(r.status, 200);
       assert.equal(r.body.length, 0);
       assert.equal(r.headers.get('content-type'), OCI_MANIFEST);
@@ -83,10 +119,14 @@ describe('manifests', () => {
   }
 
   test('If-None-Match with the ETag answers 304 without a body; another ETag gets 200', async () => {
-    const hit = await call(w.url, `/v2/${REPO}/manifests/v1`, { headers: { Accept: OCI_MANIFEST, 'If-None-Match': `"${m.oci.digest}"` } });
+    const hit = await call(w.url, `/v2/${REPO}/manifests/v1`, {
+      headers: { Accept: OCI_MANIFEST, 'If-None-Match': `"${m.oci.digest}"` },
+    });
     assert.equal(hit.status, 304);
     assert.equal(hit.body.length, 0);
-    const miss = await call(w.url, `/v2/${REPO}/manifests/v1`, { headers: { Accept: OCI_MANIFEST, 'If-None-Match': `"${m.amd64.digest}"` } });
+    const miss = await call(w.url, `/v2/${REPO}/manifests/v1`, {
+      headers: { Accept: OCI_MANIFEST, 'If-None-Match': `"${m.amd64.digest}"` },
+    });
     assert.equal(miss.status, 200);
   });
 
@@ -95,13 +135,18 @@ describe('manifests', () => {
       for (const accept of [undefined, DOCKER_MANIFEST]) {
         const r = await call(w.url, `/v2/${REPO}/manifests/${ref}`, { headers: accept ? { Accept: accept } : {} });
         assert.equal(r.status, 404);
-        assert.equal(r.text, '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"OCI manifest found, but accept header does not support OCI manifests"}]}\n');
+        assert.equal(
+          r.text,
+          '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"OCI manifest found, but accept header does not support OCI manifests"}]}\n',
+        );
       }
     }
   });
 
   test('Accept is read from every header, comma lists and parameters', async () => {
-    const r1 = await call(w.url, `/v2/${REPO}/manifests/v1`, { headers: { Accept: `${DOCKER_MANIFEST}, ${OCI_MANIFEST};q=0.5` } });
+    const r1 = await call(w.url, `/v2/${REPO}/manifests/v1`, {
+      headers: { Accept: `${DOCKER_MANIFEST}, ${OCI_MANIFEST};q=0.5` },
+    });
     assert.equal(r1.status, 200);
     const h = new Headers();
     h.append('Accept', DOCKER_MANIFEST);
@@ -114,7 +159,10 @@ describe('manifests', () => {
   test('an OCI index without an index Accept is MANIFEST_UNKNOWN; with it, 200', async () => {
     const no = await call(w.url, `/v2/${REPO}/manifests/index`, { headers: { Accept: OCI_MANIFEST } });
     assert.equal(no.status, 404);
-    assert.equal(no.text, '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"OCI index found, but accept header does not support OCI indexes"}]}\n');
+    assert.equal(
+      no.text,
+      '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"OCI index found, but accept header does not support OCI indexes"}]}\n',
+    );
     const yes = await call(w.url, `/v2/${REPO}/manifests/index`, { headers: { Accept: OCI_INDEX } });
     assert.equal(yes.status, 200);
     assert.equal(yes.text, m.index.body);
@@ -138,11 +186,15 @@ describe('manifests', () => {
   });
 
   test('a manifest list is served as is when accepted, or when addressed by digest', async () => {
-    const accepted = await call(w.url, `/v2/${REPO}/manifests/list`, { headers: { Accept: `${DOCKER_LIST},${DOCKER_MANIFEST}` } });
+    const accepted = await call(w.url, `/v2/${REPO}/manifests/list`, {
+      headers: { Accept: `${DOCKER_LIST},${DOCKER_MANIFEST}` },
+    });
     assert.equal(accepted.status, 200);
     assert.equal(accepted.text, m.list.body);
     assert.equal(accepted.headers.get('content-type'), DOCKER_LIST);
-    const byDigest = await call(w.url, `/v2/${REPO}/manifests/${m.list.digest}`, { headers: { Accept: DOCKER_MANIFEST } });
+    const byDigest = await call(w.url, `/v2/${REPO}/manifests/${m.list.digest}`, {
+      headers: { Accept: DOCKER_MANIFEST },
+    });
     assert.equal(byDigest.status, 200);
     assert.equal(byDigest.headers.get('docker-content-digest'), m.list.digest);
   });
@@ -150,7 +202,10 @@ describe('manifests', () => {
   test('the list fallback needs schema 2 support and an amd64 child', async () => {
     const noAccept = await call(w.url, `/v2/${REPO}/manifests/list`);
     assert.equal(noAccept.status, 400);
-    assert.equal(noAccept.text, '{"errors":[{"code":"MANIFEST_INVALID","message":"Schema 2 manifest not supported by client"}]}\n');
+    assert.equal(
+      noAccept.text,
+      '{"errors":[{"code":"MANIFEST_INVALID","message":"Schema 2 manifest not supported by client"}]}\n',
+    );
     const noAmd64 = await call(w.url, `/v2/${REPO}/manifests/armonly`, { headers: { Accept: DOCKER_MANIFEST } });
     assertError(noAmd64, 404, 'MANIFEST_UNKNOWN');
   });
@@ -158,11 +213,17 @@ describe('manifests', () => {
   test('unknown tag and unknown digest: 404 MANIFEST_UNKNOWN with Distribution bodies; HEAD has no body', async () => {
     const tag = await call(w.url, `/v2/${REPO}/manifests/nope`, { headers: { Accept: OCI_MANIFEST } });
     assert.equal(tag.status, 404);
-    assert.equal(tag.text, '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"nope"}}]}\n');
+    assert.equal(
+      tag.text,
+      '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"nope"}}]}\n',
+    );
     const d = sha256('no such manifest');
     const dig = await call(w.url, `/v2/${REPO}/manifests/${d}`, { headers: { Accept: OCI_MANIFEST } });
     assert.equal(dig.status, 404);
-    assert.equal(dig.text, `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Name":"${REPO}","Revision":"${d}"}}]}\n`);
+    assert.equal(
+      dig.text,
+      `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Name":"${REPO}","Revision":"${d}"}}]}\n`,
+    );
     const head = await call(w.url, `/v2/${REPO}/manifests/nope`, { method: 'HEAD' });
     assert.equal(head.status, 404);
     assert.equal(head.body.length, 0);

@@ -5,8 +5,32 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { makeImage, OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, pushBlob, pushManifest, sha256, startWharf, type Wharf } from './harness.js';
-import { assertError, call, DOCKER_CONFIG, DOCKER_LAYER, DOCKER_LIST, DOCKER_MANIFEST, EMPTY_DIGEST, OCI_EMPTY, rawHttp, rel, startSession, withQuery } from './api.js';
+import {
+  makeImage,
+  OCI_CONFIG,
+  OCI_INDEX,
+  OCI_LAYER,
+  OCI_MANIFEST,
+  pushBlob,
+  pushManifest,
+  sha256,
+  startWharf,
+  type Wharf,
+} from './harness.js';
+import {
+  assertError,
+  call,
+  DOCKER_CONFIG,
+  DOCKER_LAYER,
+  DOCKER_LIST,
+  DOCKER_MANIFEST,
+  EMPTY_DIGEST,
+  OCI_EMPTY,
+  rawHttp,
+  rel,
+  startSession,
+  withQuery,
+} from './api.js';
 
 let w: Wharf;
 before(async () => {
@@ -39,7 +63,11 @@ describe('blob uploads', () => {
   test('single POST with ?digest= stores the blob: 201 with its Location and Docker-Content-Digest', async () => {
     const data = Buffer.from('monolithic post');
     const d = sha256(data);
-    const r = await call(w.url, `/v2/push/a/blobs/uploads/?digest=${d}`, { method: 'POST', body: data, headers: octet });
+    const r = await call(w.url, `/v2/push/a/blobs/uploads/?digest=${d}`, {
+      method: 'POST',
+      body: data,
+      headers: octet,
+    });
     assert.equal(r.status, 201);
     assert.equal(rel(r.headers.get('location')), `/v2/push/a/blobs/${d}`);
     assert.equal(r.headers.get('docker-content-digest'), d);
@@ -63,7 +91,10 @@ describe('blob uploads', () => {
     assert.equal(p.status, 202);
     assert.equal(p.headers.get('range'), `0-${data.length - 1}`);
     assert.ok(p.headers.get('docker-upload-uuid'));
-    const put = await call(w.url, withQuery(rel(p.headers.get('location')), 'digest', sha256(data)), { method: 'PUT', headers: { 'Content-Length': '0' } });
+    const put = await call(w.url, withQuery(rel(p.headers.get('location')), 'digest', sha256(data)), {
+      method: 'PUT',
+      headers: { 'Content-Length': '0' },
+    });
     assert.equal(put.status, 201);
     assert.deepEqual((await call(w.url, `/v2/push/a/blobs/${sha256(data)}`)).body, data);
   });
@@ -73,14 +104,22 @@ describe('blob uploads', () => {
     const [c1, c2, c3] = [data.subarray(0, 8), data.subarray(8, 15), data.subarray(15)];
     const first = await startSession(w.url, 'push/chunks');
 
-    const outOfOrder = await call(w.url, first, { method: 'PATCH', body: c2, headers: { ...octet, 'Content-Range': '8-14' } });
+    const outOfOrder = await call(w.url, first, {
+      method: 'PATCH',
+      body: c2,
+      headers: { ...octet, 'Content-Range': '8-14' },
+    });
     assertError(outOfOrder, 416, 'RANGE_INVALID');
 
     const p1 = await call(w.url, first, { method: 'PATCH', body: c1, headers: { ...octet, 'Content-Range': '0-7' } });
     assert.equal(p1.status, 202);
     assert.equal(p1.headers.get('range'), '0-7');
 
-    const retry = await call(w.url, first, { method: 'PATCH', body: c1, headers: { ...octet, 'Content-Range': '0-7' } });
+    const retry = await call(w.url, first, {
+      method: 'PATCH',
+      body: c1,
+      headers: { ...octet, 'Content-Range': '0-7' },
+    });
     assert.equal(retry.status, 416);
 
     const status = await call(w.url, first);
@@ -89,11 +128,19 @@ describe('blob uploads', () => {
     assert.ok(status.headers.get('location'));
     assert.equal(status.headers.get('docker-upload-uuid'), p1.headers.get('docker-upload-uuid'));
 
-    const p2 = await call(w.url, rel(status.headers.get('location')), { method: 'PATCH', body: c2, headers: { ...octet, 'Content-Range': '8-14' } });
+    const p2 = await call(w.url, rel(status.headers.get('location')), {
+      method: 'PATCH',
+      body: c2,
+      headers: { ...octet, 'Content-Range': '8-14' },
+    });
     assert.equal(p2.status, 202);
     assert.equal(p2.headers.get('range'), '0-14');
 
-    const put = await call(w.url, withQuery(rel(p2.headers.get('location')), 'digest', sha256(data)), { method: 'PUT', body: c3, headers: { ...octet, 'Content-Range': '15-19' } });
+    const put = await call(w.url, withQuery(rel(p2.headers.get('location')), 'digest', sha256(data)), {
+      method: 'PUT',
+      body: c3,
+      headers: { ...octet, 'Content-Range': '15-19' },
+    });
     assert.equal(put.status, 201);
     assert.equal(put.headers.get('docker-content-digest'), sha256(data));
     assert.deepEqual((await call(w.url, `/v2/push/chunks/blobs/${sha256(data)}`)).body, data);
@@ -114,7 +161,11 @@ describe('blob uploads', () => {
     assertError(r, 400, 'DIGEST_INVALID');
     assert.equal(await blobStatus('push/wrong', claimed), 404);
     assert.equal(await blobStatus('push/wrong', sha256(data)), 404);
-    const mono = await call(w.url, `/v2/push/wrong/blobs/uploads/?digest=${claimed}`, { method: 'POST', body: data, headers: octet });
+    const mono = await call(w.url, `/v2/push/wrong/blobs/uploads/?digest=${claimed}`, {
+      method: 'POST',
+      body: data,
+      headers: octet,
+    });
     assertError(mono, 400, 'DIGEST_INVALID');
     assert.equal(await blobStatus('push/wrong', claimed), 404);
   });
@@ -126,7 +177,10 @@ describe('blob uploads', () => {
 
   test('a body shorter than its Content-Length appends nothing to the session', async () => {
     const loc = await startSession(w.url, 'push/short');
-    await rawHttp(w.port, `PATCH ${loc} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Length: 100\r\n\r\nonly ten b`);
+    await rawHttp(
+      w.port,
+      `PATCH ${loc} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Length: 100\r\n\r\nonly ten b`,
+    );
     const status = await call(w.url, loc);
     assert.equal(status.status, 204);
     assert.equal(status.headers.get('range'), '0-0');
@@ -137,21 +191,36 @@ describe('blob uploads', () => {
   test('a short monolithic POST stores no blob', async () => {
     const data = 'x'.repeat(100);
     const d = sha256(data);
-    await rawHttp(w.port, `POST /v2/push/short/blobs/uploads/?digest=${d} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n${data.slice(0, 40)}`);
+    await rawHttp(
+      w.port,
+      `POST /v2/push/short/blobs/uploads/?digest=${d} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n${data.slice(0, 40)}`,
+    );
     assert.equal(await blobStatus('push/short', d), 404);
   });
 
   test('a chunk longer than its Content-Range is refused and not appended', async () => {
     const loc = await startSession(w.url, 'push/long');
-    const r = await call(w.url, loc, { method: 'PATCH', body: '0123456789', headers: { ...octet, 'Content-Range': '0-4' } });
+    const r = await call(w.url, loc, {
+      method: 'PATCH',
+      body: '0123456789',
+      headers: { ...octet, 'Content-Range': '0-4' },
+    });
     assertError(r, 416, 'RANGE_INVALID');
     assert.equal((await call(w.url, loc)).headers.get('range'), '0-0');
   });
 
   test('an unknown upload id is BLOB_UPLOAD_UNKNOWN for GET, PATCH, PUT and DELETE', async () => {
     const loc = '/v2/push/a/blobs/uploads/6f0b3c3e-2c1a-4c55-9a55-2d3f1c0e9b7a';
-    for (const [method, path] of [['GET', loc], ['PATCH', loc], ['PUT', withQuery(loc, 'digest', sha256('x'))], ['DELETE', loc]] as const) {
-      const r = await call(w.url, path, { method, ...(method === 'PATCH' || method === 'PUT' ? { body: 'x', headers: octet } : {}) });
+    for (const [method, path] of [
+      ['GET', loc],
+      ['PATCH', loc],
+      ['PUT', withQuery(loc, 'digest', sha256('x'))],
+      ['DELETE', loc],
+    ] as const) {
+      const r = await call(w.url, path, {
+        method,
+        ...(method === 'PATCH' || method === 'PUT' ? { body: 'x', headers: octet } : {}),
+      });
       assertError(r, 404, 'BLOB_UPLOAD_UNKNOWN');
     }
   });
@@ -162,10 +231,18 @@ describe('blob uploads', () => {
     const state = u.searchParams.get('_state')!;
     const flipped = state.slice(0, 5) + (state[5] === 'A' ? 'B' : 'A') + state.slice(6);
     u.searchParams.set('_state', flipped);
-    assertError(await call(w.url, `${u.pathname}${u.search}`, { method: 'PATCH', body: 'x', headers: octet }), 404, 'BLOB_UPLOAD_INVALID');
+    assertError(
+      await call(w.url, `${u.pathname}${u.search}`, { method: 'PATCH', body: 'x', headers: octet }),
+      404,
+      'BLOB_UPLOAD_INVALID',
+    );
     const other = new URL(await startSession(w.url, 'push/state'), w.url);
     u.searchParams.set('_state', other.searchParams.get('_state')!);
-    assertError(await call(w.url, `${u.pathname}${u.search}`, { method: 'PATCH', body: 'x', headers: octet }), 404, 'BLOB_UPLOAD_INVALID');
+    assertError(
+      await call(w.url, `${u.pathname}${u.search}`, { method: 'PATCH', body: 'x', headers: octet }),
+      404,
+      'BLOB_UPLOAD_INVALID',
+    );
     // The genuine state still works.
     assert.equal((await call(w.url, loc, { method: 'PATCH', body: 'x', headers: octet })).status, 202);
   });
@@ -195,7 +272,9 @@ describe('mounts', () => {
     const r = await call(w.url, `/v2/mount/auto/blobs/uploads/?mount=${d}`, { method: 'POST' });
     assert.equal(r.status, 201);
     assert.equal((await call(w.url, `/v2/mount/auto/blobs/${d}`)).text, 'auto mount');
-    const unknown = await call(w.url, `/v2/mount/auto/blobs/uploads/?mount=${sha256('never pushed')}`, { method: 'POST' });
+    const unknown = await call(w.url, `/v2/mount/auto/blobs/uploads/?mount=${sha256('never pushed')}`, {
+      method: 'POST',
+    });
     assert.equal(unknown.status, 202);
     assert.ok(rel(unknown.headers.get('location')).startsWith('/v2/mount/auto/blobs/uploads/'));
   });
@@ -211,12 +290,32 @@ describe('manifest PUT', () => {
     const cfg = Buffer.from('{"architecture":"amd64","os":"linux"}');
     const c = await pushBlob(w.url, 'mf/docker', cfg);
     const l = await pushBlob(w.url, 'mf/docker', 'docker layer');
-    const schema2 = JSON.stringify({ schemaVersion: 2, mediaType: DOCKER_MANIFEST, config: { mediaType: DOCKER_CONFIG, digest: c, size: cfg.length }, layers: [{ mediaType: DOCKER_LAYER, digest: l, size: 12 }] }, null, 3);
+    const schema2 = JSON.stringify(
+      {
+        schemaVersion: 2,
+        mediaType: DOCKER_MANIFEST,
+        config: { mediaType: DOCKER_CONFIG, digest: c, size: cfg.length },
+        layers: [{ mediaType: DOCKER_LAYER, digest: l, size: 12 }],
+      },
+      null,
+      3,
+    );
     const r = await put('mf/docker', 'v1', schema2, DOCKER_MANIFEST);
     assert.equal(r.status, 201, r.text);
     assert.equal(r.headers.get('docker-content-digest'), sha256(schema2));
     assert.equal(rel(r.headers.get('location')), `/v2/mf/docker/manifests/${sha256(schema2)}`);
-    const list = JSON.stringify({ schemaVersion: 2, mediaType: DOCKER_LIST, manifests: [{ mediaType: DOCKER_MANIFEST, digest: sha256(schema2), size: Buffer.byteLength(schema2), platform: { architecture: 'amd64', os: 'linux' } }] });
+    const list = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: DOCKER_LIST,
+      manifests: [
+        {
+          mediaType: DOCKER_MANIFEST,
+          digest: sha256(schema2),
+          size: Buffer.byteLength(schema2),
+          platform: { architecture: 'amd64', os: 'linux' },
+        },
+      ],
+    });
     const rl = await put('mf/docker', 'list', list, DOCKER_LIST);
     assert.equal(rl.status, 201, rl.text);
     const get = await call(w.url, '/v2/mf/docker/manifests/v1');
@@ -229,7 +328,17 @@ describe('manifest PUT', () => {
     assert.equal((await put('mf/oci', 'img', JSON.stringify(img.manifest), OCI_MANIFEST)).status, 201);
     const noLayers = JSON.stringify({ ...img.manifest, layers: [] });
     assert.equal((await put('mf/oci', 'nolayers', noLayers, OCI_MANIFEST)).status, 201);
-    const index = JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: sha256(JSON.stringify(img.manifest)), size: JSON.stringify(img.manifest).length }] });
+    const index = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [
+        {
+          mediaType: OCI_MANIFEST,
+          digest: sha256(JSON.stringify(img.manifest)),
+          size: JSON.stringify(img.manifest).length,
+        },
+      ],
+    });
     const ri = await put('mf/oci', 'index', index, OCI_INDEX);
     assert.equal(ri.status, 201, ri.text);
     assert.equal((await call(w.url, '/v2/mf/oci/manifests/index', { headers: { Accept: OCI_INDEX } })).text, index);
@@ -271,7 +380,11 @@ describe('manifest PUT', () => {
     const body = JSON.stringify(img.manifest);
     const wrong = sha256('other');
     assertError(await put('mf/bydigest', wrong, body, OCI_MANIFEST), 400, 'DIGEST_INVALID');
-    assertError(await call(w.url, `/v2/mf/bydigest/manifests/${sha256(body)}`, { headers: { Accept: OCI_MANIFEST } }), 404, 'MANIFEST_UNKNOWN');
+    assertError(
+      await call(w.url, `/v2/mf/bydigest/manifests/${sha256(body)}`, { headers: { Accept: OCI_MANIFEST } }),
+      404,
+      'MANIFEST_UNKNOWN',
+    );
     assert.equal((await put('mf/bydigest', sha256(body), body, OCI_MANIFEST)).status, 201);
   });
 
@@ -285,18 +398,41 @@ describe('manifest PUT', () => {
   });
 
   test('schema 1 is refused with MANIFEST_INVALID', async () => {
-    const s1 = JSON.stringify({ schemaVersion: 1, name: 'mf/s1', tag: 'v1', architecture: 'amd64', fsLayers: [], history: [] });
-    assertError(await put('mf/s1', 'v1', s1, 'application/vnd.docker.distribution.manifest.v1+prettyjws'), 400, 'MANIFEST_INVALID');
-    assertError(await put('mf/s1', 'v1', s1, 'application/vnd.docker.distribution.manifest.v1+json'), 400, 'MANIFEST_INVALID');
+    const s1 = JSON.stringify({
+      schemaVersion: 1,
+      name: 'mf/s1',
+      tag: 'v1',
+      architecture: 'amd64',
+      fsLayers: [],
+      history: [],
+    });
+    assertError(
+      await put('mf/s1', 'v1', s1, 'application/vnd.docker.distribution.manifest.v1+prettyjws'),
+      400,
+      'MANIFEST_INVALID',
+    );
+    assertError(
+      await put('mf/s1', 'v1', s1, 'application/vnd.docker.distribution.manifest.v1+json'),
+      400,
+      'MANIFEST_INVALID',
+    );
   });
 
   test('missing config and layers are each MANIFEST_BLOB_UNKNOWN with the digest as detail', async () => {
     const cfg = sha256('missing config');
     const layer = sha256('missing layer');
-    const body = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, digest: cfg, size: 1 }, layers: [{ mediaType: OCI_LAYER, digest: layer, size: 1 }] });
+    const body = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: OCI_CONFIG, digest: cfg, size: 1 },
+      layers: [{ mediaType: OCI_LAYER, digest: layer, size: 1 }],
+    });
     const r = await put('mf/missing', 'v1', body, OCI_MANIFEST);
     assert.equal(r.status, 400);
-    assert.equal(r.text, `{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"${cfg}"},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"${layer}"}]}\n`);
+    assert.equal(
+      r.text,
+      `{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"${cfg}"},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"${layer}"}]}\n`,
+    );
   });
 
   test('a blob of another repository does not satisfy a manifest', async () => {
@@ -306,10 +442,19 @@ describe('manifest PUT', () => {
 
   test('an index with a missing child is MANIFEST_BLOB_UNKNOWN', async () => {
     const child = sha256('missing child');
-    const index = JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: child, size: 10, platform: { architecture: 'amd64', os: 'linux' } }] });
+    const index = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [
+        { mediaType: OCI_MANIFEST, digest: child, size: 10, platform: { architecture: 'amd64', os: 'linux' } },
+      ],
+    });
     const r = await put('mf/missing', 'idx', index, OCI_INDEX);
     assert.equal(r.status, 400);
-    assert.equal(r.text, `{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"${child}"}]}\n`);
+    assert.equal(
+      r.text,
+      `{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"${child}"}]}\n`,
+    );
   });
 
   test('mediaType disagreeing with Content-Type, invalid JSON and wrong shapes are MANIFEST_INVALID', async () => {
@@ -318,8 +463,21 @@ describe('manifest PUT', () => {
     assertError(await put('mf/invalid', 'v1', oci, DOCKER_MANIFEST), 400, 'MANIFEST_INVALID');
     assertError(await put('mf/invalid', 'v1', '{"schemaVersion":2,', OCI_MANIFEST), 400, 'MANIFEST_INVALID');
     assertError(await put('mf/invalid', 'v1', '[]', OCI_MANIFEST), 400, 'MANIFEST_INVALID');
-    assertError(await put('mf/invalid', 'v1', JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, layers: [] }), OCI_MANIFEST), 400, 'MANIFEST_INVALID');
-    assertError(await call(w.url, '/v2/mf/invalid/manifests/v1', { headers: { Accept: OCI_MANIFEST } }), 404, 'MANIFEST_UNKNOWN');
+    assertError(
+      await put(
+        'mf/invalid',
+        'v1',
+        JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, layers: [] }),
+        OCI_MANIFEST,
+      ),
+      400,
+      'MANIFEST_INVALID',
+    );
+    assertError(
+      await call(w.url, '/v2/mf/invalid/manifests/v1', { headers: { Accept: OCI_MANIFEST } }),
+      404,
+      'MANIFEST_UNKNOWN',
+    );
   });
 
   test('a manifest over 4 MiB is refused and not stored', async () => {
@@ -327,7 +485,11 @@ describe('manifest PUT', () => {
     const big = JSON.stringify({ ...img.manifest, annotations: { pad: 'x'.repeat(4 * 1024 * 1024) } });
     const r = await put('mf/big', 'big', big, OCI_MANIFEST);
     assertError(r, 400, 'MANIFEST_INVALID');
-    assertError(await call(w.url, '/v2/mf/big/manifests/big', { headers: { Accept: OCI_MANIFEST } }), 404, 'MANIFEST_UNKNOWN');
+    assertError(
+      await call(w.url, '/v2/mf/big/manifests/big', { headers: { Accept: OCI_MANIFEST } }),
+      404,
+      'MANIFEST_UNKNOWN',
+    );
     assert.equal((await call(w.url, '/v2/')).status, 200);
   });
 });

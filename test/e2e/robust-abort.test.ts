@@ -38,7 +38,8 @@ before(async () => {
   const config = testConfig({
     accessLog: true,
     logLevel: 'info',
-    extra: 'tokenserver: { issuer: storm, service: storm, htpasswd: {{dir}}/users, key: {{dir}}/token.key, certificate: {{dir}}/token.crt }\n',
+    extra:
+      'tokenserver: { issuer: storm, service: storm, htpasswd: {{dir}}/users, key: {{dir}}/token.key, certificate: {{dir}}/token.crt }\n',
   });
   w = await startWharf({ dir, config });
   big = Buffer.alloc(2 * 1024 * 1024);
@@ -46,7 +47,16 @@ before(async () => {
   bigDigest = await pushBlob(w.url, 'storm/base', big);
   const img = await makeImage(w.url, 'storm/base', 'storm');
   manifest = JSON.stringify(img.manifest);
-  assert.equal((await call(w.url, '/v2/storm/base/manifests/v1', { method: 'PUT', body: manifest, headers: { 'Content-Type': OCI_MANIFEST } })).status, 201);
+  assert.equal(
+    (
+      await call(w.url, '/v2/storm/base/manifests/v1', {
+        method: 'PUT',
+        body: manifest,
+        headers: { 'Content-Type': OCI_MANIFEST },
+      })
+    ).status,
+    201,
+  );
 });
 after(async () => {
   await w?.cleanup();
@@ -90,34 +100,81 @@ async function session(): Promise<string> {
 
 /** One request of a random kind. Sessions for PATCH/PUT are opened here (not cut). */
 async function wire(): Promise<Wire> {
-  const kind = pick(['blob', 'range', 'monolithic', 'patch', 'stream', 'complete', 'manifest', 'catalog', 'tags', 'ui', 'uiapi', 'token'] as const);
+  const kind = pick([
+    'blob',
+    'range',
+    'monolithic',
+    'patch',
+    'stream',
+    'complete',
+    'manifest',
+    'catalog',
+    'tags',
+    'ui',
+    'uiapi',
+    'token',
+  ] as const);
   switch (kind) {
     case 'blob':
       return { kind, head: H([`GET /v2/storm/base/blobs/${bigDigest} HTTP/1.1`]), body: Buffer.alloc(0) };
     case 'range': {
       const start = Math.floor(rnd() * big.length);
-      return { kind, head: H([`GET /v2/storm/base/blobs/${bigDigest} HTTP/1.1`, `Range: bytes=${start}-`]), body: Buffer.alloc(0) };
+      return {
+        kind,
+        head: H([`GET /v2/storm/base/blobs/${bigDigest} HTTP/1.1`, `Range: bytes=${start}-`]),
+        body: Buffer.alloc(0),
+      };
     }
     case 'monolithic': {
       const blob = freshBlob();
-      return { kind, head: H([`POST /v2/storm/up/blobs/uploads/?digest=${sha(blob)} HTTP/1.1`, `Content-Length: ${blob.length}`]), body: blob, blob };
+      return {
+        kind,
+        head: H([`POST /v2/storm/up/blobs/uploads/?digest=${sha(blob)} HTTP/1.1`, `Content-Length: ${blob.length}`]),
+        body: blob,
+        blob,
+      };
     }
     case 'patch': {
       const blob = freshBlob();
-      return { kind, head: H([`PATCH ${await session()} HTTP/1.1`, `Content-Length: ${blob.length}`, `Content-Range: 0-${blob.length - 1}`]), body: blob };
+      return {
+        kind,
+        head: H([
+          `PATCH ${await session()} HTTP/1.1`,
+          `Content-Length: ${blob.length}`,
+          `Content-Range: 0-${blob.length - 1}`,
+        ]),
+        body: blob,
+      };
     }
     case 'stream': {
       const blob = freshBlob();
-      return { kind, head: H([`PATCH ${await session()} HTTP/1.1`, 'Transfer-Encoding: chunked']), body: chunked(blob) };
+      return {
+        kind,
+        head: H([`PATCH ${await session()} HTTP/1.1`, 'Transfer-Encoding: chunked']),
+        body: chunked(blob),
+      };
     }
     case 'complete': {
       const blob = freshBlob();
       const s = await session();
-      return { kind, head: H([`PUT ${s}&digest=${sha(blob)} HTTP/1.1`, `Content-Length: ${blob.length}`]), body: blob, blob };
+      return {
+        kind,
+        head: H([`PUT ${s}&digest=${sha(blob)} HTTP/1.1`, `Content-Length: ${blob.length}`]),
+        body: blob,
+        blob,
+      };
     }
     case 'manifest': {
       const body = Buffer.from(manifest);
-      return { kind, head: H([`PUT /v2/storm/base/manifests/t${Math.floor(rnd() * 20)} HTTP/1.1`, `Content-Type: ${OCI_MANIFEST}`, `Content-Length: ${body.length}`]), body };
+      return {
+        kind,
+        head: H([
+          `PUT /v2/storm/base/manifests/t${Math.floor(rnd() * 20)} HTTP/1.1`,
+          `Content-Type: ${OCI_MANIFEST}`,
+          `Content-Length: ${body.length}`,
+        ]),
+        body,
+      };
     }
     case 'catalog':
       return { kind, head: H(['GET /v2/_catalog?n=50 HTTP/1.1']), body: Buffer.alloc(0) };
@@ -126,9 +183,23 @@ async function wire(): Promise<Wire> {
     case 'ui':
       return { kind, head: H(['GET / HTTP/1.1', 'Accept: text/html']), body: Buffer.alloc(0) };
     case 'uiapi':
-      return { kind, head: H([`GET /_ui/api/${pick(['repositories', 'session', 'tags?repository=storm/base'])} HTTP/1.1`, 'Accept: application/json']), body: Buffer.alloc(0) };
+      return {
+        kind,
+        head: H([
+          `GET /_ui/api/${pick(['repositories', 'session', 'tags?repository=storm/base'])} HTTP/1.1`,
+          'Accept: application/json',
+        ]),
+        body: Buffer.alloc(0),
+      };
     case 'token':
-      return { kind, head: H([`GET /auth/token?service=storm&scope=repository:storm/base:pull HTTP/1.1`, `Authorization: Basic ${Buffer.from('storm:storm-Pa55').toString('base64')}`]), body: Buffer.alloc(0) };
+      return {
+        kind,
+        head: H([
+          `GET /auth/token?service=storm&scope=repository:storm/base:pull HTTP/1.1`,
+          `Authorization: Basic ${Buffer.from('storm:storm-Pa55').toString('base64')}`,
+        ]),
+        body: Buffer.alloc(0),
+      };
   }
 }
 
@@ -171,7 +242,9 @@ function cut(x: Wire, mode: CutMode): Promise<Outcome> {
       if (mode === 'headers') {
         s.write(req.subarray(0, 1 + Math.floor(rnd() * (headLen - 1))), () => setTimeout(end, rnd() * 20));
       } else if (mode === 'body' && x.body.length > 1) {
-        s.write(req.subarray(0, headLen + 1 + Math.floor(rnd() * (x.body.length - 1))), () => setTimeout(end, rnd() * 30));
+        s.write(req.subarray(0, headLen + 1 + Math.floor(rnd() * (x.body.length - 1))), () =>
+          setTimeout(end, rnd() * 30),
+        );
       } else if (mode === 'slow') {
         s.write(req, () => {
           sentAll = true;
@@ -220,9 +293,12 @@ test(`abort storm: ${REQUESTS} requests cut at random points, the same process k
       }
       if (g.status === 200) assert.ok(g.body.equals(o.w.blob), `${o.w.kind}: a partial blob is visible`);
       else assert.equal(g.status, 404);
-      if (!o.sentAll && (o.mode === 'headers' || o.mode === 'body')) assert.equal(g.status, 404, `${o.w.kind} cut (${o.mode}) before its body ended is visible`);
+      if (!o.sentAll && (o.mode === 'headers' || o.mode === 'body'))
+        assert.equal(g.status, 404, `${o.w.kind} cut (${o.mode}) before its body ended is visible`);
     }
-    t.diagnostic(`${outcomes.length} requests; ${acknowledged} uploads acknowledged; modes ${JSON.stringify(count(outcomes.map((o) => o.mode)))}`);
+    t.diagnostic(
+      `${outcomes.length} requests; ${acknowledged} uploads acknowledged; modes ${JSON.stringify(count(outcomes.map((o) => o.mode)))}`,
+    );
     // The kept image still pulls whole, and new work succeeds on the same process.
     const g = await call(w.url, `/v2/storm/base/blobs/${bigDigest}`);
     assert.ok(g.body.equals(big));
@@ -251,13 +327,20 @@ describe('abort storm over HTTP/2', { skip: OPENSSL ? false : OPENSSL_MISSING },
   let digest = '';
   before(async () => {
     fx = makeTlsFixtures();
-    const config = tlsConfig({ server: fx.server }).replace('accesslog:\n    disabled: true', 'accesslog:\n    disabled: false');
+    const config = tlsConfig({ server: fx.server }).replace(
+      'accesslog:\n    disabled: true',
+      'accesslog:\n    disabled: false',
+    );
     s = await startWharf({ config, tls: { ca: fx.ca.cert } });
     const blob = Buffer.alloc(1024 * 1024, 7);
     digest = sha(blob);
     const session = connectH2(s.url, { ca: readFileSync(fx.ca.cert) });
     await new Promise<void>((resolve, reject) => {
-      const st = session.request({ ':method': 'POST', ':path': `/v2/h2/base/blobs/uploads/?digest=${digest}`, 'content-length': String(blob.length) });
+      const st = session.request({
+        ':method': 'POST',
+        ':path': `/v2/h2/base/blobs/uploads/?digest=${digest}`,
+        'content-length': String(blob.length),
+      });
       st.on('response', (h) => (h[':status'] === 201 ? resolve() : reject(new Error(`push: ${h[':status']}`))));
       st.on('error', reject);
       st.end(blob);
@@ -280,9 +363,19 @@ describe('abort storm over HTTP/2', { skip: OPENSSL ? false : OPENSSL_MISSING },
         const session = connectH2(s.url, { ca });
         session.on('error', () => undefined);
         await new Promise<void>((resolve) => {
-          const paths = [`/v2/h2/base/blobs/${digest}`, '/v2/_catalog', '/v2/h2/base/tags/list', '/', `/v2/h2/x/blobs/uploads/?digest=${digest}`];
+          const paths = [
+            `/v2/h2/base/blobs/${digest}`,
+            '/v2/_catalog',
+            '/v2/h2/base/tags/list',
+            '/',
+            `/v2/h2/x/blobs/uploads/?digest=${digest}`,
+          ];
           const path = pick(paths);
-          const st = session.request({ ':method': path.includes('uploads') ? 'POST' : 'GET', ':path': path, accept: 'text/html' });
+          const st = session.request({
+            ':method': path.includes('uploads') ? 'POST' : 'GET',
+            ':path': path,
+            accept: 'text/html',
+          });
           st.on('error', () => undefined);
           const stop = () => {
             if (rnd() < 0.5) session.destroy();

@@ -10,7 +10,21 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, closeSync, existsSync, readdirSync, mkdirSync, mkdtempSync, openSync, rmSync, statfsSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  readdirSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  statfsSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -53,7 +67,7 @@ class Filler {
   }
   private free() {
     const s = statfsSync(this.at);
-    return { pages: Number(s.bavail) * Number(s.bsize) / PAGE, inodes: Number(s.ffree) };
+    return { pages: (Number(s.bavail) * Number(s.bsize)) / PAGE, inodes: Number(s.ffree) };
   }
   /** Leaves exactly `pages` pages free (as far as tmpfs counts). */
   pages(pages: number): void {
@@ -108,7 +122,10 @@ before(async () => {
   filler = new Filler(mnt);
   const debugPort = await freePort();
   debugUrl = `http://127.0.0.1:${debugPort}`;
-  const config = testConfig({ http: `  debug:\n    addr: 127.0.0.1:${debugPort}\n    prometheus:\n      enabled: true\n`, storage: '  delete:\n    enabled: true\n' }).replace('rootdirectory: {{data}}', `rootdirectory: ${join(mnt, 'registry')}`);
+  const config = testConfig({
+    http: `  debug:\n    addr: 127.0.0.1:${debugPort}\n    prometheus:\n      enabled: true\n`,
+    storage: '  delete:\n    enabled: true\n',
+  }).replace('rootdirectory: {{data}}', `rootdirectory: ${join(mnt, 'registry')}`);
   w = await startWharf({ dir: base, config });
 });
 
@@ -129,7 +146,11 @@ interface Answer {
 
 /** One request; a reset or a hang (past 30 s) fails the test. */
 async function req(path: string, init: RequestInit = {}): Promise<Answer> {
-  const r = await fetch(path.startsWith('http') ? path : `${w.url}${path}`, { redirect: 'manual', signal: AbortSignal.timeout(30_000), ...init });
+  const r = await fetch(path.startsWith('http') ? path : `${w.url}${path}`, {
+    redirect: 'manual',
+    signal: AbortSignal.timeout(30_000),
+    ...init,
+  });
   return { status: r.status, headers: r.headers, body: Buffer.from(await r.arrayBuffer()) };
 }
 
@@ -188,8 +209,20 @@ async function pushBlob(name: string, data: Buffer, mode: Mode): Promise<Cut | n
   for (const part of parts) {
     const init: RequestInit =
       mode === 'chunked'
-        ? { method: 'PATCH', body: new Uint8Array(part), headers: { 'Content-Range': `${offset}-${offset + part.length - 1}`, 'Content-Type': 'application/octet-stream' } }
-        : ({ method: 'PATCH', body: streamOf(part), duplex: 'half', headers: { 'Content-Type': 'application/octet-stream' } } as RequestInit);
+        ? {
+            method: 'PATCH',
+            body: new Uint8Array(part),
+            headers: {
+              'Content-Range': `${offset}-${offset + part.length - 1}`,
+              'Content-Type': 'application/octet-stream',
+            },
+          }
+        : ({
+            method: 'PATCH',
+            body: streamOf(part),
+            duplex: 'half',
+            headers: { 'Content-Type': 'application/octet-stream' },
+          } as RequestInit);
     const a = await req(session, init);
     if (a.status !== 202) {
       assertFull(a, `PATCH at ${offset}`);
@@ -209,11 +242,18 @@ async function finishOrRestart(name: string, data: Buffer, mode: Mode, cut: Cut)
   if (cut.session) {
     const st = await req(cut.session);
     if (st.status === 204) {
-      const offset = Number(/^0-(\d+)$/.exec(st.headers.get('range') ?? '')?.[1] ?? -1) + (st.headers.get('range') === '0-0' ? 0 : 1);
+      const offset =
+        Number(/^0-(\d+)$/.exec(st.headers.get('range') ?? '')?.[1] ?? -1) +
+        (st.headers.get('range') === '0-0' ? 0 : 1);
       assert.ok(offset >= 0 && offset <= data.length, `status Range ${st.headers.get('range')}`);
       const rest = data.subarray(offset);
-      const headers: Record<string, string> = rest.length > 0 ? { 'Content-Range': `${offset}-${data.length - 1}` } : {};
-      const p = await req(withDigest(loc(st), sha(data)), { method: 'PUT', body: rest.length > 0 ? new Uint8Array(rest) : undefined, headers });
+      const headers: Record<string, string> =
+        rest.length > 0 ? { 'Content-Range': `${offset}-${data.length - 1}` } : {};
+      const p = await req(withDigest(loc(st), sha(data)), {
+        method: 'PUT',
+        body: rest.length > 0 ? new Uint8Array(rest) : undefined,
+        headers,
+      });
       assert.equal(p.status, 201, `finishing the cut session: ${p.body}`);
       return;
     }
@@ -233,9 +273,17 @@ async function assertNothingPartial(name: string, blobs: Buffer[], manifest: Buf
   const tags = await req(`/v2/${name}/tags/list`);
   if (tags.status === 200) {
     const list = (JSON.parse(tags.body.toString()) as { tags: string[] | null }).tags ?? [];
-    assert.equal(list.includes('latest'), m.status === 200, `tags/list ${tags.body} while the manifest answers ${m.status}`);
+    assert.equal(
+      list.includes('latest'),
+      m.status === 200,
+      `tags/list ${tags.body} while the manifest answers ${m.status}`,
+    );
   }
-  assert.deepEqual(filesUnder(mnt).filter((f) => f.includes('.tmp-')), [], 'temporary files left behind');
+  assert.deepEqual(
+    filesUnder(mnt).filter((f) => f.includes('.tmp-')),
+    [],
+    'temporary files left behind',
+  );
 }
 
 const V2 = () => join(mnt, 'registry', 'docker/registry/v2');
@@ -266,7 +314,14 @@ const cutSteps = new Set<string>();
 async function scenario(name: string, mode: Mode, limit: () => void, seed: string): Promise<string | null> {
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', seed }));
   const layer = Buffer.alloc(6000, seed);
-  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, digest: sha(config), size: config.length }, layers: [{ mediaType: OCI_LAYER, digest: sha(layer), size: layer.length }] }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: OCI_CONFIG, digest: sha(config), size: config.length },
+      layers: [{ mediaType: OCI_LAYER, digest: sha(layer), size: layer.length }],
+    }),
+  );
   limit();
   let refused: string | null = null;
   let cut: { blob: Buffer; cut: Cut } | null = null;
@@ -279,7 +334,11 @@ async function scenario(name: string, mode: Mode, limit: () => void, seed: strin
     }
   }
   if (!refused) {
-    const a = await req(`/v2/${name}/manifests/latest`, { method: 'PUT', body: new Uint8Array(manifest), headers: { 'Content-Type': OCI_MANIFEST } });
+    const a = await req(`/v2/${name}/manifests/latest`, {
+      method: 'PUT',
+      body: new Uint8Array(manifest),
+      headers: { 'Content-Type': OCI_MANIFEST },
+    });
     if (a.status !== 201) {
       assertFull(a, 'manifest PUT');
       refused = 'manifest';
@@ -301,7 +360,11 @@ async function scenario(name: string, mode: Mode, limit: () => void, seed: strin
   filler.release();
   if (cut) await finishOrRestart(name, cut.blob, mode, cut.cut);
   for (const blob of [config, layer]) assert.equal(await pushBlob(name, blob, mode), null);
-  const again = await req(`/v2/${name}/manifests/latest`, { method: 'PUT', body: new Uint8Array(manifest), headers: { 'Content-Type': OCI_MANIFEST } });
+  const again = await req(`/v2/${name}/manifests/latest`, {
+    method: 'PUT',
+    body: new Uint8Array(manifest),
+    headers: { 'Content-Type': OCI_MANIFEST },
+  });
   assert.equal(again.status, 201, `manifest after space was freed: ${again.body}`);
   const pulled = await req(`/v2/${name}/manifests/latest`, { headers: { Accept: OCI_MANIFEST } });
   assert.ok(pulled.body.equals(manifest));
@@ -328,15 +391,26 @@ for (const mode of ['monolithic', 'chunked', 'streamed'] as const) {
         else break;
       }
       t.diagnostic(`refused at: ${[...steps].join(', ')}`);
-      assert.ok(steps.has('tag') && steps.has('manifest blob'), `never refused at the manifest or tag: ${[...steps].join(', ')}`);
-      assert.ok(steps.has('upload state') && steps.has(mode === 'monolithic' ? 'upload data or blob rename' : 'upload data'), `refused only at ${[...steps].join(', ')}`);
+      assert.ok(
+        steps.has('tag') && steps.has('manifest blob'),
+        `never refused at the manifest or tag: ${[...steps].join(', ')}`,
+      );
+      assert.ok(
+        steps.has('upload state') && steps.has(mode === 'monolithic' ? 'upload data or blob rename' : 'upload data'),
+        `refused only at ${[...steps].join(', ')}`,
+      );
       await healthClears();
     });
 
     test('out of inodes at every step, then pushed again', async (t) => {
       const steps = new Set<string>();
       for (let inodes = 0; inodes <= 60; inodes++) {
-        const refused = await scenario(`fd/${mode}-i${inodes}`, mode, () => filler.inodesFree(inodes), `i${inodes}-${mode}`);
+        const refused = await scenario(
+          `fd/${mode}-i${inodes}`,
+          mode,
+          () => filler.inodesFree(inodes),
+          `i${inodes}-${mode}`,
+        );
         if (refused) steps.add(refused);
         else break;
       }
@@ -359,7 +433,15 @@ for (const mode of ['monolithic', 'chunked', 'streamed'] as const) {
 
 test('every step of the commit path was cut at least once', { skip }, () => {
   const steps = new Set([...cutSteps].map((s) => s.replace(/^\w+: /, '')));
-  for (const step of ['upload state', 'upload data', 'blob rename', 'layer link', 'manifest blob', 'revision link', 'tag']) {
+  for (const step of [
+    'upload state',
+    'upload data',
+    'blob rename',
+    'layer link',
+    'manifest blob',
+    'revision link',
+    'tag',
+  ]) {
     assert.ok(steps.has(step), `no refusal at ${step}; seen: ${[...cutSteps].join('; ')}`);
   }
 });

@@ -28,7 +28,16 @@ before(async () => {
   const img = await makeImage(w.url, 'fz/base', 'fuzz');
   manifest = JSON.stringify(img.manifest);
   digests = [img.config, img.layer];
-  assert.equal((await call(w.url, '/v2/fz/base/manifests/v1', { method: 'PUT', body: manifest, headers: { 'Content-Type': OCI_MANIFEST } })).status, 201);
+  assert.equal(
+    (
+      await call(w.url, '/v2/fz/base/manifests/v1', {
+        method: 'PUT',
+        body: manifest,
+        headers: { 'Content-Type': OCI_MANIFEST },
+      })
+    ).status,
+    201,
+  );
   for (let i = 0; i < 40; i++) {
     const r = await call(w.url, `/v2/fz/s${i}/blobs/uploads/`, { method: 'POST' });
     sessions.push(rel(r.headers.get('location')));
@@ -51,7 +60,12 @@ interface Req {
 function template(n: number): Req {
   const repo = `fz/r${n}`;
   const d = pick(digests);
-  const r = (method: string, target: string, body: Buffer | string = '', headers: Array<[string, string]> = []): Req => ({
+  const r = (
+    method: string,
+    target: string,
+    body: Buffer | string = '',
+    headers: Array<[string, string]> = [],
+  ): Req => ({
     method,
     target,
     version: 'HTTP/1.1',
@@ -67,11 +81,17 @@ function template(n: number): Req {
     case 2:
       return r('GET', `/v2/fz/base/tags/list?n=${int(3)}`);
     case 3:
-      return r(pick(['GET', 'HEAD']), `/v2/fz/base/manifests/${pick(['v1', d])}`, '', [['Accept', pick([OCI_MANIFEST, OCI_INDEX, '*/*', ''])]]);
+      return r(pick(['GET', 'HEAD']), `/v2/fz/base/manifests/${pick(['v1', d])}`, '', [
+        ['Accept', pick([OCI_MANIFEST, OCI_INDEX, '*/*', ''])],
+      ]);
     case 4:
-      return r('PUT', `/v2/${repo}/manifests/${pick(['v1', 'latest', d])}`, manifest, [['Content-Type', pick([OCI_MANIFEST, OCI_INDEX, 'application/json'])]]);
+      return r('PUT', `/v2/${repo}/manifests/${pick(['v1', 'latest', d])}`, manifest, [
+        ['Content-Type', pick([OCI_MANIFEST, OCI_INDEX, 'application/json'])],
+      ]);
     case 5:
-      return r('GET', `/v2/fz/base/blobs/${d}`, '', [['Range', pick(['bytes=0-10', 'bytes=5-', 'bytes=-3', 'bytes=99999-', 'bytes=1-0'])]]);
+      return r('GET', `/v2/fz/base/blobs/${d}`, '', [
+        ['Range', pick(['bytes=0-10', 'bytes=5-', 'bytes=-3', 'bytes=99999-', 'bytes=1-0'])],
+      ]);
     case 6: {
       const data = `fuzz blob ${n}`;
       return r('POST', `/v2/${repo}/blobs/uploads/?digest=${pick([d, 'sha256:' + '0'.repeat(64)])}`, data);
@@ -87,7 +107,9 @@ function template(n: number): Req {
     case 11:
       return r('DELETE', pick([`/v2/${repo}/manifests/v1`, `/v2/${repo}/blobs/${d}`, `${pick(sessions)}`]));
     case 12:
-      return r('GET', pick(['/', '/_ui/api/repositories', '/_ui/app.js', '/_ui/api/tags?repository=fz/base']), '', [['Accept', 'text/html']]);
+      return r('GET', pick(['/', '/_ui/api/repositories', '/_ui/app.js', '/_ui/api/tags?repository=fz/base']), '', [
+        ['Accept', 'text/html'],
+      ]);
     default:
       return r('GET', `/v2/fz/base/referrers/${d}?artifactType=${pick(['', 'x'])}`);
   }
@@ -131,13 +153,22 @@ function mutateBody(b: Buffer): Buffer {
       return c;
     }
     case 3:
-      return Buffer.from(s.replace(/"size":\d+/, `"size":${pick(['1e30', '1180591620717411303424', '-1', '1.5', '"7"', 'null', '9007199254740993'])}`), 'latin1');
+      return Buffer.from(
+        s.replace(
+          /"size":\d+/,
+          `"size":${pick(['1e30', '1180591620717411303424', '-1', '1.5', '"7"', 'null', '9007199254740993'])}`,
+        ),
+        'latin1',
+      );
     case 4:
       return Buffer.from(s.replace(/"layers":\[/, `"layers":[${deepJson()}`), 'latin1');
     case 5:
       return Buffer.from(deepJson().slice(0, -1));
     default:
-      return Buffer.from(s.replace(/"schemaVersion":2/, `"schemaVersion":${pick(['1', '"2"', '2.0', '[]'])}`), 'latin1');
+      return Buffer.from(
+        s.replace(/"schemaVersion":2/, `"schemaVersion":${pick(['1', '"2"', '2.0', '[]'])}`),
+        'latin1',
+      );
   }
 }
 
@@ -151,10 +182,16 @@ function mutateHeaders(r: Req): void {
       h.push(['Host', pick(['other', '127.0.0.1', ''])]);
       break;
     case 2:
-      h.push(['Content-Length', pick(['-1', '1e3', 'abc', ' 5', '5, 6', '99999999999999999999', String(r.body.length + 10)])]);
+      h.push([
+        'Content-Length',
+        pick(['-1', '1e3', 'abc', ' 5', '5, 6', '99999999999999999999', String(r.body.length + 10)]),
+      ]);
       break;
     case 3:
-      h.push(['Transfer-Encoding', pick(['chunked', 'gzip, chunked', 'gzip', 'chunked, chunked', 'identity', ' chunked'])]);
+      h.push([
+        'Transfer-Encoding',
+        pick(['chunked', 'gzip, chunked', 'gzip', 'chunked, chunked', 'identity', ' chunked']),
+      ]);
       break;
     case 4:
       h.push([pick(['X-Long', 'Cookie']), 'x'.repeat(pick([100, 20_000, 70_000]))]);
@@ -163,13 +200,27 @@ function mutateHeaders(r: Req): void {
       h.push([pick(['Bad Header', 'Bad\u0001', '', ':authority']), 'v']);
       break;
     case 6:
-      h.push(['Authorization', pick(['Basic !!!', 'Bearer x.y.z', 'Basic ' + Buffer.from('a:b').toString('base64'), ''])]);
+      h.push([
+        'Authorization',
+        pick(['Basic !!!', 'Bearer x.y.z', 'Basic ' + Buffer.from('a:b').toString('base64'), '']),
+      ]);
       break;
     case 7:
       h.push(['Expect', '100-continue']);
       break;
     default:
-      h.push([pick(['Content-Range', 'Range', 'Accept', 'Content-Type', 'If-None-Match', 'X-Forwarded-Host', 'X-Forwarded-Proto']), pick(['bytes=0-', '0-', '\u00ff\u00fe', '*', 'evil.example', 'gopher', '"' + 'x'.repeat(300) + '"'])]);
+      h.push([
+        pick([
+          'Content-Range',
+          'Range',
+          'Accept',
+          'Content-Type',
+          'If-None-Match',
+          'X-Forwarded-Host',
+          'X-Forwarded-Proto',
+        ]),
+        pick(['bytes=0-', '0-', '\u00ff\u00fe', '*', 'evil.example', 'gopher', '"' + 'x'.repeat(300) + '"']),
+      ]);
   }
 }
 
@@ -180,7 +231,21 @@ function mutate(r: Req): { bytes: Buffer; declaresMore: boolean } {
   for (let i = 0; i < k; i++) {
     switch (int(6)) {
       case 0:
-        r.method = pick(['GET', 'PUT', 'POST', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'TRACE', 'CONNECT', 'FOO', 'get', 'M-SEARCH', 'PROPFIND']);
+        r.method = pick([
+          'GET',
+          'PUT',
+          'POST',
+          'PATCH',
+          'DELETE',
+          'HEAD',
+          'OPTIONS',
+          'TRACE',
+          'CONNECT',
+          'FOO',
+          'get',
+          'M-SEARCH',
+          'PROPFIND',
+        ]);
         break;
       case 1:
         r.target = mutateTarget(r.target);
@@ -202,13 +267,17 @@ function mutate(r: Req): { bytes: Buffer; declaresMore: boolean } {
   const headers = [...r.headers];
   const explicit = headers.some(([k]) => /^(content-length|transfer-encoding)$/i.test(k));
   // Either the true length of the (mutated) body, or the length of the template's body when the body was mutated.
-  if (!explicit && (r.body.length > 0 || ['PUT', 'POST', 'PATCH'].includes(r.method))) headers.push(['Content-Length', String(declared ?? r.body.length)]);
+  if (!explicit && (r.body.length > 0 || ['PUT', 'POST', 'PATCH'].includes(r.method)))
+    headers.push(['Content-Length', String(declared ?? r.body.length)]);
   headers.push(['Connection', 'close']);
   const line = r.version === '' ? `${r.method} ${r.target}` : `${r.method} ${r.target} ${r.version}`;
   const head = [line, ...headers.map(([k, v]) => `${k}: ${v}`)].join(r.eol) + r.eol + r.eol;
   const cl = headers.find(([k]) => /^content-length$/i.test(k))?.[1];
   const declaresMore = cl !== undefined && Number(cl) > r.body.length;
-  return { bytes: Buffer.concat([Buffer.from(head, 'latin1'), r.body]), declaresMore: declaresMore || headers.some(([k]) => /^transfer-encoding$/i.test(k)) };
+  return {
+    bytes: Buffer.concat([Buffer.from(head, 'latin1'), r.body]),
+    declaresMore: declaresMore || headers.some(([k]) => /^transfer-encoding$/i.test(k)),
+  };
 }
 
 interface Result {
@@ -278,7 +347,8 @@ test(`fuzz: ${COUNT} mutated requests`, { timeout: 120_000 }, async (t) => {
       if (res.status !== undefined && res.status >= 500) {
         const parsed = firstResponse(res.text)!;
         const json = /^application\/json/.test(parsed.headers['content-type'] ?? '');
-        if (!(res.status === 503 || res.status === 507) || !json) problems.push(`#${n} answered ${res.status}: ${shown} -> ${JSON.stringify(parsed.body.slice(0, 200))}`);
+        if (!(res.status === 503 || res.status === 507) || !json)
+          problems.push(`#${n} answered ${res.status}: ${shown} -> ${JSON.stringify(parsed.body.slice(0, 200))}`);
       }
       const repo = repoOf(r.target);
       if (repo && res.status !== undefined && res.status >= 200 && res.status < 300) accepted.add(repo);

@@ -27,7 +27,11 @@ function manifestLinks(name: string): string[] {
 }
 
 async function putManifest(name: string, ref: string, body: string) {
-  return call(w.url, `/v2/${name}/manifests/${ref}`, { method: 'PUT', body, headers: { 'Content-Type': OCI_MANIFEST } });
+  return call(w.url, `/v2/${name}/manifests/${ref}`, {
+    method: 'PUT',
+    body,
+    headers: { 'Content-Type': OCI_MANIFEST },
+  });
 }
 
 describe('descriptor sizes', () => {
@@ -60,8 +64,18 @@ describe('JSON nesting', () => {
   const cases: Array<[string, () => string]> = [
     ['[[[...]]] 100,000 deep as the whole body', () => deep(100_000, '[', ']')],
     ['{"a":{"a":...}} 100,000 deep as the whole body', () => '{"a":'.repeat(100_000) + '1' + '}'.repeat(100_000)],
-    ['100,000 deep arrays in an extra member', () => JSON.stringify({ ...image.manifest, extra: 0 }).replace('"extra":0', `"extra":${deep(100_000, '[', ']')}`)],
-    ['65 deep objects in an annotation-like member', () => JSON.stringify({ ...image.manifest, extra: 0 }).replace('"extra":0', `"extra":${'{"a":'.repeat(64)}1${'}'.repeat(64)}`)],
+    [
+      '100,000 deep arrays in an extra member',
+      () => JSON.stringify({ ...image.manifest, extra: 0 }).replace('"extra":0', `"extra":${deep(100_000, '[', ']')}`),
+    ],
+    [
+      '65 deep objects in an annotation-like member',
+      () =>
+        JSON.stringify({ ...image.manifest, extra: 0 }).replace(
+          '"extra":0',
+          `"extra":${'{"a":'.repeat(64)}1${'}'.repeat(64)}`,
+        ),
+    ],
   ];
   for (const [label, body] of cases) {
     test(`${label} is MANIFEST_INVALID and nothing is stored`, async () => {
@@ -73,7 +87,10 @@ describe('JSON nesting', () => {
 
   test('brackets inside strings do not count, and 60 levels are accepted', async () => {
     const annotations = { note: '['.repeat(500) + '{'.repeat(500) + '\\"[' };
-    const ok = JSON.stringify({ ...image.manifest, annotations, extra: 0 }).replace('"extra":0', `"extra":${'['.repeat(60)}${']'.repeat(60)}`);
+    const ok = JSON.stringify({ ...image.manifest, annotations, extra: 0 }).replace(
+      '"extra":0',
+      `"extra":${'['.repeat(60)}${']'.repeat(60)}`,
+    );
     const r = await putManifest('hostile/base', 'deep-ok', ok);
     assert.equal(r.status, 201, r.text);
   });
@@ -126,7 +143,10 @@ describe('framing', () => {
       assertJsonError(firstResponse(r.text), [400], hosts);
     }
     const data = 'dup host';
-    const r = await raw(w.port, `POST /v2/hostile/host/blobs/uploads/?digest=${sha256(data)} HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: ${data.length}\r\n\r\n${data}`);
+    const r = await raw(
+      w.port,
+      `POST /v2/hostile/host/blobs/uploads/?digest=${sha256(data)} HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: ${data.length}\r\n\r\n${data}`,
+    );
     assertJsonError(firstResponse(r.text), [400], 'dup host push');
     assert.deepEqual(repoLinks(w.dataDir, 'hostile/host'), []);
   });
@@ -168,11 +188,22 @@ describe('absolute-form targets', () => {
 
   test('one for the registry itself is served as its path', async () => {
     for (const authority of [`127.0.0.1:${w.port}`, `localhost:${w.port}`]) {
-      const r = firstResponse((await raw(w.port, `GET http://${authority}/v2/ HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n\r\n`)).text);
+      const r = firstResponse(
+        (await raw(w.port, `GET http://${authority}/v2/ HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n\r\n`))
+          .text,
+      );
       assert.equal(r?.status, 200, `${authority}: ${r?.body}`);
       assert.equal(r?.body, '{}');
     }
-    const tags = firstResponse((await raw(w.port, `GET http://127.0.0.1:${w.port}/v2/hostile/base/tags/list?n=5 HTTP/1.1\r\nHost: ignored.example\r\nConnection: close\r\n\r\n`, { keepOpen: true })).text);
+    const tags = firstResponse(
+      (
+        await raw(
+          w.port,
+          `GET http://127.0.0.1:${w.port}/v2/hostile/base/tags/list?n=5 HTTP/1.1\r\nHost: ignored.example\r\nConnection: close\r\n\r\n`,
+          { keepOpen: true },
+        )
+      ).text,
+    );
     assert.ok(tags?.status === 200 || tags?.status === 404, tags?.body);
     assert.match(tags!.headers['content-type'] ?? '', /json/);
   });
@@ -180,15 +211,29 @@ describe('absolute-form targets', () => {
   test('a push by absolute-form answers Locations on the target authority', async () => {
     const data = 'absolute push';
     const r = firstResponse(
-      (await raw(w.port, `POST http://127.0.0.1:${w.port}/v2/hostile/abs/blobs/uploads/?digest=${sha256(data)} HTTP/1.1\r\nHost: 127.0.0.1:${w.port}\r\nContent-Length: ${data.length}\r\nConnection: close\r\n\r\n${data}`, { keepOpen: true })).text,
+      (
+        await raw(
+          w.port,
+          `POST http://127.0.0.1:${w.port}/v2/hostile/abs/blobs/uploads/?digest=${sha256(data)} HTTP/1.1\r\nHost: 127.0.0.1:${w.port}\r\nContent-Length: ${data.length}\r\nConnection: close\r\n\r\n${data}`,
+          { keepOpen: true },
+        )
+      ).text,
     );
     assert.equal(r?.status, 201, r?.body);
     assert.equal(r?.headers.location, `http://127.0.0.1:${w.port}/v2/hostile/abs/blobs/${sha256(data)}`);
   });
 
   test('one for another origin is refused with the JSON error body and never proxied', async () => {
-    for (const target of [`http://127.0.0.1:${otherPort}/v2/`, `http://127.0.0.1:${otherPort}/`, 'http://example.com/v2/', `https://127.0.0.1:${otherPort}/v2/`, `ftp://127.0.0.1:${otherPort}/`]) {
-      const r = firstResponse((await raw(w.port, `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:${otherPort}\r\nConnection: close\r\n\r\n`)).text);
+    for (const target of [
+      `http://127.0.0.1:${otherPort}/v2/`,
+      `http://127.0.0.1:${otherPort}/`,
+      'http://example.com/v2/',
+      `https://127.0.0.1:${otherPort}/v2/`,
+      `ftp://127.0.0.1:${otherPort}/`,
+    ]) {
+      const r = firstResponse(
+        (await raw(w.port, `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:${otherPort}\r\nConnection: close\r\n\r\n`)).text,
+      );
       assert.ok(r, target);
       assert.ok(r.status === 400 || r.status === 404, `${target}: ${r.status}`);
       assertJsonError(r, [400, 404], target);

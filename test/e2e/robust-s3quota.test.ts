@@ -27,18 +27,31 @@ describe('wharf on a bucket over its quota', { skip: reason ?? undefined }, () =
   let debug = '';
   let manifest = '';
   let layer = '';
-  const admin = (...args: string[]) => run('radosgw-admin', ['-c', join(s3.dir, 'ceph.conf'), ...args], { timeout: 60_000 });
+  const admin = (...args: string[]) =>
+    run('radosgw-admin', ['-c', join(s3.dir, 'ceph.conf'), ...args], { timeout: 60_000 });
 
   before(async () => {
     s3 = await startS3();
     await createBucket(s3, 'quota');
     const port = await freePort();
     debug = `http://127.0.0.1:${port}`;
-    w = await startWharf({ config: wharfS3Config(s3, 'quota', { redirect: false }), env: { REGISTRY_HTTP_DEBUG_ADDR: `127.0.0.1:${port}`, REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED: 'true' } });
+    w = await startWharf({
+      config: wharfS3Config(s3, 'quota', { redirect: false }),
+      env: { REGISTRY_HTTP_DEBUG_ADDR: `127.0.0.1:${port}`, REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED: 'true' },
+    });
     const img = await makeImage(w.url, 'quota/base', 'q');
     layer = img.layer;
     manifest = JSON.stringify(img.manifest);
-    assert.equal((await call(w.url, '/v2/quota/base/manifests/v1', { method: 'PUT', body: manifest, headers: { 'Content-Type': OCI_MANIFEST } })).status, 201);
+    assert.equal(
+      (
+        await call(w.url, '/v2/quota/base/manifests/v1', {
+          method: 'PUT',
+          body: manifest,
+          headers: { 'Content-Type': OCI_MANIFEST },
+        })
+      ).status,
+      201,
+    );
     // Below what the bucket already holds: RGW refuses every further write with 403 QuotaExceeded.
     await admin('quota', 'set', '--quota-scope=user', `--uid=s3test`, '--max-size=1024');
     await admin('quota', 'enable', '--quota-scope=user', '--uid=s3test');
@@ -59,14 +72,30 @@ describe('wharf on a bucket over its quota', { skip: reason ?? undefined }, () =
 
   test('every kind of push is refused with 503 UNAVAILABLE "storage is full"; reads keep working', async () => {
     const data = Buffer.from('a blob over the quota');
-    assertFull(await call(w.url, `/v2/quota/new/blobs/uploads/?digest=${sha(data)}`, { method: 'POST', body: new Uint8Array(data) }), 'monolithic');
+    assertFull(
+      await call(w.url, `/v2/quota/new/blobs/uploads/?digest=${sha(data)}`, {
+        method: 'POST',
+        body: new Uint8Array(data),
+      }),
+      'monolithic',
+    );
     assertFull(await call(w.url, '/v2/quota/new/blobs/uploads/', { method: 'POST' }), 'session start');
-    assertFull(await call(w.url, '/v2/quota/base/manifests/v2', { method: 'PUT', body: manifest, headers: { 'Content-Type': OCI_MANIFEST } }), 'manifest');
+    assertFull(
+      await call(w.url, '/v2/quota/base/manifests/v2', {
+        method: 'PUT',
+        body: manifest,
+        headers: { 'Content-Type': OCI_MANIFEST },
+      }),
+      'manifest',
+    );
     assert.equal((await call(w.url, `/v2/quota/new/blobs/${sha(data)}`)).status, 404);
     assert.equal((await call(w.url, '/v2/quota/base/manifests/v2', { headers: { Accept: OCI_MANIFEST } })).status, 404);
     const tags = JSON.parse((await call(w.url, '/v2/quota/base/tags/list')).text) as { tags: string[] };
     assert.deepEqual(tags.tags, ['v1']);
-    assert.equal((await call(w.url, '/v2/quota/base/manifests/v1', { headers: { Accept: OCI_MANIFEST } })).text, manifest);
+    assert.equal(
+      (await call(w.url, '/v2/quota/base/manifests/v1', { headers: { Accept: OCI_MANIFEST } })).text,
+      manifest,
+    );
     assert.equal((await call(w.url, `/v2/quota/base/blobs/${layer}`)).status, 200);
     assert.match((await call(debug, '/metrics')).text, /^registry_storage_full 1$/m);
     assert.match((await call(debug, '/debug/health')).text, /storage is full/);
@@ -78,16 +107,33 @@ describe('wharf on a bucket over its quota', { skip: reason ?? undefined }, () =
     // RGW applies the change at once here; a few retries cover a slower cache refresh.
     let status = 0;
     for (let i = 0; i < 50 && status !== 201; i++) {
-      status = (await call(w.url, `/v2/quota/new/blobs/uploads/?digest=${sha(data)}`, { method: 'POST', body: new Uint8Array(data) })).status;
+      status = (
+        await call(w.url, `/v2/quota/new/blobs/uploads/?digest=${sha(data)}`, {
+          method: 'POST',
+          body: new Uint8Array(data),
+        })
+      ).status;
       if (status !== 201) await new Promise((r) => setTimeout(r, 200));
     }
     assert.equal(status, 201);
     const start = await call(w.url, '/v2/quota/new/blobs/uploads/', { method: 'POST' });
     assert.equal(start.status, 202);
     const more = Buffer.from('chunked after the quota');
-    const done = await call(w.url, `${rel(start.headers.get('location'))}&digest=${sha(more)}`, { method: 'PUT', body: new Uint8Array(more) });
+    const done = await call(w.url, `${rel(start.headers.get('location'))}&digest=${sha(more)}`, {
+      method: 'PUT',
+      body: new Uint8Array(more),
+    });
     assert.equal(done.status, 201, done.text);
-    assert.equal((await call(w.url, '/v2/quota/base/manifests/v2', { method: 'PUT', body: manifest, headers: { 'Content-Type': OCI_MANIFEST } })).status, 201);
+    assert.equal(
+      (
+        await call(w.url, '/v2/quota/base/manifests/v2', {
+          method: 'PUT',
+          body: manifest,
+          headers: { 'Content-Type': OCI_MANIFEST },
+        })
+      ).status,
+      201,
+    );
     assert.equal((await call(w.url, `/v2/quota/new/blobs/${sha(data)}`)).text, data.toString());
     assert.doesNotMatch((await call(debug, '/metrics')).text, /^registry_storage_full 1$/m);
     assert.ok(alive(w.proc.pid!));

@@ -18,7 +18,11 @@ export interface RawResult {
  * Writes `data` on a fresh connection (half-closing after it unless `keepOpen`) and collects the answer until
  * the server closes, or `timeoutMs` passes (then the socket is destroyed and `end` is 'timeout').
  */
-export function raw(port: number, data: Buffer | string, opts: { keepOpen?: boolean; timeoutMs?: number } = {}): Promise<RawResult> {
+export function raw(
+  port: number,
+  data: Buffer | string,
+  opts: { keepOpen?: boolean; timeoutMs?: number } = {},
+): Promise<RawResult> {
   return new Promise((resolve) => {
     const s = connect(port, '127.0.0.1');
     let text = '';
@@ -65,19 +69,33 @@ export function firstResponse(text: string): ParsedResponse | null {
 /** Asserts an OCI JSON error answer with one of `statuses`; returns its error codes. */
 export function assertJsonError(r: ParsedResponse | null, statuses: number[], what: string): string[] {
   assert.ok(r, `${what}: no HTTP response`);
-  assert.ok(statuses.includes(r.status), `${what}: status ${r.status}, expected one of ${statuses.join(', ')}: ${r.body}`);
+  assert.ok(
+    statuses.includes(r.status),
+    `${what}: status ${r.status}, expected one of ${statuses.join(', ')}: ${r.body}`,
+  );
   assert.match(r.headers['content-type'] ?? '', /^application\/json/, `${what}: not JSON: ${r.body}`);
   assert.equal(r.headers['docker-distribution-api-version'], 'registry/2.0', `${what}: no API version header`);
   const j = JSON.parse(r.body) as { errors: Array<{ code: string; message: string }> };
   assert.ok(Array.isArray(j.errors) && j.errors.length > 0, `${what}: no errors in ${r.body}`);
-  assert.doesNotMatch(r.body, /\n\s+at |node:internal|\.js:\d+|\/tmp\/|\/work\//, `${what}: body leaks internals: ${r.body}`);
+  assert.doesNotMatch(
+    r.body,
+    /\n\s+at |node:internal|\.js:\d+|\/tmp\/|\/work\//,
+    `${what}: body leaks internals: ${r.body}`,
+  );
   return j.errors.map((e) => e.code);
 }
 
 /** Every file under `dir`, relative, sorted. */
 export function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return (readdirSync(dir, { recursive: true, withFileTypes: true }) as Array<{ name: string; parentPath?: string; path?: string; isFile(): boolean }>)
+  return (
+    readdirSync(dir, { recursive: true, withFileTypes: true }) as Array<{
+      name: string;
+      parentPath?: string;
+      path?: string;
+      isFile(): boolean;
+    }>
+  )
     .filter((e) => e.isFile())
     .map((e) => relative(dir, join(e.parentPath ?? e.path ?? '', e.name)))
     .sort();

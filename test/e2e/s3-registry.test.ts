@@ -18,7 +18,15 @@ import { DOCKER_REGISTRY_BIN, DOCKER_REGISTRY_MISSING } from './distribution.js'
 import { startWharf, type Wharf } from './harness.js';
 import { LayoutReader, MT, OciLayout, type BuiltImage, type BuiltIndex } from './ocilayout.js';
 import { s3Unavailable, startS3, type S3Server } from './s3server.js';
-import { createBucket, listKeys, peakRss, s3Storage, startDistributionS3, wharfS3Config, type DistributionS3 } from './s3wharf.js';
+import {
+  createBucket,
+  listKeys,
+  peakRss,
+  s3Storage,
+  startDistributionS3,
+  wharfS3Config,
+  type DistributionS3,
+} from './s3wharf.js';
 import { copy, SKOPEO, SKOPEO_MISSING } from './skopeo.js';
 
 const MiB = 1024 * 1024;
@@ -41,7 +49,10 @@ describe('wharf on S3 (Ceph RGW)', { skip: reason ?? undefined }, () => {
     layout = new OciLayout(join(work, 'src'));
     single = layout.image('s3-single', { os: 'linux', architecture: 'amd64' }, 1);
     layout.tag('v1', single.manifest);
-    multi = layout.index([layout.image('s3-amd64', { os: 'linux', architecture: 'amd64' }), layout.image('s3-arm64', { os: 'linux', architecture: 'arm64' })]);
+    multi = layout.index([
+      layout.image('s3-amd64', { os: 'linux', architecture: 'amd64' }),
+      layout.image('s3-arm64', { os: 'linux', architecture: 'arm64' }),
+    ]);
     layout.tag('multi', multi.index);
     s3 = await startS3();
     await createBucket(s3, bucket);
@@ -56,7 +67,8 @@ describe('wharf on S3 (Ceph RGW)', { skip: reason ?? undefined }, () => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  const docker = (reg: Wharf | DistributionS3, ref: string) => `docker://${'port' in reg ? `127.0.0.1:${reg.port}` : reg.host}/${ref}`;
+  const docker = (reg: Wharf | DistributionS3, ref: string) =>
+    `docker://${'port' in reg ? `127.0.0.1:${reg.port}` : reg.host}/${ref}`;
 
   function checkPulled(dir: string, tag: string, img: BuiltImage | BuiltIndex): void {
     const back = new LayoutReader(dir);
@@ -69,7 +81,7 @@ describe('wharf on S3 (Ceph RGW)', { skip: reason ?? undefined }, () => {
     }
   }
 
-  test('skopeo pushes an image and a multi-platform index, objects land at Distribution\'s keys, pulls follow the 307 redirects', async () => {
+  test("skopeo pushes an image and a multi-platform index, objects land at Distribution's keys, pulls follow the 307 redirects", async () => {
     await copy(`oci:${layout.dir}:v1`, docker(w, 's3/app:v1'));
     await copy(`oci:${layout.dir}:multi`, docker(w, 's3/app:multi'), '--all');
     const keys = await listKeys(s3, bucket, 'docker/registry/v2/');
@@ -140,12 +152,16 @@ describe('wharf on S3 (Ceph RGW)', { skip: reason ?? undefined }, () => {
     const mono = randomBytes(64 * MiB);
     const monoDigest = `sha256:${createHash('sha256').update(mono).digest('hex')}`;
     const s = await fetch(`${w.url}/v2/s3/big/blobs/uploads/`, { method: 'POST' });
-    const p = await fetch(new URL(`${s.headers.get('location')}&digest=${monoDigest}`, w.url), { method: 'PUT', body: mono, headers: { 'Content-Type': 'application/octet-stream' } });
+    const p = await fetch(new URL(`${s.headers.get('location')}&digest=${monoDigest}`, w.url), {
+      method: 'PUT',
+      body: mono,
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
     assert.equal(p.status, 201, await p.text());
     assert.equal(await readBack(streaming.url, 's3/big', monoDigest), monoDigest);
   });
 
-  test('a 512 MiB blob streamed in one PUT: wharf\'s peak RSS stays far below the blob size', async (t) => {
+  test("a 512 MiB blob streamed in one PUT: wharf's peak RSS stays far below the blob size", async (t) => {
     const size = 512 * MiB;
     const block = randomBytes(MiB);
     const hash = createHash('sha256');
@@ -155,10 +171,18 @@ describe('wharf on S3 (Ceph RGW)', { skip: reason ?? undefined }, () => {
     const s = await fetch(`${w.url}/v2/s3/huge/blobs/uploads/`, { method: 'POST' });
     const url = new URL(`${s.headers.get('location')}&digest=${digest}`, w.url);
     const status = await new Promise<number>((resolve, reject) => {
-      const req = request(url, { method: 'PUT', headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) }, agent: false }, (res) => {
-        res.resume();
-        res.once('end', () => resolve(res.statusCode ?? 0));
-      });
+      const req = request(
+        url,
+        {
+          method: 'PUT',
+          headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) },
+          agent: false,
+        },
+        (res) => {
+          res.resume();
+          res.once('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
       req.once('error', reject);
       let i = 0;
       const pump = () => {
@@ -172,16 +196,21 @@ describe('wharf on S3 (Ceph RGW)', { skip: reason ?? undefined }, () => {
     });
     assert.equal(status, 201);
     const peak = peakRss(w.proc.pid!);
-    t.diagnostic(`wharf VmHWM before ${Math.round(before / MiB)} MiB, after a 512 MiB push ${Math.round(peak / MiB)} MiB`);
+    t.diagnostic(
+      `wharf VmHWM before ${Math.round(before / MiB)} MiB, after a 512 MiB push ${Math.round(peak / MiB)} MiB`,
+    );
     assert.ok(peak < 256 * MiB, `peak RSS ${Math.round(peak / MiB)} MiB`);
     const head = await fetch(`${w.url}/v2/s3/huge/blobs/${digest}`, { method: 'HEAD' });
     assert.equal(head.headers.get('content-length'), String(size));
   });
 
-  test('the bucket is shared with CNCF Distribution 2.8 both ways', { skip: DOCKER_REGISTRY_BIN ? undefined : DOCKER_REGISTRY_MISSING }, async () => {
-    const dist = await startDistributionS3(
-      DOCKER_REGISTRY_BIN!,
-      `version: 0.1
+  test(
+    'the bucket is shared with CNCF Distribution 2.8 both ways',
+    { skip: DOCKER_REGISTRY_BIN ? undefined : DOCKER_REGISTRY_MISSING },
+    async () => {
+      const dist = await startDistributionS3(
+        DOCKER_REGISTRY_BIN!,
+        `version: 0.1
 log:
   level: warn
 storage:
@@ -194,25 +223,26 @@ http:
   addr: 127.0.0.1:{{port}}
   secret: e2e-replicas-secret
 `,
-      work,
-    );
-    try {
-      // Pushed through wharf above, pulled through Distribution.
-      const out1 = scratch('dist-pull');
-      await copy(docker(dist, 's3/app:multi'), `oci:${out1}:multi`, '--all');
-      checkPulled(out1, 'multi', multi);
-      // Pushed through Distribution, pulled through wharf.
-      const other = layout.image('from-distribution', { os: 'linux', architecture: 'amd64' }, 2);
-      layout.tag('dist', other.manifest);
-      await copy(`oci:${layout.dir}:dist`, docker(dist, 's3/fromdist:v1'));
-      const out2 = scratch('wharf-pull');
-      await copy(docker(w, 's3/fromdist:v1'), `oci:${out2}:v1`);
-      checkPulled(out2, 'v1', other);
-      const m = await fetch(`${w.url}/v2/s3/fromdist/manifests/v1`, { headers: { Accept: MT.ociManifest } });
-      assert.equal(m.headers.get('docker-content-digest'), other.manifest.digest);
-      assert.ok(readFileSync(join(out2, 'index.json'), 'utf8').includes(other.manifest.digest));
-    } finally {
-      await dist.stop();
-    }
-  });
+        work,
+      );
+      try {
+        // Pushed through wharf above, pulled through Distribution.
+        const out1 = scratch('dist-pull');
+        await copy(docker(dist, 's3/app:multi'), `oci:${out1}:multi`, '--all');
+        checkPulled(out1, 'multi', multi);
+        // Pushed through Distribution, pulled through wharf.
+        const other = layout.image('from-distribution', { os: 'linux', architecture: 'amd64' }, 2);
+        layout.tag('dist', other.manifest);
+        await copy(`oci:${layout.dir}:dist`, docker(dist, 's3/fromdist:v1'));
+        const out2 = scratch('wharf-pull');
+        await copy(docker(w, 's3/fromdist:v1'), `oci:${out2}:v1`);
+        checkPulled(out2, 'v1', other);
+        const m = await fetch(`${w.url}/v2/s3/fromdist/manifests/v1`, { headers: { Accept: MT.ociManifest } });
+        assert.equal(m.headers.get('docker-content-digest'), other.manifest.digest);
+        assert.ok(readFileSync(join(out2, 'index.json'), 'utf8').includes(other.manifest.digest));
+      } finally {
+        await dist.stop();
+      }
+    },
+  );
 });

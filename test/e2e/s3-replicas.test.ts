@@ -68,7 +68,12 @@ health:
     threshold: 1
 http_debug_placeholder: ${debugPort}
 `,
-    }).replace(/http_debug_placeholder: (\d+)\n/, '').replace('  secret: e2e-replicas-secret\n', `  secret: e2e-replicas-secret\n  debug:\n    addr: 127.0.0.1:${debugPort}\n`);
+    })
+      .replace(/http_debug_placeholder: (\d+)\n/, '')
+      .replace(
+        '  secret: e2e-replicas-secret\n',
+        `  secret: e2e-replicas-secret\n  debug:\n    addr: 127.0.0.1:${debugPort}\n`,
+      );
 
   async function replica(name: string, s = s3, bkt = bucket): Promise<Wharf> {
     debug[name] = await freePort();
@@ -79,7 +84,10 @@ http_debug_placeholder: ${debugPort}
     work = mkdtempSync(join(tmpdir(), 'wharf-e2e-replicas-'));
     writeFileSync(join(work, 'htpasswd'), `${USER}:${bcrypt.hashSync(PASSWORD, 5)}\n`);
     layout = new OciLayout(join(work, 'src'));
-    multi = layout.index([layout.image('r-amd64', { os: 'linux', architecture: 'amd64' }), layout.image('r-arm64', { os: 'linux', architecture: 'arm64' })]);
+    multi = layout.index([
+      layout.image('r-amd64', { os: 'linux', architecture: 'amd64' }),
+      layout.image('r-arm64', { os: 'linux', architecture: 'arm64' }),
+    ]);
     layout.tag('multi', multi.index);
     // Assigned one by one, so that after() stops whichever started when the other fails.
     const starting = startRedis().then((r) => (redis = r));
@@ -100,12 +108,19 @@ http_debug_placeholder: ${debugPort}
   /** Accepts OCI manifests (Distribution answers 404 for an OCI manifest the client does not accept). */
   const ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json';
   const api = (w: Wharf, path: string, init: RequestInit = {}) =>
-    fetch(`${w.url}${path}`, { ...init, headers: { Authorization: AUTH, Accept: ACCEPT, ...(init.headers as Record<string, string>) } });
+    fetch(`${w.url}${path}`, {
+      ...init,
+      headers: { Authorization: AUTH, Accept: ACCEPT, ...(init.headers as Record<string, string>) },
+    });
   const docker = (w: Wharf, ref: string) => `docker://127.0.0.1:${w.port}/${ref}`;
 
   async function pushBlob(w: Wharf, name: string, data: Buffer): Promise<string> {
     const digest = sha(data);
-    const r = await api(w, `/v2/${name}/blobs/uploads/?digest=${digest}`, { method: 'POST', body: new Uint8Array(data), headers: { 'Content-Type': 'application/octet-stream' } });
+    const r = await api(w, `/v2/${name}/blobs/uploads/?digest=${digest}`, {
+      method: 'POST',
+      body: new Uint8Array(data),
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
     assert.equal(r.status, 201, await r.text());
     return digest;
   }
@@ -116,10 +131,24 @@ http_debug_placeholder: ${debugPort}
     const m = {
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: await pushBlob(w, name, config), size: config.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: await pushBlob(w, name, layer), size: layer.length }],
+      config: {
+        mediaType: 'application/vnd.oci.image.config.v1+json',
+        digest: await pushBlob(w, name, config),
+        size: config.length,
+      },
+      layers: [
+        {
+          mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+          digest: await pushBlob(w, name, layer),
+          size: layer.length,
+        },
+      ],
     };
-    const r = await api(w, `/v2/${name}/manifests/${tag}`, { method: 'PUT', body: JSON.stringify(m), headers: { 'Content-Type': m.mediaType } });
+    const r = await api(w, `/v2/${name}/manifests/${tag}`, {
+      method: 'PUT',
+      body: JSON.stringify(m),
+      headers: { 'Content-Type': m.mediaType },
+    });
     assert.equal(r.status, 201, await r.text());
     return r.headers.get('docker-content-digest')!;
   }
@@ -147,7 +176,9 @@ http_debug_placeholder: ${debugPort}
     assert.equal(r.status, 201, await r.text());
     const got = await api(b, `/v2/shared/chunked/blobs/${sha(whole)}`);
     assert.ok(got.status === 200 || got.status === 307);
-    const bytes = Buffer.from(await (got.status === 307 ? await fetch(got.headers.get('location')!) : got).arrayBuffer());
+    const bytes = Buffer.from(
+      await (got.status === 307 ? await fetch(got.headers.get('location')!) : got).arrayBuffer(),
+    );
     assert.equal(sha(bytes), sha(whole));
   });
 
@@ -157,7 +188,11 @@ http_debug_placeholder: ${debugPort}
     const slow = slowRequest(`${a.url}${loc.pathname}${loc.search}`, 'PATCH', { Authorization: AUTH });
     await slow.write(randomBytes(MiB));
     await new Promise((res) => setTimeout(res, 300));
-    const second = await api(b, `${loc.pathname}${loc.search}`, { method: 'PATCH', body: randomBytes(10), headers: { 'Content-Type': 'application/octet-stream' } });
+    const second = await api(b, `${loc.pathname}${loc.search}`, {
+      method: 'PATCH',
+      body: randomBytes(10),
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
     assert.equal(second.status, 416, await second.text());
     slow.end();
     assert.equal((await slow.response).status, 202);
@@ -169,7 +204,9 @@ http_debug_placeholder: ${debugPort}
     await copy(docker(b, 'shared/app:multi'), `oci:${out}:multi`, '--all', '--src-creds', CREDS);
     const back = new LayoutReader(out);
     assert.equal(back.ref('multi').digest, multi.index.digest);
-    for (const img of multi.images) for (const blob of [img.manifest, img.config, ...img.layers]) assert.deepEqual(back.blob(blob.digest), blob.bytes);
+    for (const img of multi.images)
+      for (const blob of [img.manifest, img.config, ...img.layers])
+        assert.deepEqual(back.blob(blob.digest), blob.bytes);
   });
 
   test('a manifest and a blob deleted on A are gone on B at once (shared descriptor cache)', async () => {
@@ -181,24 +218,39 @@ http_debug_placeholder: ${debugPort}
     assert.equal((await api(a, `/v2/shared/del/manifests/${digest}`, { method: 'DELETE' })).status, 202);
     assert.equal((await api(a, `/v2/shared/del/blobs/${blob}`, { method: 'DELETE' })).status, 202);
     assert.equal((await api(b, `/v2/shared/del/manifests/${digest}`, { method: 'HEAD' })).status, 404);
-    assert.equal((await api(b, `/v2/shared/del/manifests/v1`, { method: 'HEAD' })).status, 404, 'the tag went with the manifest');
+    assert.equal(
+      (await api(b, `/v2/shared/del/manifests/v1`, { method: 'HEAD' })).status,
+      404,
+      'the tag went with the manifest',
+    );
     assert.equal((await api(b, `/v2/shared/del/blobs/${blob}`, { method: 'HEAD' })).status, 404);
   });
 
   /** A login attempt from a loopback address of our choosing (throttling counts per address and per user from it). */
   function login(w: Wharf, password: string, from: string): Promise<number> {
     return new Promise((resolve, reject) => {
-      const req = request(`${w.url}/v2/`, { localAddress: from, headers: { Authorization: `Basic ${Buffer.from(`${USER}x:${password}`).toString('base64')}` }, agent: false }, (res) => {
-        res.resume();
-        res.once('end', () => resolve(res.statusCode ?? 0));
-      });
+      const req = request(
+        `${w.url}/v2/`,
+        {
+          localAddress: from,
+          headers: { Authorization: `Basic ${Buffer.from(`${USER}x:${password}`).toString('base64')}` },
+          agent: false,
+        },
+        (res) => {
+          res.resume();
+          res.once('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
       req.once('error', reject);
       req.end();
     });
   }
 
   test('brute-force counters are shared: failures on A count on B', async () => {
-    writeFileSync(join(work, 'htpasswd'), `${USER}:${bcrypt.hashSync(PASSWORD, 5)}\n${USER}x:${bcrypt.hashSync('right', 5)}\n`);
+    writeFileSync(
+      join(work, 'htpasswd'),
+      `${USER}:${bcrypt.hashSync(PASSWORD, 5)}\n${USER}x:${bcrypt.hashSync('right', 5)}\n`,
+    );
     await new Promise((r) => setTimeout(r, 1100)); // the file is re-read when its mtime changes
     assert.equal(await login(a, 'right', '127.0.0.7'), 200);
     assert.equal(await login(a, 'wrong1', '127.0.0.7'), 401);
@@ -212,7 +264,11 @@ http_debug_placeholder: ${debugPort}
   });
 
   test('wharf garbage-collect on the shared bucket while the replicas serve: kept images still pull', async () => {
-    const r = await promisify(execFile)(process.execPath, [MAIN, 'garbage-collect', '--grace', '0s', join(a.dir, 'config.yml')], { timeout: 120_000 });
+    const r = await promisify(execFile)(
+      process.execPath,
+      [MAIN, 'garbage-collect', '--grace', '0s', join(a.dir, 'config.yml')],
+      { timeout: 120_000 },
+    );
     assert.match(r.stdout + r.stderr, /remov|deleted|nothing/i);
     const out = join(work, 'after-gc');
     await copy(docker(b, 'shared/app:multi'), `oci:${out}:multi`, '--all', '--src-creds', CREDS);
@@ -239,13 +295,17 @@ http_debug_placeholder: ${debugPort}
     for (const w of [a, b]) assert.equal(w.output().match(/redis: unavailable/g)?.length, 1, 'one line per outage');
 
     await redis.restart();
-    for (const w of [a, b]) assert.ok(await eventually(() => /redis: available again/.test(w.output()), 10_000), w.output());
+    for (const w of [a, b])
+      assert.ok(await eventually(() => /redis: available again/.test(w.output()), 10_000), w.output());
     assert.deepEqual(await (await fetch(`http://127.0.0.1:${debug.b}/debug/health`)).json(), {});
     assert.deepEqual(await (await fetch(`${b.url}/readyz`)).json(), { status: 'ok' });
     await pushImage(a, 'shared/noredis', 'after', 'after');
     assert.equal((await api(b, '/v2/shared/noredis/manifests/after', { method: 'HEAD' })).status, 200);
     // The shared cache is in use again: B's read was cached in Redis.
-    assert.match(await redis.command('KEYS wharf:link:manifest:shared/noredis*'), /wharf:link:manifest:shared\/noredis@sha256:/);
+    assert.match(
+      await redis.command('KEYS wharf:link:manifest:shared/noredis*'),
+      /wharf:link:manifest:shared\/noredis@sha256:/,
+    );
   });
 
   test('S3 killed mid-push: 503 UNAVAILABLE (or a dropped connection), reads 503, storage health fails; a fresh RGW takes pushes again', async () => {
@@ -253,7 +313,10 @@ http_debug_placeholder: ${debugPort}
     const digest = sha(data);
     const r = await api(a, '/v2/shared/outage/blobs/uploads/', { method: 'POST' });
     const loc = new URL(r.headers.get('location')!, a.url);
-    const slow = slowRequest(`${a.url}${loc.pathname}${loc.search}&digest=${digest}`, 'PUT', { Authorization: AUTH, 'Content-Length': String(data.length) });
+    const slow = slowRequest(`${a.url}${loc.pathname}${loc.search}&digest=${digest}`, 'PUT', {
+      Authorization: AUTH,
+      'Content-Length': String(data.length),
+    });
     await slow.write(data.subarray(0, 12 * MiB));
     s3.kill();
     await slow.write(data.subarray(12 * MiB)).catch(() => undefined);
@@ -270,7 +333,10 @@ http_debug_placeholder: ${debugPort}
     assert.equal(get.status, 503);
     assert.match(await get.text(), /"code":"UNAVAILABLE"/);
     assert.ok(await eventually(async () => (await fetch(`${a.url}/readyz`)).status === 503, 5000));
-    assert.match(JSON.stringify(await (await fetch(`http://127.0.0.1:${debug.a}/debug/health`)).json()), /storagedriver_s3/);
+    assert.match(
+      JSON.stringify(await (await fetch(`http://127.0.0.1:${debug.a}/debug/health`)).json()),
+      /storagedriver_s3/,
+    );
     assert.match(a.output(), /storage unavailable/);
 
     // start-s3.sh cannot restart on the same directory: a fresh RGW, a fresh bucket, a new replica.
@@ -280,9 +346,16 @@ http_debug_placeholder: ${debugPort}
       const c = await replica('c', fresh, 'after-outage');
       try {
         assert.equal((await api(c, `/v2/shared/outage/blobs/${digest}`, { method: 'HEAD' })).status, 404);
-        const put = await api(c, `/v2/shared/outage/blobs/uploads/?digest=${digest}`, { method: 'POST', body: new Uint8Array(data), headers: { 'Content-Type': 'application/octet-stream' } });
+        const put = await api(c, `/v2/shared/outage/blobs/uploads/?digest=${digest}`, {
+          method: 'POST',
+          body: new Uint8Array(data),
+          headers: { 'Content-Type': 'application/octet-stream' },
+        });
         assert.equal(put.status, 201);
-        assert.equal((await api(c, `/v2/shared/outage/blobs/${digest}`, { method: 'HEAD' })).headers.get('content-length'), String(data.length));
+        assert.equal(
+          (await api(c, `/v2/shared/outage/blobs/${digest}`, { method: 'HEAD' })).headers.get('content-length'),
+          String(data.length),
+        );
       } finally {
         await c.cleanup();
       }

@@ -32,7 +32,13 @@ async function pushImage(w: Wharf, name: string, seed: string, tag?: string): Pr
 }
 
 /** Asks until `w` serves `want` for the tag; fails after `limitMs` (far above the bound under test). */
-async function servedEventually(w: Wharf, name: string, tag: string, want: string | number, limitMs: number): Promise<void> {
+async function servedEventually(
+  w: Wharf,
+  name: string,
+  tag: string,
+  want: string | number,
+  limitMs: number,
+): Promise<void> {
   const deadline = Date.now() + limitMs;
   let last: string | number = '';
   while (Date.now() < deadline) {
@@ -43,7 +49,8 @@ async function servedEventually(w: Wharf, name: string, tag: string, want: strin
   assert.fail(`still served ${last} instead of ${want} after ${limitMs} ms`);
 }
 
-const config = (ttl: string, extra = '') => testConfig({ storage: `  delete:\n    enabled: true\n  cache:\n    tagttl: ${ttl}\n`, extra });
+const config = (ttl: string, extra = '') =>
+  testConfig({ storage: `  delete:\n    enabled: true\n  cache:\n    tagttl: ${ttl}\n`, extra });
 
 describe('tag cache: this process', () => {
   let w: Wharf;

@@ -19,7 +19,9 @@ describe('login throttling with the defaults (htpasswd)', () => {
   before(async () => {
     const port = await freePort();
     metricsUrl = `http://127.0.0.1:${port}/metrics`;
-    w = await startThrottled(USERS, '', { http: `  debug:\n    addr: 127.0.0.1:${port}\n    prometheus:\n      enabled: true\n` });
+    w = await startThrottled(USERS, '', {
+      http: `  debug:\n    addr: 127.0.0.1:${port}\n    prometheus:\n      enabled: true\n`,
+    });
   });
   after(async () => {
     await w?.cleanup();
@@ -33,12 +35,20 @@ describe('login throttling with the defaults (htpasswd)', () => {
       const a = await login(w, 'alice', `guess-${i}`);
       answers.push({ status: a.status, retryAfter: a.retryAfter, at: Date.now() });
       // The moment the guesser is throttled, the owner logs in from another address, while the guessing goes on.
-      if (a.status === 429 && !ownerLogin) ownerLogin = login(w, 'alice', USERS.alice, '127.0.0.2').then((r) => r.status);
+      if (a.status === 429 && !ownerLogin)
+        ownerLogin = login(w, 'alice', USERS.alice, '127.0.0.2').then((r) => r.status);
     }
     const elapsedSeconds = (Date.now() - started) / 1000;
     assert.equal(await ownerLogin, 200, 'the right password from an address that has not failed works at once');
-    assert.ok(answers.every((a) => a.status === 401 || a.status === 429), 'only 401 and 429');
-    assert.deepEqual(answers.slice(0, 10).map((a) => a.status), Array(10).fill(401), 'maxfailures (10) are checked');
+    assert.ok(
+      answers.every((a) => a.status === 401 || a.status === 429),
+      'only 401 and 429',
+    );
+    assert.deepEqual(
+      answers.slice(0, 10).map((a) => a.status),
+      Array(10).fill(401),
+      'maxfailures (10) are checked',
+    );
     assert.deepEqual([answers[10].status, answers[10].retryAfter], [429, 1], 'then backoff.initial (1s)');
     // Each password checked past the limit doubles the delay: the first 429 after the k-th one says 2^k seconds,
     // less the whole seconds that passed between the two answers (Retry-After counts down; a loaded machine may
@@ -50,7 +60,10 @@ describe('login throttling with the defaults (htpasswd)', () => {
         const next = answers[i + 1];
         if (!next) continue;
         const lost = Math.ceil((next.at - answers[i].at) / 1000);
-        assert.ok(next.status === 429 && next.retryAfter <= 2 ** extra && next.retryAfter >= 2 ** extra - lost, `after extra failure ${extra}: ${JSON.stringify(next)}`);
+        assert.ok(
+          next.status === 429 && next.retryAfter <= 2 ** extra && next.retryAfter >= 2 ** extra - lost,
+          `after extra failure ${extra}: ${JSON.stringify(next)}`,
+        );
       }
     }
     // Delays of 1 + 2 + ... + 2^(k-1) = 2^k - 1 seconds must pass before the k-th extra check.
@@ -69,7 +82,11 @@ describe('login throttling with the defaults (htpasswd)', () => {
     const right = await login(w, 'alice', USERS.alice);
     assert.equal(right.status, 429);
     assert.deepEqual(JSON.parse(right.body).errors[0].code, 'TOOMANYREQUESTS');
-    assert.equal(logLines(w, 'this user name reached its limit of failed logins from this address').length, 1, 'the start is logged once');
+    assert.equal(
+      logLines(w, 'this user name reached its limit of failed logins from this address').length,
+      1,
+      'the start is logged once',
+    );
     assert.doesNotMatch(w.output(), /guess-/, 'no password is ever logged');
     const metrics = await (await fetch(metricsUrl)).text();
     const refused = Number(/registry_auth_throttled_total\{reason="pair"\} (\d+)/.exec(metrics)?.[1]);
@@ -92,7 +109,11 @@ describe('login throttling with the defaults (htpasswd)', () => {
       assert.equal((await login(w, 'victim', USERS.victim, '127.0.0.3')).status, 200, `own address, round ${round}`);
     }
     assert.ok(refused > 0, 'past the user-wide limit, addresses that failed for the user are slowed');
-    assert.equal((await login(w, 'victim', USERS.victim, '127.0.0.4')).status, 200, 'the laptop with one old typo logs in too');
+    assert.equal(
+      (await login(w, 'victim', USERS.victim, '127.0.0.4')).status,
+      200,
+      'the laptop with one old typo logs in too',
+    );
     assert.ok(logLines(w, 'reached its user-wide limit').length >= 1);
   });
 
@@ -106,9 +127,12 @@ describe('login throttling with the defaults (htpasswd)', () => {
       }
     }
     for (let i = 0; i < 9; i++) assert.equal((await login(w, 'dave', `w${i}`, '127.0.0.6')).status, 401);
-    assert.equal((await login(w, 'dave', USERS.dave, '127.0.0.6')).status, 200, '90 empty logins + 9 failures: still below 10');
+    assert.equal(
+      (await login(w, 'dave', USERS.dave, '127.0.0.6')).status,
+      200,
+      '90 empty logins + 9 failures: still below 10',
+    );
   });
-
 });
 
 describe('login throttling with a 1-minute first delay (so that no stall of a loaded machine outlasts it)', () => {
@@ -121,9 +145,11 @@ describe('login throttling with a 1-minute first delay (so that no stall of a lo
   });
 
   test('the same stale wrong password sent 100 times counts once', async () => {
-    for (let i = 0; i < 100; i++) assert.equal((await login(w, 'carol', 'stale-ci-secret', '127.0.0.5')).status, 401, `send ${i + 1}`);
+    for (let i = 0; i < 100; i++)
+      assert.equal((await login(w, 'carol', 'stale-ci-secret', '127.0.0.5')).status, 401, `send ${i + 1}`);
     // 1 (the stale one) + 9 distinct = 10: the limit is reached at the last of them, not before.
-    for (let i = 0; i < 9; i++) assert.equal((await login(w, 'carol', `other-${i}`, '127.0.0.5')).status, 401, `distinct ${i + 1}`);
+    for (let i = 0; i < 9; i++)
+      assert.equal((await login(w, 'carol', `other-${i}`, '127.0.0.5')).status, 401, `distinct ${i + 1}`);
     const next = await login(w, 'carol', USERS.carol, '127.0.0.5');
     assert.deepEqual([next.status, next.retryAfter > 50 && next.retryAfter <= 60], [429, true]);
   });
@@ -132,7 +158,10 @@ describe('login throttling with a 1-minute first delay (so that no stall of a lo
     const session = (pw: string, from: string) => call(w.url, '/_ui/api/session', { headers: basic('erin', pw), from });
     for (let i = 0; i < 10; i++) assert.equal((await session(`w${i}`, '127.0.0.10')).status, 401);
     const r = await session(USERS.erin, '127.0.0.10');
-    assert.deepEqual([r.status, r.retryAfter > 50 && r.retryAfter <= 60, JSON.parse(r.body).errors[0].code], [429, true, 'TOOMANYREQUESTS']);
+    assert.deepEqual(
+      [r.status, r.retryAfter > 50 && r.retryAfter <= 60, JSON.parse(r.body).errors[0].code],
+      [429, true, 'TOOMANYREQUESTS'],
+    );
     assert.equal((await session(USERS.erin, '127.0.0.11')).status, 200);
   });
 });
@@ -140,25 +169,39 @@ describe('login throttling with a 1-minute first delay (so that no stall of a lo
 describe('login throttling behind a proxy: http.trustedproxies', () => {
   let w: Wharf;
   before(async () => {
-    w = await startThrottled({ frank: 'frank-Pa55' }, 'bruteforce:\n  maxfailures: 3\n  backoff:\n    initial: 1m\n', { http: '  trustedproxies: [127.0.0.20]\n', accessLog: true });
+    w = await startThrottled({ frank: 'frank-Pa55' }, 'bruteforce:\n  maxfailures: 3\n  backoff:\n    initial: 1m\n', {
+      http: '  trustedproxies: [127.0.0.20]\n',
+      accessLog: true,
+    });
   });
   after(async () => {
     await w?.cleanup();
   });
 
   test('X-Forwarded-For from an untrusted peer is ignored: forged addresses still count on the peer', async () => {
-    for (let i = 0; i < 3; i++) assert.equal((await login(w, 'frank', `w${i}`, '127.0.0.21', { 'X-Forwarded-For': `198.51.100.${i}` })).status, 401);
-    const r = await login(w, 'frank', 'frank-Pa55', '127.0.0.21', { 'X-Forwarded-For': '198.51.100.99', Forwarded: 'for=198.51.100.98' });
+    for (let i = 0; i < 3; i++)
+      assert.equal(
+        (await login(w, 'frank', `w${i}`, '127.0.0.21', { 'X-Forwarded-For': `198.51.100.${i}` })).status,
+        401,
+      );
+    const r = await login(w, 'frank', 'frank-Pa55', '127.0.0.21', {
+      'X-Forwarded-For': '198.51.100.99',
+      Forwarded: 'for=198.51.100.98',
+    });
     assert.equal(r.status, 429);
   });
 
   test('from a trusted proxy, the right-most untrusted X-Forwarded-For address is the client', async () => {
-    const via = (client: string, pw: string) => login(w, 'frank', pw, '127.0.0.20', { 'X-Forwarded-For': `forged-by-client, ${client}` });
+    const via = (client: string, pw: string) =>
+      login(w, 'frank', pw, '127.0.0.20', { 'X-Forwarded-For': `forged-by-client, ${client}` });
     for (let i = 0; i < 3; i++) assert.equal((await via('203.0.113.1', `w${i}`)).status, 401);
     assert.equal((await via('203.0.113.1', 'frank-Pa55')).status, 429, 'that client is throttled');
     assert.equal((await via('203.0.113.2', 'frank-Pa55')).status, 200, 'another client behind the same proxy is not');
     assert.equal((await login(w, 'frank', 'frank-Pa55', '127.0.0.20')).status, 200, 'nor the proxy itself');
     assert.ok(logLines(w, 'remote=203.0.113.2').length >= 1, 'the access log shows the client, not the proxy');
-    assert.ok(logLines(w, 'remote=203.0.113.1').some((l) => l.includes('reached its limit')), 'the throttle start names the client address');
+    assert.ok(
+      logLines(w, 'remote=203.0.113.1').some((l) => l.includes('reached its limit')),
+      'the throttle start names the client address',
+    );
   });
 });

@@ -24,7 +24,10 @@ describe('login throttling across two replicas sharing Redis', { skip: REDIS_SER
     redis = await startRedis();
     work = mkdtempSync(join(tmpdir(), 'wharf-e2e-throttle-replicas-'));
     writeFileSync(join(work, 'users'), htpasswd(USERS));
-    const config = testConfig({ logLevel: 'info', extra: `auth:\n  htpasswd:\n    realm: ${REALM}\n    path: ${join(work, 'users')}\nredis:\n  addrs: [${redis.addr}]\nbruteforce:\n  backoff:\n    initial: 1m\n` });
+    const config = testConfig({
+      logLevel: 'info',
+      extra: `auth:\n  htpasswd:\n    realm: ${REALM}\n    path: ${join(work, 'users')}\nredis:\n  addrs: [${redis.addr}]\nbruteforce:\n  backoff:\n    initial: 1m\n`,
+    });
     [a, b] = await Promise.all([startWharf({ config }), startWharf({ config })]);
     for (const w of [a, b]) {
       for (let i = 0; !/redis: connected/.test(w.output()); i++) {
@@ -53,8 +56,18 @@ describe('login throttling across two replicas sharing Redis', { skip: REDIS_SER
       const r = await login(w, 'alice', USERS.alice, '127.0.0.40');
       assert.deepEqual([r.status, r.retryAfter > 50 && r.retryAfter <= 60], [429, true]);
     }
-    for (const w of [a, b]) assert.equal((await login(w, 'alice', USERS.alice, '127.0.0.41')).status, 200, 'another address is never stopped');
-    const starts = [a, b].flatMap((w) => w.output().split('\n').filter((l) => l.includes('reached its limit of failed logins from this address')));
+    for (const w of [a, b])
+      assert.equal(
+        (await login(w, 'alice', USERS.alice, '127.0.0.41')).status,
+        200,
+        'another address is never stopped',
+      );
+    const starts = [a, b].flatMap((w) =>
+      w
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('reached its limit of failed logins from this address')),
+    );
     assert.equal(starts.length, 1, 'one replica logs the start, once');
   });
 

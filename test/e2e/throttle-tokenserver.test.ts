@@ -40,13 +40,20 @@ bruteforce: { backoff: { initial: 1m, max: 1h } }
     await w?.cleanup();
   });
 
-  const get = (user: string, pw: string, from: string) => call(w.url, `/auth/token?service=${SERVICE}&scope=repository:x/y:pull`, { headers: basic(user, pw), from });
+  const get = (user: string, pw: string, from: string) =>
+    call(w.url, `/auth/token?service=${SERVICE}&scope=repository:x/y:pull`, { headers: basic(user, pw), from });
   const post = (user: string, pw: string, from: string) =>
     call(w.url, '/auth/token', {
       method: 'POST',
       from,
       headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'password', username: user, password: pw, service: SERVICE, client_id: 'e2e' }).toString(),
+      body: new URLSearchParams({
+        grant_type: 'password',
+        username: user,
+        password: pw,
+        service: SERVICE,
+        client_id: 'e2e',
+      }).toString(),
     });
 
   test('GET and POST count together; past the limit both answer 429 with Retry-After, even for the right password', async () => {
@@ -55,7 +62,11 @@ bruteforce: { backoff: { initial: 1m, max: 1h } }
     for (const r of [await get('alice', USERS.alice, '127.0.0.30'), await post('alice', USERS.alice, '127.0.0.30')]) {
       assert.equal(r.status, 429);
       assert.ok(r.retryAfter > 50 && r.retryAfter <= 60, `Retry-After ${r.retryAfter}`);
-      assert.deepEqual(JSON.parse(r.body), { errors: [{ code: 'TOOMANYREQUESTS', message: `too many failed login attempts; retry after ${r.retryAfter} seconds` }] });
+      assert.deepEqual(JSON.parse(r.body), {
+        errors: [
+          { code: 'TOOMANYREQUESTS', message: `too many failed login attempts; retry after ${r.retryAfter} seconds` },
+        ],
+      });
     }
     assert.equal((await get('alice', USERS.alice, '127.0.0.31')).status, 200, 'the owner from another address');
     assert.equal((await post('alice', USERS.alice, '127.0.0.31')).status, 200);
@@ -64,9 +75,17 @@ bruteforce: { backoff: { initial: 1m, max: 1h } }
   test('empty Basic credentials get an anonymous token and count for nothing; an empty POST user name is refused uncounted', async () => {
     const empty = { Authorization: `Basic ${Buffer.from(':').toString('base64')}` };
     for (let i = 0; i < 30; i++) {
-      const r = await call(w.url, `/auth/token?service=${SERVICE}&scope=repository:x/y:pull`, { headers: empty, from: '127.0.0.32' });
+      const r = await call(w.url, `/auth/token?service=${SERVICE}&scope=repository:x/y:pull`, {
+        headers: empty,
+        from: '127.0.0.32',
+      });
       assert.equal(r.status, 200);
-      assert.equal(JSON.parse(Buffer.from((JSON.parse(r.body) as { token: string }).token.split('.')[1], 'base64url').toString()).sub, '', 'anonymous');
+      assert.equal(
+        JSON.parse(Buffer.from((JSON.parse(r.body) as { token: string }).token.split('.')[1], 'base64url').toString())
+          .sub,
+        '',
+        'anonymous',
+      );
       assert.equal((await post('', '', '127.0.0.32')).status, 401);
     }
     for (let i = 0; i < 9; i++) assert.equal((await get('bob', `w${i}`, '127.0.0.32')).status, 401);

@@ -31,12 +31,23 @@ export interface CallOptions {
 /** One request on a fresh connection from `from`. */
 export function call(url: string, path: string, o: CallOptions = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request(`${url}${path}`, { method: o.method ?? 'GET', headers: o.headers, localAddress: o.from ?? '127.0.0.1', agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: Number(res.headers['retry-after'] ?? NaN), headers: res.headers, body }));
-    });
+    const req = request(
+      `${url}${path}`,
+      { method: o.method ?? 'GET', headers: o.headers, localAddress: o.from ?? '127.0.0.1', agent: false },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            retryAfter: Number(res.headers['retry-after'] ?? NaN),
+            headers: res.headers,
+            body,
+          }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end(o.body);
   });
@@ -47,23 +58,40 @@ export function basic(user: string, password: string): Record<string, string> {
 }
 
 /** GET /v2/ with Basic credentials from `from`: what every client's login does. */
-export function login(w: Wharf, user: string, password: string, from = '127.0.0.1', headers: Record<string, string> = {}): Promise<Answer> {
+export function login(
+  w: Wharf,
+  user: string,
+  password: string,
+  from = '127.0.0.1',
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   return call(w.url, '/v2/', { headers: { ...basic(user, password), ...headers }, from });
 }
 
 /** htpasswd lines (bcrypt cost 5: the tests check many passwords). */
 export function htpasswd(users: Record<string, string>): string {
-  return Object.entries(users).map(([u, p]) => `${u}:${bcrypt.hashSync(p, 5)}\n`).join('');
+  return Object.entries(users)
+    .map(([u, p]) => `${u}:${bcrypt.hashSync(p, 5)}\n`)
+    .join('');
 }
 
 /** wharf with auth.htpasswd over `users` and `extra` top-level YAML (a `bruteforce:` section, ...); info log. */
-export async function startThrottled(users: Record<string, string>, extra = '', parts: { http?: string; accessLog?: boolean } = {}): Promise<Wharf> {
+export async function startThrottled(
+  users: Record<string, string>,
+  extra = '',
+  parts: { http?: string; accessLog?: boolean } = {},
+): Promise<Wharf> {
   const dir = mkdtempSync(join(tmpdir(), 'wharf-e2e-throttle-'));
   writeFileSync(join(dir, 'users'), htpasswd(users));
   try {
     return await startWharf({
       dir,
-      config: testConfig({ logLevel: 'info', accessLog: parts.accessLog, http: parts.http, extra: `auth:\n  htpasswd:\n    realm: ${REALM}\n    path: {{dir}}/users\n${extra}` }),
+      config: testConfig({
+        logLevel: 'info',
+        accessLog: parts.accessLog,
+        http: parts.http,
+        extra: `auth:\n  htpasswd:\n    realm: ${REALM}\n    path: {{dir}}/users\n${extra}`,
+      }),
     });
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
@@ -73,5 +101,8 @@ export async function startThrottled(users: Record<string, string>, extra = '', 
 
 /** Log lines (text formatter) containing `text`. */
 export function logLines(w: Wharf, text: string): string[] {
-  return w.output().split('\n').filter((l) => l.includes(text));
+  return w
+    .output()
+    .split('\n')
+    .filter((l) => l.includes(text));
 }

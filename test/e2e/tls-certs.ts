@@ -6,7 +6,16 @@
  * Also: htpasswd files, a `--cert-dir` in the containers/image layout, and the serial a server presents.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
@@ -63,18 +72,61 @@ export function makeTlsFixtures(opts: { extraIps?: string[] } = {}): TlsFixtures
     '[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = issued\nserial = serial\ndefault_md = sha256\npolicy = p\nunique_subject = no\n[p]\ncommonName = supplied\n',
   );
   mkdirSync(p('issued'));
-  writeFileSync(p('server.ext'), `subjectAltName = ${['IP:127.0.0.1', 'DNS:localhost', ...(opts.extraIps ?? []).map((ip) => `IP:${ip}`)].join(', ')}\nextendedKeyUsage = serverAuth\nkeyUsage = critical, digitalSignature\n`);
+  writeFileSync(
+    p('server.ext'),
+    `subjectAltName = ${['IP:127.0.0.1', 'DNS:localhost', ...(opts.extraIps ?? []).map((ip) => `IP:${ip}`)].join(', ')}\nextendedKeyUsage = serverAuth\nkeyUsage = critical, digitalSignature\n`,
+  );
   writeFileSync(p('client.ext'), 'extendedKeyUsage = clientAuth\nkeyUsage = critical, digitalSignature\n');
 
   const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
   const makeCa = (name: string, cn: string): KeyPair => {
-    openssl(dir, ['req', '-x509', ...newKey, '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '30', '-subj', `/CN=${cn}`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+    openssl(dir, [
+      'req',
+      '-x509',
+      ...newKey,
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.crt`,
+      '-days',
+      '30',
+      '-subj',
+      `/CN=${cn}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ]);
     chmodSync(p(`${name}.key`), 0o600);
     return { cert: p(`${name}.crt`), key: p(`${name}.key`) };
   };
-  const makeLeaf = (name: string, cn: string, issuer: KeyPair, ext: 'server' | 'client', dates: string[] = ['-days', '30']): KeyPair => {
+  const makeLeaf = (
+    name: string,
+    cn: string,
+    issuer: KeyPair,
+    ext: 'server' | 'client',
+    dates: string[] = ['-days', '30'],
+  ): KeyPair => {
     openssl(dir, ['req', ...newKey, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`]);
-    openssl(dir, ['ca', '-batch', '-config', 'ca.cnf', '-cert', issuer.cert, '-keyfile', issuer.key, '-in', `${name}.csr`, '-out', `${name}.crt`, '-extfile', `${ext}.ext`, '-notext', '-rand_serial', ...dates]);
+    openssl(dir, [
+      'ca',
+      '-batch',
+      '-config',
+      'ca.cnf',
+      '-cert',
+      issuer.cert,
+      '-keyfile',
+      issuer.key,
+      '-in',
+      `${name}.csr`,
+      '-out',
+      `${name}.crt`,
+      '-extfile',
+      `${ext}.ext`,
+      '-notext',
+      '-rand_serial',
+      ...dates,
+    ]);
     chmodSync(p(`${name}.key`), 0o600);
     return { cert: p(`${name}.crt`), key: p(`${name}.key`) };
   };
@@ -92,7 +144,12 @@ export function makeTlsFixtures(opts: { extraIps?: string[] } = {}): TlsFixtures
     otherCa,
     otherServer: makeLeaf('other-server', 'localhost', otherCa, 'server'),
     otherClient: makeLeaf('other-client', 'intruder', otherCa, 'client'),
-    expired: makeLeaf('expired', 'localhost', ca, 'server', ['-startdate', '20200101000000Z', '-enddate', '20200201000000Z']),
+    expired: makeLeaf('expired', 'localhost', ca, 'server', [
+      '-startdate',
+      '20200101000000Z',
+      '-enddate',
+      '20200201000000Z',
+    ]),
     issueServer: (cn) => makeLeaf(`issued-${++issued}`, cn, ca, 'server'),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
@@ -117,25 +174,33 @@ export function certDir(dir: string, ca: string, client?: KeyPair): string {
 export function writeHtpasswd(path: string, user: string, password: string): void {
   const wharfHas = (() => {
     try {
-      return execFileSync(process.execPath, [MAIN, 'help'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString().includes('htpasswd');
+      return execFileSync(process.execPath, [MAIN, 'help'], { stdio: ['ignore', 'pipe', 'pipe'] })
+        .toString()
+        .includes('htpasswd');
     } catch {
       return false;
     }
   })();
-  const [cmd, args] = wharfHas ? [process.execPath, [MAIN, 'htpasswd', '-Bbc', path, user, password]] : [onPath('htpasswd'), ['-Bbc', path, user, password]];
+  const [cmd, args] = wharfHas
+    ? [process.execPath, [MAIN, 'htpasswd', '-Bbc', path, user, password]]
+    : [onPath('htpasswd'), ['-Bbc', path, user, password]];
   if (!cmd) throw new Error('neither `wharf htpasswd` nor Apache htpasswd (apache2-utils) is available');
   execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  if (!existsSync(path) || !readFileSync(path, 'utf8').startsWith(`${user}:$2`)) throw new Error(`htpasswd did not write a bcrypt entry for ${user} to ${path}`);
+  if (!existsSync(path) || !readFileSync(path, 'utf8').startsWith(`${user}:$2`))
+    throw new Error(`htpasswd did not write a bcrypt entry for ${user} to ${path}`);
 }
 
 /** The serial number (upper-case hex) of the certificate a TLS server presents for `servername`. */
 export function presentedSerial(port: number, ca: string, servername = 'localhost'): Promise<string> {
   return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port, servername, ca: readFileSync(ca), ALPNProtocols: ['http/1.1'] }, () => {
-      const serial = s.getPeerCertificate().serialNumber;
-      s.end();
-      resolve(normalSerial(serial));
-    });
+    const s = connect(
+      { host: '127.0.0.1', port, servername, ca: readFileSync(ca), ALPNProtocols: ['http/1.1'] },
+      () => {
+        const serial = s.getPeerCertificate().serialNumber;
+        s.end();
+        resolve(normalSerial(serial));
+      },
+    );
     s.once('error', reject);
     s.setTimeout(5000, () => s.destroy(new Error('TLS handshake timed out')));
   });

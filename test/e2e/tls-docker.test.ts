@@ -17,7 +17,15 @@ import { after, before, describe, test } from 'node:test';
 import { startWharf, type Wharf } from './harness.js';
 import { OciLayout, type BuiltImage } from './ocilayout.js';
 import { onPath, run, SKOPEO, SKOPEO_MISSING, skopeoOk } from './skopeo.js';
-import { certDir, makeTlsFixtures, OPENSSL, OPENSSL_MISSING, tlsConfig, writeHtpasswd, type TlsFixtures } from './tls-certs.js';
+import {
+  certDir,
+  makeTlsFixtures,
+  OPENSSL,
+  OPENSSL_MISSING,
+  tlsConfig,
+  writeHtpasswd,
+  type TlsFixtures,
+} from './tls-certs.js';
 
 const DOCKER = onPath('docker');
 const USER = 'carol';
@@ -26,7 +34,8 @@ const CERTS_D = '/etc/docker/certs.d';
 
 /** The first non-internal IPv4 address of this machine, or null. */
 function externalIPv4(): string | null {
-  for (const addrs of Object.values(networkInterfaces())) for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  for (const addrs of Object.values(networkInterfaces()))
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   return null;
 }
 
@@ -59,17 +68,34 @@ describe('docker CLI over HTTPS (no daemon)', { skip }, () => {
     work = mkdtempSync(join(tmpdir(), 'wharf-e2e-docker-'));
     const htpasswd = join(work, 'htpasswd');
     writeHtpasswd(htpasswd, USER, PASSWORD);
-    w = await startWharf({ config: tlsConfig({ server: fx.server, htpasswd, host: IP! }), tls: { ca: fx.ca.cert }, host: IP! });
+    w = await startWharf({
+      config: tlsConfig({ server: fx.server, htpasswd, host: IP! }),
+      tls: { ca: fx.ca.cert },
+      host: IP!,
+    });
     reg = `${IP}:${w.port}`;
     hostCerts = join(CERTS_D, reg);
     // DOCKER_HOST names a socket that does not exist: the CLI must not reach any daemon of this machine.
-    env = { ...process.env, DOCKER_CONFIG: join(work, 'docker-config'), DOCKER_HOST: `unix://${join(work, 'no-daemon.sock')}`, DOCKER_CLI_HINTS: 'false' };
+    env = {
+      ...process.env,
+      DOCKER_CONFIG: join(work, 'docker-config'),
+      DOCKER_HOST: `unix://${join(work, 'no-daemon.sock')}`,
+      DOCKER_CLI_HINTS: 'false',
+    };
 
     const layout = new OciLayout(join(work, 'layout'));
     image = layout.image('docker', { os: 'linux', architecture: 'amd64' }, 1);
     layout.tag('v1', image.manifest);
     const certs = certDir(join(work, 'certs'), fx.ca.cert);
-    await skopeoOk(['copy', '--dest-cert-dir', certs, '--dest-creds', `${USER}:${PASSWORD}`, `oci:${layout.dir}:v1`, `docker://${reg}/e2e/docker:v1`]);
+    await skopeoOk([
+      'copy',
+      '--dest-cert-dir',
+      certs,
+      '--dest-creds',
+      `${USER}:${PASSWORD}`,
+      `oci:${layout.dir}:v1`,
+      `docker://${reg}/e2e/docker:v1`,
+    ]);
   });
 
   after(async () => {
@@ -103,14 +129,20 @@ describe('docker CLI over HTTPS (no daemon)', { skip }, () => {
     const ok = await login(PASSWORD);
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /Login Succeeded/);
-    const config = JSON.parse(readFileSync(join(env.DOCKER_CONFIG!, 'config.json'), 'utf8')) as { auths: Record<string, { auth: string }> };
+    const config = JSON.parse(readFileSync(join(env.DOCKER_CONFIG!, 'config.json'), 'utf8')) as {
+      auths: Record<string, { auth: string }>;
+    };
     assert.equal(Buffer.from(config.auths[reg].auth, 'base64').toString(), `${USER}:${PASSWORD}`);
   });
 
   test('manifest inspect shows the manifest pushed with skopeo', async () => {
     const r = await docker(['manifest', 'inspect', `${reg}/e2e/docker:v1`]);
     assert.equal(r.code, 0, r.stderr);
-    const m = JSON.parse(r.stdout) as { schemaVersion: number; config: { digest: string }; layers: { digest: string }[] };
+    const m = JSON.parse(r.stdout) as {
+      schemaVersion: number;
+      config: { digest: string };
+      layers: { digest: string }[];
+    };
     assert.equal(m.schemaVersion, 2);
     assert.equal(m.config.digest, image.config.digest);
     assert.deepEqual(

@@ -32,7 +32,15 @@ function rawExchange(port: number, data: string): Promise<string> {
   });
 }
 
-const REQUESTS = ['GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n', 'HEAD /v2/ HTTP/1.1\r\nHost: x\r\n\r\n', 'POST /v2/x/blobs/uploads/ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n', 'PUT /v2/x HTTP/1.1\r\nHost: x\r\n\r\n', 'OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n', 'DELETE /v2/x HTTP/1.1\r\nHost: x\r\n\r\n', 'garbage\r\n\r\n'];
+const REQUESTS = [
+  'GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n',
+  'HEAD /v2/ HTTP/1.1\r\nHost: x\r\n\r\n',
+  'POST /v2/x/blobs/uploads/ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n',
+  'PUT /v2/x HTTP/1.1\r\nHost: x\r\n\r\n',
+  'OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n',
+  'DELETE /v2/x HTTP/1.1\r\nHost: x\r\n\r\n',
+  'garbage\r\n\r\n',
+];
 
 describe('plain HTTP on the HTTPS port', { skip: missing }, () => {
   let fx: TlsFixtures;
@@ -66,27 +74,48 @@ describe('plain HTTP on the HTTPS port', { skip: missing }, () => {
       ['--http2', '2'],
       ['--http1.1', '1.1'],
     ]) {
-      const r = await run(CURL!, ['-sS', '--max-time', '20', flag, '--cacert', fx.ca.cert, '-u', 'alice:secret', '-o', '/dev/null', '-w', '%{http_version} %{http_code}', `https://localhost:${w.port}/v2/`]);
+      const r = await run(CURL!, [
+        '-sS',
+        '--max-time',
+        '20',
+        flag,
+        '--cacert',
+        fx.ca.cert,
+        '-u',
+        'alice:secret',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_version} %{http_code}',
+        `https://localhost:${w.port}/v2/`,
+      ]);
       assert.equal(r.stdout, `${version} 200`, r.stderr);
     }
   });
 
-  test('byte for byte what docker-registry answers on the same certificate', { skip: DOCKER_REGISTRY_BIN ? false : DOCKER_REGISTRY_MISSING }, async () => {
-    const port = await freePort();
-    const config = join(work, 'distribution.yml');
-    writeFileSync(config, `version: 0.1\nlog:\n  level: error\nstorage:\n  inmemory: {}\nhttp:\n  addr: 127.0.0.1:${port}\n  tls:\n    certificate: ${fx.server.cert}\n    key: ${fx.server.key}\n`);
-    const env: NodeJS.ProcessEnv = {};
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('REGISTRY_')) env[k] = v;
-    const proc = spawn(DOCKER_REGISTRY_BIN!, ['serve', config], { env, stdio: 'ignore' });
-    try {
-      const deadline = Date.now() + 15_000;
-      while ((await httpsStatus(`https://127.0.0.1:${port}/v2/`, { ca: fx.ca.cert }).catch(() => 0)) !== 200) {
-        assert.ok(Date.now() < deadline && proc.exitCode === null, 'docker-registry did not start');
-        await new Promise((r) => setTimeout(r, 50));
+  test(
+    'byte for byte what docker-registry answers on the same certificate',
+    { skip: DOCKER_REGISTRY_BIN ? false : DOCKER_REGISTRY_MISSING },
+    async () => {
+      const port = await freePort();
+      const config = join(work, 'distribution.yml');
+      writeFileSync(
+        config,
+        `version: 0.1\nlog:\n  level: error\nstorage:\n  inmemory: {}\nhttp:\n  addr: 127.0.0.1:${port}\n  tls:\n    certificate: ${fx.server.cert}\n    key: ${fx.server.key}\n`,
+      );
+      const env: NodeJS.ProcessEnv = {};
+      for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('REGISTRY_')) env[k] = v;
+      const proc = spawn(DOCKER_REGISTRY_BIN!, ['serve', config], { env, stdio: 'ignore' });
+      try {
+        const deadline = Date.now() + 15_000;
+        while ((await httpsStatus(`https://127.0.0.1:${port}/v2/`, { ca: fx.ca.cert }).catch(() => 0)) !== 200) {
+          assert.ok(Date.now() < deadline && proc.exitCode === null, 'docker-registry did not start');
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        for (const req of REQUESTS) assert.equal(await rawExchange(w.port, req), await rawExchange(port, req), req);
+      } finally {
+        proc.kill('SIGKILL');
       }
-      for (const req of REQUESTS) assert.equal(await rawExchange(w.port, req), await rawExchange(port, req), req);
-    } finally {
-      proc.kill('SIGKILL');
-    }
-  });
+    },
+  );
 });

@@ -14,10 +14,27 @@ import { after, before, describe, test } from 'node:test';
 import { httpsStatus, startWharf, testConfig, type Wharf } from './harness.js';
 import { LayoutReader, OciLayout, type BuiltImage } from './ocilayout.js';
 import { onPath, run, SKOPEO, SKOPEO_MISSING, skopeo, skopeoOk } from './skopeo.js';
-import { certDir, makeTlsFixtures, OPENSSL, OPENSSL_MISSING, presentedSerial, serialOf, tlsConfig, writeHtpasswd, type KeyPair, type TlsFixtures } from './tls-certs.js';
+import {
+  certDir,
+  makeTlsFixtures,
+  OPENSSL,
+  OPENSSL_MISSING,
+  presentedSerial,
+  serialOf,
+  tlsConfig,
+  writeHtpasswd,
+  type KeyPair,
+  type TlsFixtures,
+} from './tls-certs.js';
 
 const CURL = onPath('curl');
-const missing = !SKOPEO ? SKOPEO_MISSING : !OPENSSL ? OPENSSL_MISSING : !CURL ? 'curl is not on PATH (apt-get install curl)' : false;
+const missing = !SKOPEO
+  ? SKOPEO_MISSING
+  : !OPENSSL
+    ? OPENSSL_MISSING
+    : !CURL
+      ? 'curl is not on PATH (apt-get install curl)'
+      : false;
 const USER = 'alice';
 const PASSWORD = 's3cret-e2e';
 
@@ -34,7 +51,8 @@ async function exitCode(w: Wharf, timeoutMs = 15_000): Promise<number | null> {
 async function outputContains(w: Wharf, text: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!w.output().includes(text)) {
-    if (w.proc.exitCode !== null) throw new Error(`wharf exited with ${w.proc.exitCode} before logging ${JSON.stringify(text)}:\n${w.output()}`);
+    if (w.proc.exitCode !== null)
+      throw new Error(`wharf exited with ${w.proc.exitCode} before logging ${JSON.stringify(text)}:\n${w.output()}`);
     if (Date.now() > deadline) throw new Error(`wharf did not log ${JSON.stringify(text)}:\n${w.output()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -89,7 +107,18 @@ describe('HTTPS with skopeo and curl', { skip: missing }, () => {
       const bad = await skopeo(['login', '--cert-dir', certs, '--authfile', authfile, '-u', USER, '-p', 'wrong', reg]);
       assert.notEqual(bad.code, 0, bad.stdout);
       assert.match(bad.stderr, /401|unauthorized|invalid username\/password/i);
-      const out = await skopeoOk(['login', '--cert-dir', certs, '--authfile', authfile, '-u', USER, '-p', PASSWORD, reg]);
+      const out = await skopeoOk([
+        'login',
+        '--cert-dir',
+        certs,
+        '--authfile',
+        authfile,
+        '-u',
+        USER,
+        '-p',
+        PASSWORD,
+        reg,
+      ]);
       assert.match(out, /Login Succeeded/);
       const auths = JSON.parse(readFileSync(authfile, 'utf8')) as { auths: Record<string, { auth: string }> };
       assert.equal(Buffer.from(auths.auths[reg].auth, 'base64').toString(), `${USER}:${PASSWORD}`);
@@ -97,19 +126,48 @@ describe('HTTPS with skopeo and curl', { skip: missing }, () => {
 
     test('copy pushes with the auth file and pulls back the same digests', async () => {
       const pushed = scratch('digest');
-      await skopeoOk(['copy', '--dest-cert-dir', certs, '--authfile', authfile, '--digestfile', pushed, `oci:${layout.dir}:v1`, `docker://${reg}/e2e/tls:v1`]);
+      await skopeoOk([
+        'copy',
+        '--dest-cert-dir',
+        certs,
+        '--authfile',
+        authfile,
+        '--digestfile',
+        pushed,
+        `oci:${layout.dir}:v1`,
+        `docker://${reg}/e2e/tls:v1`,
+      ]);
       assert.equal(readFileSync(pushed, 'utf8').trim(), image.manifest.digest);
       const back = scratch('pulled');
-      await skopeoOk(['copy', '--src-cert-dir', certs, '--src-creds', `${USER}:${PASSWORD}`, `docker://${reg}/e2e/tls:v1`, `oci:${back}:v1`]);
+      await skopeoOk([
+        'copy',
+        '--src-cert-dir',
+        certs,
+        '--src-creds',
+        `${USER}:${PASSWORD}`,
+        `docker://${reg}/e2e/tls:v1`,
+        `oci:${back}:v1`,
+      ]);
       const r = new LayoutReader(back);
       assert.equal(r.ref('v1').digest, image.manifest.digest);
       for (const l of image.layers) assert.deepEqual(r.blob(l.digest), l.bytes);
     });
 
     test('inspect and list-tags with --creds', async () => {
-      const info = JSON.parse(await skopeoOk(['inspect', '--cert-dir', certs, '--creds', `${USER}:${PASSWORD}`, `docker://${reg}/e2e/tls:v1`])) as { Digest: string };
+      const info = JSON.parse(
+        await skopeoOk([
+          'inspect',
+          '--cert-dir',
+          certs,
+          '--creds',
+          `${USER}:${PASSWORD}`,
+          `docker://${reg}/e2e/tls:v1`,
+        ]),
+      ) as { Digest: string };
       assert.equal(info.Digest, image.manifest.digest);
-      const tags = JSON.parse(await skopeoOk(['list-tags', '--cert-dir', certs, '--authfile', authfile, `docker://${reg}/e2e/tls`])) as { Tags: string[] };
+      const tags = JSON.parse(
+        await skopeoOk(['list-tags', '--cert-dir', certs, '--authfile', authfile, `docker://${reg}/e2e/tls`]),
+      ) as { Tags: string[] };
       assert.deepEqual(tags.Tags, ['v1']);
     });
 
@@ -120,7 +178,15 @@ describe('HTTPS with skopeo and curl', { skip: missing }, () => {
     });
 
     test('delete removes the manifest', async () => {
-      await skopeoOk(['copy', '--dest-cert-dir', certs, '--authfile', authfile, `oci:${layout.dir}:v1`, `docker://${reg}/e2e/doomed:v1`]);
+      await skopeoOk([
+        'copy',
+        '--dest-cert-dir',
+        certs,
+        '--authfile',
+        authfile,
+        `oci:${layout.dir}:v1`,
+        `docker://${reg}/e2e/doomed:v1`,
+      ]);
       await skopeoOk(['delete', '--cert-dir', certs, '--authfile', authfile, `docker://${reg}/e2e/doomed:v1`]);
       const r = await skopeo(['inspect', '--cert-dir', certs, '--authfile', authfile, `docker://${reg}/e2e/doomed:v1`]);
       assert.notEqual(r.code, 0);
@@ -129,11 +195,25 @@ describe('HTTPS with skopeo and curl', { skip: missing }, () => {
 
     test('a CA skopeo does not trust is refused with a certificate error', async () => {
       const wrong = certDir(scratch('wrong-ca'), fx.otherCa.cert);
-      const r = await skopeo(['inspect', '--cert-dir', wrong, '--creds', `${USER}:${PASSWORD}`, `docker://${reg}/e2e/tls:v1`]);
+      const r = await skopeo([
+        'inspect',
+        '--cert-dir',
+        wrong,
+        '--creds',
+        `${USER}:${PASSWORD}`,
+        `docker://${reg}/e2e/tls:v1`,
+      ]);
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /certificate/i);
       const s = await start({ config: tlsConfig({ server: fx.otherServer, htpasswd }), tls: { ca: fx.otherCa.cert } });
-      const r2 = await skopeo(['inspect', '--cert-dir', certs, '--creds', `${USER}:${PASSWORD}`, `docker://127.0.0.1:${s.port}/e2e/tls:v1`]);
+      const r2 = await skopeo([
+        'inspect',
+        '--cert-dir',
+        certs,
+        '--creds',
+        `${USER}:${PASSWORD}`,
+        `docker://127.0.0.1:${s.port}/e2e/tls:v1`,
+      ]);
       assert.notEqual(r2.code, 0);
       assert.match(r2.stderr, /x509: certificate signed by unknown authority/);
     });
@@ -141,18 +221,66 @@ describe('HTTPS with skopeo and curl', { skip: missing }, () => {
 
   describe('curl', () => {
     test('TLS 1.1 is refused by the server even when the client allows it', async () => {
-      const r = await curl(['--cacert', fx.ca.cert, '--tlsv1.1', '--tls-max', '1.1', '--ciphers', 'DEFAULT@SECLEVEL=0', `https://${reg}/v2/`]);
+      const r = await curl([
+        '--cacert',
+        fx.ca.cert,
+        '--tlsv1.1',
+        '--tls-max',
+        '1.1',
+        '--ciphers',
+        'DEFAULT@SECLEVEL=0',
+        `https://${reg}/v2/`,
+      ]);
       assert.equal(r.code, 35, r.stderr);
       assert.match(r.stderr, /protocol version/);
-      const ok = await curl(['--cacert', fx.ca.cert, '--tlsv1.2', '--tls-max', '1.2', '-o', '/dev/null', '-w', '%{http_code}', `https://${reg}/v2/`]);
+      const ok = await curl([
+        '--cacert',
+        fx.ca.cert,
+        '--tlsv1.2',
+        '--tls-max',
+        '1.2',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        `https://${reg}/v2/`,
+      ]);
       assert.equal(ok.stdout, '401', ok.stderr);
     });
 
     test('HTTP/2 is negotiated by ALPN; Location headers are https:// with the port', async () => {
-      const v = await curl(['--cacert', fx.ca.cert, '--http2', '-u', `${USER}:${PASSWORD}`, '-o', '/dev/null', '-w', '%{http_version} %{http_code}', `https://${reg}/v2/`]);
+      const v = await curl([
+        '--cacert',
+        fx.ca.cert,
+        '--http2',
+        '-u',
+        `${USER}:${PASSWORD}`,
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_version} %{http_code}',
+        `https://${reg}/v2/`,
+      ]);
       assert.equal(v.stdout, '2 200', v.stderr);
-      for (const [version, host] of [['--http2', reg], ['--http1.1', reg], ['--http2', `localhost:${w.port}`]]) {
-        const r = await curl(['--cacert', fx.ca.cert, version, '-u', `${USER}:${PASSWORD}`, '-X', 'POST', '-D', '-', '-o', '/dev/null', `https://${host}/v2/e2e/tls/blobs/uploads/`]);
+      for (const [version, host] of [
+        ['--http2', reg],
+        ['--http1.1', reg],
+        ['--http2', `localhost:${w.port}`],
+      ]) {
+        const r = await curl([
+          '--cacert',
+          fx.ca.cert,
+          version,
+          '-u',
+          `${USER}:${PASSWORD}`,
+          '-X',
+          'POST',
+          '-D',
+          '-',
+          '-o',
+          '/dev/null',
+          `https://${host}/v2/e2e/tls/blobs/uploads/`,
+        ]);
         assert.equal(r.code, 0, r.stderr);
         const location = /^location: (\S+)/im.exec(r.stdout)?.[1];
         assert.ok(location?.startsWith(`https://${host}/v2/e2e/tls/blobs/uploads/`), `${version}: ${r.stdout}`);
@@ -160,23 +288,72 @@ describe('HTTPS with skopeo and curl', { skip: missing }, () => {
     });
 
     test('minimumtls: tls1.3 refuses TLS 1.2; ciphersuites limits the TLS 1.2 suites (Go names)', async () => {
-      const v13 = await start({ config: tlsConfig({ server: fx.server, htpasswd, minimumtls: 'tls1.3' }), tls: { ca: fx.ca.cert } });
+      const v13 = await start({
+        config: tlsConfig({ server: fx.server, htpasswd, minimumtls: 'tls1.3' }),
+        tls: { ca: fx.ca.cert },
+      });
       const refused = await curl(['--cacert', fx.ca.cert, '--tls-max', '1.2', `https://127.0.0.1:${v13.port}/v2/`]);
       assert.equal(refused.code, 35, refused.stderr);
-      const ok = await curl(['--cacert', fx.ca.cert, '--tlsv1.3', '-o', '/dev/null', '-w', '%{http_code}', `https://127.0.0.1:${v13.port}/v2/`]);
+      const ok = await curl([
+        '--cacert',
+        fx.ca.cert,
+        '--tlsv1.3',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        `https://127.0.0.1:${v13.port}/v2/`,
+      ]);
       assert.equal(ok.stdout, '401', ok.stderr);
 
-      const suites = await start({ config: tlsConfig({ server: fx.server, htpasswd, ciphersuites: ['TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256'] }), tls: { ca: fx.ca.cert } });
+      const suites = await start({
+        config: tlsConfig({ server: fx.server, htpasswd, ciphersuites: ['TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256'] }),
+        tls: { ca: fx.ca.cert },
+      });
       const port = suites.port;
-      const other = await curl(['--cacert', fx.ca.cert, '--tls-max', '1.2', '--ciphers', 'ECDHE-ECDSA-AES256-GCM-SHA384', `https://127.0.0.1:${port}/v2/`]);
+      const other = await curl([
+        '--cacert',
+        fx.ca.cert,
+        '--tls-max',
+        '1.2',
+        '--ciphers',
+        'ECDHE-ECDSA-AES256-GCM-SHA384',
+        `https://127.0.0.1:${port}/v2/`,
+      ]);
       assert.equal(other.code, 35, other.stderr);
-      const listed = await curl(['--cacert', fx.ca.cert, '--tls-max', '1.2', '--ciphers', 'ECDHE-ECDSA-AES128-GCM-SHA256', '-o', '/dev/null', '-w', '%{http_code}', `https://127.0.0.1:${port}/v2/`]);
+      const listed = await curl([
+        '--cacert',
+        fx.ca.cert,
+        '--tls-max',
+        '1.2',
+        '--ciphers',
+        'ECDHE-ECDSA-AES128-GCM-SHA256',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        `https://127.0.0.1:${port}/v2/`,
+      ]);
       assert.equal(listed.stdout, '401', listed.stderr);
     });
 
     test('http.http2.disabled serves HTTP/1.1 only', async () => {
-      const s = await start({ config: tlsConfig({ server: fx.server, htpasswd, http: '  http2:\n    disabled: true' }), tls: { ca: fx.ca.cert } });
-      const r = await curl(['--cacert', fx.ca.cert, '--http2', '-u', `${USER}:${PASSWORD}`, '-o', '/dev/null', '-w', '%{http_version} %{http_code}', `https://127.0.0.1:${s.port}/v2/`]);
+      const s = await start({
+        config: tlsConfig({ server: fx.server, htpasswd, http: '  http2:\n    disabled: true' }),
+        tls: { ca: fx.ca.cert },
+      });
+      const r = await curl([
+        '--cacert',
+        fx.ca.cert,
+        '--http2',
+        '-u',
+        `${USER}:${PASSWORD}`,
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_version} %{http_code}',
+        `https://127.0.0.1:${s.port}/v2/`,
+      ]);
       assert.equal(r.stdout, '1.1 200', r.stderr);
     });
   });
@@ -184,10 +361,25 @@ describe('HTTPS with skopeo and curl', { skip: missing }, () => {
   describe('client certificates (clientcas)', () => {
     let m: Wharf;
     let mreg: string;
-    const code = async (extra: string[]) => curl(['--cacert', fx.ca.cert, '-u', `${USER}:${PASSWORD}`, '-o', '/dev/null', '-w', '%{http_code}', ...extra, `https://${mreg}/v2/`]);
+    const code = async (extra: string[]) =>
+      curl([
+        '--cacert',
+        fx.ca.cert,
+        '-u',
+        `${USER}:${PASSWORD}`,
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        ...extra,
+        `https://${mreg}/v2/`,
+      ]);
 
     before(async () => {
-      m = await start({ config: tlsConfig({ server: fx.server, htpasswd, clientcas: [fx.clientCa.cert] }), tls: { ca: fx.ca.cert, ...pair(fx.client) } });
+      m = await start({
+        config: tlsConfig({ server: fx.server, htpasswd, clientcas: [fx.clientCa.cert] }),
+        tls: { ca: fx.ca.cert, ...pair(fx.client) },
+      });
       mreg = `127.0.0.1:${m.port}`;
     });
 
@@ -211,8 +403,28 @@ describe('HTTPS with skopeo and curl', { skip: missing }, () => {
     });
 
     test('clientauth: verify-client-cert-if-given accepts no certificate but refuses one from another CA', async () => {
-      const s = await start({ config: tlsConfig({ server: fx.server, htpasswd, clientcas: [fx.clientCa.cert], clientauth: 'verify-client-cert-if-given' }), tls: { ca: fx.ca.cert } });
-      const at = (extra: string[]) => curl(['--cacert', fx.ca.cert, '-u', `${USER}:${PASSWORD}`, '-o', '/dev/null', '-w', '%{http_code}', ...extra, `https://127.0.0.1:${s.port}/v2/`]);
+      const s = await start({
+        config: tlsConfig({
+          server: fx.server,
+          htpasswd,
+          clientcas: [fx.clientCa.cert],
+          clientauth: 'verify-client-cert-if-given',
+        }),
+        tls: { ca: fx.ca.cert },
+      });
+      const at = (extra: string[]) =>
+        curl([
+          '--cacert',
+          fx.ca.cert,
+          '-u',
+          `${USER}:${PASSWORD}`,
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          ...extra,
+          `https://127.0.0.1:${s.port}/v2/`,
+        ]);
       assert.equal((await at([])).stdout, '200');
       assert.equal((await at(['--cert', fx.client.cert, '--key', fx.client.key])).stdout, '200');
       const wrong = await at(['--cert', fx.otherClient.cert, '--key', fx.otherClient.key]);
@@ -223,11 +435,37 @@ describe('HTTPS with skopeo and curl', { skip: missing }, () => {
     test('skopeo presents client.cert/client.key from --cert-dir', async () => {
       const withClient = certDir(scratch('mtls'), fx.ca.cert, fx.client);
       const digest = scratch('digest');
-      await skopeoOk(['copy', '--dest-cert-dir', withClient, '--dest-creds', `${USER}:${PASSWORD}`, '--digestfile', digest, `oci:${layout.dir}:v1`, `docker://${mreg}/e2e/mtls:v1`]);
+      await skopeoOk([
+        'copy',
+        '--dest-cert-dir',
+        withClient,
+        '--dest-creds',
+        `${USER}:${PASSWORD}`,
+        '--digestfile',
+        digest,
+        `oci:${layout.dir}:v1`,
+        `docker://${mreg}/e2e/mtls:v1`,
+      ]);
       assert.equal(readFileSync(digest, 'utf8').trim(), image.manifest.digest);
-      const info = JSON.parse(await skopeoOk(['inspect', '--cert-dir', withClient, '--creds', `${USER}:${PASSWORD}`, `docker://${mreg}/e2e/mtls:v1`])) as { Digest: string };
+      const info = JSON.parse(
+        await skopeoOk([
+          'inspect',
+          '--cert-dir',
+          withClient,
+          '--creds',
+          `${USER}:${PASSWORD}`,
+          `docker://${mreg}/e2e/mtls:v1`,
+        ]),
+      ) as { Digest: string };
       assert.equal(info.Digest, image.manifest.digest);
-      const r = await skopeo(['inspect', '--cert-dir', certs, '--creds', `${USER}:${PASSWORD}`, `docker://${mreg}/e2e/mtls:v1`]);
+      const r = await skopeo([
+        'inspect',
+        '--cert-dir',
+        certs,
+        '--creds',
+        `${USER}:${PASSWORD}`,
+        `docker://${mreg}/e2e/mtls:v1`,
+      ]);
       assert.notEqual(r.code, 0, 'without client.cert skopeo must be refused');
     });
   });
@@ -249,7 +487,8 @@ describe('HTTPS with skopeo and curl', { skip: missing }, () => {
       const t0 = Date.now();
       for (;;) {
         if ((await presentedSerial(h.port, fx.ca.cert)) === expected) return Date.now() - t0;
-        if (Date.now() - t0 > timeoutMs) throw new Error(`the presented certificate did not become ${expected}:\n${h.output()}`);
+        if (Date.now() - t0 > timeoutMs)
+          throw new Error(`the presented certificate did not become ${expected}:\n${h.output()}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     }
@@ -265,7 +504,8 @@ describe('HTTPS with skopeo and curl', { skip: missing }, () => {
       let stop = false;
       const results: (number | string)[] = [];
       const loop = (async () => {
-        while (!stop) results.push(await httpsStatus(`${h.url}/v2/`, { ca: fx.ca.cert }, auth).catch((err: Error) => err.message));
+        while (!stop)
+          results.push(await httpsStatus(`${h.url}/v2/`, { ca: fx.ca.cert }, auth).catch((err: Error) => err.message));
       })();
       await new Promise((r) => setTimeout(r, 300));
       writeFileSync(live.cert, readFileSync(renewed.cert));
@@ -299,13 +539,19 @@ describe('HTTPS with skopeo and curl', { skip: missing }, () => {
 
   describe('start-up checks of the certificate files', () => {
     test('a key that does not match the certificate stops the start naming http.tls.key', async () => {
-      const s = await start({ config: tlsConfig({ server: { cert: fx.server.cert, key: fx.otherServer.key }, htpasswd }), waitReady: false });
+      const s = await start({
+        config: tlsConfig({ server: { cert: fx.server.cert, key: fx.otherServer.key }, htpasswd }),
+        waitReady: false,
+      });
       assert.equal(await exitCode(s), 1);
       assert.match(s.output(), /http\.tls\.key: \S+ does not match the certificate/);
     });
 
     test('an unreadable certificate stops the start naming http.tls.certificate', async () => {
-      const s = await start({ config: tlsConfig({ server: { cert: join(work, 'no-such.crt'), key: fx.server.key }, htpasswd }), waitReady: false });
+      const s = await start({
+        config: tlsConfig({ server: { cert: join(work, 'no-such.crt'), key: fx.server.key }, htpasswd }),
+        waitReady: false,
+      });
       assert.equal(await exitCode(s), 1);
       assert.match(s.output(), /http\.tls\.certificate: cannot read \S+no-such\.crt/);
     });
@@ -313,7 +559,10 @@ describe('HTTPS with skopeo and curl', { skip: missing }, () => {
     test('a certificate that is not PEM stops the start naming http.tls.certificate', async () => {
       const bad = join(work, 'garbage.crt');
       writeFileSync(bad, 'garbage\n');
-      const s = await start({ config: tlsConfig({ server: { cert: bad, key: fx.server.key }, htpasswd }), waitReady: false });
+      const s = await start({
+        config: tlsConfig({ server: { cert: bad, key: fx.server.key }, htpasswd }),
+        waitReady: false,
+      });
       assert.equal(await exitCode(s), 1);
       assert.match(s.output(), /http\.tls\.certificate: \S+ is not a PEM certificate/);
     });
@@ -321,7 +570,10 @@ describe('HTTPS with skopeo and curl', { skip: missing }, () => {
     test('an expired certificate starts with a warning (and clients refuse it)', async () => {
       const s = await start({ config: tlsConfig({ server: fx.expired, htpasswd }), waitReady: false });
       await outputContains(s, 'listening on');
-      assert.match(s.output(), /level=warn(ing)? msg="http\.tls\.certificate: \S+ expired on Feb {2}1 00:00:00 2020 GMT; clients will refuse it"/);
+      assert.match(
+        s.output(),
+        /level=warn(ing)? msg="http\.tls\.certificate: \S+ expired on Feb {2}1 00:00:00 2020 GMT; clients will refuse it"/,
+      );
       const r = await curl(['--cacert', fx.ca.cert, `https://127.0.0.1:${s.port}/v2/`]);
       assert.equal(r.code, 60, r.stderr);
       assert.match(r.stderr, /expired/);
@@ -332,7 +584,10 @@ describe('HTTPS with skopeo and curl', { skip: missing }, () => {
       const key = join(d, 'server.key');
       copyFileSync(fx.server.key, key);
       chmodSync(key, 0o644);
-      const s = await start({ config: tlsConfig({ server: { cert: fx.server.cert, key }, htpasswd }), tls: { ca: fx.ca.cert } });
+      const s = await start({
+        config: tlsConfig({ server: { cert: fx.server.cert, key }, htpasswd }),
+        tls: { ca: fx.ca.cert },
+      });
       assert.match(s.output(), /http\.tls\.key: \S+ is readable by group or others \(mode 644\); chmod 600 it/);
       assert.equal(await httpsStatus(`${s.url}/v2/`, { ca: fx.ca.cert }), 401);
     });
@@ -350,7 +605,10 @@ describe('HTTPS with skopeo and curl', { skip: missing }, () => {
       const p = await start();
       const loc = await location(p.url, { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'registry.example.com' });
       assert.ok(loc?.startsWith('https://registry.example.com/v2/e2e/proxied/blobs/uploads/'), String(loc));
-      const first = await location(p.url, { 'X-Forwarded-Proto': 'https, http', 'X-Forwarded-Host': 'registry.example.com:8443, internal:5000' });
+      const first = await location(p.url, {
+        'X-Forwarded-Proto': 'https, http',
+        'X-Forwarded-Host': 'registry.example.com:8443, internal:5000',
+      });
       assert.ok(first?.startsWith('https://registry.example.com:8443/v2/'), String(first));
     });
 

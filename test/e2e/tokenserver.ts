@@ -15,7 +15,8 @@ import { calculateJwkThumbprint, exportJWK, SignJWT } from 'jose';
 import { onPath } from './skopeo.js';
 
 export const OPENSSL = onPath('openssl');
-export const OPENSSL_MISSING = 'openssl is not on PATH (needed to create the token signing PKI; apt-get install openssl)';
+export const OPENSSL_MISSING =
+  'openssl is not on PATH (needed to create the token signing PKI; apt-get install openssl)';
 
 export interface ResourceActions {
   type: string;
@@ -61,7 +62,10 @@ const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
 /** libtrust key id: SHA-256 of the DER SPKI, first 240 bits, base32 without padding, 12 groups of 4 joined by ':'. */
 export function libtrustKid(key: KeyObject): string {
-  const bytes = createHash('sha256').update(createPublicKey(key).export({ type: 'spki', format: 'der' })).digest().subarray(0, 30);
+  const bytes = createHash('sha256')
+    .update(createPublicKey(key).export({ type: 'spki', format: 'der' }))
+    .digest()
+    .subarray(0, 30);
   let bits = '';
   for (const b of bytes) bits += b.toString(2).padStart(8, '0');
   let out = '';
@@ -77,13 +81,63 @@ export async function thumbprintKid(key: KeyObject): Promise<string> {
 export async function makePki(dir: string): Promise<Pki> {
   const rsa = ['-newkey', 'rsa:2048'];
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
-  writeFileSync(join(dir, 'ca.ext'), 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n');
-  writeFileSync(join(dir, 'leaf.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n');
+  writeFileSync(
+    join(dir, 'ca.ext'),
+    'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n',
+  );
+  writeFileSync(
+    join(dir, 'leaf.ext'),
+    'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n',
+  );
   const selfSigned = (name: string, newkey: string[], cn: string, ca: boolean) =>
-    openssl(dir, ['req', '-x509', ...newkey, '-nodes', '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${cn}`, ...(ca ? ['-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'] : [])]);
+    openssl(dir, [
+      'req',
+      '-x509',
+      ...newkey,
+      '-nodes',
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.pem`,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${cn}`,
+      ...(ca
+        ? ['-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']
+        : []),
+    ]);
   const issued = (name: string, newkey: string[], cn: string, issuer: string, ext: string) => {
-    openssl(dir, ['req', '-new', ...newkey, '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`]);
-    openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.pem`, '-CAkey', `${issuer}.key`, '-set_serial', String(Date.now() + name.length), '-out', `${name}.pem`, '-days', '2', '-extfile', ext]);
+    openssl(dir, [
+      'req',
+      '-new',
+      ...newkey,
+      '-nodes',
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.csr`,
+      '-subj',
+      `/CN=${cn}`,
+    ]);
+    openssl(dir, [
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      `${issuer}.pem`,
+      '-CAkey',
+      `${issuer}.key`,
+      '-set_serial',
+      String(Date.now() + name.length),
+      '-out',
+      `${name}.pem`,
+      '-days',
+      '2',
+      '-extfile',
+      ext,
+    ]);
   };
   selfSigned('root', rsa, 'wharf-e2e-root', true);
   issued('inter', ec, 'wharf-e2e-intermediate', 'root', 'ca.ext');
@@ -113,8 +167,14 @@ export async function makePki(dir: string): Promise<Pki> {
 }
 
 /** Signs `claims` with `signer`; `header` adds to (or overrides) the protected header. */
-export async function mint(signer: Signer, claims: Record<string, unknown>, header: Record<string, unknown> = {}): Promise<string> {
-  return new SignJWT(claims).setProtectedHeader({ alg: signer.alg, typ: 'JWT', ...signer.header, ...header }).sign(signer.key);
+export async function mint(
+  signer: Signer,
+  claims: Record<string, unknown>,
+  header: Record<string, unknown> = {},
+): Promise<string> {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: signer.alg, typ: 'JWT', ...signer.header, ...header })
+    .sign(signer.key);
 }
 
 /** `repository:foo/bar:pull,push` -> {type, name, actions}; the name is everything between the first and last ':'. */
@@ -122,7 +182,14 @@ export function parseScope(scope: string): ResourceActions | null {
   const first = scope.indexOf(':');
   const last = scope.lastIndexOf(':');
   if (first < 0 || last <= first) return null;
-  return { type: scope.slice(0, first), name: scope.slice(first + 1, last), actions: scope.slice(last + 1).split(',').filter(Boolean) };
+  return {
+    type: scope.slice(0, first),
+    name: scope.slice(first + 1, last),
+    actions: scope
+      .slice(last + 1)
+      .split(',')
+      .filter(Boolean),
+  };
 }
 
 export interface TokenServerOptions {
@@ -161,12 +228,17 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
         const i = decoded.indexOf(':');
         const u = opts.users[decoded.slice(0, i)];
         if (i < 0 || !u || u.password !== decoded.slice(i + 1)) {
-          res.writeHead(401, { 'Content-Type': 'application/json' }).end(JSON.stringify({ details: 'incorrect username or password' }));
+          res
+            .writeHead(401, { 'Content-Type': 'application/json' })
+            .end(JSON.stringify({ details: 'incorrect username or password' }));
           return;
         }
         user = decoded.slice(0, i);
       }
-      const scopes = url.searchParams.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
+      const scopes = url.searchParams
+        .getAll('scope')
+        .flatMap((s) => s.split(' '))
+        .filter(Boolean);
       ts.requests.push({ user, scopes, service: url.searchParams.get('service') });
       const allowed = user ? opts.users[user].actions : [];
       const access: ResourceActions[] = [];
@@ -178,8 +250,24 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
       }
       const now = Math.floor(Date.now() / 1000);
       const expiresIn = opts.expiresIn ?? 300;
-      const token = await mint(ts.signer, { iss: opts.issuer, sub: user ?? '', aud: opts.service, iat: now, nbf: now, exp: now + expiresIn, jti: `${now}-${ts.requests.length}`, access });
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ token, access_token: token, expires_in: expiresIn, issued_at: new Date(now * 1000).toISOString() }));
+      const token = await mint(ts.signer, {
+        iss: opts.issuer,
+        sub: user ?? '',
+        aud: opts.service,
+        iat: now,
+        nbf: now,
+        exp: now + expiresIn,
+        jti: `${now}-${ts.requests.length}`,
+        access,
+      });
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(
+        JSON.stringify({
+          token,
+          access_token: token,
+          expires_in: expiresIn,
+          issued_at: new Date(now * 1000).toISOString(),
+        }),
+      );
     })().catch((err: unknown) => {
       res.writeHead(500).end(String(err));
     });

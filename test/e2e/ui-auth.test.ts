@@ -15,7 +15,19 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import bcrypt from 'bcryptjs';
 import { DEFAULT_TEST_CONFIG, startWharf, type Wharf } from './harness.js';
-import { CHROMIUM_MISSING, go, OCI_MANIFEST, openBrowser, pushFixture, pushImage, screenshot, settled, unexpectedErrors, type AuthFor, type Browser } from './ui-helpers.js';
+import {
+  CHROMIUM_MISSING,
+  go,
+  OCI_MANIFEST,
+  openBrowser,
+  pushFixture,
+  pushImage,
+  screenshot,
+  settled,
+  unexpectedErrors,
+  type AuthFor,
+  type Browser,
+} from './ui-helpers.js';
 
 const USERS = { alice: 'alice-UI-pa55', carol: 'carol-UI-pa55' };
 const RULES = `access:
@@ -26,7 +38,9 @@ const RULES = `access:
 `;
 const BASE = DEFAULT_TEST_CONFIG;
 
-const basic = (user: keyof typeof USERS) => ({ Authorization: `Basic ${Buffer.from(`${user}:${USERS[user]}`).toString('base64')}` });
+const basic = (user: keyof typeof USERS) => ({
+  Authorization: `Basic ${Buffer.from(`${user}:${USERS[user]}`).toString('base64')}`,
+});
 
 interface Method {
   name: string;
@@ -63,7 +77,13 @@ for (const method of METHODS) {
 
     before(async () => {
       const dir = mkdtempSync(join(tmpdir(), 'wharf-e2e-ui-'));
-      writeFileSync(join(dir, 'users'), Object.entries(USERS).map(([u, p]) => `${u}:${bcrypt.hashSync(p, 5)}\n`).join(''), { mode: 0o600 });
+      writeFileSync(
+        join(dir, 'users'),
+        Object.entries(USERS)
+          .map(([u, p]) => `${u}:${bcrypt.hashSync(p, 5)}\n`)
+          .join(''),
+        { mode: 0o600 },
+      );
       try {
         w = await startWharf({ dir, config: method.config });
       } catch (err) {
@@ -94,7 +114,11 @@ for (const method of METHODS) {
       assert.match(await page.locator('[data-state="login"]').innerText(), /Sign in required/);
       await signIn('alice', 'wrong-password');
       await page.locator('#login-error', { hasText: 'Wrong user name or password.' }).waitFor();
-      assert.equal(await page.locator('#session').getByRole('link', { name: 'Sign in' }).count(), 1, 'still signed out');
+      assert.equal(
+        await page.locator('#session').getByRole('link', { name: 'Sign in' }).count(),
+        1,
+        'still signed out',
+      );
     });
 
     test('alice sees only what she may pull, no delete control, and a denied state', async () => {
@@ -107,7 +131,10 @@ for (const method of METHODS) {
       assert.deepEqual(await page.locator('table.repos tbody th').allTextContents(), ['demo/app', 'other/tool']);
 
       await go(page, `${w.url}/#/demo/app`);
-      assert.deepEqual(await page.locator('table.tags tbody tr').evaluateAll((r) => r.map((x) => x.getAttribute('data-tag'))), ['latest', 'v1']);
+      assert.deepEqual(
+        await page.locator('table.tags tbody tr').evaluateAll((r) => r.map((x) => x.getAttribute('data-tag'))),
+        ['latest', 'v1'],
+      );
       assert.equal(await page.locator('table.tags button').filter({ hasText: 'Delete' }).count(), 0);
       await go(page, `${w.url}/#/demo/app:v1`);
       assert.match(await page.locator('main').innerText(), /Platform\s+linux\/amd64/);
@@ -118,7 +145,12 @@ for (const method of METHODS) {
       assert.match(await denied.innerText(), /Access denied[\s\S]*alice may not see repository secret\/x/);
       await screenshot(page, `denied-${method.name}`);
 
-      const stored = await page.evaluate(() => ({ local: localStorage.length, session: sessionStorage.length, cookie: document.cookie, url: location.href }));
+      const stored = await page.evaluate(() => ({
+        local: localStorage.length,
+        session: sessionStorage.length,
+        cookie: document.cookie,
+        url: location.href,
+      }));
       assert.deepEqual({ ...stored, url: undefined }, { local: 0, session: 0, cookie: '', url: undefined });
       assert.ok(!stored.url.includes(USERS.alice) && !stored.url.includes('alice:'), 'no credentials in the URL');
     });
@@ -134,12 +166,19 @@ for (const method of METHODS) {
       await settled(page);
       assert.equal(await page.locator('table.tags tbody tr').count(), 1, 'back on secret/x, now allowed');
       await go(page, `${w.url}/#/`);
-      assert.deepEqual(await page.locator('table.repos tbody th').allTextContents(), ['demo/app', 'other/tool', 'secret/x']);
+      assert.deepEqual(await page.locator('table.repos tbody th').allTextContents(), [
+        'demo/app',
+        'other/tool',
+        'secret/x',
+      ]);
       await go(page, `${w.url}/#/demo/app`);
       await page.getByRole('button', { name: 'Delete tag v1' }).click();
       await page.locator('dialog#confirm').getByRole('button', { name: 'Delete' }).click();
       await page.locator('tr[data-tag="v1"]').waitFor({ state: 'detached' });
-      const head = await fetch(`${w.url}/v2/demo/app/manifests/v1`, { method: 'HEAD', headers: { Accept: OCI_MANIFEST, ...(await method.pusher(w.url)('demo/app', ['pull'])) } });
+      const head = await fetch(`${w.url}/v2/demo/app/manifests/v1`, {
+        method: 'HEAD',
+        headers: { Accept: OCI_MANIFEST, ...(await method.pusher(w.url)('demo/app', ['pull'])) },
+      });
       assert.equal(head.status, 404);
       await screenshot(page, `admin-${method.name}`);
       assert.deepEqual(unexpectedErrors(b.errors), []);

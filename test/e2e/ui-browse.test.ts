@@ -14,7 +14,23 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { configWith, startWharf, type Wharf } from './harness.js';
-import { CHROMIUM_MISSING, EVIL_LABEL, go, openBrowser, OPEN, pushFixture, putManifest, OCI_MANIFEST, readmeShot, SBOM_TYPE, screenshot, settled, unexpectedErrors, type Browser, type Fixture } from './ui-helpers.js';
+import {
+  CHROMIUM_MISSING,
+  EVIL_LABEL,
+  go,
+  openBrowser,
+  OPEN,
+  pushFixture,
+  putManifest,
+  OCI_MANIFEST,
+  readmeShot,
+  SBOM_TYPE,
+  screenshot,
+  settled,
+  unexpectedErrors,
+  type Browser,
+  type Fixture,
+} from './ui-helpers.js';
 
 const HTML_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
 
@@ -28,7 +44,9 @@ describe('web UI: browsing', { skip: CHROMIUM_MISSING }, () => {
     fx = await pushFixture(w.url);
     // v1 re-tagged later than latest, so that sorting by date differs from sorting by name.
     await new Promise((r) => setTimeout(r, 1100));
-    const amd64 = await (await fetch(`${w.url}/v2/demo/app/manifests/${fx.amd64.digest}`, { headers: { Accept: OCI_MANIFEST } })).json();
+    const amd64 = await (
+      await fetch(`${w.url}/v2/demo/app/manifests/${fx.amd64.digest}`, { headers: { Accept: OCI_MANIFEST } })
+    ).json();
     await putManifest(w.url, 'demo/app', 'v1', amd64, OCI_MANIFEST, OPEN);
     b = await openBrowser();
   });
@@ -51,7 +69,15 @@ describe('web UI: browsing', { skip: CHROMIUM_MISSING }, () => {
     assert.match(html, /<script type="module" src="\/_ui\/app\.js\?v=[0-9a-f]{12}"><\/script>/);
     assert.doesNotMatch(html, /<script>|<style|style=|\son\w+=/i, 'no inline script or style');
     const csp = r.headers.get('content-security-policy')!;
-    for (const d of ["default-src 'self'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'"]) assert.ok(csp.includes(d), `CSP has ${d}: ${csp}`);
+    for (const d of [
+      "default-src 'self'",
+      "script-src 'self'",
+      "style-src 'self'",
+      "frame-ancestors 'none'",
+      "object-src 'none'",
+      "base-uri 'none'",
+    ])
+      assert.ok(csp.includes(d), `CSP has ${d}: ${csp}`);
     assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
     assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
     assert.equal(r.headers.get('referrer-policy'), 'no-referrer');
@@ -97,7 +123,8 @@ describe('web UI: browsing', { skip: CHROMIUM_MISSING }, () => {
     await page.getByRole('link', { name: 'demo/app' }).click();
     await settled(page);
     assert.equal(await page.locator('h1').textContent(), 'demo/app');
-    const tags = () => page.locator('table.tags tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-tag')));
+    const tags = () =>
+      page.locator('table.tags tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-tag')));
     assert.deepEqual(await tags(), ['latest', 'v1']);
     const latest = page.locator('tr[data-tag="latest"]');
     assert.equal(await latest.locator('td.platforms').textContent(), 'linux/amd64, linux/arm64/v8');
@@ -107,7 +134,11 @@ describe('web UI: browsing', { skip: CHROMIUM_MISSING }, () => {
     assert.equal(await v1.locator('td.platforms').textContent(), 'linux/amd64');
     assert.equal(await v1.locator('.size').getAttribute('data-bytes'), String(fx.amd64.total));
     assert.equal(await v1.locator('.size').textContent(), `${(fx.amd64.total / 1000).toFixed(2)} kB`);
-    assert.equal(await page.locator('table.tags button', { hasText: 'Delete' }).count(), 2, 'delete is enabled and allowed');
+    assert.equal(
+      await page.locator('table.tags button', { hasText: 'Delete' }).count(),
+      2,
+      'delete is enabled and allowed',
+    );
 
     await page.locator('button[data-sort="date"]').click();
     assert.deepEqual(await tags(), ['v1', 'latest']);
@@ -123,13 +154,19 @@ describe('web UI: browsing', { skip: CHROMIUM_MISSING }, () => {
     await go(page, `${w.url}/#/demo/app:latest`);
     const platforms = page.locator('table.platforms-table tbody tr');
     assert.deepEqual(await platforms.locator('th').allTextContents(), ['linux/amd64', 'linux/arm64/v8']);
-    assert.deepEqual(await platforms.locator('.size').evaluateAll((e) => e.map((x) => x.getAttribute('data-bytes'))), [String(fx.amd64.total), String(fx.arm64.total)]);
+    assert.deepEqual(await platforms.locator('.size').evaluateAll((e) => e.map((x) => x.getAttribute('data-bytes'))), [
+      String(fx.amd64.total),
+      String(fx.arm64.total),
+    ]);
     const facts = await page.locator('dl.facts').first().innerText();
     assert.match(facts, new RegExp(fx.index.digest));
     assert.match(facts, /application\/vnd\.oci\.image\.index\.v1\+json/);
     assert.equal(await page.locator('dl.facts .size').first().getAttribute('data-bytes'), String(fx.indexTotal));
     const host = new URL(w.url).host;
-    assert.deepEqual(await page.locator('.pull code').allTextContents(), [`docker pull ${host}/demo/app:latest`, `podman pull --tls-verify=false ${host}/demo/app:latest`]);
+    assert.deepEqual(await page.locator('.pull code').allTextContents(), [
+      `docker pull ${host}/demo/app:latest`,
+      `podman pull --tls-verify=false ${host}/demo/app:latest`,
+    ]);
     const ref = page.locator('table.referrers tbody tr');
     assert.equal(await ref.count(), 1);
     assert.equal(await ref.locator('th').textContent(), SBOM_TYPE);
@@ -139,7 +176,10 @@ describe('web UI: browsing', { skip: CHROMIUM_MISSING }, () => {
 
     await ref.getByRole('link').click();
     await settled(page);
-    assert.match(await page.locator('dl.facts').first().innerText(), new RegExp(`Artifact type\\s+${SBOM_TYPE.replace(/[.+]/g, '\\$&')}`));
+    assert.match(
+      await page.locator('dl.facts').first().innerText(),
+      new RegExp(`Artifact type\\s+${SBOM_TYPE.replace(/[.+]/g, '\\$&')}`),
+    );
   });
 
   test('an image: config, entrypoint, env, labels (HTML rendered as text), history, layers', async () => {
@@ -150,23 +190,39 @@ describe('web UI: browsing', { skip: CHROMIUM_MISSING }, () => {
     assert.match(text, /Entrypoint\s+\["\/bin\/demo"\]/);
     assert.match(text, /Cmd\s+\["--serve","--port=8080"\]/);
     assert.match(text, /DEMO_ARCH=amd64/);
-    assert.equal(await page.locator('main time[datetime="2024-05-01T12:00:00.000Z"]').first().count(), 1, 'created time');
+    assert.equal(
+      await page.locator('main time[datetime="2024-05-01T12:00:00.000Z"]').first().count(),
+      1,
+      'created time',
+    );
     const labels = page.locator('table.labels tbody tr');
     assert.equal(await labels.count(), 2);
     assert.equal(await labels.nth(0).locator('td').textContent(), EVIL_LABEL, 'the label is shown as its text');
     assert.equal(await page.locator('main img').count(), 0, 'no element made from the label');
-    assert.deepEqual(await page.locator('table.layers .size').evaluateAll((e) => e.map((x) => x.getAttribute('data-bytes'))), ['1500', '2500']);
+    assert.deepEqual(
+      await page.locator('table.layers .size').evaluateAll((e) => e.map((x) => x.getAttribute('data-bytes'))),
+      ['1500', '2500'],
+    );
     assert.equal(await page.locator('table.history tbody tr').count(), 3);
     assert.equal(await page.locator('dl.facts .size').first().getAttribute('data-bytes'), String(fx.amd64.total));
     await page.waitForTimeout(200);
     assert.deepEqual(dialogs, [], 'no dialog fired');
 
     // The config fallback endpoint (for blob redirects the page may not follow) answers the same config.
-    const manifest = (await (await fetch(`${w.url}/v2/demo/app/manifests/v1`, { headers: { Accept: OCI_MANIFEST } })).json()) as { config: { digest: string } };
+    const manifest = (await (
+      await fetch(`${w.url}/v2/demo/app/manifests/v1`, { headers: { Accept: OCI_MANIFEST } })
+    ).json()) as { config: { digest: string } };
     const viaUi = await fetch(`${w.url}/_ui/api/config?repository=demo/app&digest=${manifest.config.digest}`);
     assert.equal(viaUi.status, 200);
-    assert.deepEqual(await viaUi.json(), await (await fetch(`${w.url}/v2/demo/app/blobs/${manifest.config.digest}`)).json());
-    assert.equal((await fetch(`${w.url}/_ui/api/config?repository=other/tool&digest=${manifest.config.digest}`)).status, 404, 'only blobs of that repository');
+    assert.deepEqual(
+      await viaUi.json(),
+      await (await fetch(`${w.url}/v2/demo/app/blobs/${manifest.config.digest}`)).json(),
+    );
+    assert.equal(
+      (await fetch(`${w.url}/_ui/api/config?repository=other/tool&digest=${manifest.config.digest}`)).status,
+      404,
+      'only blobs of that repository',
+    );
     await screenshot(page, 'image');
   });
 
@@ -191,10 +247,11 @@ describe('web UI: browsing', { skip: CHROMIUM_MISSING }, () => {
     await page.getByRole('button', { name: 'Delete tag v1' }).click();
     await dialog.getByRole('button', { name: 'Delete' }).click();
     await page.locator('tr[data-tag="v1"]').waitFor({ state: 'detached' });
-    const head = (ref: string) => fetch(`${w.url}/v2/demo/app/manifests/${ref}`, { method: 'HEAD', headers: { Accept: OCI_MANIFEST } });
+    const head = (ref: string) =>
+      fetch(`${w.url}/v2/demo/app/manifests/${ref}`, { method: 'HEAD', headers: { Accept: OCI_MANIFEST } });
     assert.equal((await head('v1')).status, 404);
     assert.equal((await head(fx.amd64.digest)).status, 200, 'only the tag went');
-    assert.match(await page.locator('#status').textContent() ?? '', /Deleted tag v1|^$/);
+    assert.match((await page.locator('#status').textContent()) ?? '', /Deleted tag v1|^$/);
   });
 
   test('phone width: no horizontal scrolling; keyboard: the skip link focuses the content', async () => {
@@ -233,7 +290,10 @@ describe('web UI: ui.path and ui.enabled', { skip: CHROMIUM_MISSING }, () => {
       assert.equal(await root.text(), '');
       await go(b.page, `${w.url}/console`);
       assert.match(await b.page.locator('[data-state="empty"]').innerText(), /No repositories yet/);
-      assert.match(await b.page.locator('[data-state="empty"] code').innerText(), new RegExp(`docker push ${new URL(w.url).host}/library/alpine:latest`));
+      assert.match(
+        await b.page.locator('[data-state="empty"] code').innerText(),
+        new RegExp(`docker push ${new URL(w.url).host}/library/alpine:latest`),
+      );
       await screenshot(b.page, 'empty');
       assert.equal((await fetch(`${w.url}/console/_ui/api/session`)).status, 200);
       assert.deepEqual(unexpectedErrors(b.errors), []);
@@ -256,5 +316,3 @@ describe('web UI: ui.path and ui.enabled', { skip: CHROMIUM_MISSING }, () => {
     }
   });
 });
-
-

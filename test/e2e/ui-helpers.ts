@@ -12,7 +12,9 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { sha256 } from './harness.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
-export const CHROMIUM_MISSING = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium; .ci/run installs it)`;
+export const CHROMIUM_MISSING = existsSync(CHROMIUM)
+  ? false
+  : `${CHROMIUM} is not installed (apt-get install chromium; .ci/run installs it)`;
 
 /** test-artifacts/ui at the repository root (dist/test/e2e -> ../../../). */
 export const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/ui/', import.meta.url));
@@ -34,7 +36,15 @@ export async function openBrowser(width = 1200, height = 800): Promise<Browser> 
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width, height },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   const page = context.pages()[0] ?? (await context.newPage());
   const dialogs: string[] = [];
@@ -78,9 +88,15 @@ export async function screenshot(page: Page, name: string): Promise<string> {
 export async function readmeShot(page: Page, name: string): Promise<void> {
   const before = page.viewportSize();
   await page.setViewportSize({ width: 1000, height: 600 });
-  const bottom = await page.evaluate(() => Math.ceil(document.getElementById('main')!.lastElementChild!.getBoundingClientRect().bottom + window.scrollY + 24));
+  const bottom = await page.evaluate(() =>
+    Math.ceil(document.getElementById('main')!.lastElementChild!.getBoundingClientRect().bottom + window.scrollY + 24),
+  );
   mkdirSync(ARTIFACTS, { recursive: true });
-  await page.screenshot({ path: join(ARTIFACTS, `readme-${name}.png`), fullPage: true, clip: { x: 0, y: 0, width: 1000, height: bottom } });
+  await page.screenshot({
+    path: join(ARTIFACTS, `readme-${name}.png`),
+    fullPage: true,
+    clip: { x: 0, y: 0, width: 1000, height: bottom },
+  });
   if (before) await page.setViewportSize(before);
 }
 
@@ -117,16 +133,36 @@ async function check(r: Response, what: string, want: number): Promise<void> {
   if (r.status !== want) throw new Error(`${what}: HTTP ${r.status} ${text}`);
 }
 
-export async function putBlob(url: string, repo: string, data: Buffer, auth: AuthFor): Promise<{ digest: string; size: number }> {
+export async function putBlob(
+  url: string,
+  repo: string,
+  data: Buffer,
+  auth: AuthFor,
+): Promise<{ digest: string; size: number }> {
   const digest = sha256(data);
-  const r = await fetch(`${url}/v2/${repo}/blobs/uploads/?digest=${digest}`, { method: 'POST', body: new Uint8Array(data), headers: { ...(await auth(repo, ['pull', 'push'])), 'Content-Type': 'application/octet-stream' } });
+  const r = await fetch(`${url}/v2/${repo}/blobs/uploads/?digest=${digest}`, {
+    method: 'POST',
+    body: new Uint8Array(data),
+    headers: { ...(await auth(repo, ['pull', 'push'])), 'Content-Type': 'application/octet-stream' },
+  });
   await check(r, `blob ${digest}`, 201);
   return { digest, size: data.length };
 }
 
-export async function putManifest(url: string, repo: string, ref: string, manifest: unknown, mediaType: string, auth: AuthFor): Promise<{ digest: string; size: number }> {
+export async function putManifest(
+  url: string,
+  repo: string,
+  ref: string,
+  manifest: unknown,
+  mediaType: string,
+  auth: AuthFor,
+): Promise<{ digest: string; size: number }> {
   const body = Buffer.from(JSON.stringify(manifest));
-  const r = await fetch(`${url}/v2/${repo}/manifests/${ref}`, { method: 'PUT', body: new Uint8Array(body), headers: { ...(await auth(repo, ['pull', 'push'])), 'Content-Type': mediaType } });
+  const r = await fetch(`${url}/v2/${repo}/manifests/${ref}`, {
+    method: 'PUT',
+    body: new Uint8Array(body),
+    headers: { ...(await auth(repo, ['pull', 'push'])), 'Content-Type': mediaType },
+  });
   await check(r, `manifest ${repo}:${ref}`, 201);
   return { digest: sha256(body), size: body.length };
 }
@@ -147,7 +183,13 @@ export interface PushedImage {
 }
 
 /** Pushes an image (config + filler layers); `ref` "" pushes it by digest only. */
-export async function pushImage(url: string, repo: string, ref: string, opts: { arch: string; variant?: string; layers: number[]; labels?: Record<string, string>; created?: string }, auth: AuthFor): Promise<PushedImage> {
+export async function pushImage(
+  url: string,
+  repo: string,
+  ref: string,
+  opts: { arch: string; variant?: string; layers: number[]; labels?: Record<string, string>; created?: string },
+  auth: AuthFor,
+): Promise<PushedImage> {
   const config = Buffer.from(
     JSON.stringify({
       architecture: opts.arch,
@@ -171,7 +213,8 @@ export async function pushImage(url: string, repo: string, ref: string, opts: { 
   );
   const c = await putBlob(url, repo, config, auth);
   const layers = [];
-  for (const [i, n] of opts.layers.entries()) layers.push({ mediaType: OCI_LAYER, ...(await putBlob(url, repo, bytes(n, `${opts.arch}-${i}`), auth)) });
+  for (const [i, n] of opts.layers.entries())
+    layers.push({ mediaType: OCI_LAYER, ...(await putBlob(url, repo, bytes(n, `${opts.arch}-${i}`), auth)) });
   const manifest = { schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, ...c }, layers };
   const m = await putManifest(url, repo, ref || sha256(JSON.stringify(manifest)), manifest, OCI_MANIFEST, auth);
   return { ...m, total: c.size + opts.layers.reduce((a, b) => a + b, 0), layers: opts.layers };
@@ -189,7 +232,17 @@ export interface Fixture {
 /** demo/app: `latest` (two-platform index), `v1` (the amd64 image); an SBOM referrer of the index; other/tool:1.0. */
 export async function pushFixture(url: string, auth: AuthFor = OPEN): Promise<Fixture> {
   const repo = 'demo/app';
-  const amd64 = await pushImage(url, repo, 'v1', { arch: 'amd64', layers: [1500, 2500], labels: { 'org.opencontainers.image.title': 'Demo app', 'org.opencontainers.image.description': EVIL_LABEL } }, auth);
+  const amd64 = await pushImage(
+    url,
+    repo,
+    'v1',
+    {
+      arch: 'amd64',
+      layers: [1500, 2500],
+      labels: { 'org.opencontainers.image.title': 'Demo app', 'org.opencontainers.image.description': EVIL_LABEL },
+    },
+    auth,
+  );
   const arm64 = await pushImage(url, repo, '', { arch: 'arm64', variant: 'v8', layers: [3000] }, auth);
   const index = await putManifest(
     url,
@@ -199,8 +252,18 @@ export async function pushFixture(url: string, auth: AuthFor = OPEN): Promise<Fi
       schemaVersion: 2,
       mediaType: OCI_INDEX,
       manifests: [
-        { mediaType: OCI_MANIFEST, digest: amd64.digest, size: amd64.size, platform: { os: 'linux', architecture: 'amd64' } },
-        { mediaType: OCI_MANIFEST, digest: arm64.digest, size: arm64.size, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+        {
+          mediaType: OCI_MANIFEST,
+          digest: amd64.digest,
+          size: amd64.size,
+          platform: { os: 'linux', architecture: 'amd64' },
+        },
+        {
+          mediaType: OCI_MANIFEST,
+          digest: arm64.digest,
+          size: arm64.size,
+          platform: { os: 'linux', architecture: 'arm64', variant: 'v8' },
+        },
       ],
     },
     OCI_INDEX,

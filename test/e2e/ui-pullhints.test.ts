@@ -19,7 +19,8 @@ import { CHROMIUM, CHROMIUM_MISSING, go, openBrowser, pushFixture, screenshot, t
 
 /** An IPv4 address of this machine that is not loopback, or null. */
 function externalIPv4(): string | null {
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  for (const list of Object.values(networkInterfaces()))
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   return null;
 }
 
@@ -28,7 +29,8 @@ const EXTERNAL = externalIPv4();
 async function pullTexts(b: Browser, url: string): Promise<{ commands: string[]; hint: string | null }> {
   await go(b.page, `${url}/#/demo/app:latest`);
   const commands = await b.page.locator('.pull code').allTextContents();
-  const hint = (await b.page.locator('.pull p.hint').count()) > 0 ? await b.page.locator('.pull p.hint').innerText() : null;
+  const hint =
+    (await b.page.locator('.pull p.hint').count()) > 0 ? await b.page.locator('.pull p.hint').innerText() : null;
   return { commands, hint };
 }
 
@@ -51,26 +53,43 @@ describe('web UI: pull commands match the scheme and host', { skip: CHROMIUM_MIS
     await go(b.page, `${w.url}/`);
     const results = b.page.locator('#results');
     assert.equal(await results.locator('table.repos tbody tr').count(), 2, 'demo/app and other/tool, one page');
-    const children = await results.evaluate((el) => [...el.childNodes].map((n) => (n.nodeType === Node.TEXT_NODE ? `text ${JSON.stringify(n.textContent)}` : n.nodeName)));
+    const children = await results.evaluate((el) =>
+      [...el.childNodes].map((n) =>
+        n.nodeType === Node.TEXT_NODE ? `text ${JSON.stringify(n.textContent)}` : n.nodeName,
+      ),
+    );
     assert.equal(children.length, 1, `the table only, no pager, no text after it: ${children.join(', ')}`);
     assert.equal(await results.locator('nav.pager').count(), 0);
     assert.doesNotMatch(await b.page.locator('main').innerText(), /\bnull\b/);
 
     const host = new URL(w.url).host;
-    assert.deepEqual(await pullTexts(b, w.url), { commands: [`docker pull ${host}/demo/app:latest`, `podman pull --tls-verify=false ${host}/demo/app:latest`], hint: null });
+    assert.deepEqual(await pullTexts(b, w.url), {
+      commands: [`docker pull ${host}/demo/app:latest`, `podman pull --tls-verify=false ${host}/demo/app:latest`],
+      hint: null,
+    });
   });
 
-  test('plain HTTP on a non-loopback address: the podman flag and the insecure-registries note for docker', { skip: EXTERNAL ? false : 'this machine has no non-loopback IPv4 address' }, async () => {
-    const w = await startWharf({ config: testConfig({ host: '0.0.0.0' }), host: EXTERNAL! });
-    started.push(w);
-    await pushFixture(w.url);
-    const host = `${EXTERNAL}:${w.port}`;
-    const { commands, hint } = await pullTexts(b, w.url);
-    assert.deepEqual(commands.slice(0, 2), [`docker pull ${host}/demo/app:latest`, `podman pull --tls-verify=false ${host}/demo/app:latest`]);
-    assert.equal(commands[2], `"insecure-registries": ["${host}"]`);
-    assert.match(hint ?? '', /Docker pulls from it only once "insecure-registries": \[".+"\] is in \/etc\/docker\/daemon\.json/);
-    await screenshot(b.page, 'pull-hints-plain-http');
-  });
+  test(
+    'plain HTTP on a non-loopback address: the podman flag and the insecure-registries note for docker',
+    { skip: EXTERNAL ? false : 'this machine has no non-loopback IPv4 address' },
+    async () => {
+      const w = await startWharf({ config: testConfig({ host: '0.0.0.0' }), host: EXTERNAL! });
+      started.push(w);
+      await pushFixture(w.url);
+      const host = `${EXTERNAL}:${w.port}`;
+      const { commands, hint } = await pullTexts(b, w.url);
+      assert.deepEqual(commands.slice(0, 2), [
+        `docker pull ${host}/demo/app:latest`,
+        `podman pull --tls-verify=false ${host}/demo/app:latest`,
+      ]);
+      assert.equal(commands[2], `"insecure-registries": ["${host}"]`);
+      assert.match(
+        hint ?? '',
+        /Docker pulls from it only once "insecure-registries": \[".+"\] is in \/etc\/docker\/daemon\.json/,
+      );
+      await screenshot(b.page, 'pull-hints-plain-http');
+    },
+  );
 
   test('HTTPS: no flag, no note', { skip: OPENSSL ? false : OPENSSL_MISSING }, async () => {
     let fx: TlsFixtures | undefined;
@@ -84,12 +103,20 @@ describe('web UI: pull commands match the scheme and host', { skip: CHROMIUM_MIS
       const twin = await startWharf({ dir: w.dir, config: testConfig() });
       await pushFixture(twin.url);
       await twin.stop();
-      const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, ignoreHTTPSErrors: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+      const context = await chromium.launchPersistentContext(profile, {
+        executablePath: CHROMIUM,
+        headless: true,
+        ignoreHTTPSErrors: true,
+        args: ['--no-sandbox', '--disable-gpu', '--no-first-run'],
+      });
       try {
         const page = context.pages()[0] ?? (await context.newPage());
         await go(page, `${w.url}/#/demo/app:latest`);
         const host = new URL(w.url).host;
-        assert.deepEqual(await page.locator('.pull code').allTextContents(), [`docker pull ${host}/demo/app:latest`, `podman pull ${host}/demo/app:latest`]);
+        assert.deepEqual(await page.locator('.pull code').allTextContents(), [
+          `docker pull ${host}/demo/app:latest`,
+          `podman pull ${host}/demo/app:latest`,
+        ]);
         assert.equal(await page.locator('.pull p.hint').count(), 0);
       } finally {
         await context.close();

@@ -17,22 +17,38 @@ function digest(seed: string, algorithm: 'sha256' | 'sha384' | 'sha512' = 'sha25
   return parseDigest(`${algorithm}:${createHash(algorithm).update(seed).digest('hex')}`)!;
 }
 
-const desc = (d: Digest, mediaType = 'application/vnd.oci.image.layer.v1.tar+gzip') => ({ mediaType, digest: d.value, size: 1 });
+const desc = (d: Digest, mediaType = 'application/vnd.oci.image.layer.v1.tar+gzip') => ({
+  mediaType,
+  digest: d.value,
+  size: 1,
+});
 
 function image(config: Digest, layers: Digest[], subject?: Digest): ParsedManifest {
-  const body = { schemaVersion: 2 as const, mediaType: MT.ociManifest, config: desc(config, 'application/vnd.oci.image.config.v1+json'), layers: layers.map((l) => desc(l)), ...(subject ? { subject: desc(subject, MT.ociManifest) } : {}) };
+  const body = {
+    schemaVersion: 2 as const,
+    mediaType: MT.ociManifest,
+    config: desc(config, 'application/vnd.oci.image.config.v1+json'),
+    layers: layers.map((l) => desc(l)),
+    ...(subject ? { subject: desc(subject, MT.ociManifest) } : {}),
+  };
   return { kind: 'image', mediaType: MT.ociManifest, body };
 }
 
 function index(children: Digest[]): ParsedManifest {
-  return { kind: 'index', mediaType: MT.ociIndex, body: { schemaVersion: 2, mediaType: MT.ociIndex, manifests: children.map((c) => desc(c, MT.ociManifest)) } };
+  return {
+    kind: 'index',
+    mediaType: MT.ociIndex,
+    body: { schemaVersion: 2, mediaType: MT.ociIndex, manifests: children.map((c) => desc(c, MT.ociManifest)) },
+  };
 }
 
 /** A repository: revisions (digest -> link time, parked), tags (tag -> digest). */
 function repo(name: string, revisions: Array<[Digest, number, boolean?]>, tags: Record<string, Digest> = {}): RepoScan {
   return {
     name,
-    revisions: new Map(revisions.map(([d, modTime, parked]) => [d.value, { digest: d, modTime, parked: parked ?? false }])),
+    revisions: new Map(
+      revisions.map(([d, modTime, parked]) => [d.value, { digest: d, modTime, parked: parked ?? false }]),
+    ),
     tags: new Map(Object.entries(tags).map(([t, d]) => [t, d.value])),
     hasManifests: true,
   };
@@ -50,13 +66,31 @@ function img(seed: string, subject?: Digest, algorithm: 'sha256' | 'sha384' | 's
   return { d: digest(`manifest-${seed}`, algorithm), config, layer, manifest };
 }
 
-const removedNames = (s: Snapshot, p: MarkPolicy, f = new Findings()) => revisionsToRemove(s, p, f).map((r) => `${r.repo}@${r.rev.digest.value}`).sort();
+const removedNames = (s: Snapshot, p: MarkPolicy, f = new Findings()) =>
+  revisionsToRemove(s, p, f)
+    .map((r) => `${r.repo}@${r.rev.digest.value}`)
+    .sort();
 
 describe('gc mark: which revisions stay', () => {
   test('without deleteUntagged or a removal request every revision stays, tagged or not', () => {
     const a = img('a');
     const b = img('b');
-    const s = snapshot([repo('r', [[a.d, OLD], [b.d, OLD]], { v1: a.d })], [[a.d, a.manifest], [b.d, b.manifest]]);
+    const s = snapshot(
+      [
+        repo(
+          'r',
+          [
+            [a.d, OLD],
+            [b.d, OLD],
+          ],
+          { v1: a.d },
+        ),
+      ],
+      [
+        [a.d, a.manifest],
+        [b.d, b.manifest],
+      ],
+    );
     assert.deepEqual(removedNames(s, policy()), []);
   });
 
@@ -67,8 +101,26 @@ describe('gc mark: which revisions stay', () => {
     const outer = digest('outer-index');
     const stray = img('stray');
     const s = snapshot(
-      [repo('r', [[amd.d, OLD], [arm.d, OLD], [inner, OLD], [outer, OLD], [stray.d, OLD]], { latest: outer })],
-      [[amd.d, amd.manifest], [arm.d, arm.manifest], [inner, index([amd.d, arm.d])], [outer, index([inner])], [stray.d, stray.manifest]],
+      [
+        repo(
+          'r',
+          [
+            [amd.d, OLD],
+            [arm.d, OLD],
+            [inner, OLD],
+            [outer, OLD],
+            [stray.d, OLD],
+          ],
+          { latest: outer },
+        ),
+      ],
+      [
+        [amd.d, amd.manifest],
+        [arm.d, arm.manifest],
+        [inner, index([amd.d, arm.d])],
+        [outer, index([inner])],
+        [stray.d, stray.manifest],
+      ],
     );
     assert.deepEqual(removedNames(s, policy({ deleteUntagged: true })), [`r@${stray.d.value}`]);
   });
@@ -80,16 +132,42 @@ describe('gc mark: which revisions stay', () => {
     const old = img('old');
     const oldSig = img('old-sig', old.d);
     const s = snapshot(
-      [repo('r', [[base.d, OLD], [sig.d, OLD], [sigOfSig.d, OLD], [old.d, OLD], [oldSig.d, OLD]], { v1: base.d })],
+      [
+        repo(
+          'r',
+          [
+            [base.d, OLD],
+            [sig.d, OLD],
+            [sigOfSig.d, OLD],
+            [old.d, OLD],
+            [oldSig.d, OLD],
+          ],
+          { v1: base.d },
+        ),
+      ],
       [base, sig, sigOfSig, old, oldSig].map((x) => [x.d, x.manifest] as [Digest, LoadedManifest]),
     );
-    assert.deepEqual(removedNames(s, policy({ deleteUntagged: true })), [`r@${old.d.value}`, `r@${oldSig.d.value}`].sort());
+    assert.deepEqual(
+      removedNames(s, policy({ deleteUntagged: true })),
+      [`r@${old.d.value}`, `r@${oldSig.d.value}`].sort(),
+    );
   });
 
   test('a revision younger than the grace period stays; a parked one does not count as young, whatever its time', () => {
     const young = img('young');
     const parked = img('parked');
-    const s = snapshot([repo('r', [[young.d, NOW - 1000], [parked.d, NOW - 1000, true]])], [[young.d, young.manifest], [parked.d, parked.manifest]]);
+    const s = snapshot(
+      [
+        repo('r', [
+          [young.d, NOW - 1000],
+          [parked.d, NOW - 1000, true],
+        ]),
+      ],
+      [
+        [young.d, young.manifest],
+        [parked.d, parked.manifest],
+      ],
+    );
     assert.deepEqual(removedNames(s, policy({ deleteUntagged: true })), [`r@${parked.d.value}`]);
   });
 
@@ -97,7 +175,24 @@ describe('gc mark: which revisions stay', () => {
     const a = img('a384', undefined, 'sha384');
     const b = img('b512', undefined, 'sha512');
     const c = img('c512', undefined, 'sha512');
-    const s = snapshot([repo('r', [[a.d, OLD], [b.d, OLD], [c.d, OLD]], { v384: a.d, v512: b.d })], [[a.d, a.manifest], [b.d, b.manifest], [c.d, c.manifest]]);
+    const s = snapshot(
+      [
+        repo(
+          'r',
+          [
+            [a.d, OLD],
+            [b.d, OLD],
+            [c.d, OLD],
+          ],
+          { v384: a.d, v512: b.d },
+        ),
+      ],
+      [
+        [a.d, a.manifest],
+        [b.d, b.manifest],
+        [c.d, c.manifest],
+      ],
+    );
     assert.deepEqual(removedNames(s, policy({ deleteUntagged: true })), [`r@${c.d.value}`]);
   });
 
@@ -105,7 +200,13 @@ describe('gc mark: which revisions stay', () => {
     const gone = digest('gone');
     const stray = img('stray');
     const f = new Findings();
-    const s = snapshot([repo('r', [[stray.d, OLD]], { dangling: gone })], [[gone, 'missing'], [stray.d, stray.manifest]]);
+    const s = snapshot(
+      [repo('r', [[stray.d, OLD]], { dangling: gone })],
+      [
+        [gone, 'missing'],
+        [stray.d, stray.manifest],
+      ],
+    );
     assert.deepEqual(removedNames(s, policy({ deleteUntagged: true }), f), [`r@${stray.d.value}`]);
     assert.equal(f.blind, false);
     assert.deepEqual(f.warnings, []);
@@ -115,16 +216,42 @@ describe('gc mark: which revisions stay', () => {
     const a = img('a');
     const b = img('b');
     const c = img('c');
-    const s = snapshot([repo('r', [[a.d, OLD], [b.d, OLD], [c.d, OLD]], { v1: a.d })], [[a.d, a.manifest], [b.d, b.manifest], [c.d, c.manifest]]);
+    const s = snapshot(
+      [
+        repo(
+          'r',
+          [
+            [a.d, OLD],
+            [b.d, OLD],
+            [c.d, OLD],
+          ],
+          { v1: a.d },
+        ),
+      ],
+      [
+        [a.d, a.manifest],
+        [b.d, b.manifest],
+        [c.d, c.manifest],
+      ],
+    );
     const removeManifests = new Map([['r', new Set([a.d.value, b.d.value])]]);
     assert.deepEqual(removedNames(s, policy({ removeManifests })), [`r@${b.d.value}`]);
-    assert.deepEqual(removedNames(s, policy({ removeManifests: new Map([['other', new Set([b.d.value])]]) })), [], 'another repository is unaffected');
+    assert.deepEqual(
+      removedNames(s, policy({ removeManifests: new Map([['other', new Set([b.d.value])]]) })),
+      [],
+      'another repository is unaffected',
+    );
   });
 
   test('a kept manifest that does not parse blinds the run; a removed one that does not parse does not', () => {
     const bad = digest('bad');
     const f1 = new Findings();
-    keptRevisions(repo('r', [[bad, OLD]], { v1: bad }), snapshot([], [[bad, 'unparseable']]), policy({ deleteUntagged: true }), f1);
+    keptRevisions(
+      repo('r', [[bad, OLD]], { v1: bad }),
+      snapshot([], [[bad, 'unparseable']]),
+      policy({ deleteUntagged: true }),
+      f1,
+    );
     assert.equal(f1.blind, true);
     assert.match(f1.warnings.join('\n'), /does not parse/);
     const f2 = new Findings();
@@ -139,9 +266,24 @@ describe('gc mark: which blobs are reachable', () => {
     const child = img('child');
     const idx = digest('idx');
     const gone = img('gone');
-    const s = snapshot([repo('r', [[kept.d, OLD], [idx, OLD], [gone.d, OLD]])], [[kept.d, kept.manifest], [idx, index([child.d])], [child.d, child.manifest], [gone.d, gone.manifest]]);
+    const s = snapshot(
+      [
+        repo('r', [
+          [kept.d, OLD],
+          [idx, OLD],
+          [gone.d, OLD],
+        ]),
+      ],
+      [
+        [kept.d, kept.manifest],
+        [idx, index([child.d])],
+        [child.d, child.manifest],
+        [gone.d, gone.manifest],
+      ],
+    );
     const marked = markBlobs(s, new Set([`r@${gone.d.value}`]), new Findings());
-    for (const d of [kept.d, kept.config, kept.layer, idx, child.d, child.config, child.layer]) assert.ok(marked.has(d.value), d.value);
+    for (const d of [kept.d, kept.config, kept.layer, idx, child.d, child.config, child.layer])
+      assert.ok(marked.has(d.value), d.value);
     for (const d of [gone.d, gone.config, gone.layer]) assert.equal(marked.has(d.value), false, d.value);
   });
 
@@ -149,7 +291,13 @@ describe('gc mark: which blobs are reachable', () => {
     const shared = digest('shared layer');
     const a = digest('a');
     const b = digest('b');
-    const s = snapshot([repo('one', [[a, OLD]]), repo('two', [[b, OLD]])], [[a, image(digest('ca'), [shared])], [b, image(digest('cb'), [shared])]]);
+    const s = snapshot(
+      [repo('one', [[a, OLD]]), repo('two', [[b, OLD]])],
+      [
+        [a, image(digest('ca'), [shared])],
+        [b, image(digest('cb'), [shared])],
+      ],
+    );
     assert.ok(markBlobs(s, new Set([`one@${a.value}`]), new Findings()).has(shared.value));
     assert.equal(markBlobs(s, new Set([`one@${a.value}`, `two@${b.value}`]), new Findings()).has(shared.value), false);
   });
@@ -157,7 +305,11 @@ describe('gc mark: which blobs are reachable', () => {
   test('a sha512 layer of a sha384 manifest is marked', () => {
     const layer = digest('big layer', 'sha512');
     const m = digest('m', 'sha384');
-    const marked = markBlobs(snapshot([repo('r', [[m, OLD]])], [[m, image(digest('c'), [layer])]]), new Set(), new Findings());
+    const marked = markBlobs(
+      snapshot([repo('r', [[m, OLD]])], [[m, image(digest('c'), [layer])]]),
+      new Set(),
+      new Findings(),
+    );
     assert.ok(marked.has(layer.value));
     assert.ok(marked.has(m.value));
   });
@@ -180,10 +332,29 @@ describe('gc mark: the second scan', () => {
     const tagged = img('tagged');
     const still = img('still');
     const other = img('other');
-    const rescan = snapshot([repo('r', [[tagged.d, OLD, true], [still.d, OLD, true], [other.d, OLD]], { late: tagged.d })], [tagged, still, other].map((x) => [x.d, x.manifest] as [Digest, LoadedManifest]));
+    const rescan = snapshot(
+      [
+        repo(
+          'r',
+          [
+            [tagged.d, OLD, true],
+            [still.d, OLD, true],
+            [other.d, OLD],
+          ],
+          { late: tagged.d },
+        ),
+      ],
+      [tagged, still, other].map((x) => [x.d, x.manifest] as [Digest, LoadedManifest]),
+    );
     const removed = new Set([`r@${tagged.d.value}`, `r@${still.d.value}`, `r@${other.d.value}`]);
     const r = recheckRevisions(rescan, removed, policy({ deleteUntagged: true }), new Findings());
-    assert.deepEqual(r.restore.map((x) => x.rev.digest.value), [tagged.d.value]);
-    assert.deepEqual(r.remove.map((x) => x.rev.digest.value), [still.d.value]);
+    assert.deepEqual(
+      r.restore.map((x) => x.rev.digest.value),
+      [tagged.d.value],
+    );
+    assert.deepEqual(
+      r.remove.map((x) => x.rev.digest.value),
+      [still.d.value],
+    );
   });
 });

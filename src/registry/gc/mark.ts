@@ -53,7 +53,11 @@ export function keptRevisions(scan: RepoScan, snapshot: Snapshot, policy: MarkPo
 }
 
 /** Every revision of every repository that does not stay (see keptRevisions). */
-export function revisionsToRemove(snapshot: Snapshot, policy: MarkPolicy, findings: Findings): Array<{ repo: string; rev: Revision }> {
+export function revisionsToRemove(
+  snapshot: Snapshot,
+  policy: MarkPolicy,
+  findings: Findings,
+): Array<{ repo: string; rev: Revision }> {
   const out: Array<{ repo: string; rev: Revision }> = [];
   for (const scan of snapshot.repos) {
     const kept = keptRevisions(scan, snapshot, policy, findings);
@@ -68,10 +72,17 @@ export function revisionsToRemove(snapshot: Snapshot, policy: MarkPolicy, findin
  * them), and index children transitively. A reached manifest that cannot be read is warned about; one that
  * does not parse makes the run blind.
  */
-export function markBlobs(snapshot: Snapshot, removed: ReadonlySet<string>, findings: Findings, progress: ProgressFn = () => {}): Set<string> {
+export function markBlobs(
+  snapshot: Snapshot,
+  removed: ReadonlySet<string>,
+  findings: Findings,
+  progress: ProgressFn = () => {},
+): Set<string> {
   const marked = new Set<string>();
   const roots: string[] = [];
-  for (const scan of snapshot.repos) for (const r of scan.revisions.values()) if (!removed.has(revisionKey(scan.name, r.digest.value))) roots.push(r.digest.value);
+  for (const scan of snapshot.repos)
+    for (const r of scan.revisions.values())
+      if (!removed.has(revisionKey(scan.name, r.digest.value))) roots.push(r.digest.value);
   let done = 0;
   for (const root of roots) {
     const stack = [root];
@@ -81,7 +92,8 @@ export function markBlobs(snapshot: Snapshot, removed: ReadonlySet<string>, find
       marked.add(d);
       const m = snapshot.manifests.get(d) ?? 'missing';
       if (m === 'unparseable') findings.blindBy(d);
-      else if (m === 'missing') findings.warn(`manifest ${d} cannot be read; the blobs it references are not marked by it`);
+      else if (m === 'missing')
+        findings.warn(`manifest ${d} cannot be read; the blobs it references are not marked by it`);
       else if (m.kind === 'image') for (const desc of [m.body.config, ...m.body.layers]) marked.add(desc.digest);
       else for (const child of m.body.manifests) if (parseDigest(child.digest)) stack.push(child.digest);
     }
@@ -99,7 +111,12 @@ export interface ParkedRevisions {
 }
 
 /** Splits the parked revisions of `removedKeys` by whether the second scan keeps them. */
-export function recheckRevisions(rescan: Snapshot, removedKeys: ReadonlySet<string>, policy: MarkPolicy, findings: Findings): ParkedRevisions {
+export function recheckRevisions(
+  rescan: Snapshot,
+  removedKeys: ReadonlySet<string>,
+  policy: MarkPolicy,
+  findings: Findings,
+): ParkedRevisions {
   const out: ParkedRevisions = { restore: [], remove: [] };
   for (const scan of rescan.repos) {
     const kept = keptRevisions(scan, rescan, policy, findings);

@@ -29,7 +29,17 @@ import {
   uploadsDir,
 } from '../paths.js';
 import { allRepositories } from '../walk.js';
-import { revisionKey, type BlobCandidate, type Findings, type LayerLinks, type LoadedManifest, type ProgressFn, type RepoScan, type Revision, type Snapshot } from './model.js';
+import {
+  revisionKey,
+  type BlobCandidate,
+  type Findings,
+  type LayerLinks,
+  type LoadedManifest,
+  type ProgressFn,
+  type RepoScan,
+  type Revision,
+  type Snapshot,
+} from './model.js';
 import { unpark } from './sweep.js';
 
 export class Scanner {
@@ -101,7 +111,8 @@ export class Scanner {
       const d = link && parseDigest(link.toString('utf8').trim());
       if (d) tags.set(tag, d.value);
     });
-    const hasManifests = revisions.size > 0 || tags.size > 0 || (await statOrNull(this.driver, manifestsDir(name))) !== null;
+    const hasManifests =
+      revisions.size > 0 || tags.size > 0 || (await statOrNull(this.driver, manifestsDir(name))) !== null;
     return { name, revisions, tags, hasManifests };
   }
 
@@ -136,7 +147,8 @@ export class Scanner {
       fresh.forEach((d, i) => {
         const m = loaded[i];
         out.set(d, m);
-        if (typeof m === 'object' && m.kind === 'index') for (const c of m.body.manifests) if (parseDigest(c.digest)) level.push(c.digest);
+        if (typeof m === 'object' && m.kind === 'index')
+          for (const c of m.body.manifests) if (parseDigest(c.digest)) level.push(c.digest);
       });
     }
     return out;
@@ -164,7 +176,8 @@ export class Scanner {
       await this.map(dirs, async (dir) => {
         const d = parseDigest(`${algorithm}:${basename(dir)}`);
         if (!d) return;
-        if (recover && (await statOrNull(this.driver, blobQuarantine(d)))) await unpark(this.driver, blobQuarantine(d), blobData(d));
+        if (recover && (await statOrNull(this.driver, blobQuarantine(d))))
+          await unpark(this.driver, blobQuarantine(d), blobData(d));
         out.push(d);
       });
     }

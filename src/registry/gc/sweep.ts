@@ -7,7 +7,20 @@ import type { Digest } from '../../oci/names.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import { mapLimit } from '../../storage/maplimit.js';
 import { ignoreNotFound, listOrEmpty, orIfNotFound, statOrNull } from '../../storage/notfound.js';
-import { blobData, blobDir, blobQuarantine, layerLink, layerLinkDir, layersDir, manifestsDir, repoDir, revisionDir, revisionLink, revisionQuarantine, uploadsDir } from '../paths.js';
+import {
+  blobData,
+  blobDir,
+  blobQuarantine,
+  layerLink,
+  layerLinkDir,
+  layersDir,
+  manifestsDir,
+  repoDir,
+  revisionDir,
+  revisionLink,
+  revisionQuarantine,
+  uploadsDir,
+} from '../paths.js';
 import type { BlobCandidate, LayerLinks, ProgressFn, Revision } from './model.js';
 
 /** Moves a parked file back, unless the original was written again meanwhile (then the copy is dropped). */
@@ -57,13 +70,20 @@ export class Sweeper {
   }
 
   /** Parks the revision links and blob data of the candidates; returns the blobs actually parked. */
-  async park(revisions: ReadonlyArray<{ repo: string; rev: Revision }>, blobs: Iterable<BlobCandidate>): Promise<Map<string, BlobCandidate>> {
+  async park(
+    revisions: ReadonlyArray<{ repo: string; rev: Revision }>,
+    blobs: Iterable<BlobCandidate>,
+  ): Promise<Map<string, BlobCandidate>> {
     await this.map(revisions, async ({ repo, rev }) => {
-      if (!rev.parked) await ignoreNotFound(this.driver.move(revisionLink(repo, rev.digest), revisionQuarantine(repo, rev.digest)));
+      if (!rev.parked)
+        await ignoreNotFound(this.driver.move(revisionLink(repo, rev.digest), revisionQuarantine(repo, rev.digest)));
     });
     const parked = new Map<string, BlobCandidate>();
     await this.map([...blobs], async (c) => {
-      const moved = await orIfNotFound(this.driver.move(blobData(c.digest), blobQuarantine(c.digest)).then(() => true), false);
+      const moved = await orIfNotFound(
+        this.driver.move(blobData(c.digest), blobQuarantine(c.digest)).then(() => true),
+        false,
+      );
       if (moved) parked.set(c.digest.value, c);
     });
     return parked;
@@ -87,12 +107,16 @@ export class Sweeper {
 
   /** Puts every parked copy back (the run turned blind between the scans). */
   async putBackAll(revisions: readonly Removal[], blobs: ReadonlyMap<string, BlobCandidate>): Promise<void> {
-    for (const { repo, digest } of revisions) await unpark(this.driver, revisionQuarantine(repo, digest), revisionLink(repo, digest));
+    for (const { repo, digest } of revisions)
+      await unpark(this.driver, revisionQuarantine(repo, digest), revisionLink(repo, digest));
     for (const c of blobs.values()) await unpark(this.driver, blobQuarantine(c.digest), blobData(c.digest));
   }
 
   /** Puts back each parked blob that is `needed` again; returns the others, to delete. */
-  async recheckBlobs(parked: ReadonlyMap<string, BlobCandidate>, needed: (c: BlobCandidate) => Promise<boolean>): Promise<BlobCandidate[]> {
+  async recheckBlobs(
+    parked: ReadonlyMap<string, BlobCandidate>,
+    needed: (c: BlobCandidate) => Promise<boolean>,
+  ): Promise<BlobCandidate[]> {
     const toDelete: BlobCandidate[] = [];
     let checked = 0;
     await this.map([...parked.values()], async (c) => {
@@ -141,6 +165,7 @@ export class Sweeper {
     await ignoreNotFound(this.driver.delete(layersDir(name)));
     await removeIfEmpty(this.driver, uploadsDir(name));
     let path = name;
-    while (path !== '' && (await removeIfEmpty(this.driver, repoDir(path)))) path = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
+    while (path !== '' && (await removeIfEmpty(this.driver, repoDir(path))))
+      path = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
   }
 }

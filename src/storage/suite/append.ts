@@ -36,7 +36,10 @@ export function appendTests(test: DefineTest): void {
   test('a source that fails halfway leaves the file at its previous size', async ({ d }) => {
     await d.putContent('/up/data', Buffer.from('kept'));
     const boom = new Error('client went away');
-    await assert.rejects(d.append('/up/data', failingAfter([Buffer.alloc(MiB, 1), Buffer.alloc(MiB, 2)], boom)), (err) => err === boom);
+    await assert.rejects(
+      d.append('/up/data', failingAfter([Buffer.alloc(MiB, 1), Buffer.alloc(MiB, 2)], boom)),
+      (err) => err === boom,
+    );
     assert.equal((await d.stat('/up/data')).size, 4);
     assert.equal((await d.getContent('/up/data')).toString(), 'kept');
     // The file stays usable: a later append continues from the previous size.

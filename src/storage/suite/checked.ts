@@ -109,7 +109,15 @@ export function checkedTests(test: DefineTest): void {
     const { driver, calls } = spy(raw);
     const d = checked(driver);
     await raw.putContent('/keep', Buffer.from('1'));
-    for (const method of ['getContent', 'putContent', 'reader', 'append', 'move (source)', 'move (destination)', 'redirectURL']) {
+    for (const method of [
+      'getContent',
+      'putContent',
+      'reader',
+      'append',
+      'move (source)',
+      'move (destination)',
+      'redirectURL',
+    ]) {
       const err = await rejection(() => CALLS[method](d, '/'));
       assert.ok(err instanceof InvalidPathError, `${method}('/') gave ${String(err)}`);
     }

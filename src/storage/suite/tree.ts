@@ -110,7 +110,8 @@ export function treeTests(test: DefineTest): void {
     await d.putContent('/del/tree/b/d/e', Buffer.from('3'));
     await d.putContent('/del/treetop', Buffer.from('sibling sharing a prefix'));
     await d.delete('/del/tree');
-    for (const p of ['/del/tree', '/del/tree/a', '/del/tree/b', '/del/tree/b/d/e']) await assert.rejects(d.stat(p), PathNotFoundError, p);
+    for (const p of ['/del/tree', '/del/tree/a', '/del/tree/b', '/del/tree/b/d/e'])
+      await assert.rejects(d.stat(p), PathNotFoundError, p);
     assert.equal((await d.getContent('/del/treetop')).toString(), 'sibling sharing a prefix');
     assert.deepEqual(await d.list('/del'), ['/del/treetop']);
   });
@@ -139,7 +140,10 @@ export function treeTests(test: DefineTest): void {
     const values = Array.from({ length: 32 }, (_, i) => Buffer.alloc(256 * 1024 + i, i + 1));
     await Promise.all(values.map((v) => d.putContent('/race/file', v)));
     const got = await d.getContent('/race/file');
-    assert.ok(values.some((v) => v.equals(got)), `the file (${got.length} bytes) is none of the written values`);
+    assert.ok(
+      values.some((v) => v.equals(got)),
+      `the file (${got.length} bytes) is none of the written values`,
+    );
     assert.deepEqual(await d.list('/race'), ['/race/file'], 'no temporary files are visible');
   });
 
@@ -147,7 +151,10 @@ export function treeTests(test: DefineTest): void {
     const files = Array.from({ length: 16 }, (_, i) => `/par/f${i}/data`);
     const parts = (i: number) => Array.from({ length: 8 }, (_, j) => Buffer.alloc(64 * 1024, (i * 8 + j) % 256));
     const sizes = await Promise.all(files.map((f, i) => d.append(f, chunks(...parts(i)))));
-    assert.deepEqual(sizes, files.map(() => 8 * 64 * 1024));
+    assert.deepEqual(
+      sizes,
+      files.map(() => 8 * 64 * 1024),
+    );
     for (const [i, f] of files.entries()) assert.ok((await d.getContent(f)).equals(Buffer.concat(parts(i))), f);
   });
 }

@@ -12,8 +12,14 @@ const MANIFEST_ACCEPT = [
   'application/vnd.oci.image.manifest.v1+json',
   'application/vnd.docker.distribution.manifest.v2+json',
 ].join(', ');
-const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
-const IMAGE_CONFIG_TYPES = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
+const INDEX_TYPES = new Set([
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+]);
+const IMAGE_CONFIG_TYPES = new Set([
+  'application/vnd.oci.image.config.v1+json',
+  'application/vnd.docker.container.image.v1+json',
+]);
 
 const main = /** @type {HTMLElement} */ (document.getElementById('main'));
 const sessionBox = /** @type {HTMLElement} */ (document.getElementById('session'));
@@ -80,7 +86,15 @@ function bytes(n) {
 
 /** @param {number | null | undefined} n */
 function sizeEl(n) {
-  return h('span', { class: 'size', title: typeof n === 'number' ? `${n.toLocaleString('en-US')} bytes` : undefined, 'data-bytes': typeof n === 'number' ? n : undefined }, bytes(n));
+  return h(
+    'span',
+    {
+      class: 'size',
+      title: typeof n === 'number' ? `${n.toLocaleString('en-US')} bytes` : undefined,
+      'data-bytes': typeof n === 'number' ? n : undefined,
+    },
+    bytes(n),
+  );
 }
 
 /** @param {string | null | undefined} iso */
@@ -88,7 +102,11 @@ function timeEl(iso) {
   if (!iso) return h('span', { class: 'muted' }, '—');
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return h('span', null, String(iso));
-  return h('time', { datetime: d.toISOString(), title: d.toISOString() }, d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' }));
+  return h(
+    'time',
+    { datetime: d.toISOString(), title: d.toISOString() },
+    d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' }),
+  );
 }
 
 /** @param {string} digest */
@@ -178,7 +196,11 @@ async function fetchToken(scopes) {
     if (auth.session?.deleteEnabled) s = s.replace(/^(repository:.+:)pull$/, '$1pull,delete');
     u.searchParams.append('scope', s);
   }
-  const r = await fetch(u, { credentials: 'omit', cache: 'no-store', headers: auth.basic ? { Authorization: `Basic ${auth.basic}` } : {} });
+  const r = await fetch(u, {
+    credentials: 'omit',
+    cache: 'no-store',
+    headers: auth.basic ? { Authorization: `Basic ${auth.basic}` } : {},
+  });
   if (!r.ok) return { ok: false, status: r.status, retryAfter: r.headers.get('Retry-After') ?? undefined };
   const j = await r.json();
   const token = j.token || j.access_token;
@@ -261,14 +283,17 @@ async function signIn(user, password) {
     const t = await fetchToken([]);
     if (!t.ok) {
       auth.basic = previous;
-      return t.status === 429 ? `Too many failed sign-ins: try again in ${t.retryAfter ?? 'a few'} seconds.` : 'Wrong user name or password.';
+      return t.status === 429
+        ? `Too many failed sign-ins: try again in ${t.retryAfter ?? 'a few'} seconds.`
+        : 'Wrong user name or password.';
     }
     header = { Authorization: `Bearer ${t.token}` };
   } else {
     header = { Authorization: `Basic ${creds}` };
   }
   const r = await fetch(`${UI_API}session`, { headers: header, credentials: 'omit', cache: 'no-store' });
-  if (r.status === 429) return `Too many failed sign-ins: try again in ${r.headers.get('Retry-After') ?? 'a few'} seconds.`;
+  if (r.status === 429)
+    return `Too many failed sign-ins: try again in ${r.headers.get('Retry-After') ?? 'a few'} seconds.`;
   if (!r.ok) {
     if (auth.scheme === 'bearer') auth.basic = '';
     return 'Wrong user name or password.';
@@ -295,9 +320,14 @@ function renderSession() {
   const s = auth.session;
   if (!s || s.auth === 'none') return;
   if (auth.user) {
-    append(sessionBox, [h('span', { class: 'who' }, 'Signed in as ', h('strong', null, auth.user)), h('button', { type: 'button', class: 'link', onclick: signOut }, 'Sign out')]);
+    append(sessionBox, [
+      h('span', { class: 'who' }, 'Signed in as ', h('strong', null, auth.user)),
+      h('button', { type: 'button', class: 'link', onclick: signOut }, 'Sign out'),
+    ]);
   } else {
-    append(sessionBox, [h('a', { href: `#/_login?next=${encodeURIComponent(location.hash)}`, class: 'button' }, 'Sign in')]);
+    append(sessionBox, [
+      h('a', { href: `#/_login?next=${encodeURIComponent(location.hash)}`, class: 'button' }, 'Sign in'),
+    ]);
   }
 }
 
@@ -306,7 +336,17 @@ function renderSession() {
 
 /** @param {...any} items [label, href] pairs, the last without href */
 function crumbs(...items) {
-  return h('nav', { 'aria-label': 'Breadcrumb', class: 'crumbs' }, h('ol', null, items.map(([label, href]) => h('li', null, href ? h('a', { href }, label) : h('span', { 'aria-current': 'page' }, label)))));
+  return h(
+    'nav',
+    { 'aria-label': 'Breadcrumb', class: 'crumbs' },
+    h(
+      'ol',
+      null,
+      items.map(([label, href]) =>
+        h('li', null, href ? h('a', { href }, label) : h('span', { 'aria-current': 'page' }, label)),
+      ),
+    ),
+  );
 }
 
 /** @param {string} text */
@@ -319,46 +359,91 @@ function title(text) {
  * @param {'empty'|'denied'|'login'|'notfound'|'error'} kind @param {string} heading @param {...any} body
  */
 function notice(kind, heading, ...body) {
-  return h('section', { class: `notice notice-${kind}`, role: kind === 'empty' ? null : 'alert', 'data-state': kind }, h('h2', null, heading), body);
+  return h(
+    'section',
+    { class: `notice notice-${kind}`, role: kind === 'empty' ? null : 'alert', 'data-state': kind },
+    h('h2', null, heading),
+    body,
+  );
 }
 
 /** The state for a failed API answer. @param {{status: number, code: string}} r @param {string} what */
 function failure(r, what) {
   if (r.status === 401) {
-    return notice('login', 'Sign in required', h('p', null, `Sign in to see ${what}.`), h('p', null, h('a', { class: 'button', href: `#/_login?next=${encodeURIComponent(location.hash)}` }, 'Sign in')));
+    return notice(
+      'login',
+      'Sign in required',
+      h('p', null, `Sign in to see ${what}.`),
+      h('p', null, h('a', { class: 'button', href: `#/_login?next=${encodeURIComponent(location.hash)}` }, 'Sign in')),
+    );
   }
   if (r.status === 403) {
-    return notice('denied', 'Access denied', h('p', null, auth.user ? `${auth.user} may not see ${what}.` : `Anonymous users may not see ${what}.`), auth.user ? null : h('p', null, h('a', { class: 'button', href: `#/_login?next=${encodeURIComponent(location.hash)}` }, 'Sign in')));
+    return notice(
+      'denied',
+      'Access denied',
+      h('p', null, auth.user ? `${auth.user} may not see ${what}.` : `Anonymous users may not see ${what}.`),
+      auth.user
+        ? null
+        : h(
+            'p',
+            null,
+            h('a', { class: 'button', href: `#/_login?next=${encodeURIComponent(location.hash)}` }, 'Sign in'),
+          ),
+    );
   }
-  if (r.code === 'NAME_UNKNOWN') return notice('notfound', 'Repository not found', h('p', null, `There is no repository here, or it has no tags left.`), h('p', null, h('a', { href: '#/' }, 'All repositories')));
-  if (r.code === 'MANIFEST_UNKNOWN') return notice('notfound', 'Manifest unknown', h('p', null, 'This tag or digest does not exist in the repository (it may have been deleted).'));
-  if (r.code === 'NAME_INVALID') return notice('notfound', 'Invalid repository name', h('p', null, 'Repository names are lower-case path components such as library/alpine.'));
-  return notice('error', 'Something went wrong', h('p', null, `The registry answered HTTP ${r.status}${r.code ? ` (${r.code})` : ''} while loading ${what}.`));
+  if (r.code === 'NAME_UNKNOWN')
+    return notice(
+      'notfound',
+      'Repository not found',
+      h('p', null, `There is no repository here, or it has no tags left.`),
+      h('p', null, h('a', { href: '#/' }, 'All repositories')),
+    );
+  if (r.code === 'MANIFEST_UNKNOWN')
+    return notice(
+      'notfound',
+      'Manifest unknown',
+      h('p', null, 'This tag or digest does not exist in the repository (it may have been deleted).'),
+    );
+  if (r.code === 'NAME_INVALID')
+    return notice(
+      'notfound',
+      'Invalid repository name',
+      h('p', null, 'Repository names are lower-case path components such as library/alpine.'),
+    );
+  return notice(
+    'error',
+    'Something went wrong',
+    h('p', null, `The registry answered HTTP ${r.status}${r.code ? ` (${r.code})` : ''} while loading ${what}.`),
+  );
 }
 
 /** A copyable command. @param {string} label @param {string} command */
 function copyable(label, command) {
   const code = h('code', null, command);
-  const button = h('button', {
-    type: 'button',
-    class: 'copy',
-    'aria-label': `Copy: ${command}`,
-    onclick: async () => {
-      try {
-        await navigator.clipboard.writeText(command);
-      } catch {
-        const range = document.createRange();
-        range.selectNodeContents(code);
-        getSelection()?.removeAllRanges();
-        getSelection()?.addRange(range);
-        announce('Selected: press Ctrl+C to copy.');
-        return;
-      }
-      button.textContent = 'Copied';
-      announce('Copied to the clipboard.');
-      setTimeout(() => (button.textContent = 'Copy'), 1500);
+  const button = h(
+    'button',
+    {
+      type: 'button',
+      class: 'copy',
+      'aria-label': `Copy: ${command}`,
+      onclick: async () => {
+        try {
+          await navigator.clipboard.writeText(command);
+        } catch {
+          const range = document.createRange();
+          range.selectNodeContents(code);
+          getSelection()?.removeAllRanges();
+          getSelection()?.addRange(range);
+          announce('Selected: press Ctrl+C to copy.');
+          return;
+        }
+        button.textContent = 'Copied';
+        announce('Copied to the clipboard.');
+        setTimeout(() => (button.textContent = 'Copy'), 1500);
+      },
     },
-  }, 'Copy');
+    'Copy',
+  );
   return h('div', { class: 'cmd' }, h('span', { class: 'cmd-label' }, label), code, button);
 }
 
@@ -384,7 +469,15 @@ function pullCommands(name, ref) {
     h('h2', { id: 'pull-h' }, 'Pull'),
     copyable('Docker', `docker pull ${image}`),
     copyable('Podman', `podman pull ${plain ? '--tls-verify=false ' : ''}${image}`),
-    plain && !loopback ? h('p', { class: 'muted hint' }, 'This registry speaks plain HTTP: Docker pulls from it only once ', h('code', null, `"insecure-registries": ["${host}"]`), ' is in /etc/docker/daemon.json (then restart dockerd).') : null,
+    plain && !loopback
+      ? h(
+          'p',
+          { class: 'muted hint' },
+          'This registry speaks plain HTTP: Docker pulls from it only once ',
+          h('code', null, `"insecure-registries": ["${host}"]`),
+          ' is in /etc/docker/daemon.json (then restart dockerd).',
+        )
+      : null,
   );
 }
 
@@ -408,7 +501,12 @@ function confirmDialog(heading, text) {
  * @param {string} name @param {string} ref @param {string} what
  */
 async function deleteReference(name, ref, what) {
-  const ok = await confirmDialog(`Delete ${what}?`, ref.includes(':') ? `This deletes manifest ${ref} from ${name} and every tag that points at it. This cannot be undone.` : `This deletes tag ${ref} from ${name}. The manifest stays reachable by digest. This cannot be undone.`);
+  const ok = await confirmDialog(
+    `Delete ${what}?`,
+    ref.includes(':')
+      ? `This deletes manifest ${ref} from ${name} and every tag that points at it. This cannot be undone.`
+      : `This deletes tag ${ref} from ${name}. The manifest stays reachable by digest. This cannot be undone.`,
+  );
   if (!ok) return false;
   const r = await request(`${API}/v2/${name}/manifests/${ref}`, { method: 'DELETE', scope: `repository:${name}:pull` });
   if (r.status === 202) {
@@ -417,7 +515,8 @@ async function deleteReference(name, ref, what) {
   }
   const body = await r.json().catch(() => null);
   const code = body?.errors?.[0]?.code ?? '';
-  const message = code === 'DENIED' && typeof body?.errors?.[0]?.message === 'string' ? ` ${body.errors[0].message}` : '';
+  const message =
+    code === 'DENIED' && typeof body?.errors?.[0]?.message === 'string' ? ` ${body.errors[0].message}` : '';
   announce(`Could not delete ${what}: HTTP ${r.status} ${code}`);
   alertBox(`Could not delete ${what}: the registry answered HTTP ${r.status}${code ? ` (${code})` : ''}.${message}`);
   return false;
@@ -430,7 +529,25 @@ function alertBox(text) {
 
 /** @param {string} caption @param {any[]} headers @param {Node[]} rows (the table's rows, `tr` elements) */
 function table(caption, headers, rows, attrs = {}) {
-  return h('div', { class: 'table-wrap' }, h('table', attrs, h('caption', { class: 'visually-hidden' }, caption), h('thead', null, h('tr', null, headers.map((x) => (x instanceof Node ? x : h('th', { scope: 'col' }, x))))), h('tbody', null, rows)));
+  return h(
+    'div',
+    { class: 'table-wrap' },
+    h(
+      'table',
+      attrs,
+      h('caption', { class: 'visually-hidden' }, caption),
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          headers.map((x) => (x instanceof Node ? x : h('th', { scope: 'col' }, x))),
+        ),
+      ),
+      h('tbody', null, rows),
+    ),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -441,7 +558,17 @@ async function viewRepositories(q) {
   const query = q.get('q') ?? '';
   const page = Number(q.get('page') ?? '1') || 1;
   const results = h('div', { id: 'results' });
-  const input = /** @type {HTMLInputElement} */ (h('input', { type: 'search', id: 'q', name: 'q', value: query, autocomplete: 'off', spellcheck: 'false', placeholder: 'e.g. library/alpine' }));
+  const input = /** @type {HTMLInputElement} */ (
+    h('input', {
+      type: 'search',
+      id: 'q',
+      name: 'q',
+      value: query,
+      autocomplete: 'off',
+      spellcheck: 'false',
+      placeholder: 'e.g. library/alpine',
+    })
+  );
   let timer = 0;
   const search = (/** @type {number} */ p) => {
     const params = new URLSearchParams();
@@ -455,7 +582,20 @@ async function viewRepositories(q) {
     clearTimeout(timer);
     timer = window.setTimeout(() => search(1), 250);
   });
-  const form = h('form', { role: 'search', class: 'search', onsubmit: (/** @type {Event} */ e) => { e.preventDefault(); clearTimeout(timer); search(1); } }, h('label', { for: 'q' }, 'Search repositories'), input);
+  const form = h(
+    'form',
+    {
+      role: 'search',
+      class: 'search',
+      onsubmit: (/** @type {Event} */ e) => {
+        e.preventDefault();
+        clearTimeout(timer);
+        search(1);
+      },
+    },
+    h('label', { for: 'q' }, 'Search repositories'),
+    input,
+  );
   show(title('Repositories'), form, results);
   await loadRepositories(results, query, page);
 }
@@ -477,20 +617,48 @@ async function loadRepositories(results, query, page) {
     results.replaceChildren(
       query
         ? notice('empty', 'No match', h('p', null, `No repository name contains “${query}”.`))
-        : notice('empty', 'No repositories yet', h('p', null, 'Push an image to see it here:'), h('pre', null, h('code', null, `docker tag alpine ${pullHost()}/library/alpine:latest\ndocker push ${pullHost()}/library/alpine:latest`))),
+        : notice(
+            'empty',
+            'No repositories yet',
+            h('p', null, 'Push an image to see it here:'),
+            h(
+              'pre',
+              null,
+              h(
+                'code',
+                null,
+                `docker tag alpine ${pullHost()}/library/alpine:latest\ndocker push ${pullHost()}/library/alpine:latest`,
+              ),
+            ),
+          ),
     );
     return;
   }
-  const rows = repositories.map((/** @type {any} */ repo) => h('tr', null, h('th', { scope: 'row' }, h('a', { href: repoHref(repo.name) }, repo.name), cachedMark(repo.cachedFrom)), h('td', { class: 'num' }, String(repo.tags)), h('td', null, timeEl(repo.pushed))));
+  const rows = repositories.map((/** @type {any} */ repo) =>
+    h(
+      'tr',
+      null,
+      h('th', { scope: 'row' }, h('a', { href: repoHref(repo.name) }, repo.name), cachedMark(repo.cachedFrom)),
+      h('td', { class: 'num' }, String(repo.tags)),
+      h('td', null, timeEl(repo.pushed)),
+    ),
+  );
   const nav = h(
     'nav',
     { class: 'pager', 'aria-label': 'Pages' },
-    page > 1 ? h('a', { href: pageHref(query, page - 1), rel: 'prev' }, '← Previous') : h('span', { class: 'muted' }, '← Previous'),
+    page > 1
+      ? h('a', { href: pageHref(query, page - 1), rel: 'prev' }, '← Previous')
+      : h('span', { class: 'muted' }, '← Previous'),
     h('span', null, `Page ${r.body.page} of ${pages} · ${total} ${total === 1 ? 'repository' : 'repositories'}`),
-    page < pages ? h('a', { href: pageHref(query, page + 1), rel: 'next' }, 'Next →') : h('span', { class: 'muted' }, 'Next →'),
+    page < pages
+      ? h('a', { href: pageHref(query, page + 1), rel: 'next' }, 'Next →')
+      : h('span', { class: 'muted' }, 'Next →'),
   );
   // replaceChildren() would render a null as the text "null": only the pager when there is more than one page.
-  results.replaceChildren(table('Repositories', ['Repository', 'Tags', 'Last push'], rows, { class: 'repos' }), ...(pages > 1 ? [nav] : []));
+  results.replaceChildren(
+    table('Repositories', ['Repository', 'Tags', 'Last push'], rows, { class: 'repos' }),
+    ...(pages > 1 ? [nav] : []),
+  );
 }
 
 /** @param {string} query @param {number} page */
@@ -502,10 +670,23 @@ function pageHref(query, page) {
 }
 
 function openByName() {
-  const input = h('input', { id: 'open-name', name: 'name', required: true, autocomplete: 'off', spellcheck: 'false', placeholder: 'e.g. team/app' });
+  const input = h('input', {
+    id: 'open-name',
+    name: 'name',
+    required: true,
+    autocomplete: 'off',
+    spellcheck: 'false',
+    placeholder: 'e.g. team/app',
+  });
   return h(
     'form',
-    { class: 'search', onsubmit: (/** @type {Event} */ e) => { e.preventDefault(); location.hash = repoHref(/** @type {HTMLInputElement} */ (input).value.trim()); } },
+    {
+      class: 'search',
+      onsubmit: (/** @type {Event} */ e) => {
+        e.preventDefault();
+        location.hash = repoHref(/** @type {HTMLInputElement} */ (input).value.trim());
+      },
+    },
     h('label', { for: 'open-name' }, 'Open a repository by name'),
     h('div', { class: 'row' }, input, h('button', { type: 'submit' }, 'Open')),
   );
@@ -514,7 +695,9 @@ function openByName() {
 /** @param {string} name @param {URLSearchParams} q */
 /** The mark of a repository the pull-through cache fills from `upstream` (a URL), or nothing. */
 function cachedMark(/** @type {string | null} */ upstream) {
-  return upstream ? h('span', { class: 'cached', title: `Pull-through cache of ${upstream}` }, ` cache of ${upstream}`) : null;
+  return upstream
+    ? h('span', { class: 'cached', title: `Pull-through cache of ${upstream}` }, ` cache of ${upstream}`)
+    : null;
 }
 
 /** @param {string} name @param {URLSearchParams} q */
@@ -531,9 +714,36 @@ async function viewRepository(name, q) {
   let sort = q.get('sort') === 'date' ? 'date' : 'name';
   const body = h('div');
   const render = () => {
-    const sorted = [...tags].sort(sort === 'date' ? (a, b) => String(b.pushed ?? '').localeCompare(String(a.pushed ?? '')) || a.tag.localeCompare(b.tag) : (a, b) => a.tag.localeCompare(b.tag));
+    const sorted = [...tags].sort(
+      sort === 'date'
+        ? (a, b) => String(b.pushed ?? '').localeCompare(String(a.pushed ?? '')) || a.tag.localeCompare(b.tag)
+        : (a, b) => a.tag.localeCompare(b.tag),
+    );
     const sortButton = (/** @type {string} */ key, /** @type {string} */ label) =>
-      h('th', { scope: 'col', 'aria-sort': sort === key ? (key === 'date' ? 'descending' : 'ascending') : 'none' }, h('button', { type: 'button', class: 'sort', 'data-sort': key, onclick: () => { sort = key; history.replaceState(null, '', `${repoHref(name)}${key === 'date' ? '?sort=date' : ''}`); render(); /** @type {HTMLElement | null} */ (body.querySelector(`[data-sort="${key}"]`))?.focus(); } }, label, h('span', { 'aria-hidden': 'true', class: 'sort-mark' }, sort === key ? (key === 'date' ? ' ↓' : ' ↑') : ' ↕')));
+      h(
+        'th',
+        { scope: 'col', 'aria-sort': sort === key ? (key === 'date' ? 'descending' : 'ascending') : 'none' },
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'sort',
+            'data-sort': key,
+            onclick: () => {
+              sort = key;
+              history.replaceState(null, '', `${repoHref(name)}${key === 'date' ? '?sort=date' : ''}`);
+              render();
+              /** @type {HTMLElement | null} */ (body.querySelector(`[data-sort="${key}"]`))?.focus();
+            },
+          },
+          label,
+          h(
+            'span',
+            { 'aria-hidden': 'true', class: 'sort-mark' },
+            sort === key ? (key === 'date' ? ' ↓' : ' ↑') : ' ↕',
+          ),
+        ),
+      );
     const rows = sorted.map((t) =>
       h(
         'tr',
@@ -541,21 +751,74 @@ async function viewRepository(name, q) {
         h('th', { scope: 'row' }, h('a', { href: refHref(name, t.tag) }, t.tag)),
         h('td', null, digestEl(t.digest)),
         h('td', { class: 'num' }, sizeEl(t.size)),
-        h('td', { class: 'platforms' }, t.platforms.length ? t.platforms.join(', ') : t.artifactType ? h('span', { class: 'muted' }, t.artifactType) : '—'),
+        h(
+          'td',
+          { class: 'platforms' },
+          t.platforms.length
+            ? t.platforms.join(', ')
+            : t.artifactType
+              ? h('span', { class: 'muted' }, t.artifactType)
+              : '—',
+        ),
         h('td', null, timeEl(t.pushed)),
         mayDelete
-          ? h('td', null, h('button', { type: 'button', class: 'danger small', 'aria-label': `Delete tag ${t.tag}`, onclick: async () => { if (await deleteReference(name, t.tag, `tag ${t.tag}`)) { tags.splice(tags.indexOf(t), 1); render(); } } }, 'Delete'))
+          ? h(
+              'td',
+              null,
+              h(
+                'button',
+                {
+                  type: 'button',
+                  class: 'danger small',
+                  'aria-label': `Delete tag ${t.tag}`,
+                  onclick: async () => {
+                    if (await deleteReference(name, t.tag, `tag ${t.tag}`)) {
+                      tags.splice(tags.indexOf(t), 1);
+                      render();
+                    }
+                  },
+                },
+                'Delete',
+              ),
+            )
           : null,
       ),
     );
     body.replaceChildren(
       tags.length === 0
-        ? notice('empty', 'No tags', h('p', null, 'This repository has no tags. Its manifests are still reachable by digest.'))
-        : table(`Tags of ${name}`, [sortButton('name', 'Tag'), 'Digest', 'Size', 'Platforms', sortButton('date', 'Pushed'), mayDelete ? h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')) : null].filter(Boolean), rows, { class: 'tags' }),
+        ? notice(
+            'empty',
+            'No tags',
+            h('p', null, 'This repository has no tags. Its manifests are still reachable by digest.'),
+          )
+        : table(
+            `Tags of ${name}`,
+            [
+              sortButton('name', 'Tag'),
+              'Digest',
+              'Size',
+              'Platforms',
+              sortButton('date', 'Pushed'),
+              mayDelete ? h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')) : null,
+            ].filter(Boolean),
+            rows,
+            { class: 'tags' },
+          ),
     );
   };
   render();
-  show(crumbs(['Repositories', '#/'], [name]), title(name), h('p', { class: 'muted' }, `${tags.length} ${tags.length === 1 ? 'tag' : 'tags'}`, r.body.cachedFrom ? ` · cached from ${r.body.cachedFrom} (pull-through, read-only)` : ''), body, lifecyclePanel(name));
+  show(
+    crumbs(['Repositories', '#/'], [name]),
+    title(name),
+    h(
+      'p',
+      { class: 'muted' },
+      `${tags.length} ${tags.length === 1 ? 'tag' : 'tags'}`,
+      r.body.cachedFrom ? ` · cached from ${r.body.cachedFrom} (pull-through, read-only)` : '',
+    ),
+    body,
+    lifecyclePanel(name),
+  );
 }
 
 /**
@@ -570,7 +833,9 @@ function lifecyclePanel(name) {
   panel.addEventListener('toggle', async () => {
     if (!(/** @type {HTMLDetailsElement} */ (panel).open) || loaded) return;
     loaded = true;
-    const r = await getJson(`${UI_API}lifecycle?repository=${encodeURIComponent(name)}`, { scope: `repository:${name}:pull` });
+    const r = await getJson(`${UI_API}lifecycle?repository=${encodeURIComponent(name)}`, {
+      scope: `repository:${name}:pull`,
+    });
     if (!r.ok) {
       content.replaceChildren(failure(r, 'the cleanup preview'));
       return;
@@ -578,12 +843,36 @@ function lifecyclePanel(name) {
     const p = r.body;
     const untag = new Set(p.untag.map((/** @type {any} */ t) => t.tag));
     const later = new Set(p.deferred.map((/** @type {any} */ t) => t.tag));
-    const verdict = (/** @type {any} */ t) => (t.immutable ? 'immutable, kept' : untag.has(t.tag) ? 'untagged' : later.has(t.tag) ? 'untagged in a later run (pushed within the grace period)' : 'kept');
-    const rows = p.tags.map((/** @type {any} */ t) => h('tr', { 'data-tag': t.tag, 'data-cleanup': verdict(t) }, h('th', { scope: 'row' }, t.tag), h('td', { class: 'num' }, sizeEl(t.alone)), h('td', null, verdict(t))));
+    const verdict = (/** @type {any} */ t) =>
+      t.immutable
+        ? 'immutable, kept'
+        : untag.has(t.tag)
+          ? 'untagged'
+          : later.has(t.tag)
+            ? 'untagged in a later run (pushed within the grace period)'
+            : 'kept';
+    const rows = p.tags.map((/** @type {any} */ t) =>
+      h(
+        'tr',
+        { 'data-tag': t.tag, 'data-cleanup': verdict(t) },
+        h('th', { scope: 'row' }, t.tag),
+        h('td', { class: 'num' }, sizeEl(t.alone)),
+        h('td', null, verdict(t)),
+      ),
+    );
     const summary = p.rule
-      ? h('p', { class: 'lifecycle-summary' }, `Rule policies[${p.rule.index}] (${p.rule.repositories.join(', ')}): a cleanup run would untag ${p.untag.length} ${p.untag.length === 1 ? 'tag' : 'tags'} and delete ${p.deleteManifests.length} ${p.deleteManifests.length === 1 ? 'manifest' : 'manifests'}, freeing `, sizeEl(p.bytesFreed), '.')
+      ? h(
+          'p',
+          { class: 'lifecycle-summary' },
+          `Rule policies[${p.rule.index}] (${p.rule.repositories.join(', ')}): a cleanup run would untag ${p.untag.length} ${p.untag.length === 1 ? 'tag' : 'tags'} and delete ${p.deleteManifests.length} ${p.deleteManifests.length === 1 ? 'manifest' : 'manifests'}, freeing `,
+          sizeEl(p.bytesFreed),
+          '.',
+        )
       : h('p', { class: 'lifecycle-summary' }, 'No lifecycle rule governs this repository: cleanup keeps all of it.');
-    content.replaceChildren(summary, table(`Cleanup preview of ${name}`, ['Tag', 'Held alone', 'Cleanup'], rows, { class: 'tags lifecycle-tags' }));
+    content.replaceChildren(
+      summary,
+      table(`Cleanup preview of ${name}`, ['Tag', 'Held alone', 'Cleanup'], rows, { class: 'tags lifecycle-tags' }),
+    );
   });
   return panel;
 }
@@ -591,7 +880,10 @@ function lifecyclePanel(name) {
 /** @param {string} name @param {string} ref tag or digest */
 async function viewImage(name, ref) {
   const label = ref.includes(':') ? `${name}@${shortDigest(ref)}` : `${name}:${ref}`;
-  const head = () => [crumbs(['Repositories', '#/'], [name, repoHref(name)], [ref.includes(':') ? shortDigest(ref) : ref]), title(label)];
+  const head = () => [
+    crumbs(['Repositories', '#/'], [name, repoHref(name)], [ref.includes(':') ? shortDigest(ref) : ref]),
+    title(label),
+  ];
   show(head(), h('p', { class: 'muted' }, 'Loading manifest…'));
   const scope = `repository:${name}:pull`;
   const r = await request(`${API}/v2/${name}/manifests/${ref}`, { headers: { Accept: MANIFEST_ACCEPT }, scope });
@@ -625,7 +917,17 @@ async function viewImage(name, ref) {
 
   const sections = [];
   const deleteButton = mayDelete
-    ? h('button', { type: 'button', class: 'danger', onclick: async () => { if (await deleteReference(name, digest, `manifest ${shortDigest(digest)}`)) location.hash = repoHref(name); } }, 'Delete manifest')
+    ? h(
+        'button',
+        {
+          type: 'button',
+          class: 'danger',
+          onclick: async () => {
+            if (await deleteReference(name, digest, `manifest ${shortDigest(digest)}`)) location.hash = repoHref(name);
+          },
+        },
+        'Delete manifest',
+      )
     : null;
 
   if (INDEX_TYPES.has(mediaType) || Array.isArray(m.manifests)) {
@@ -635,13 +937,35 @@ async function viewImage(name, ref) {
     const blobs = new Map();
     sizes.forEach((s) => s?.blobs.forEach((/** @type {number} */ v, /** @type {string} */ k) => blobs.set(k, v)));
     totalSlot.replaceWith(sizeEl(sum(blobs)));
-    const platforms = children.map((c, i) => platformOf(c.platform) || sizes[i]?.platform || '').filter((p) => p && p !== 'unknown/unknown');
+    const platforms = children
+      .map((c, i) => platformOf(c.platform) || sizes[i]?.platform || '')
+      .filter((p) => p && p !== 'unknown/unknown');
     fact('Platforms', platforms.length ? platforms.join(', ') : '—');
     const rows = children.map((c, i) => {
       const attestation = c.annotations?.['vnd.docker.reference.type'];
-      return h('tr', null, h('th', { scope: 'row' }, platformOf(c.platform) || sizes[i]?.platform || h('span', { class: 'muted' }, attestation ? `attestation (${attestation})` : 'unknown')), h('td', null, h('a', { href: refHref(name, c.digest) }, digestEl(c.digest))), h('td', null, h('code', null, c.mediaType ?? '')), h('td', { class: 'num' }, sizeEl(sizes[i] ? sum(sizes[i].blobs) : null)));
+      return h(
+        'tr',
+        null,
+        h(
+          'th',
+          { scope: 'row' },
+          platformOf(c.platform) ||
+            sizes[i]?.platform ||
+            h('span', { class: 'muted' }, attestation ? `attestation (${attestation})` : 'unknown'),
+        ),
+        h('td', null, h('a', { href: refHref(name, c.digest) }, digestEl(c.digest))),
+        h('td', null, h('code', null, c.mediaType ?? '')),
+        h('td', { class: 'num' }, sizeEl(sizes[i] ? sum(sizes[i].blobs) : null)),
+      );
     });
-    sections.push(h('section', { 'aria-labelledby': 'plat-h' }, h('h2', { id: 'plat-h' }, 'Platforms'), table('Platforms', ['Platform', 'Manifest', 'Media type', 'Size'], rows, { class: 'platforms-table' })));
+    sections.push(
+      h(
+        'section',
+        { 'aria-labelledby': 'plat-h' },
+        h('h2', { id: 'plat-h' }, 'Platforms'),
+        table('Platforms', ['Platform', 'Manifest', 'Media type', 'Size'], rows, { class: 'platforms-table' }),
+      ),
+    );
   } else {
     /** @type {any[]} */
     const layers = m.layers ?? [];
@@ -655,7 +979,10 @@ async function viewImage(name, ref) {
       const c = await request(`${API}/v2/${name}/blobs/${m.config.digest}`, { scope }).catch(() => null);
       if (c?.ok) config = await c.json().catch(() => null);
       if (!config) {
-        const f = await getJson(`${UI_API}config?repository=${encodeURIComponent(name)}&digest=${encodeURIComponent(m.config.digest)}`, { scope });
+        const f = await getJson(
+          `${UI_API}config?repository=${encodeURIComponent(name)}&digest=${encodeURIComponent(m.config.digest)}`,
+          { scope },
+        );
         if (f.ok) config = f.body;
       }
     }
@@ -667,14 +994,39 @@ async function viewImage(name, ref) {
     } else if (m.config) {
       fact('Config media type', h('code', null, m.config.mediaType));
     }
-    const rows = layers.map((l, i) => h('tr', null, h('td', { class: 'num' }, String(i + 1)), h('td', null, h('code', null, l.mediaType)), h('td', { class: 'num' }, sizeEl(l.size)), h('td', null, digestEl(l.digest))));
-    sections.push(h('section', { 'aria-labelledby': 'layers-h' }, h('h2', { id: 'layers-h' }, `Layers (${layers.length})`), layers.length ? table('Layers', ['#', 'Media type', 'Size', 'Digest'], rows, { class: 'layers' }) : h('p', { class: 'muted' }, 'No layers.')));
+    const rows = layers.map((l, i) =>
+      h(
+        'tr',
+        null,
+        h('td', { class: 'num' }, String(i + 1)),
+        h('td', null, h('code', null, l.mediaType)),
+        h('td', { class: 'num' }, sizeEl(l.size)),
+        h('td', null, digestEl(l.digest)),
+      ),
+    );
+    sections.push(
+      h(
+        'section',
+        { 'aria-labelledby': 'layers-h' },
+        h('h2', { id: 'layers-h' }, `Layers (${layers.length})`),
+        layers.length
+          ? table('Layers', ['#', 'Media type', 'Size', 'Digest'], rows, { class: 'layers' })
+          : h('p', { class: 'muted' }, 'No layers.'),
+      ),
+    );
     if (config?.history?.length) sections.push(historySection(config.history));
   }
-  if (m.annotations && Object.keys(m.annotations).length) sections.push(keyValues('Annotations', 'annotations', m.annotations));
+  if (m.annotations && Object.keys(m.annotations).length)
+    sections.push(keyValues('Annotations', 'annotations', m.annotations));
   sections.push(await referrersSection(name, digest, scope));
 
-  show(head(), pullCommands(name, ref), h('section', { 'aria-labelledby': 'sum-h' }, h('h2', { id: 'sum-h', class: 'visually-hidden' }, 'Summary'), facts), deleteButton ? h('div', { class: 'actions' }, deleteButton) : null, sections);
+  show(
+    head(),
+    pullCommands(name, ref),
+    h('section', { 'aria-labelledby': 'sum-h' }, h('h2', { id: 'sum-h', class: 'visually-hidden' }, 'Summary'), facts),
+    deleteButton ? h('div', { class: 'actions' }, deleteButton) : null,
+    sections,
+  );
 }
 
 /** @param {Map<string, number>} blobs */
@@ -689,7 +1041,10 @@ function sum(blobs) {
  * @param {string} name @param {string} digest
  */
 async function childImage(name, digest) {
-  const r = await request(`${API}/v2/${name}/manifests/${digest}`, { headers: { Accept: MANIFEST_ACCEPT }, scope: `repository:${name}:pull` });
+  const r = await request(`${API}/v2/${name}/manifests/${digest}`, {
+    headers: { Accept: MANIFEST_ACCEPT },
+    scope: `repository:${name}:pull`,
+  });
   if (!r.ok) return null;
   const m = await r.json().catch(() => null);
   if (!m) return null;
@@ -709,7 +1064,8 @@ async function sha256(text) {
 function configSection(config) {
   const c = config.config ?? {};
   const dl = h('dl', { class: 'facts' });
-  const fact = (/** @type {string} */ k, /** @type {any} */ v) => v !== undefined && v !== null && v !== '' && append(dl, [h('dt', null, k), h('dd', null, v)]);
+  const fact = (/** @type {string} */ k, /** @type {any} */ v) =>
+    v !== undefined && v !== null && v !== '' && append(dl, [h('dt', null, k), h('dd', null, v)]);
   const list = (/** @type {any} */ v) => (Array.isArray(v) && v.length ? h('code', null, JSON.stringify(v)) : null);
   fact('Entrypoint', list(c.Entrypoint));
   fact('Cmd', list(c.Cmd));
@@ -717,46 +1073,122 @@ function configSection(config) {
   fact('User', c.User ? h('code', null, c.User) : null);
   if (c.ExposedPorts) fact('Exposed ports', Object.keys(c.ExposedPorts).join(', '));
   if (config.author) fact('Author', config.author);
-  const parts = [h('h2', { id: 'config-h' }, 'Configuration'), dl.childElementCount ? dl : h('p', { class: 'muted' }, 'No entrypoint, command, working directory or user set.')];
+  const parts = [
+    h('h2', { id: 'config-h' }, 'Configuration'),
+    dl.childElementCount ? dl : h('p', { class: 'muted' }, 'No entrypoint, command, working directory or user set.'),
+  ];
   if (Array.isArray(c.Env) && c.Env.length) {
-    parts.push(h('h3', null, 'Environment'), h('ul', { class: 'env' }, c.Env.map((/** @type {string} */ e) => h('li', null, h('code', null, String(e))))));
+    parts.push(
+      h('h3', null, 'Environment'),
+      h(
+        'ul',
+        { class: 'env' },
+        c.Env.map((/** @type {string} */ e) => h('li', null, h('code', null, String(e)))),
+      ),
+    );
   }
-  if (c.Labels && typeof c.Labels === 'object' && Object.keys(c.Labels).length) parts.push(keyValues('Labels', 'labels', c.Labels, 'h3'));
+  if (c.Labels && typeof c.Labels === 'object' && Object.keys(c.Labels).length)
+    parts.push(keyValues('Labels', 'labels', c.Labels, 'h3'));
   return h('section', { 'aria-labelledby': 'config-h' }, parts);
 }
 
 /** @param {string} heading @param {string} cls @param {Record<string, any>} obj */
 function keyValues(heading, cls, obj, level = 'h2') {
-  const rows = Object.keys(obj).sort().map((k) => h('tr', null, h('th', { scope: 'row' }, h('code', null, k)), h('td', null, String(obj[k]))));
+  const rows = Object.keys(obj)
+    .sort()
+    .map((k) => h('tr', null, h('th', { scope: 'row' }, h('code', null, k)), h('td', null, String(obj[k]))));
   const el = table(heading, ['Key', 'Value'], rows, { class: `kv ${cls}` });
   return level === 'h2' ? h('section', null, h('h2', null, heading), el) : h('div', null, h(level, null, heading), el);
 }
 
 /** @param {any[]} history */
 function historySection(history) {
-  const rows = history.map((e) => h('tr', null, h('td', null, timeEl(e.created)), h('td', null, h('code', { class: 'wrap' }, String(e.created_by ?? e.comment ?? ''))), h('td', null, e.empty_layer ? h('span', { class: 'muted' }, 'no layer') : 'layer')));
-  return h('section', { 'aria-labelledby': 'hist-h' }, h('h2', { id: 'hist-h' }, `History (${history.length})`), table('History', ['Created', 'Command', 'Layer'], rows, { class: 'history' }));
+  const rows = history.map((e) =>
+    h(
+      'tr',
+      null,
+      h('td', null, timeEl(e.created)),
+      h('td', null, h('code', { class: 'wrap' }, String(e.created_by ?? e.comment ?? ''))),
+      h('td', null, e.empty_layer ? h('span', { class: 'muted' }, 'no layer') : 'layer'),
+    ),
+  );
+  return h(
+    'section',
+    { 'aria-labelledby': 'hist-h' },
+    h('h2', { id: 'hist-h' }, `History (${history.length})`),
+    table('History', ['Created', 'Command', 'Layer'], rows, { class: 'history' }),
+  );
 }
 
 /** @param {string} name @param {string} digest @param {string} scope */
 async function referrersSection(name, digest, scope) {
   const heading = h('h2', { id: 'ref-h' }, 'Referrers');
-  const explain = h('p', { class: 'muted' }, 'Signatures, SBOMs, attestations and other artifacts whose subject is this manifest.');
+  const explain = h(
+    'p',
+    { class: 'muted' },
+    'Signatures, SBOMs, attestations and other artifacts whose subject is this manifest.',
+  );
   const r = await getJson(`${API}/v2/${name}/referrers/${digest}`, { scope });
-  if (!r.ok) return h('section', { 'aria-labelledby': 'ref-h' }, heading, h('p', { class: 'muted' }, `Referrers are not available (HTTP ${r.status}).`));
+  if (!r.ok)
+    return h(
+      'section',
+      { 'aria-labelledby': 'ref-h' },
+      heading,
+      h('p', { class: 'muted' }, `Referrers are not available (HTTP ${r.status}).`),
+    );
   /** @type {any[]} */
   const list = r.body?.manifests ?? [];
-  if (list.length === 0) return h('section', { 'aria-labelledby': 'ref-h' }, heading, explain, h('p', { class: 'empty', 'data-state': 'empty' }, 'No referrers.'));
-  const rows = list.map((d) => h('tr', null, h('th', { scope: 'row' }, h('code', null, String(d.artifactType ?? '(none)'))), h('td', null, h('a', { href: refHref(name, d.digest) }, digestEl(d.digest))), h('td', null, h('code', null, String(d.mediaType ?? ''))), h('td', { class: 'num' }, sizeEl(d.size)), h('td', null, timeEl(d.annotations?.['org.opencontainers.image.created']))));
-  return h('section', { 'aria-labelledby': 'ref-h' }, heading, explain, table('Referrers', ['Artifact type', 'Manifest', 'Media type', 'Size', 'Created'], rows, { class: 'referrers' }));
+  if (list.length === 0)
+    return h(
+      'section',
+      { 'aria-labelledby': 'ref-h' },
+      heading,
+      explain,
+      h('p', { class: 'empty', 'data-state': 'empty' }, 'No referrers.'),
+    );
+  const rows = list.map((d) =>
+    h(
+      'tr',
+      null,
+      h('th', { scope: 'row' }, h('code', null, String(d.artifactType ?? '(none)'))),
+      h('td', null, h('a', { href: refHref(name, d.digest) }, digestEl(d.digest))),
+      h('td', null, h('code', null, String(d.mediaType ?? ''))),
+      h('td', { class: 'num' }, sizeEl(d.size)),
+      h('td', null, timeEl(d.annotations?.['org.opencontainers.image.created'])),
+    ),
+  );
+  return h(
+    'section',
+    { 'aria-labelledby': 'ref-h' },
+    heading,
+    explain,
+    table('Referrers', ['Artifact type', 'Manifest', 'Media type', 'Size', 'Created'], rows, { class: 'referrers' }),
+  );
 }
 
 /** @param {URLSearchParams} q */
 function viewLogin(q) {
   const next = q.get('next') || '#/';
   const error = h('p', { id: 'login-error', class: 'error', role: 'alert' });
-  const user = /** @type {HTMLInputElement} */ (h('input', { id: 'login-user', name: 'username', autocomplete: 'username', required: true, spellcheck: 'false', autocapitalize: 'none' }));
-  const password = /** @type {HTMLInputElement} */ (h('input', { id: 'login-password', name: 'password', type: 'password', autocomplete: 'current-password', required: true }));
+  const user = /** @type {HTMLInputElement} */ (
+    h('input', {
+      id: 'login-user',
+      name: 'username',
+      autocomplete: 'username',
+      required: true,
+      spellcheck: 'false',
+      autocapitalize: 'none',
+    })
+  );
+  const password = /** @type {HTMLInputElement} */ (
+    h('input', {
+      id: 'login-password',
+      name: 'password',
+      type: 'password',
+      autocomplete: 'current-password',
+      required: true,
+    })
+  );
   const submit = h('button', { type: 'submit' }, 'Sign in');
   const form = h(
     'form',
@@ -786,7 +1218,15 @@ function viewLogin(q) {
     error,
     submit,
   );
-  show(title('Sign in'), h('p', { id: 'login-help', class: 'muted' }, 'Use the same user name and password as for docker login. They stay in this tab’s memory until you sign out or reload.'), form);
+  show(
+    title('Sign in'),
+    h(
+      'p',
+      { id: 'login-help', class: 'muted' },
+      'Use the same user name and password as for docker login. They stay in this tab’s memory until you sign out or reload.',
+    ),
+    form,
+  );
   user.focus();
 }
 
@@ -813,7 +1253,8 @@ async function route() {
     if (path === '') await viewRepositories(q);
     else if (path === '_login') viewLogin(q);
     else if (path.includes('@')) await viewImage(path.slice(0, path.indexOf('@')), path.slice(path.indexOf('@') + 1));
-    else if (path.includes(':')) await viewImage(path.slice(0, path.lastIndexOf(':')), path.slice(path.lastIndexOf(':') + 1));
+    else if (path.includes(':'))
+      await viewImage(path.slice(0, path.lastIndexOf(':')), path.slice(path.lastIndexOf(':') + 1));
     else await viewRepository(path, q);
   } catch (err) {
     if (mine !== generation) return;
