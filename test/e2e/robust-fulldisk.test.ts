@@ -385,10 +385,24 @@ for (const mode of ['monolithic', 'chunked', 'streamed'] as const) {
   describe(`${mode} pushes on a full disk`, { skip }, () => {
     test('out of pages at every step, then pushed again', async (t) => {
       const steps = new Set<string>();
-      for (let pages = 0; pages <= 24; pages++) {
-        const refused = await scenario(`fd/${mode}-p${pages}`, mode, () => filler.pages(pages), `p${pages}-${mode}`);
-        if (refused) steps.add(refused);
-        else break;
+      const every = () =>
+        [
+          'tag',
+          'manifest blob',
+          'upload state',
+          mode === 'monolithic' ? 'upload data or blob rename' : 'upload data',
+        ].every((step) => steps.has(step));
+      // One page more per push moves the cut one step on. A page the server frees in the background between the
+      // fill and the push (a session directory removed after its answer, a health probe's file) can make one push
+      // skip a step, so a sweep that missed one is run again (at most three), with new repositories.
+      for (let sweep = 0; sweep < 3 && !every(); sweep++) {
+        await healthClears();
+        for (let pages = 0; pages <= 24; pages++) {
+          const name = `fd/${mode}-s${sweep}-p${pages}`;
+          const refused = await scenario(name, mode, () => filler.pages(pages), `s${sweep}-p${pages}-${mode}`);
+          if (refused) steps.add(refused);
+          else break;
+        }
       }
       t.diagnostic(`refused at: ${[...steps].join(', ')}`);
       assert.ok(
