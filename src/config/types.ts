@@ -2,22 +2,21 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 
-/** A duration ("10s", "1h30m", or a number of nanoseconds as Distribution reads it) -> milliseconds. */
-export const duration = (def: string) =>
-  z
-    .union([z.string(), z.number()])
-    .default(def)
-    .transform((v, ctx) => {
-      const ms = parseDuration(v);
-      if (ms === null || ms < 0) {
-        ctx.addIssue({
-          code: z.ZodIssueCode.custom,
-          message: `not a duration: ${JSON.stringify(v)} (use e.g. "10s", "5m", "168h")`,
-        });
-        return z.NEVER;
-      }
-      return ms;
+/** A duration ("10s", "1h30m", or a number of nanoseconds as Distribution reads it) -> milliseconds; no default. */
+export const durationValue = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === null || ms < 0) {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: `not a duration: ${JSON.stringify(v)} (use e.g. "10s", "5m", "168h")`,
     });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+/** `durationValue` with a default for an absent key (the default is parsed like any value). */
+export const duration = (def: string) => durationValue.default(def);
 
 export const bool = z.boolean();
 /** An integer, also when YAML or an environment variable gave it as a string. */

@@ -4,21 +4,7 @@
  * more, each claiming a repository prefix. Mapped to runtime upstreams by config.ts.
  */
 import { z } from 'zod';
-import { parseDuration } from '../config/duration.js';
-
-const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const ms = parseDuration(v);
-  if (ms === null || ms < 0) {
-    ctx.addIssue({
-      code: z.ZodIssueCode.custom,
-      message: `not a duration: ${JSON.stringify(v)} (use e.g. "10s", "5m", "168h")`,
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
-
-const text = z.union([z.string(), z.number(), z.boolean()]).transform(String);
+import { durationValue as duration, text } from '../config/types.js';
 
 const url = z.string().refine((u) => {
   try {
