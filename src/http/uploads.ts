@@ -95,29 +95,20 @@ export async function startUpload(ctx: Ctx<'name'>): Promise<void> {
   if (mount !== null) {
     const digest = checkDigest(mount);
     const from = ctx.query.get('from');
-    if (from !== null) {
-      checkName(from);
-      if ((await registry.blobs.isLinked(from, digest)) && (await registry.blobs.globalSize(digest)) !== null) {
-        await registry.blobs.link(name, digest);
-        notify(ctx, {
-          action: 'mount',
-          kind: 'blob',
-          repository: name,
-          digest: digest.value,
-          size: (await registry.blobs.globalSize(digest)) ?? 0,
-          fromRepository: from,
-        });
-        return blobCreated(ctx, name, digest.value);
-      }
-    } else if (ctx.readsAll && (await registry.blobs.globalSize(digest)) !== null) {
-      // Automatic mount: the blob exists somewhere in this registry and this caller may read every repository.
+    if (from !== null) checkName(from);
+    // From a named repository that holds the blob; or, without `from`, automatically: the blob exists somewhere in
+    // this registry and this caller may read every repository.
+    const eligible = from !== null ? await registry.blobs.isLinked(from, digest) : ctx.readsAll;
+    const size = eligible ? await registry.blobs.globalSize(digest) : null;
+    if (size !== null) {
       await registry.blobs.link(name, digest);
       notify(ctx, {
         action: 'mount',
         kind: 'blob',
         repository: name,
         digest: digest.value,
-        size: (await registry.blobs.globalSize(digest)) ?? 0,
+        size,
+        ...(from !== null ? { fromRepository: from } : {}),
       });
       return blobCreated(ctx, name, digest.value);
     }
