@@ -11,6 +11,7 @@ import type { Account } from '../auth/policy.js';
 import { ociError } from '../oci/errors.js';
 import type { Digest } from '../oci/names.js';
 import { LocalUploadLocks, type UploadLocks } from '../registry/locks.js';
+import { ManifestUnknown } from '../registry/errors.js';
 import type { Registry } from '../registry/registry.js';
 import type { ImmutableMatch, PolicySet } from './match.js';
 
@@ -99,7 +100,7 @@ async function currentDigest(registry: Registry, name: string, tag: string): Pro
   try {
     return (await registry.tags.get(name, tag)).value;
   } catch (err) {
-    if ((err as { code?: string }).code === 'MANIFEST_UNKNOWN') return null;
+    if (err instanceof ManifestUnknown) return null;
     throw err;
   }
 }

@@ -165,7 +165,7 @@ export class TagStore {
       await this.untag(name, tag);
       return true;
     } catch (err) {
-      if ((err as { code?: string }).code === 'MANIFEST_UNKNOWN') return false;
+      if (err instanceof ManifestUnknown) return false;
       throw err;
     }
   }
