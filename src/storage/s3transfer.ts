@@ -113,24 +113,11 @@ export async function streamObject(
     }
     if (bufLen > 0) await flushPart();
     if (inFlight) await inFlight;
-    parts.sort((a, b) => a.PartNumber - b.PartNumber);
-    await s.write(path, () =>
-      s.client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: s.bucket,
-          Key: key,
-          UploadId: uploadId,
-          MultipartUpload: { Parts: parts },
-        }),
-      ),
-    );
+    await complete(s, path, key, uploadId, parts);
     return written;
   } catch (err) {
     if (inFlight) await (inFlight as Promise<void>).catch(() => undefined);
-    if (uploadId)
-      await s.client
-        .send(new AbortMultipartUploadCommand({ Bucket: s.bucket, Key: key, UploadId: uploadId }))
-        .catch(() => undefined);
+    if (uploadId) await abort(s, key, uploadId);
     throw sourceError ?? err;
   }
 }
@@ -191,21 +178,37 @@ export async function assemble(
       }
     };
     await Promise.all(Array.from({ length: Math.min(s.copyConcurrency, jobs.length) }, worker));
-    done.sort((a, b) => a.PartNumber - b.PartNumber);
-    await s.write(path, () =>
-      s.client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: s.bucket,
-          Key: to,
-          UploadId: uploadId,
-          MultipartUpload: { Parts: done },
-        }),
-      ),
-    );
+    await complete(s, path, to, uploadId, done);
   } catch (err) {
-    await s.client
-      .send(new AbortMultipartUploadCommand({ Bucket: s.bucket, Key: to, UploadId: uploadId }))
-      .catch(() => undefined);
+    await abort(s, to, uploadId);
     throw err;
   }
+}
+
+/** Completes multipart upload `uploadId` of `key` from `parts`, in part-number order (S3 requires it). */
+async function complete(
+  s: S3Access,
+  path: string,
+  key: string,
+  uploadId: string,
+  parts: Array<{ ETag: string; PartNumber: number }>,
+): Promise<void> {
+  parts.sort((a, b) => a.PartNumber - b.PartNumber);
+  await s.write(path, () =>
+    s.client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: s.bucket,
+        Key: key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: parts },
+      }),
+    ),
+  );
+}
+
+/** Aborts multipart upload `uploadId` of `key` after a failure; a failed abort is ignored (the failure is what matters). */
+async function abort(s: S3Access, key: string, uploadId: string): Promise<void> {
+  await s.client
+    .send(new AbortMultipartUploadCommand({ Bucket: s.bucket, Key: key, UploadId: uploadId }))
+    .catch(() => undefined);
 }
