@@ -6,7 +6,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync, unwatchFile, watchFile } from 'node:fs';
 import type { Socket } from 'node:net';
-import type { SecureContextOptions, Server as TlsServer, TLSSocket } from 'node:tls';
+import { DEFAULT_CIPHERS, type SecureContextOptions, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { describeFsError } from '../config/files.js';
 
@@ -44,6 +44,9 @@ const CIPHERS: Record<string, string> = {
   TLS_AES_256_GCM_SHA384: 'TLS_AES_256_GCM_SHA384',
   TLS_CHACHA20_POLY1305_SHA256: 'TLS_CHACHA20_POLY1305_SHA256',
 };
+
+/** TLS 1.3 suites in the server's order of preference. */
+const TLS13_ORDER = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'];
 
 export interface TlsMaterial {
   cert: Buffer;
@@ -130,17 +133,22 @@ export function tlsServerOptions(
     requestCert: mode !== null,
     rejectUnauthorized: mode === 'require-and-verify-client-cert',
   };
+  // Go's server order, which Distribution serves with: AES-128-GCM first where the CPU has AES instructions.
+  // OpenSSL's default follows the client, and curl and Go clients list AES-256-GCM first, ~25% slower to encrypt.
+  let v12 = DEFAULT_CIPHERS.split(':').filter((n) => !n.startsWith('TLS_'));
   if (s.ciphersuites.length > 0) {
-    const names = s.ciphersuites.map((c) => {
-      const n = CIPHERS[c];
-      if (!n) throw new Error(`http.tls.ciphersuites: unknown cipher suite ${JSON.stringify(c)}`);
-      return n;
-    });
-    const v13 = names.filter((n) => n.startsWith('TLS_'));
-    const v12 = names.filter((n) => !n.startsWith('TLS_'));
-    opts.ciphers = v12.join(':') || undefined;
-    if (v13.length > 0) (opts as { ciphersuites?: string }).ciphersuites = v13.join(':');
+    // TLS 1.3 suites are accepted and, as in Go (and so Distribution), not configurable.
+    v12 = s.ciphersuites
+      .map((c) => {
+        const n = CIPHERS[c];
+        if (!n) throw new Error(`http.tls.ciphersuites: unknown cipher suite ${JSON.stringify(c)}`);
+        return n;
+      })
+      .filter((n) => !n.startsWith('TLS_'));
+    if (v12.length === 0) v12 = DEFAULT_CIPHERS.split(':').filter((n) => !n.startsWith('TLS_'));
   }
+  opts.ciphers = [...TLS13_ORDER, ...v12].join(':');
+  opts.honorCipherOrder = true;
   return opts;
 }
 

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { Digest } from '../oci/names.js';
 import type { UploadLocks } from '../registry/locks.js';
 import type { Registry } from '../registry/registry.js';
+import type { Ingest } from '../registry/uploads.js';
 import { UpstreamError } from './client.js';
 import { statusError, unavailable, type Route } from './manifests.js';
 import { Spool } from './spool.js';
@@ -110,17 +111,36 @@ export class BlobProxy {
       throw unavailable(err);
     }
     const declared = Number(res.headers['content-length']);
-    const spool = await Spool.create(Number.isSafeInteger(declared) && declared >= 0 ? declared : null);
-    // Before the first byte: storage must see every byte from memory. Read-only mode stores nothing: the clients
-    // are served (verified, as ever) and the blob is fetched again next time.
-    const toStore = this.registry.options.readOnly ? null : spool.storeReader();
+    const size = Number.isSafeInteger(declared) && declared >= 0 ? declared : null;
+    // Read-only mode stores nothing: the clients are served (verified, as ever) and the blob is fetched again next
+    // time. A storage that cannot start the write (a full disk) does not keep the clients from the blob either.
+    let ingest: Ingest | null = null;
+    let spool: Spool;
+    try {
+      if (!this.registry.options.readOnly)
+        ingest = await this.registry.upkeep.uploads.beginIngest(route.local).catch((err: unknown) => {
+          this.log.error(
+            { err, upstream: up.label, repository: route.local, digest: d.value },
+            'proxy: cannot store the blob; serving it without keeping it',
+          );
+          return null;
+        });
+      spool = ingest?.tail ? Spool.over(ingest.tail, size) : await Spool.create(size);
+    } catch (err) {
+      res.body.destroy();
+      await ingest?.abort();
+      await release();
+      throw err;
+    }
+    // Before the first byte: storage must see every byte from memory.
+    const toStore = ingest ? spool.storeReader() : null;
     const filled = spool.fill(res.body, d.algorithm, d.hex, (n) => up.bytes('blob', n));
     // Observed by store() (and by every reader through the spool); never an unhandled rejection meanwhile.
     // A failed download is forgotten at once: the next request starts afresh rather than joining it.
     filled.catch(() => finished());
-    void (toStore ? this.store(route, d, toStore, filled) : filled)
+    void (ingest && toStore ? this.store(ingest, d, spool, toStore, filled) : filled)
       .catch((err: unknown) => {
-        if (spool.state === 'failed')
+        if (spool.state === 'failed' && !spool.storageLost)
           this.report(route, new UpstreamError('status', `${route.remote}@${d.value}: ${spool.error?.message}`, 502));
         else
           this.log.error(
@@ -136,15 +156,20 @@ export class BlobProxy {
     return spool;
   }
 
-  /** Writes the spool into an upload session of `route.local`, then commits and links it once verified. */
+  /** Writes the spool into the ingest session, committed and linked once verified. */
   private async store(
-    route: Route,
+    ingest: Ingest,
     d: Digest,
+    spool: Spool,
     toStore: ReturnType<Spool['storeReader']>,
     filled: Promise<void>,
   ): Promise<void> {
     try {
-      await this.registry.upkeep.uploads.ingest(route.local, d, toStore.chunks, filled);
+      await ingest.write(d, toStore.chunks, filled);
+    } catch (err) {
+      // The download's own failure is reported by the caller; a failed write also stops a spool tailing it.
+      if (spool.state !== 'failed') spool.storageFailed(err as Error);
+      throw err;
     } finally {
       toStore.close();
     }

@@ -1,8 +1,13 @@
 /**
- * One upstream download of one blob, shared by everyone who wants it: the bytes go to a local spool file as they
- * arrive, and every reader (each waiting client, and the write into storage) tails that file at its own pace. The
- * download is paced by the spool and by the write into storage, never by a client, so a slow or vanished client
- * neither slows nor stops it.
+ * One upstream download of one blob, shared by everyone who wants it: the bytes go to a file as they arrive, and
+ * every reader (each waiting client, and the write into storage) tails that file at its own pace. The download is
+ * paced by the spool and by the write into storage, never by a client, so a slow or vanished client neither slows
+ * nor stops it.
+ *
+ * The file is the storage's own upload file when the driver can read it while it is written (filesystem:
+ * `Spool.over`), so each byte reaches the disk once, as in Distribution's mirror; this machine's disk takes new
+ * data at ~400 MB/s, and a second copy halved cold pulls. Otherwise (S3, or read-only mode storing nothing) it is
+ * a spool file of its own, unlinked at once (`Spool.create`).
  *
  * The newest bytes also stay in memory (the ring). The write into storage is fed from there only (the ring keeps
  * what it has not read; the download waits when it falls STORE_BEHIND back), so each byte is read from the network
@@ -22,6 +27,7 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import type { ReadHandle } from '../storage/driver.js';
 
 /** The newest bytes stay in memory too: readers near the head never wait for the disk. */
 const RING_BYTES = 4 * 1024 * 1024;
@@ -31,6 +37,10 @@ const WRITE_BEHIND = 4 * 1024 * 1024;
 const STORE_BEHIND = 8 * 1024 * 1024;
 /** The most written to a client at once (one writev from the ring, or one read of the spool file). */
 const BATCH_BYTES = 1024 * 1024;
+/** How long a reader behind the ring waits before reading the storage's file again, when its bytes are not there yet. */
+const TAIL_RETRY_MS = 2;
+/** Below this, a reader at the head of a download in progress waits for more before writing to its client. */
+const MIN_WRITE = 256 * 1024;
 
 export type SpoolState = 'streaming' | 'verified' | 'failed';
 
@@ -75,17 +85,33 @@ export class Spool {
   private failed!: () => void;
   private readonly failure = new Promise<void>((resolve) => (this.failed = resolve));
 
+  /** Set when the write into the storage's file failed (over() only): bytes older than the ring are gone. */
+  private lost: Error | null = null;
+
   private constructor(
-    private readonly fd: FileHandle,
+    /** The spool file of its own (create()), which fill() writes; null when tailing the storage's file. */
+    private readonly own: FileHandle | null,
+    private readonly file: Pick<ReadHandle, 'read' | 'close'>,
     readonly size: number | null,
   ) {}
 
+  /** A spool with a file of its own. */
   static async create(size: number | null, dir = tmpdir()): Promise<Spool> {
     const path = join(dir, `wharf-proxy-${randomBytes(8).toString('hex')}`);
     const fd = await open(path, 'w+', 0o600);
     // Unlinked at once: the open descriptor keeps the data; nothing is left behind by a crash.
     await unlink(path).catch(() => undefined);
-    return new Spool(fd, size);
+    const read = async (into: Buffer, length: number, position: number) =>
+      (await fd.read(into, 0, length, position)).bytesRead;
+    return new Spool(fd, { read, close: () => fd.close() }, size);
+  }
+
+  /**
+   * A spool over the file the write into storage (the one storeReader) appends to, read through `tail`; it writes
+   * nothing itself. The spool closes `tail`. Tell it with storageFailed() if that write fails.
+   */
+  static over(tail: ReadHandle, size: number | null): Spool {
+    return new Spool(null, tail, size);
   }
 
   /**
@@ -98,11 +124,14 @@ export class Spool {
     // By descriptor number, not FileHandle: a stream over a FileHandle holds a reference that only its own close
     // drops, so (with autoClose off) FileHandle.close() never completed and every spool's descriptor was left to the
     // garbage collector. The stream never closes the descriptor (autoClose off, never destroyed); maybeClose() does.
-    const file = createWriteStream('', { fd: this.fd.fd, autoClose: false, highWaterMark: WRITE_BEHIND });
-    const fileFailed = new Promise<never>((_, reject) => file.once('error', reject));
+    const file = this.own
+      ? createWriteStream('', { fd: this.own.fd, autoClose: false, highWaterMark: WRITE_BEHIND })
+      : null;
+    const fileFailed = new Promise<never>((_, reject) => file?.once('error', reject));
     fileFailed.catch(() => undefined);
     try {
       for await (const chunk of body as AsyncIterable<Buffer>) {
+        if (this.state === 'failed') throw this.error!;
         if (this.size !== null && this.written + chunk.length > this.size)
           throw new Error(`upstream sent more than its Content-Length of ${this.size} bytes`);
         hash.update(chunk);
@@ -111,18 +140,22 @@ export class Spool {
         this.written += chunk.length;
         onBytes(chunk.length);
         this.wake();
-        // Corked up to BATCH_BYTES: one writev per MiB, not one thread-pool trip per network chunk.
-        if (file.writableCorked === 0) file.cork();
-        const more = file.write(chunk, () => {
-          this.onDisk = offset + chunk.length;
-        });
-        if (file.writableLength >= BATCH_BYTES) file.uncork();
-        if (!more) await Promise.race([once(file, 'drain'), fileFailed]);
+        if (file) {
+          // Corked up to BATCH_BYTES: one writev per MiB, not one thread-pool trip per network chunk.
+          if (file.writableCorked === 0) file.cork();
+          const more = file.write(chunk, () => {
+            this.onDisk = offset + chunk.length;
+          });
+          if (file.writableLength >= BATCH_BYTES) file.uncork();
+          if (!more) await Promise.race([once(file, 'drain'), fileFailed]);
+        }
         while (this.pinned && this.written - this.pinned.pos > STORE_BEHIND)
           await new Promise<void>((resolve) => (this.storeMoved = resolve));
       }
-      if (file.writableCorked > 0) file.uncork();
-      await Promise.race([new Promise<void>((resolve) => file.end(resolve)), fileFailed]);
+      if (file) {
+        if (file.writableCorked > 0) file.uncork();
+        await Promise.race([new Promise<void>((resolve) => file.end(resolve)), fileFailed]);
+      }
       if (this.size !== null && this.written !== this.size)
         throw new Error(`upstream body ended after ${this.written} of ${this.size} bytes`);
       const actual = hash.digest('hex');
@@ -133,7 +166,7 @@ export class Spool {
     } catch (err) {
       // Ended, never destroyed: destroy() closes the descriptor even with autoClose off, and maybeClose() closing
       // the number again could hit another file that was given it meanwhile. Ending waits for the queued writes.
-      if (!file.errored) await new Promise<void>((resolve) => file.end(() => resolve()));
+      if (file && !file.errored) await new Promise<void>((resolve) => file.end(() => resolve()));
       this.fail(err as Error);
       throw this.error;
     }
@@ -143,7 +176,8 @@ export class Spool {
   private remember(offset: number, chunk: Buffer): void {
     this.ring.push({ offset, chunk });
     this.ringBytes += chunk.length;
-    const keep = Math.min(this.onDisk, this.pinned?.pos ?? Infinity);
+    // Over the storage's file, what the write into storage took is (about to be) in the file.
+    const keep = Math.min(this.own ? this.onDisk : Infinity, this.pinned?.pos ?? Infinity);
     while (
       this.ringBytes - this.ring[0].chunk.length >= RING_BYTES &&
       this.ring[0].offset + this.ring[0].chunk.length <= keep
@@ -177,11 +211,32 @@ export class Spool {
       }
       return out;
     }
-    const n = Math.min(limit, this.onDisk) - pos;
+    if (this.lost) throw this.lost;
+    const n = Math.min(limit, this.own ? this.onDisk : Infinity) - pos;
     const buf = Buffer.allocUnsafe(n);
-    const { bytesRead } = await this.fd.read(buf, 0, n, pos);
-    if (bytesRead === 0) throw new Error('spool file shrank');
+    const bytesRead = await this.file.read(buf, n, pos);
+    if (bytesRead === 0) {
+      if (this.own) throw new Error('spool file shrank');
+      // Taken by the write into storage but not written yet (its stream's buffer): a moment later it is.
+      if (this.lost) throw this.lost;
+      await new Promise((resolve) => setTimeout(resolve, TAIL_RETRY_MS));
+      return [];
+    }
     return [bytesRead === n ? buf : buf.subarray(0, bytesRead)];
+  }
+
+  /**
+   * The write into the storage's file failed (over() only): readers behind the ring cannot be served any more,
+   * and a download still in progress fails (nothing would hold its older bytes).
+   */
+  get storageLost(): boolean {
+    return this.lost !== null;
+  }
+
+  storageFailed(err: Error): void {
+    if (this.own) return;
+    this.lost = err;
+    this.fail(err);
   }
 
   fail(err: Error): void {
@@ -275,7 +330,10 @@ export class Spool {
         if (this.state === 'failed') throw this.error!;
         if (gone) throw new Error('the client closed the connection');
         const { upto, stop, final } = this.bound(end);
-        if (pos < upto) {
+        // At the head of a download in progress, a few network chunks make one write: a socket write per 64 KiB
+        // chunk cost more CPU than the hashing (every write wakes the client). The first bytes go at once.
+        const batching = !final && pos > start && upto - pos < MIN_WRITE && upto < stop - 1;
+        if (pos < upto && !batching) {
           const parts = await this.bytesAt(pos, upto, BATCH_BYTES);
           let more = true;
           out.cork();
@@ -309,7 +367,7 @@ export class Spool {
     if (!this.closed || this.readers > 0 || this.state === 'streaming') return;
     this.readers = -1;
     this.ring = [];
-    await this.fd.close().catch(() => undefined);
+    await this.file.close().catch(() => undefined);
   }
 
   private wake(): void {

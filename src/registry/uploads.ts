@@ -6,13 +6,21 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { DigestInvalid, RangeInvalid, SizeInvalid, UploadUnknown } from './errors.js';
 import type { Digest } from '../oci/names.js';
-import { isNotFound, type StorageDriver } from '../storage/driver.js';
+import { isNotFound, type ReadHandle, type StorageDriver } from '../storage/driver.js';
 import { ignoreNotFound, statOrNull } from '../storage/notfound.js';
 import type { BlobStore } from './blobs.js';
 import { checkWrite, UNGUARDED, type WriteGuard } from './guard.js';
 import { LocalUploadLocks, type UploadLocks } from './locks.js';
 import { Lru } from './lru.js';
 import { uploadData, uploadDir, uploadStartedAt } from './paths.js';
+
+/** A blob being stored from elsewhere: see UploadStore.beginIngest. */
+export interface Ingest {
+  /** The data file as it is written (drivers with positional reads), or null. The caller closes it. */
+  readonly tail: ReadHandle | null;
+  write(d: Digest, source: AsyncIterable<Buffer>, verified: Promise<void>): Promise<void>;
+  abort(): Promise<void>;
+}
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -238,25 +246,45 @@ export class UploadStore {
   }
 
   /**
-   * Stores a blob whose bytes come from elsewhere (the pull-through cache) through a session of its own: `source`
-   * is appended while `verified` settles (it rejects when the bytes do not hash to `d`); only when both succeed is
-   * the data committed and linked into `name`. The session is removed in every case.
+   * Starts storing a blob whose bytes come from elsewhere (the pull-through cache) through a session of its own.
+   * With a driver that reads files in place (filesystem) the session's data file is created at once and `tail`
+   * reads it while it is written, so the cache keeps no copy of its own; the handle stays readable after the
+   * commit moved the file. Call `write` or `abort` exactly once.
    */
-  async ingest(name: string, d: Digest, source: AsyncIterable<Buffer>, verified: Promise<void>): Promise<void> {
+  async beginIngest(name: string): Promise<Ingest> {
     checkWrite(this.guard);
     const uuid = randomUUID();
     const path = uploadData(name, uuid);
+    const remove = () => this.driver.delete(uploadDir(name, uuid)).catch(() => undefined);
+    let tail: ReadHandle | null = null;
     try {
       await this.driver.putContent(uploadStartedAt(name, uuid), Buffer.from(new Date().toISOString()));
-      // Both settle before the session is removed: the append ends (keeping nothing) once the source fails.
-      const [appended, checked] = await Promise.allSettled([this.driver.append(path, source), verified]);
-      if (checked.status === 'rejected') throw checked.reason;
-      if (appended.status === 'rejected') throw appended.reason;
-      await this.blobs.commit(path, d, appended.value);
-      await this.blobs.link(name, d);
-    } finally {
-      await this.driver.delete(uploadDir(name, uuid)).catch(() => undefined);
+      if (this.driver.openRead) {
+        await this.driver.append(path, empty());
+        tail = await this.driver.openRead(path);
+      }
+    } catch (err) {
+      await remove();
+      throw err;
     }
+    return {
+      tail,
+      // `source` is appended while `verified` settles (it rejects when the bytes do not hash to `d`); only when
+      // both succeed is the data committed and linked into `name`. The session is removed in every case.
+      write: async (d, source, verified) => {
+        try {
+          // Both settle before the session is removed: the append ends (keeping nothing) once the source fails.
+          const [appended, checked] = await Promise.allSettled([this.driver.append(path, source), verified]);
+          if (checked.status === 'rejected') throw checked.reason;
+          if (appended.status === 'rejected') throw appended.reason;
+          await this.blobs.commit(path, d, appended.value);
+          await this.blobs.link(name, d);
+        } finally {
+          await remove();
+        }
+      },
+      abort: remove,
+    };
   }
 
   async cancel(name: string, uuid: string): Promise<void> {
