@@ -14,6 +14,13 @@ import { keepAliveAgent, send } from './http.js';
 export type ServerKind = 'wharf' | 'docker-registry';
 
 export const WHARF_MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
+/** The node flags of WHARF_MAIN's `#!/usr/bin/env -S node ...` line: wharf runs as its installed command does. */
+const WHARF_NODE_FLAGS = (/^#!\S*env -S node (.*)$/m.exec(readFileSync(WHARF_MAIN, 'utf8').split('\n')[0]) ?? [
+  '',
+  '',
+])[1]
+  .split(' ')
+  .filter(Boolean);
 export const DOCKER_REGISTRY = '/usr/bin/docker-registry';
 
 export interface RunningServer {
@@ -125,7 +132,7 @@ export async function startServer(kind: ServerKind, opts: StartOptions = {}): Pr
     writeFileSync(configPath, config(port, opts.dataDir ?? join(dir, 'data'), opts));
     const [cmd, args] =
       kind === 'wharf'
-        ? [process.execPath, [...(opts.nodeArgs ?? []), WHARF_MAIN, 'serve', configPath]]
+        ? [process.execPath, [...WHARF_NODE_FLAGS, ...(opts.nodeArgs ?? []), WHARF_MAIN, 'serve', configPath]]
         : [DOCKER_REGISTRY, ['serve', configPath]];
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('REGISTRY_')) env[k] = v;
