@@ -14,7 +14,7 @@ import { pageTimes, seedRepositories, walkCatalog } from './catalog.js';
 import { keepAliveAgent } from './http.js';
 import { OCI_MANIFEST, pushImage, pushMany } from './images.js';
 import type { LoadResult, LoadSpec } from './loadgen.js';
-import { curlGet, halfRange, rawGet, rssOf, withCpu } from './pulls.js';
+import { curlGet, halfRange, rawGetProcess, rssOf, withCpu } from './pulls.js';
 import { peakRss, resetPeakRss, startServer, type RunningServer, type ServerKind } from './servers.js';
 import { copyThrough, writeLayout } from './skopeo.js';
 import { inTurns, median } from './stats.js';
@@ -155,8 +155,8 @@ async function blobPhases(
     return value;
   });
   await phase('pullCurlRange', 'MB/s', (x) => curlGet(url(x), range.bytes, { range: range.header }));
-  await phase('pullRaw', 'MB/s', (x) => rawGet(x.agent, url(x), p.blobBytes));
-  await phase('pullRawRange', 'MB/s', (x) => rawGet(x.agent, url(x), range.bytes, range.header));
+  await phase('pullRaw', 'MB/s', (x) => rawGetProcess(url(x), p.blobBytes));
+  await phase('pullRawRange', 'MB/s', (x) => rawGetProcess(url(x), range.bytes, { range: range.header }));
   await phase('pull', 'MB/s', async (x) =>
     mb(await timed(() => pull(x.agent, x.server.url, 'bench/big-0', blobs.mono))),
   );

@@ -12,7 +12,7 @@ import bcrypt from 'bcryptjs';
 import { pull, pushMonolithic, type BlobSource } from './blobs.js';
 import { h2Load } from './h2load.js';
 import { keepAliveAgent } from './http.js';
-import { curlGet, rawGet } from './pulls.js';
+import { curlGet, rawGetProcess } from './pulls.js';
 import { OCI_MANIFEST, pushImage } from './images.js';
 import type { LoadResult, LoadSpec } from './loadgen.js';
 import { inTurns, median } from './stats.js';
@@ -198,12 +198,9 @@ export async function measureExtra(
     const tlsCurl = tlsVariant('tlsPullCurl', 'HTTPS pull by curl MB/s:', (_kind, s) =>
       curlGet(blobUrl(s), p.tlsBlob.size, { cacert: tls.certificate }),
     );
-    const tlsRaw = tlsVariant('tlsPullRaw', 'HTTPS pull, raw client MB/s:', async (_kind, s) => {
-      const agent = keepAliveAgent(4, tls.ca);
-      const v = await rawGet(agent, blobUrl(s), p.tlsBlob.size);
-      agent.destroy();
-      return v;
-    });
+    const tlsRaw = tlsVariant('tlsPullRaw', 'HTTPS pull, raw client MB/s:', (_kind, s) =>
+      rawGetProcess(blobUrl(s), p.tlsBlob.size, { cacert: tls.certificate }),
+    );
     const tlsGet = tlsVariant('tlsManifestGet', 'HTTPS manifest GET req/s:', getLoad('HTTPS manifest GET', {}));
     // HTTP/2 (what wharf and docker-registry both negotiate over TLS when the client offers it).
     const h2Curl = tlsVariant('h2PullCurl', 'HTTP/2 pull by curl MB/s:', (_kind, s) =>

@@ -3,6 +3,7 @@
  * own node:http client that only counts bytes ("raw"), with a Range, and the client that hashes what it reads
  * (blobs.ts `pull`). Plus the server's CPU time over a phase, from /proc/<pid>/stat.
  */
+import { fileURLToPath } from 'node:url';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Agent } from 'node:http';
@@ -52,6 +53,25 @@ export async function rawGet(agent: Agent, url: string, want: number, range?: st
     if (n !== want) throw new Error(`GET ${range ?? 'blob'}: ${n} bytes, expected ${want}`);
   });
   return want / 1e6 / ((performance.now() - t0) / 1000);
+}
+
+/**
+ * The bench client's GET (rawGet) in a fresh process, after one untimed GET (see rawclient.ts); returns MB/s.
+ * `cacert`: the PEM file of the CA that signed an HTTPS server's certificate.
+ */
+export function rawGetProcess(
+  url: string,
+  want: number,
+  opts: { range?: string; cacert?: string } = {},
+): Promise<number> {
+  const script = fileURLToPath(new URL('./rawclient.js', import.meta.url));
+  const args = [script, url, String(want), opts.range ?? '', opts.cacert ?? ''];
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, args, { timeout: 600_000 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`bench client failed: ${stderr.trim() || err.message}`));
+      resolve(Number(stdout.trim()));
+    });
+  });
 }
 
 /** `curl -o /dev/null` of `url` (HTTP/1.1, as the registry clients use); returns MB/s. Throws on a wrong status or size. */

@@ -12,7 +12,7 @@ import { makeCertificate } from './extra.js';
 import { keepAliveAgent } from './http.js';
 import { h2Load } from './h2load.js';
 import { pushImage } from './images.js';
-import { curlGet, rawGet } from './pulls.js';
+import { curlGet, rawGetProcess } from './pulls.js';
 import { median } from './stats.js';
 import { startServer, type RunningServer, type ServerKind } from './servers.js';
 
@@ -40,9 +40,7 @@ async function main(): Promise<void> {
       for (const kind of order) {
         const s = servers.get(kind)!;
         const url = `${s.url}/v2/bench/tls/blobs/${BLOB.digest}`;
-        const agent = keepAliveAgent(1, tls.ca);
-        add(`${kind} client`, await rawGet(agent, url, BLOB.size));
-        agent.destroy();
+        add(`${kind} client`, await rawGetProcess(url, BLOB.size, { cacert: tls.certificate }));
         add(`${kind} curl h1`, await curlGet(url, BLOB.size, { cacert: tls.certificate }));
         add(`${kind} curl h2`, await curlGet(url, BLOB.size, { cacert: tls.certificate, http2: true }));
         const h2 = await h2Load(s.url, s.pid, tls.ca, 32, 1000, 5000);
