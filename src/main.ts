@@ -8,12 +8,7 @@
  * start: idle RSS unchanged, cold pulls ~1.4x (docs/mirror.md).
  */
 import { Command } from 'commander';
-import { startRegistry } from './app.js';
-import { configCheck } from './cli/configcheck.js';
-import { garbageCollectCommand } from './cli/gc.js';
-import { policiesPlanCommand } from './cli/policies.js';
-import { HELP as HTPASSWD_HELP, runHtpasswd, terminalPrompt } from './cli/htpasswd.js';
-import { tokenServerCommand } from './cli/tokenserver.js';
+import { HELP as HTPASSWD_HELP } from './cli/htpasswdargs.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { resolveConfigPath } from './config/path.js';
 import { createLogger } from './log.js';
@@ -60,6 +55,8 @@ program
     const { config, warnings } = loaded;
     const log = createLogger({ level: config.log.level, formatter: config.log.formatter, fields: config.log.fields });
     for (const w of warnings) log.warn(`config: ${w}`);
+    // Each command loads only its own modules (also what keeps the idle server small): see the actions below.
+    const { startRegistry } = await import('./app.js');
     const running = await startRegistry(config, log).catch((err: Error) => {
       log.fatal(`cannot start: ${err.message}`);
       process.exit(1);
@@ -117,7 +114,8 @@ configCmd
     'print the effective configuration (secrets masked) and every problem with its key path; exit 1 on errors',
   )
   .argument('[config]', 'path of config.yml (default: $REGISTRY_CONFIGURATION_PATH, else the embedded default)')
-  .action((configPath?: string) => {
+  .action(async (configPath?: string) => {
+    const { configCheck } = await import('./cli/configcheck.js');
     process.exitCode = configCheck(resolveConfigPath(configPath), process.stdout, process.stderr);
   });
 
@@ -140,6 +138,7 @@ program
       configPath: string | undefined,
       opts: { dryRun?: boolean; deleteUntagged?: boolean; grace?: string; policies?: boolean },
     ) => {
+      const { garbageCollectCommand } = await import('./cli/gc.js');
       process.exitCode = await garbageCollectCommand(resolveConfigPath(configPath), opts, {
         out: process.stdout,
         err: process.stderr,
@@ -155,6 +154,7 @@ program
   .argument('[config]', 'path of config.yml (default: $REGISTRY_CONFIGURATION_PATH)')
   .option('--json', 'print the plan as JSON')
   .action(async (configPath: string | undefined, opts: { json?: boolean }) => {
+    const { policiesPlanCommand } = await import('./cli/policies.js');
     process.exitCode = await policiesPlanCommand(resolveConfigPath(configPath), opts, {
       out: process.stdout,
       err: process.stderr,
@@ -174,6 +174,7 @@ program
   .action(async () => {
     // Apache's combined flags (-Bbc) are parsed by runHtpasswd from the raw argv: commander would eat a leading `--`.
     const argv = process.argv.slice(process.argv.indexOf('htpasswd', 2) + 1);
+    const { runHtpasswd, terminalPrompt } = await import('./cli/htpasswd.js');
     process.exitCode = await runHtpasswd(argv, {
       stdin: process.stdin,
       stdout: process.stdout,
@@ -189,6 +190,7 @@ program
   )
   .argument('[config]', 'path of config.yml (default: $REGISTRY_CONFIGURATION_PATH)')
   .action(async (configPath?: string) => {
+    const { tokenServerCommand } = await import('./cli/tokenserver.js');
     const running = await tokenServerCommand(resolveConfigPath(configPath), process.stderr);
     if (running === 1) process.exit(1);
     const stop = () => void running.close().then(() => process.exit(0));

@@ -337,6 +337,30 @@ describe('HTTPS with skopeo and curl', { skip: missing }, () => {
       assert.equal(listed.stdout, '401', listed.stderr);
     });
 
+    test("TLS 1.3: the server picks the suite in Go's order, as Distribution does, whatever the client lists first", async () => {
+      const s = await start({ config: tlsConfig({ server: fx.server, htpasswd }), tls: { ca: fx.ca.cert } });
+      const suite = async (offered: string) => {
+        const r = await curl([
+          '-sv',
+          '--cacert',
+          fx.ca.cert,
+          '--tls13-ciphers',
+          offered,
+          '-o',
+          '/dev/null',
+          `https://127.0.0.1:${s.port}/v2/`,
+        ]);
+        return /SSL connection using TLSv1\.3 \/ (\S+)/.exec(r.stderr)?.[1] ?? r.stderr;
+      };
+      // curl's (and Node's) default lists AES-256-GCM first; Go serves AES-128-GCM first with AES hardware.
+      assert.equal(
+        await suite('TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256'),
+        'TLS_AES_128_GCM_SHA256',
+      );
+      // A client that offers only one suite still gets it.
+      assert.equal(await suite('TLS_CHACHA20_POLY1305_SHA256'), 'TLS_CHACHA20_POLY1305_SHA256');
+    });
+
     test('http.http2.disabled serves HTTP/1.1 only', async () => {
       const s = await start({
         config: tlsConfig({ server: fx.server, htpasswd, http: '  http2:\n    disabled: true' }),
