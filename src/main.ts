@@ -4,8 +4,8 @@
  *
  * The V8 flag on the first line (also in `npm start`): V8 otherwise schedules a full collection each time the old
  * generation grows ~10 MB past a ~20 MB start, and the network buffers a pull-through download keeps for a few
- * milliseconds are old by then: 26 full collections per cold 256 MiB pull, a third of its CPU. With a 64 MB
- * start: idle RSS unchanged, cold pulls ~1.4x (docs/mirror.md).
+ * milliseconds are old by then: 26 full collections per cold 256 MiB pull, a quarter of the event loop's time.
+ * With a 64 MB start: idle RSS unchanged, cold pulls ~1.3x (docs/mirror.md).
  */
 import { Command } from 'commander';
 import { HELP as HTPASSWD_HELP } from './cli/htpasswdargs.js';
@@ -55,7 +55,7 @@ program
     const { config, warnings } = loaded;
     const log = createLogger({ level: config.log.level, formatter: config.log.formatter, fields: config.log.fields });
     for (const w of warnings) log.warn(`config: ${w}`);
-    // Each command loads only its own modules (also what keeps the idle server small): see the actions below.
+    // Each command loads only its own modules: the server does not carry the other commands' code.
     const { startRegistry } = await import('./app.js');
     const running = await startRegistry(config, log).catch((err: Error) => {
       log.fatal(`cannot start: ${err.message}`);

@@ -5,9 +5,9 @@
  * nor stops it.
  *
  * The file is the storage's own upload file when the driver can read it while it is written (filesystem:
- * `Spool.over`), so each byte reaches the disk once, as in Distribution's mirror; this machine's disk takes new
- * data at ~400 MB/s, and a second copy halved cold pulls. Otherwise (S3, or read-only mode storing nothing) it is
- * a spool file of its own, unlinked at once (`Spool.create`).
+ * `Spool.over`), so each byte reaches the disk once, as in Distribution's mirror (a disk may take new data more
+ * slowly than the network brings it: ~400 MB/s on the test machine, docs/mirror.md). Otherwise (S3, or read-only
+ * mode storing nothing) it is a spool file of its own, unlinked at once (`Spool.create`).
  *
  * The newest bytes also stay in memory (the ring). The write into storage is fed from there only (the ring keeps
  * what it has not read; the download waits when it falls STORE_BEHIND back), so each byte is read from the network
@@ -225,14 +225,15 @@ export class Spool {
     return [bytesRead === n ? buf : buf.subarray(0, bytesRead)];
   }
 
-  /**
-   * The write into the storage's file failed (over() only): readers behind the ring cannot be served any more,
-   * and a download still in progress fails (nothing would hold its older bytes).
-   */
+  /** True once storageFailed() was told of a failed write into the storage's file. */
   get storageLost(): boolean {
     return this.lost !== null;
   }
 
+  /**
+   * The write into the storage's file failed (over() only): readers behind the ring cannot be served any more,
+   * and a download still in progress fails (nothing would hold its older bytes).
+   */
   storageFailed(err: Error): void {
     if (this.own) return;
     this.lost = err;
