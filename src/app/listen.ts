@@ -3,23 +3,12 @@
  * `http.debug.addr`. What they serve comes from wiring.ts; what stops them is in lifecycle.ts.
  */
 import { createServer, type RequestListener, type Server } from 'node:http';
-import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
-import { createServer as createHttpsServer } from 'node:https';
+import type { Http2SecureServer, ServerHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { debugHandler, type DebugOptions } from '../http/debug.js';
 import { clientErrorHandler, connectHandler } from '../http/safety.js';
-import {
-  answerPlainHttp,
-  clientAuthMode,
-  enforceClientAuth,
-  loadTlsMaterial,
-  tlsServerOptions,
-  tlsWarnings,
-  watchTlsFiles,
-} from '../http/tls.js';
 import { parseAddr } from './addr.js';
 
 export type ApiServer = Server | Http2SecureServer;
@@ -43,7 +32,10 @@ export async function listenApi(
   handler: RequestListener,
   log: Logger,
 ): Promise<Listening> {
-  const served = http.tls ? secureServer(http, http.tls, handler, log) : plainServer(handler);
+  // The HTTPS server code (and node:http2) is loaded only when configured.
+  const served = http.tls
+    ? (await import('./listentls.js')).secureServer(http, http.tls, handler, log, TIMEOUTS)
+    : plainServer(handler);
   const { server } = served;
   server.on('clientError', clientErrorHandler(http.headers, log));
   server.on('connect', connectHandler(http.headers));
@@ -63,42 +55,18 @@ export async function listenApi(
 }
 
 // The Host header is checked by the handler (src/http/framing.ts), which answers in the registry's shape.
-const TIMEOUTS = { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000, requireHostHeader: false };
+export const TIMEOUTS = {
+  keepAliveTimeout: 65_000,
+  requestTimeout: 0,
+  headersTimeout: 60_000,
+  requireHostHeader: false,
+};
 
-type Served = Omit<Listening, 'address' | 'scheme'>;
+export type Served = Omit<Listening, 'address' | 'scheme'>;
 
 function plainServer(handler: RequestListener): Served {
   // http.h2c is not served: load.ts warns about the key once, at start and in `wharf config check`.
   return { server: createServer(TIMEOUTS, handler), h2Sessions: new Set(), reloadTls: null, stopWatching: () => {} };
-}
-
-function secureServer(
-  http: Readonly<Config['http']>,
-  tls: NonNullable<Config['http']['tls']>,
-  handler: RequestListener,
-  log: Logger,
-): Served {
-  const material = loadTlsMaterial(tls);
-  for (const w of tlsWarnings(tls, material)) log.warn(w);
-  const options = tlsServerOptions(tls, material);
-  const h2Sessions = new Set<ServerHttp2Session>();
-  let server: ApiServer;
-  if (http.http2?.disabled) server = createHttpsServer({ ...options, ...TIMEOUTS }, handler);
-  else {
-    const h2 = createSecureServer({ ...options, allowHTTP1: true }, handler as never);
-    h2.on('session', (s: ServerHttp2Session) => {
-      h2Sessions.add(s);
-      s.once('close', () => h2Sessions.delete(s));
-    });
-    server = h2;
-  }
-  answerPlainHttp(server as unknown as TlsServer);
-  const mode = clientAuthMode(tls);
-  server.on('secureConnection', (socket: TLSSocket) => enforceClientAuth(mode, socket));
-  const secure = server as { setSecureContext(o: object): void };
-  const stopWatching = watchTlsFiles(tls, log, (m) => secure.setSecureContext(tlsServerOptions(tls, m)));
-  const reloadTls = () => secure.setSecureContext(tlsServerOptions(tls, loadTlsMaterial(tls)));
-  return { server, h2Sessions, reloadTls, stopWatching };
 }
 
 /**
