@@ -46,7 +46,13 @@ interface Side {
 }
 
 type Samples = Record<string, Partial<Record<Metric, number[]>>>;
-type Phase = (metric: Metric, unit: string, fn: (side: Side, round: number) => Promise<number>) => Promise<void>;
+/** `rounds` overrides the phase's number of rounds (default p.rounds). */
+type Phase = (
+  metric: Metric,
+  unit: string,
+  fn: (side: Side, round: number) => Promise<number>,
+  rounds?: number,
+) => Promise<void>;
 
 /** Writes dirty pages to disk (sync(1)), so one phase's writeback does not slow the next. */
 function flushDirtyPages(): void {
@@ -89,9 +95,9 @@ export async function measureCore(
       x.log(`idle RSS ${samples[x.kind].idleRss![0].toFixed(1)} MiB`);
       if (!resetPeakRss(x.server.pid)) x.log('cannot reset VmHWM: peak RSS includes start-up');
     }
-    const phase: Phase = async (metric, unit, fn) => {
+    const phase: Phase = async (metric, unit, fn, rounds = p.rounds) => {
       process.stdout.write(`${metric}:\n`);
-      const got = await inTurns(p.rounds, [sides], async (side, round) => {
+      const got = await inTurns(rounds, [sides], async (side, round) => {
         const v = await fn(side, round);
         side.log(`${v.toFixed(unit === 'req/s' ? 0 : 1)} ${unit}`);
         return v;
@@ -155,10 +161,16 @@ async function blobPhases(
     return value;
   });
   await phase('pullCurlRange', 'MB/s', (x) => curlGet(url(x), range.bytes, { range: range.header }));
-  await phase('pullRaw', 'MB/s', (x) => rawGetProcess(url(x), p.blobBytes));
-  await phase('pullRawRange', 'MB/s', (x) => rawGetProcess(url(x), range.bytes, { range: range.header }));
-  await phase('pull', 'MB/s', async (x) =>
-    mb(await timed(() => pull(x.agent, x.server.url, 'bench/big-0', blobs.mono))),
+  // The Node clients' rows swing most from one GET to the next (0.83-1.14x over 3-round runs of the same code,
+  // 1.14x over 8 rounds): twice the rounds, still seconds each.
+  const clientRounds = 2 * p.rounds;
+  await phase('pullRaw', 'MB/s', (x) => rawGetProcess(url(x), p.blobBytes), clientRounds);
+  await phase('pullRawRange', 'MB/s', (x) => rawGetProcess(url(x), range.bytes, { range: range.header }), clientRounds);
+  await phase(
+    'pull',
+    'MB/s',
+    async (x) => mb(await timed(() => pull(x.agent, x.server.url, 'bench/big-0', blobs.mono))),
+    clientRounds,
   );
   await phase('cpuPerGiB', 's', async (x, round) => cpuPerGiB.get(x.kind)![round]);
   const layout = join(work, 'layout');
