@@ -3,10 +3,10 @@
  * own node:http client that only counts bytes ("raw"), with a Range, and the client that hashes what it reads
  * (blobs.ts `pull`). Plus the server's CPU time over a phase, from /proc/<pid>/stat.
  */
-import { fileURLToPath } from 'node:url';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Agent } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import { sendRaw } from './http.js';
 
 /** CPU seconds (user + system) a process has used so far; null when unreadable. */
