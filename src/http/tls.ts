@@ -134,8 +134,8 @@ export function tlsServerOptions(
     rejectUnauthorized: mode === 'require-and-verify-client-cert',
   };
   // Go's server order, which Distribution serves with (AES-128-GCM first where the CPU has AES instructions), so
-  // clients get the suite they got from Distribution. OpenSSL's default follows the client, and curl and Node
-  // clients list AES-256-GCM first (more AES rounds; within the noise on AES-NI: docs/performance.md).
+  // clients get the suite they got from Distribution. Node's default list puts AES-256-GCM first (more AES rounds;
+  // within the noise on AES-NI: docs/performance.md).
   let v12 = DEFAULT_CIPHERS.split(':').filter((n) => !n.startsWith('TLS_'));
   if (s.ciphersuites.length > 0) {
     // TLS 1.3 suites are accepted and, as in Go (and so Distribution), not configurable.
