@@ -55,7 +55,11 @@ export async function wire(config: Readonly<Config>, log: Logger): Promise<Wired
   const metrics = new Metrics();
   const { driver, writes, registry, shared } = await wireStorage(config, log, metrics);
   // Across replicas (Redis), one replica downloads each blob the cache lacks; alone, the process's own map suffices.
-  const proxy = createProxy(config, registry, metrics, log, shared.redis ? shared.uploadLocks : undefined);
+  const board =
+    config.proxy && shared.redis
+      ? new (await import('../redis/downloads.js')).RedisDownloadBoard(shared.redis)
+      : undefined;
+  const proxy = createProxy(config, registry, metrics, log, shared.redis ? shared.uploadLocks : undefined, board);
   const codec = new UploadStateCodec(httpSecret(config, log));
   const { auth, policy, tokenServer } = await wireAuth(config, log, metrics, shared);
 

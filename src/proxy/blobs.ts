@@ -5,11 +5,14 @@
  * upload would be. A blob already stored for another repository is linked once the upstream confirms that this
  * repository has it too (a HEAD), so no one reads a blob through a repository that does not hold it.
  */
+import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Digest } from '../oci/names.js';
 import type { UploadLocks } from '../registry/locks.js';
 import type { Registry } from '../registry/registry.js';
 import type { Ingest } from '../registry/uploads.js';
+import type { ReadHandle } from '../storage/driver.js';
+import type { DownloadBoard, DownloadEntry } from './board.js';
 import { UpstreamError } from './client.js';
 import { statusError, unavailable, type Route } from './manifests.js';
 import { Spool } from './spool.js';
@@ -22,6 +25,14 @@ interface Download {
 
 /** How often a replica waiting for another replica's download looks for the blob in storage. */
 const WAIT_POLL_MS = 250;
+/** Following another replica's download: the read size, the wait when nothing new was written, and how often
+ * that replica's board entry is checked while nothing new comes. */
+const FOLLOW_READ_BYTES = 1024 * 1024;
+const FOLLOW_POLL_MS = 5;
+const FOLLOW_CHECK_MS = 500;
+
+/** The board key of a blob: one download per blob across replicas, whichever repository asked. */
+const boardKey = (d: Digest) => `${d.algorithm}:${d.hex}`;
 
 export class BlobProxy {
   private readonly downloads = new Map<string, Download>();
@@ -30,6 +41,7 @@ export class BlobProxy {
     private readonly registry: Registry,
     private readonly log: Logger,
     private readonly locks?: UploadLocks,
+    private readonly board?: DownloadBoard,
   ) {}
 
   /**
@@ -95,7 +107,9 @@ export class BlobProxy {
 
   private async start(route: Route, d: Digest, finished: () => void): Promise<Spool> {
     const up = route.upstream;
-    const release = await this.lock(route, d);
+    const held = await this.lock(route, d, finished);
+    if ('follow' in held) return held.follow;
+    const { release } = held;
     let res;
     try {
       res = await up.client.request('GET', `/v2/${route.remote}/blobs/${d.value}`, Upstream.scope(route.remote));
@@ -132,6 +146,11 @@ export class BlobProxy {
       await release();
       throw err;
     }
+    // Replicas whose clients ask for the blob meanwhile stream it from the same file (filesystem, known size).
+    const withdraw =
+      this.board && ingest?.tail && size !== null
+        ? await this.board.announce(boardKey(d), { repository: route.local, uuid: ingest.uuid, size }).catch(() => null)
+        : null;
     // Before the first byte: storage must see every byte from memory.
     const toStore = ingest ? spool.storeReader() : null;
     const filled = spool.fill(res.body, d.algorithm, d.hex, (n) => up.bytes('blob', n));
@@ -151,9 +170,57 @@ export class BlobProxy {
       .finally(async () => {
         finished();
         spool.release();
+        await withdraw?.();
         await release();
       });
     return spool;
+  }
+
+  /**
+   * Streams the blob from the upload file another replica is downloading it into (its board entry), verified by
+   * this replica's own hash as ever; null when that file cannot be read here. The follower fails when the other
+   * replica's entry goes (or changes) before the blob is stored: its download failed or its process died.
+   */
+  private async follow(route: Route, d: Digest, e: DownloadEntry, finished: () => void): Promise<Spool | null> {
+    const handle = await this.registry.upkeep.uploads.openIngest(e.repository, e.uuid).catch(() => null);
+    if (!handle) return null;
+    // Every byte the follower has was read from that file: one missing later means the file shrank.
+    const spool = Spool.over(handle, e.size, { readBack: true });
+    const filled = spool.fill(Readable.from(this.tail(handle, d, e)), d.algorithm, d.hex, () => {});
+    void filled
+      .catch((err: unknown) =>
+        this.log.warn(
+          { err, upstream: route.upstream.label, repository: route.local, digest: d.value },
+          'proxy: the download this replica followed failed',
+        ),
+      )
+      .finally(() => {
+        finished();
+        spool.release();
+      });
+    return spool;
+  }
+
+  /** The bytes of another replica's upload file as they are written, until `e.size` of them were read. */
+  private async *tail(handle: ReadHandle, d: Digest, e: DownloadEntry): AsyncGenerator<Buffer> {
+    let checked = Date.now();
+    for (let pos = 0; pos < e.size;) {
+      const buf = Buffer.allocUnsafe(Math.min(FOLLOW_READ_BYTES, e.size - pos));
+      const n = await handle.read(buf, buf.length, pos);
+      if (n > 0) {
+        pos += n;
+        yield n === buf.length ? buf : buf.subarray(0, n);
+        continue;
+      }
+      // Nothing new: the other replica is still writing, or has stored the blob (the rest is there), or stopped.
+      if (Date.now() - checked >= FOLLOW_CHECK_MS) {
+        checked = Date.now();
+        const now = await this.board!.find(boardKey(d));
+        if (now?.uuid !== e.uuid && (await this.registry.blobs.globalSize(d, true)) === null)
+          throw new Error('the replica downloading the blob stopped before storing it');
+      }
+      await new Promise((r) => setTimeout(r, FOLLOW_POLL_MS));
+    }
   }
 
   /** Writes the spool into the ingest session, committed and linked once verified. */
@@ -179,13 +246,20 @@ export class BlobProxy {
    * Across replicas (Redis locks): one downloads, the others wait until the blob is in storage, then download only
    * if it never appears there (the holder failed). Per process the download map already does this.
    */
-  private async lock(route: Route, d: Digest): Promise<() => Promise<void>> {
+  private async lock(
+    route: Route,
+    d: Digest,
+    finished: () => void,
+  ): Promise<{ release: () => Promise<void> } | { follow: Spool }> {
     const none = async () => {};
-    if (!this.locks) return none;
+    if (!this.locks) return { release: none };
     const name = `proxy-${d.algorithm}-${d.hex}`;
     for (;;) {
       const release = await this.locks.acquire(name);
-      if (release) return release;
+      if (release) return { release };
+      const entry = this.board ? await this.board.find(boardKey(d)).catch(() => null) : null;
+      const follow = entry && (await this.follow(route, d, entry, finished));
+      if (follow) return { follow };
       await new Promise((r) => setTimeout(r, WAIT_POLL_MS));
       if ((await this.registry.blobs.globalSize(d, true)) !== null) throw new BlobArrived();
     }

@@ -11,6 +11,7 @@ import { ociError } from '../oci/errors.js';
 import type { UploadLocks } from '../registry/locks.js';
 import type { Registry } from '../registry/registry.js';
 import { BlobProxy } from './blobs.js';
+import type { DownloadBoard } from './board.js';
 import { upstreamsOf } from './config.js';
 import { scheduleExpiry } from './expiry.js';
 import { ManifestProxy, type Route } from './manifests.js';
@@ -41,10 +42,11 @@ export class PullThroughCache {
     registry: Registry,
     log: Logger,
     locks?: UploadLocks,
+    board?: DownloadBoard,
   ) {
     this.router = new ProxyRouter(upstreams);
     this.manifests = new ManifestProxy(registry);
-    this.blobs = new BlobProxy(registry, log, locks);
+    this.blobs = new BlobProxy(registry, log, locks, board);
     this.tags = new TagsProxy(registry);
     this.referrers = new ReferrersProxy(registry);
   }
@@ -94,6 +96,7 @@ export function createProxy(
   metrics: Metrics,
   log: Logger,
   locks?: UploadLocks,
+  board?: DownloadBoard,
 ): PullThroughCache | undefined {
   if (!config.proxy) return undefined;
   const plog = log.child({ component: 'proxy' });
@@ -103,7 +106,7 @@ export function createProxy(
       `pull-through cache: ${u.spec.prefix ? `${u.spec.prefix}/*` : 'every other repository'} from ${u.spec.url.origin}${u.spec.ttlMs === null ? ' (never expires)' : ''}`,
     );
   }
-  const cache = new PullThroughCache(upstreams, registry, plog, locks);
+  const cache = new PullThroughCache(upstreams, registry, plog, locks, board);
   if (!config.storage.maintenance.readonly.enabled) cache.startExpiry(registry, config.gc.graceperiod, plog);
   return cache;
 }

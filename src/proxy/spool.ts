@@ -93,6 +93,8 @@ export class Spool {
     private readonly own: FileHandle | null,
     private readonly file: Pick<ReadHandle, 'read' | 'close'>,
     readonly size: number | null,
+    /** Every byte fill() receives was read from `file` (over() with readBack): none can be missing from it. */
+    private readonly readBack = false,
   ) {}
 
   /** A spool with a file of its own. */
@@ -108,10 +110,11 @@ export class Spool {
 
   /**
    * A spool over the file the write into storage (the one storeReader) appends to, read through `tail`; it writes
-   * nothing itself. The spool closes `tail`. Tell it with storageFailed() if that write fails.
+   * nothing itself. The spool closes `tail`. Tell it with storageFailed() if that write fails. `readBack`: fill()
+   * is fed from that same file (following another replica's download), so its bytes are all there already.
    */
-  static over(tail: ReadHandle, size: number | null): Spool {
-    return new Spool(null, tail, size);
+  static over(tail: ReadHandle, size: number | null, opts: { readBack?: boolean } = {}): Spool {
+    return new Spool(null, tail, size, opts.readBack ?? false);
   }
 
   /**
@@ -216,7 +219,7 @@ export class Spool {
     const buf = Buffer.allocUnsafe(n);
     const bytesRead = await this.file.read(buf, n, pos);
     if (bytesRead === 0) {
-      if (this.own) throw new Error('spool file shrank');
+      if (this.own || this.readBack) throw new Error('spool file shrank');
       // Taken by the write into storage but not written yet (its stream's buffer): a moment later it is.
       if (this.lost) throw this.lost;
       await new Promise((resolve) => setTimeout(resolve, TAIL_RETRY_MS));

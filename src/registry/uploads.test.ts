@@ -110,3 +110,36 @@ test('while a chunk is being written, the status is the size before it; after a 
   assert.equal((await reg.uploads.status('a/b', uuid)).offset, 10);
   assert.equal((await driverOf(reg).getContent(uploadData('a/b', uuid))).toString(), '1234567890');
 });
+
+test('an ingest session: its file is readable while written, from another process by name and id, never by a path outside it', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'wharf-uploads-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const reg = newRegistry(new FilesystemDriver({ rootdirectory: root }));
+  const data = Buffer.from('the blob');
+  const d = parseDigest(`sha256:${createHash('sha256').update(data).digest('hex')}`)!;
+  const ingest = await reg.upkeep.uploads.beginIngest('a/b');
+  assert.ok(ingest.tail, 'the filesystem driver reads the session file in place');
+  // What another replica opens from the board entry: the same file, empty until written.
+  const other = await reg.upkeep.uploads.openIngest('a/b', ingest.uuid);
+  assert.ok(other);
+  const buf = Buffer.alloc(64);
+  assert.equal(await other.read(buf, 64, 0), 0);
+  await ingest.write(
+    d,
+    (async function* () {
+      yield data;
+    })(),
+    Promise.resolve(),
+  );
+  // Committed (the file moved into the blob store): both descriptors still read it.
+  assert.equal(await reg.blobs.globalSize(d, true), data.length);
+  assert.equal(await other.read(buf, 64, 0), data.length);
+  assert.equal(buf.subarray(0, data.length).toString(), 'the blob');
+  await other.close();
+  await ingest.tail.close();
+  // Names and ids from Redis are checked before they become a path.
+  assert.equal(await reg.upkeep.uploads.openIngest('../../etc', ingest.uuid), null);
+  assert.equal(await reg.upkeep.uploads.openIngest('a/b', '../../passwd'), null);
+  assert.equal(await reg.upkeep.uploads.openIngest('a/b', ingest.uuid), null, 'the session is gone after the commit');
+  assert.equal(await newRegistry().upkeep.uploads.openIngest('a/b', ingest.uuid), null, 'in-memory storage: none');
+});

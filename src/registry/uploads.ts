@@ -5,7 +5,7 @@
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { DigestInvalid, RangeInvalid, SizeInvalid, UploadUnknown } from './errors.js';
-import type { Digest } from '../oci/names.js';
+import { isValidName, type Digest } from '../oci/names.js';
 import { isNotFound, type ReadHandle, type StorageDriver } from '../storage/driver.js';
 import { ignoreNotFound, statOrNull } from '../storage/notfound.js';
 import type { BlobStore } from './blobs.js';
@@ -16,6 +16,8 @@ import { uploadData, uploadDir, uploadStartedAt } from './paths.js';
 
 /** A blob being stored from elsewhere: see UploadStore.beginIngest. */
 export interface Ingest {
+  /** The session's id (what another replica's `openIngest` names). */
+  readonly uuid: string;
   /** The data file as it is written (drivers with positional reads), or null. The caller closes it. */
   readonly tail: ReadHandle | null;
   write(d: Digest, source: AsyncIterable<Buffer>, verified: Promise<void>): Promise<void>;
@@ -268,6 +270,7 @@ export class UploadStore {
       throw err;
     }
     return {
+      uuid,
       tail,
       // `source` is appended while `verified` settles (it rejects when the bytes do not hash to `d`); only when
       // both succeed is the data committed and linked into `name`. The session is removed in every case.
@@ -285,6 +288,19 @@ export class UploadStore {
       },
       abort: remove,
     };
+  }
+
+  /**
+   * The data file of an ingest session that another process is writing (a replica sharing this data directory),
+   * opened for positional reads; null when the driver cannot read files in place (S3) or the session is gone.
+   */
+  async openIngest(name: string, uuid: string): Promise<ReadHandle | null> {
+    // Both come from another process (through Redis): never a path outside an upload session.
+    if (!this.driver.openRead || !isValidName(name) || !UploadStore.isValidId(uuid)) return null;
+    return this.driver.openRead(uploadData(name, uuid)).catch((err: unknown) => {
+      if (isNotFound(err)) return null;
+      throw err;
+    });
   }
 
   async cancel(name: string, uuid: string): Promise<void> {

@@ -19,6 +19,8 @@ export interface CountingProxy {
   mode: 'up' | 'down' | 'error';
   /** While set, blob responses send their headers and then wait for it before their body. */
   hold: Promise<void> | null;
+  /** While set, blob bodies are sent at about this many bytes per second (a slow upstream). */
+  rate: number | null;
   close(): Promise<void>;
 }
 
@@ -33,6 +35,7 @@ export async function countingProxy(target: string): Promise<CountingProxy> {
     count: (re) => p.requests.filter((r) => re.test(r)).length,
     mode: 'up',
     hold: null,
+    rate: null,
     close: async () => {},
   };
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -45,14 +48,17 @@ export async function countingProxy(target: string): Promise<CountingProxy> {
       return;
     }
     p.requests.push(`${req.method} ${(req.url ?? '/').split('?')[0]}`);
-    const hold = /\/blobs\//.test(req.url ?? '') ? p.hold : null;
+    const blob = /\/blobs\//.test(req.url ?? '');
+    const hold = blob ? p.hold : null;
+    const rate = blob ? p.rate : null;
     const up = request(
       { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: { ...req.headers, host: t.host } },
       (ur) => {
         res.writeHead(ur.statusCode ?? 502, ur.headers);
         res.flushHeaders();
-        if (hold) void hold.then(() => ur.pipe(res));
-        else ur.pipe(res);
+        const send = () => (rate ? void trickle(ur, res, rate) : ur.pipe(res));
+        if (hold) void hold.then(send);
+        else send();
       },
     );
     up.once('error', () => res.destroy());
@@ -72,6 +78,19 @@ export async function countingProxy(target: string): Promise<CountingProxy> {
       server.close(() => resolve());
     });
   return p;
+}
+
+/** Copies `from` to `to` at about `rate` bytes per second. */
+async function trickle(from: IncomingMessage, to: ServerResponse, rate: number): Promise<void> {
+  try {
+    for await (const chunk of from as AsyncIterable<Buffer>) {
+      if (!to.write(chunk)) await new Promise((r) => to.once('drain', r));
+      await new Promise((r) => setTimeout(r, (chunk.length / rate) * 1000));
+    }
+    to.end();
+  } catch {
+    to.destroy();
+  }
 }
 
 /** `skopeo copy` of `oci:<layout>:<tag>` to `docker://<host>/<repo>:<tag>` (all platforms), with optional credentials. */
