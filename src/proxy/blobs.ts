@@ -243,8 +243,9 @@ export class BlobProxy {
   }
 
   /**
-   * Across replicas (Redis locks): one downloads, the others wait until the blob is in storage, then download only
-   * if it never appears there (the holder failed). Per process the download map already does this.
+   * Across replicas (Redis locks): one downloads. The others follow its upload file when its board entry names one
+   * they can read (a shared filesystem), else wait until the blob is in storage, and download it themselves only if
+   * it never appears there (the holder failed). Per process the download map already does this.
    */
   private async lock(
     route: Route,
