@@ -45,6 +45,8 @@ const CIPHERS: Record<string, string> = {
   TLS_CHACHA20_POLY1305_SHA256: 'TLS_CHACHA20_POLY1305_SHA256',
 };
 
+/** Node's default TLS 1.2 cipher list (what follows its TLS 1.3 suites in DEFAULT_CIPHERS). */
+const DEFAULT_TLS12 = DEFAULT_CIPHERS.split(':').filter((n) => !n.startsWith('TLS_'));
 /** TLS 1.3 suites in the server's order of preference. */
 const TLS13_ORDER = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'];
 
@@ -136,7 +138,7 @@ export function tlsServerOptions(
   // Go's server order, which Distribution serves with (AES-128-GCM first where the CPU has AES instructions), so
   // clients get the suite they got from Distribution. Node's default list puts AES-256-GCM first (more AES rounds;
   // within the noise on AES-NI: docs/performance.md).
-  let v12 = DEFAULT_CIPHERS.split(':').filter((n) => !n.startsWith('TLS_'));
+  let v12 = DEFAULT_TLS12;
   if (s.ciphersuites.length > 0) {
     // TLS 1.3 suites are accepted and, as in Go (and so Distribution), not configurable.
     v12 = s.ciphersuites
@@ -146,7 +148,7 @@ export function tlsServerOptions(
         return n;
       })
       .filter((n) => !n.startsWith('TLS_'));
-    if (v12.length === 0) v12 = DEFAULT_CIPHERS.split(':').filter((n) => !n.startsWith('TLS_'));
+    if (v12.length === 0) v12 = DEFAULT_TLS12;
   }
   opts.ciphers = [...TLS13_ORDER, ...v12].join(':');
   opts.honorCipherOrder = true;

@@ -5,10 +5,7 @@
  */
 import type { DownloadBoard, DownloadEntry } from '../proxy/board.js';
 import type { RedisConnection } from './connection.js';
-
-const WITHDRAW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
-const RENEW =
-  "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+import { keepOwned } from './owned.js';
 
 export class RedisDownloadBoard implements DownloadBoard {
   constructor(
@@ -20,12 +17,7 @@ export class RedisDownloadBoard implements DownloadBoard {
     const k = `wharf:proxy:download:${key}`;
     const value = JSON.stringify(entry);
     await this.redis.run((c) => c.set(k, value, 'PX', this.ttlMs));
-    const renew = setInterval(() => void this.redis.run((c) => c.eval(RENEW, 1, k, value, this.ttlMs)), this.ttlMs / 3);
-    renew.unref();
-    return async () => {
-      clearInterval(renew);
-      await this.redis.run((c) => c.eval(WITHDRAW, 1, k, value));
-    };
+    return keepOwned(this.redis, k, value, this.ttlMs);
   }
 
   async find(key: string): Promise<DownloadEntry | null> {

@@ -9,10 +9,8 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { LeaseHandle, PeriodLease } from '../policies/scheduler.js';
 import type { RedisConnection } from './connection.js';
+import { DELETE_IF_OWNED, RENEW_IF_OWNED } from './owned.js';
 
-const RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
-const RENEW =
-  "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
 const LEASE_KEY = 'wharf:cleanup:lease';
 const doneKey = (period: number) => `wharf:cleanup:done:${period}`;
 
@@ -35,17 +33,17 @@ export class RedisPeriodLease implements PeriodLease {
     if (got === null) return 'held';
     const release = async () => {
       clearInterval(renew);
-      await this.redis.run((c) => c.eval(RELEASE, 1, LEASE_KEY, token));
+      await this.redis.run((c) => c.eval(DELETE_IF_OWNED, 1, LEASE_KEY, token));
     };
     // The holder may have finished between our check and our SET: then its done mark is there now.
     if (((await this.redis.run((c) => c.exists(doneKey(period)))) ?? 0) > 0) {
-      await this.redis.run((c) => c.eval(RELEASE, 1, LEASE_KEY, token));
+      await this.redis.run((c) => c.eval(DELETE_IF_OWNED, 1, LEASE_KEY, token));
       return 'done';
     }
     const renew = setInterval(
       () => {
         void this.redis
-          .run((c) => c.eval(RENEW, 1, LEASE_KEY, token, this.leaseMs))
+          .run((c) => c.eval(RENEW_IF_OWNED, 1, LEASE_KEY, token, this.leaseMs))
           .then((r) => {
             if (r === 0)
               this.log.warn(

@@ -6,10 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { LocalUploadLocks, type UploadLocks } from '../registry/locks.js';
 import type { RedisConnection } from './connection.js';
-
-const RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
-const RENEW =
-  "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+import { keepOwned } from './owned.js';
 
 export class RedisUploadLocks implements UploadLocks {
   private readonly local = new LocalUploadLocks();
@@ -29,14 +26,10 @@ export class RedisUploadLocks implements UploadLocks {
       await releaseLocal();
       return null;
     }
-    const held = got === 'OK';
-    const renew = held
-      ? setInterval(() => void this.redis.run((c) => c.eval(RENEW, 1, key, token, this.ttlMs)), this.ttlMs / 3)
-      : null;
-    renew?.unref();
+    // Undefined (Redis unavailable): only the per-process lock holds.
+    const releaseShared = got === 'OK' ? keepOwned(this.redis, key, token, this.ttlMs) : null;
     return async () => {
-      if (renew) clearInterval(renew);
-      if (held) await this.redis.run((c) => c.eval(RELEASE, 1, key, token));
+      await releaseShared?.();
       await releaseLocal();
     };
   }
